@@ -1,0 +1,41 @@
+# make run  — the whole product on this machine: SQLite, no broker server, panel :8000, relay :2587/:2465
+# make test — the whole suite (DATABASE_URL selects PostgreSQL; SQLite otherwise)
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: run test install peers migrations bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[test]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	mkdir -p var
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py demo_data
+	$(PY) manage.py rundev
+
+peers:
+	bash .ci/peers
+
+test: $(STAMP) peers
+	mkdir -p var test-artifacts
+	$(PY) -m pytest -n 2 $(PYTEST_ARGS)
+
+# Models changed: migrations are regenerated until the first release.
+migrations: $(STAMP)
+	rm -f accounts/migrations/0*.py relay/migrations/0*.py
+	$(PY) manage.py makemigrations accounts relay
+
+bench: $(STAMP) peers
+	$(PY) bench/relay.py
+
+clean:
+	rm -rf $(VENV) var test-artifacts

@@ -1,0 +1,237 @@
+"""People, tenancy and the mail objects they own. Writes go through accounts.services; reads through selectors."""
+
+import secrets
+
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+from django.utils import timezone
+
+
+class Status(models.TextChoices):
+    ACTIVE = "active", "Active"
+    SUSPENDED = "suspended", "Suspended"
+
+
+class SendingLimits(models.Model):
+    """Rolling-window sending limits in recipients; null means "no limit of its own at this level"."""
+
+    send_per_hour = models.PositiveIntegerField(null=True, blank=True)
+    send_per_day = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+
+
+class Reseller(SendingLimits):
+    name = models.CharField(max_length=100, unique=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
+    status_reason = models.CharField(max_length=300, blank=True)
+    # Branding shown to its customers.
+    panel_title = models.CharField(max_length=100, blank=True)
+    logo = models.FileField(upload_to="reseller-logos/", blank=True)
+    support_email = models.EmailField(blank=True)
+    help_url = models.URLField(blank=True)
+    # The pool it hands out to its customers.
+    max_customers = models.PositiveIntegerField(default=100)
+    max_domains = models.PositiveIntegerField(default=1000)
+    max_mailboxes = models.PositiveIntegerField(default=10000)
+    max_storage_mb = models.PositiveBigIntegerField(default=1024 * 1024)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+class Customer(SendingLimits):
+    name = models.CharField(max_length=150, db_index=True)
+    reseller = models.ForeignKey(Reseller, null=True, blank=True, on_delete=models.PROTECT, related_name="customers")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
+    status_reason = models.CharField(max_length=300, blank=True)
+    contact_email = models.EmailField(blank=True)
+    # Plan.
+    max_domains = models.PositiveIntegerField(default=5)
+    max_mailboxes = models.PositiveIntegerField(default=50)
+    max_storage_mb = models.PositiveBigIntegerField(default=10240)
+    max_message_size = models.PositiveIntegerField(default=25 * 1024 * 1024)
+    max_recipients = models.PositiveIntegerField(default=100)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["reseller", "name"], name="customer_name_unique_per_reseller")]
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def is_active(self):
+        return self.status == Status.ACTIVE
+
+
+class User(AbstractUser):
+    class Role(models.TextChoices):
+        SUPPORT = "support", "Support staff"
+        RESELLER = "reseller", "Reseller admin"
+        CUSTOMER = "customer", "Customer"
+        MAILBOX = "mailbox", "Mailbox owner"
+
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.CUSTOMER)
+    reseller = models.ForeignKey(Reseller, null=True, blank=True, on_delete=models.CASCADE, related_name="admins")
+    customer = models.ForeignKey(Customer, null=True, blank=True, on_delete=models.CASCADE, related_name="users")
+    mailbox = models.OneToOneField("Mailbox", null=True, blank=True, on_delete=models.CASCADE, related_name="user")
+
+    @property
+    def is_support(self):
+        return self.role == self.Role.SUPPORT
+
+
+class Domain(SendingLimits):
+    class DomainStatus(models.TextChoices):
+        PENDING = "pending", "Pending verification"
+        ACTIVE = "active", "Active"
+        SUSPENDED = "suspended", "Suspended"
+
+    # Stored as the lower-case IDNA A-label; `unicode_name` is what people see.
+    name = models.CharField(max_length=253, unique=True)
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="domains")
+    status = models.CharField(max_length=10, choices=DomainStatus.choices, default=DomainStatus.PENDING)
+    status_reason = models.CharField(max_length=300, blank=True)
+    verification_token = models.CharField(max_length=64, default=secrets.token_urlsafe)
+    verified_at = models.DateTimeField(null=True, blank=True)
+    dkim_selector = models.CharField(max_length=63, blank=True)
+    dkim_private_key = models.TextField(blank=True)
+    dkim_public_key = models.TextField(blank=True)
+    # {"mx": {"status": "found|missing|wrong", "expected": ..., "found": [...]}, "spf": ..., ...}
+    dns_status = models.JSONField(default=dict, blank=True)
+    dns_checked_at = models.DateTimeField(null=True, blank=True)
+    # Support may route a sender domain through its own smart host (smtp[s]://user:pass@host:port?tls=...).
+    smarthost_url = models.CharField(max_length=500, blank=True)
+    max_storage_mb = models.PositiveBigIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.unicode_name
+
+    @property
+    def unicode_name(self):
+        try:
+            return self.name.encode("ascii").decode("idna")
+        except UnicodeError:
+            return self.name
+
+    @property
+    def is_verified(self):
+        return self.verified_at is not None
+
+    @property
+    def can_send(self):
+        return self.is_verified and self.status == self.DomainStatus.ACTIVE
+
+
+class Mailbox(SendingLimits):
+    domain = models.ForeignKey(Domain, on_delete=models.CASCADE, related_name="mailboxes")
+    local_part = models.CharField(max_length=64)
+    display_name = models.CharField(max_length=150, blank=True)
+    # Dovecot-readable: "{ARGON2ID}$argon2id$v=19$m=...,t=...,p=...$salt$hash".
+    password_hash = models.CharField(max_length=255)
+    quota_mb = models.PositiveIntegerField(default=1024)
+    used_bytes = models.PositiveBigIntegerField(default=0)
+    smtp_enabled = models.BooleanField(default=False)
+    is_active = models.BooleanField(default=True)
+    status_reason = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["domain__name", "local_part"]
+        constraints = [models.UniqueConstraint(fields=["domain", "local_part"], name="mailbox_unique_address")]
+
+    def __str__(self):
+        return self.address
+
+    @property
+    def address(self):
+        return f"{self.local_part}@{self.domain.name}"
+
+    @property
+    def unicode_address(self):
+        return f"{self.local_part}@{self.domain.unicode_name}"
+
+
+class SmtpCredential(SendingLimits):
+    """An app password: scoped to one mailbox's address, or to every address of one domain."""
+
+    username = models.CharField(max_length=100, unique=True)
+    secret_hash = models.CharField(max_length=255)
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="credentials")
+    domain = models.ForeignKey(Domain, on_delete=models.CASCADE, related_name="credentials")
+    mailbox = models.ForeignKey(Mailbox, null=True, blank=True, on_delete=models.CASCADE, related_name="credentials")
+    description = models.CharField(max_length=200, blank=True)
+    # Newline-separated CIDRs; empty means any address.
+    allowed_networks = models.TextField(blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    is_active = models.BooleanField(default=True)
+    status_reason = models.CharField(max_length=300, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    last_used_ip = models.GenericIPAddressField(null=True, blank=True)
+    created_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return self.username
+
+    @property
+    def scope_label(self):
+        return self.mailbox.unicode_address if self.mailbox_id else f"any address @{self.domain.unicode_name}"
+
+
+class AuditEntry(models.Model):
+    actor = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # Kept as text too, so the log still reads after a user is deleted; "system" for tasks and commands.
+    actor_label = models.CharField(max_length=150)
+    action = models.CharField(max_length=60, db_index=True)
+    object_type = models.CharField(max_length=40, db_index=True)
+    object_id = models.CharField(max_length=64, blank=True)
+    object_repr = models.CharField(max_length=300, blank=True)
+    customer = models.ForeignKey(Customer, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    reseller = models.ForeignKey(Reseller, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    before = models.JSONField(default=dict, blank=True)
+    after = models.JSONField(default=dict, blank=True)
+    reason = models.CharField(max_length=500, blank=True)
+    client_ip = models.GenericIPAddressField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "audit entries"
+
+    def __str__(self):
+        return f"{self.created_at:%Y-%m-%d %H:%M} {self.actor_label} {self.action} {self.object_repr}"
+
+
+class SendUsage(models.Model):
+    """Recipients accepted per scope and minute; the rolling hour/day sums are taken over these buckets."""
+
+    class Scope(models.TextChoices):
+        CREDENTIAL = "credential"
+        MAILBOX = "mailbox"
+        DOMAIN = "domain"
+        CUSTOMER = "customer"
+        RESELLER = "reseller"
+
+    scope = models.CharField(max_length=10, choices=Scope.choices)
+    scope_id = models.BigIntegerField()
+    minute = models.DateTimeField()
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["scope", "scope_id", "minute"], name="send_usage_bucket")]

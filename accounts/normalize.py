@@ -1,0 +1,52 @@
+"""Names as stored: domains lower-case IDNA A-labels, local parts lower-case ASCII."""
+
+import re
+
+from django.core.exceptions import ValidationError
+
+_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+_LOCAL = re.compile(r"^[a-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
+
+
+def normalize_domain(name: str) -> str:
+    """Lower-case A-label for a domain given in Unicode or ASCII; ValidationError with a reason otherwise."""
+    name = (name or "").strip().rstrip(".")
+    if not name:
+        raise ValidationError("Enter a domain name.", code="required")
+    try:
+        ascii_name = name.encode("idna").decode("ascii").lower()
+    except UnicodeError:
+        raise ValidationError(f"“{name}” is not a valid domain name.", code="invalid") from None
+    labels = ascii_name.split(".")
+    if len(labels) < 2 or len(ascii_name) > 253:
+        raise ValidationError(f"“{name}” is not a valid domain name: it needs at least two labels, like example.com.", code="invalid")
+    if not all(_LABEL.match(label) for label in labels) or labels[-1].isdigit():
+        raise ValidationError(f"“{name}” is not a valid domain name.", code="invalid")
+    return ascii_name
+
+
+def normalize_local_part(local: str) -> str:
+    local = (local or "").strip().lower()
+    if not local:
+        raise ValidationError("Enter the part before the @.", code="required")
+    if len(local) > 64:
+        raise ValidationError("The part before the @ can be at most 64 characters.", code="too_long")
+    if not _LOCAL.match(local):
+        raise ValidationError(
+            "Use letters, digits and . _ - + only; no dot at the start or end, and no two dots in a row.", code="invalid"
+        )
+    return local
+
+
+def split_address(address: str) -> tuple[str, str] | None:
+    """(local part, A-label domain) of an address, or None when it is not a plain address."""
+    address = (address or "").strip()
+    if address.startswith("<") and address.endswith(">"):
+        address = address[1:-1]
+    local, sep, domain = address.rpartition("@")
+    if not sep:
+        return None
+    try:
+        return normalize_local_part(local), normalize_domain(domain)
+    except ValidationError:
+        return None

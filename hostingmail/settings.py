@@ -1,0 +1,209 @@
+"""All settings come from the environment (see .env.example); the defaults are the embedded `make run` mode."""
+
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+env = environ.Env()
+if (BASE_DIR / ".env").exists():
+    environ.Env.read_env(BASE_DIR / ".env")
+
+DJANGO_ENV = env("DJANGO_ENV", default="development")
+PRODUCTION = DJANGO_ENV == "production"
+VAR_DIR = Path(env("VAR_DIR", default=str(BASE_DIR / "var")))
+
+_DEV_SECRET_KEY = "django-insecure-development-only-key-never-use-in-production"
+SECRET_KEY = env("SECRET_KEY", default=None if PRODUCTION else _DEV_SECRET_KEY)
+DEBUG = env.bool("DEBUG", default=not PRODUCTION)
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=[] if PRODUCTION else ["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+if PRODUCTION:
+    if not SECRET_KEY or SECRET_KEY == _DEV_SECRET_KEY or len(SECRET_KEY) < 50:
+        raise ImproperlyConfigured("DJANGO_ENV=production needs SECRET_KEY: 50 or more random characters")
+    if not ALLOWED_HOSTS:
+        raise ImproperlyConfigured("DJANGO_ENV=production needs ALLOWED_HOSTS (comma-separated host names)")
+    if DEBUG:
+        raise ImproperlyConfigured("DEBUG must be off when DJANGO_ENV=production")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "django_htmx",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "accounts",
+    "relay",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "hostingmail.urls"
+WSGI_APPLICATION = "hostingmail.wsgi.application"
+ASGI_APPLICATION = "hostingmail.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "accounts.context_processors.branding",
+            ],
+        },
+    },
+]
+
+DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'hostingmail.sqlite3'}")}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # IMMEDIATE transactions take the write lock up front, so quota check-and-count never deadlocks
+    # on a lock upgrade; WAL lets the panel read while the relay writes.
+    DATABASES["default"]["OPTIONS"] = {
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 30,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+else:
+    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=60))
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_USER_MODEL = "accounts.User"
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "accounts.backends.MailboxBackend",
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "dashboard"
+LOGOUT_REDIRECT_URL = "login"
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+# Mailbox and credential hashes: Argon2id in Dovecot's {ARGON2ID} scheme. Dovecot reads the cost from the
+# hash itself, so lowering these only affects new hashes.
+MAIL_HASH_TIME_COST = env.int("MAIL_HASH_TIME_COST", default=3)
+MAIL_HASH_MEMORY_KIB = env.int("MAIL_HASH_MEMORY_KIB", default=65536)
+MAIL_HASH_PARALLELISM = env.int("MAIL_HASH_PARALLELISM", default=1)
+MAILBOX_PASSWORD_MIN_LENGTH = env.int("MAILBOX_PASSWORD_MIN_LENGTH", default=10)
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env("TIME_ZONE", default="UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = Path(env("STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
+MEDIA_URL = "media/"
+MEDIA_ROOT = Path(env("MEDIA_ROOT", default=str(VAR_DIR / "media")))
+
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=PRODUCTION)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=PRODUCTION)
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=PRODUCTION)
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000 if PRODUCTION else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = PRODUCTION
+SECURE_HSTS_PRELOAD = PRODUCTION
+SECURE_CONTENT_TYPE_NOSNIFF = True
+if env.bool("SECURE_PROXY_SSL_HEADER", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+X_FRAME_OPTIONS = "DENY"
+
+# Public names the client settings pages and autoconfig hand out.
+PANEL_TITLE = env("PANEL_TITLE", default="hostingmail")
+SUPPORT_EMAIL = env("SUPPORT_EMAIL", default="support@example.net")
+SUPPORT_URL = env("SUPPORT_URL", default="")
+RELAY_HOSTNAME = env("RELAY_HOSTNAME", default="localhost")
+RELAY_PUBLIC_SUBMISSION_PORT = env.int("RELAY_PUBLIC_SUBMISSION_PORT", default=2587 if not PRODUCTION else 587)
+RELAY_PUBLIC_SMTPS_PORT = env.int("RELAY_PUBLIC_SMTPS_PORT", default=2465 if not PRODUCTION else 465)
+IMAP_HOSTNAME = env("IMAP_HOSTNAME", default=RELAY_HOSTNAME)
+# What customers publish: MX target and the SPF include for the provider's relays.
+MAIL_MX_HOST = env("MAIL_MX_HOST", default="mx.example.net")
+SPF_INCLUDE = env("SPF_INCLUDE", default="_spf.example.net")
+DKIM_SELECTOR = env("DKIM_SELECTOR", default="hm1")
+DKIM_KEY_BITS = env.int("DKIM_KEY_BITS", default=2048)
+VERIFICATION_TXT_PREFIX = env("VERIFICATION_TXT_PREFIX", default="hostingmail-verification=")
+
+# DNS resolver used for verification, record checks and MX routing; tests point it at a loopback server.
+DNS_NAMESERVERS = env.list("DNS_NAMESERVERS", default=[])
+DNS_PORT = env.int("DNS_PORT", default=53)
+DNS_TIMEOUT = env.float("DNS_TIMEOUT", default=5.0)
+
+# Relay (manage.py runrelay).
+RELAY_SUBMISSION_LISTEN = env("RELAY_SUBMISSION_LISTEN", default="0.0.0.0:587" if PRODUCTION else "127.0.0.1:2587")
+RELAY_SMTPS_LISTEN = env("RELAY_SMTPS_LISTEN", default="0.0.0.0:465" if PRODUCTION else "127.0.0.1:2465")
+RELAY_TLS_CERT = env("RELAY_TLS_CERT", default=str(VAR_DIR / "tls" / "relay-dev.crt"))
+RELAY_TLS_KEY = env("RELAY_TLS_KEY", default=str(VAR_DIR / "tls" / "relay-dev.key"))
+RELAY_MAX_RECIPIENTS = env.int("RELAY_MAX_RECIPIENTS", default=100)
+RELAY_MAX_MESSAGE_SIZE = env.int("RELAY_MAX_MESSAGE_SIZE", default=25 * 1024 * 1024)
+RELAY_AUTH_MAX_FAILURES = env.int("RELAY_AUTH_MAX_FAILURES", default=10)
+RELAY_AUTH_FAILURE_WINDOW = env.int("RELAY_AUTH_FAILURE_WINDOW", default=900)
+RELAY_AUTH_LOCKOUT_SECONDS = env.int("RELAY_AUTH_LOCKOUT_SECONDS", default=900)
+RELAY_PROXY_PROTOCOL_FROM = env.list("RELAY_PROXY_PROTOCOL_FROM", default=[])
+
+# Delivery.
+DELIVERY_PORT = env.int("DELIVERY_PORT", default=25)
+DELIVERY_ALLOW_PRIVATE = env.bool("DELIVERY_ALLOW_PRIVATE", default=False)
+DELIVERY_HELO_NAME = env("DELIVERY_HELO_NAME", default=RELAY_HOSTNAME)
+DELIVERY_RETRY_SCHEDULE = env.list("DELIVERY_RETRY_SCHEDULE", cast=int, default=[300, 600, 1200, 1800, 3600])
+DELIVERY_GIVE_UP_SECONDS = env.int("DELIVERY_GIVE_UP_SECONDS", default=5 * 24 * 3600)
+DELIVERY_WARN_AFTER_SECONDS = env.int("DELIVERY_WARN_AFTER_SECONDS", default=4 * 3600)
+DELIVERY_LEASE_SECONDS = env.int("DELIVERY_LEASE_SECONDS", default=600)
+DELIVERY_CONNECT_TIMEOUT = env.float("DELIVERY_CONNECT_TIMEOUT", default=30.0)
+SMARTHOST_URL = env("SMARTHOST_URL", default="")
+MESSAGE_RETENTION_DAYS = env.int("MESSAGE_RETENTION_DAYS", default=30)
+
+# Celery: the embedded default is a filesystem broker under var/, so `make run` needs no broker server.
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="filesystem://")
+if CELERY_BROKER_URL == "filesystem://":
+    _broker_dir = VAR_DIR / "broker"
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_broker_dir / "out"),
+        "data_folder_out": str(_broker_dir / "out"),
+        "processed_folder": str(_broker_dir / "processed"),
+        "store_processed": False,
+    }
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+CELERY_TASK_ACKS_LATE = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TIMEZONE = TIME_ZONE
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}

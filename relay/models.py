@@ -1,0 +1,122 @@
+"""The durable queue and the message log. The database is the truth; the broker only says "look now"."""
+
+import secrets
+
+from django.db import models
+from django.utils import timezone
+
+from accounts.models import Customer, Domain, Mailbox, SmtpCredential, User
+
+
+def new_queue_id():
+    return secrets.token_hex(6).upper()
+
+
+class QueuedMessage(models.Model):
+    class State(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        DEFERRED = "deferred", "Deferred"
+        DELIVERED = "delivered", "Delivered"
+        BOUNCED = "bounced", "Bounced"
+        PARTIAL = "partial", "Partly bounced"
+        HELD = "held", "Held"
+        CANCELLED = "cancelled", "Cancelled"
+
+    queue_id = models.CharField(max_length=20, unique=True, default=new_queue_id)
+    customer = models.ForeignKey(Customer, null=True, blank=True, on_delete=models.SET_NULL, related_name="messages")
+    domain = models.ForeignKey(Domain, null=True, blank=True, on_delete=models.SET_NULL, related_name="messages")
+    credential = models.ForeignKey(SmtpCredential, null=True, blank=True, on_delete=models.SET_NULL, related_name="messages")
+    mailbox = models.ForeignKey(Mailbox, null=True, blank=True, on_delete=models.SET_NULL, related_name="messages")
+    # Empty string is the null sender (bounces); a message from it is never bounced.
+    mail_from = models.CharField(max_length=320, blank=True)
+    header_from = models.CharField(max_length=320, blank=True)
+    subject = models.CharField(max_length=300, blank=True)
+    message_id = models.CharField(max_length=300, blank=True)
+    size = models.PositiveIntegerField(default=0)
+    # The exact bytes that will be delivered; emptied by retention purge while the log row stays.
+    content = models.BinaryField(null=True)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.QUEUED, db_index=True)
+    is_bounce = models.BooleanField(default=False)
+    bounce_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="bounces")
+    client_ip = models.GenericIPAddressField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(default=timezone.now, db_index=True)
+    # A worker's claim: other workers skip the message until the lease runs out.
+    lease_owner = models.CharField(max_length=100, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    warned_at = models.DateTimeField(null=True, blank=True)
+    purged_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["state", "next_attempt_at"]), models.Index(fields=["customer", "-created_at"])]
+
+    def __str__(self):
+        return self.queue_id
+
+
+class Recipient(models.Model):
+    class State(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        DEFERRED = "deferred", "Deferred"
+        DELIVERED = "delivered", "Delivered"
+        BOUNCED = "bounced", "Bounced"
+        CANCELLED = "cancelled", "Cancelled"
+
+    message = models.ForeignKey(QueuedMessage, on_delete=models.CASCADE, related_name="recipients")
+    address = models.CharField(max_length=320, db_index=True)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.QUEUED)
+    last_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_status = models.CharField(max_length=12, blank=True)  # enhanced status, e.g. 5.1.1
+    last_reply = models.TextField(blank=True)
+    remote_host = models.CharField(max_length=255, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self):
+        return self.address
+
+
+class DeliveryAttempt(models.Model):
+    message = models.ForeignKey(QueuedMessage, on_delete=models.CASCADE, related_name="delivery_attempts")
+    recipient = models.ForeignKey(Recipient, null=True, blank=True, on_delete=models.CASCADE, related_name="attempts")
+    started_at = models.DateTimeField(default=timezone.now)
+    remote_host = models.CharField(max_length=255, blank=True)
+    remote_ip = models.CharField(max_length=45, blank=True)
+    code = models.PositiveSmallIntegerField(null=True, blank=True)
+    reply = models.TextField(blank=True)
+    outcome = models.CharField(max_length=10, choices=Recipient.State.choices)
+
+    class Meta:
+        ordering = ["started_at", "id"]
+
+
+class AuthFailure(models.Model):
+    """One failed SMTP AUTH; counted in a window per client address and per username by every relay process."""
+
+    client_ip = models.GenericIPAddressField(db_index=True)
+    username = models.CharField(max_length=320, db_index=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+
+class AuthLockout(models.Model):
+    class Kind(models.TextChoices):
+        ADDRESS = "address", "Client address"
+        USERNAME = "username", "Username"
+
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    value = models.CharField(max_length=320)
+    customer = models.ForeignKey(Customer, null=True, blank=True, on_delete=models.CASCADE, related_name="lockouts")
+    failures = models.PositiveIntegerField(default=0)
+    locked_until = models.DateTimeField()
+    created_at = models.DateTimeField(default=timezone.now)
+    lifted_at = models.DateTimeField(null=True, blank=True)
+    lifted_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["kind", "value", "locked_until"])]
