@@ -20,3 +20,5 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["NAME"] = str(VAR_DIR / "test-run.sqlite3")
     # A file, not memory, so relay processes started by a test open the same database.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
+
+VAR_DIR.mkdir(parents=True, exist_ok=True)
