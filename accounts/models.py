@@ -141,7 +141,10 @@ class Mailbox(SendingLimits):
     # Dovecot-readable: "{ARGON2ID}$argon2id$v=19$m=...,t=...,p=...$salt$hash".
     password_hash = models.CharField(max_length=255)
     quota_mb = models.PositiveIntegerField(default=1024)
+    # What Dovecot reports as used (imported from its quota dict table by accounts.tasks).
     used_bytes = models.PositiveBigIntegerField(default=0)
+    used_messages = models.PositiveBigIntegerField(default=0)
+    usage_updated_at = models.DateTimeField(null=True, blank=True)
     smtp_enabled = models.BooleanField(default=False)
     is_active = models.BooleanField(default=True)
     status_reason = models.CharField(max_length=300, blank=True)
@@ -235,3 +238,36 @@ class SendUsage(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["scope", "scope_id", "minute"], name="send_usage_bucket")]
+
+
+class DovecotQuota(models.Model):
+    """Dovecot's quota dict (driver sql) writes current usage here; a periodic task copies it to Mailbox."""
+
+    username = models.CharField(max_length=320, primary_key=True)
+    bytes = models.BigIntegerField(default=0)
+    messages = models.BigIntegerField(default=0)
+
+    class Meta:
+        db_table = "dovecot_quota"
+
+
+class PanelSession(models.Model):
+    """A signed-in browser session, listed on the user's security page and revocable from there."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="panel_sessions")
+    session_key = models.CharField(max_length=40, unique=True)
+    client_ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_seen_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-last_seen_at"]
+
+
+class PanelLoginFailure(models.Model):
+    """A failed panel sign-in; counted per username and per client address to throttle guessing."""
+
+    username = models.CharField(max_length=150, db_index=True)
+    client_ip = models.GenericIPAddressField(null=True, blank=True, db_index=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)

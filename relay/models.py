@@ -45,6 +45,10 @@ class QueuedMessage(models.Model):
     lease_owner = models.CharField(max_length=100, blank=True)
     lease_until = models.DateTimeField(null=True, blank=True)
     warned_at = models.DateTimeField(null=True, blank=True)
+    # Why the message is held or was cancelled, for the message log.
+    state_reason = models.CharField(max_length=300, blank=True)
+    dkim_signed = models.BooleanField(default=False)
+    tls_version = models.CharField(max_length=20, blank=True)
     purged_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     finished_at = models.DateTimeField(null=True, blank=True)

@@ -11,7 +11,9 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 MAIL_HASH_TIME_COST = 1
 MAIL_HASH_MEMORY_KIB = 1024
 DKIM_KEY_BITS = 1024
-CELERY_TASK_ALWAYS_EAGER = True
+# Tasks are queued on an in-process broker nobody consumes: tests call delivery functions directly or start real
+# worker processes, so an accepted message never wanders off to the network by itself.
+CELERY_TASK_ALWAYS_EAGER = False
 CELERY_BROKER_URL = "memory://"
 DELIVERY_ALLOW_PRIVATE = True
 RELAY_HOSTNAME = "relay.test"
