@@ -1,0 +1,236 @@
+"""Sending quotas: recipients per rolling hour and day, at every level a sender belongs to.
+
+Usage is kept in SendUsage buckets of one minute per scope; the rolling hour is the sum of the last 60 buckets
+(the current minute included), the rolling day the last 1440. Levels, from the sender up: the credential or the
+mailbox (a credential scoped to one mailbox is held to that mailbox's limits as well), its domain, its customer,
+the customer's reseller. A null limit means "no limit of its own" at that level; usage is counted at every
+level all the same, so the panel's bars are right the moment a limit is set.
+"""
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from django.db import connection, transaction
+from django.db.models import Q, Sum
+from django.utils import timezone
+
+from accounts.models import Customer, Domain, Mailbox, Reseller, SendUsage, SmtpCredential
+
+Scope = SendUsage.Scope
+WINDOWS = {"hour": timedelta(hours=1), "day": timedelta(days=1)}
+
+
+@dataclass(frozen=True)
+class Level:
+    scope: str
+    scope_id: int
+    label: str  # "mailbox info@alpha.test", "domain alpha.test", ...
+    per_hour: int | None
+    per_day: int | None
+
+    def limit(self, window: str) -> int | None:
+        return self.per_hour if window == "hour" else self.per_day
+
+
+class QuotaExceeded(Exception):
+    """A sending limit has no room for the recipients asked; retry_at is when enough of it frees (None: never)."""
+
+    def __init__(self, *, level: Level, limit: int, window: str, used: int, requested: int,
+                 retry_at: datetime | None, now: datetime):
+        self.level, self.limit, self.window = level, limit, window
+        self.used, self.requested, self.retry_at, self.now = used, requested, retry_at, now
+        super().__init__(str(self))
+
+    def __str__(self):
+        text = f"Sending limit reached: {self.limit} recipients per {self.window} for {self.level.label}"
+        if self.retry_at is None:
+            return f"{text}; this message has more recipients than the limit allows"
+        fmt = "%H:%M UTC" if self.retry_at.astimezone(UTC).date() == self.now.astimezone(UTC).date() else "%Y-%m-%d %H:%M UTC"
+        return f"{text}; try again after {self.retry_at.astimezone(UTC).strftime(fmt)}"
+
+
+def _minute(now: datetime) -> datetime:
+    return now.astimezone(UTC).replace(second=0, microsecond=0)
+
+
+def _window_start(now: datetime, window: str) -> datetime:
+    # Buckets are minutes: the rolling hour is the current minute and the 59 before it.
+    return _minute(now) - WINDOWS[window] + timedelta(minutes=1)
+
+
+# --- the levels of a sender ----------------------------------------------------------------------------------
+
+# Owners in the order they are locked (outermost first), so two senders never wait on each other crosswise.
+_CHAIN = [
+    (Scope.RESELLER, Reseller, ("name",)),
+    (Scope.CUSTOMER, Customer, ("name",)),
+    (Scope.DOMAIN, Domain, ("name",)),
+    (Scope.MAILBOX, Mailbox, ("local_part", "domain__name")),
+    (Scope.CREDENTIAL, SmtpCredential, ("username",)),
+]
+
+
+def _owner_ids(credential: SmtpCredential | None, mailbox: Mailbox | None) -> dict[str, int]:
+    if (credential is None) == (mailbox is None):
+        raise TypeError("pass exactly one of credential= or mailbox=")
+    if credential is not None:
+        row = SmtpCredential.objects.filter(pk=credential.pk).values(
+            "mailbox_id", "domain_id", "domain__customer_id", "domain__customer__reseller_id").get()
+        ids = {Scope.CREDENTIAL: credential.pk, Scope.MAILBOX: row["mailbox_id"]}
+    else:
+        row = Mailbox.objects.filter(pk=mailbox.pk).values(
+            "domain_id", "domain__customer_id", "domain__customer__reseller_id").get()
+        ids = {Scope.MAILBOX: mailbox.pk}
+    ids.update({Scope.DOMAIN: row["domain_id"], Scope.CUSTOMER: row["domain__customer_id"],
+                Scope.RESELLER: row["domain__customer__reseller_id"]})
+    return {scope: pk for scope, pk in ids.items() if pk is not None}
+
+
+def _label(scope: str, row: dict) -> str:
+    if scope == Scope.MAILBOX:
+        return f"mailbox {row['local_part']}@{_unicode_domain(row['domain__name'])}"
+    if scope == Scope.DOMAIN:
+        return f"domain {_unicode_domain(row['name'])}"
+    return f"{scope} {row['username'] if scope == Scope.CREDENTIAL else row['name']}"
+
+
+def _unicode_domain(name: str) -> str:
+    try:
+        return name.encode("ascii").decode("idna")
+    except UnicodeError:
+        return name
+
+
+def _levels(ids: dict[str, int], *, lock: bool) -> list[Level]:
+    """Levels from the outermost (reseller) in; with lock, each owner row is locked in that order."""
+    levels = []
+    for scope, model, name_fields in _CHAIN:
+        if scope not in ids:
+            continue
+        qs = model.objects.filter(pk=ids[scope])
+        if lock:
+            qs = qs.select_for_update()
+        row = qs.values("send_per_hour", "send_per_day", *name_fields).get()
+        levels.append(Level(scope=scope, scope_id=ids[scope], label=_label(scope, row),
+                            per_hour=row["send_per_hour"], per_day=row["send_per_day"]))
+    return levels
+
+
+def levels_for(*, credential: SmtpCredential | None = None, mailbox: Mailbox | None = None) -> list[Level]:
+    """The sender's levels, innermost first: credential or mailbox, (mailbox), domain, customer, reseller."""
+    return list(reversed(_levels(_owner_ids(credential, mailbox), lock=False)))
+
+
+# --- check and count -----------------------------------------------------------------------------------------
+
+
+def _sums(levels: list[Level], now: datetime) -> dict[tuple[str, int], dict[str, int]]:
+    hour_start, day_start = _window_start(now, "hour"), _window_start(now, "day")
+    owners = Q()
+    for level in levels:
+        owners |= Q(scope=level.scope, scope_id=level.scope_id)
+    rows = (SendUsage.objects.filter(owners, minute__gte=day_start, minute__lte=_minute(now))
+            .values("scope", "scope_id")
+            .annotate(day=Sum("count"), hour=Sum("count", filter=Q(minute__gte=hour_start))))
+    sums = {(level.scope, level.scope_id): {"hour": 0, "day": 0} for level in levels}
+    for row in rows:
+        sums[(row["scope"], row["scope_id"])] = {"hour": row["hour"] or 0, "day": row["day"] or 0}
+    return sums
+
+
+def _retry_at(level: Level, window: str, *, needed: int, now: datetime) -> datetime:
+    """When the oldest buckets of the window have moved out far enough to free `needed` recipients."""
+    buckets = (SendUsage.objects.filter(scope=level.scope, scope_id=level.scope_id,
+                                        minute__gte=_window_start(now, window), minute__lte=_minute(now))
+               .order_by("minute").values_list("minute", "count"))
+    freed = 0
+    for minute, count in buckets:
+        freed += count
+        if freed >= needed:
+            return minute + WINDOWS[window]
+    return _minute(now) + WINDOWS[window]  # not reached while the sums and buckets agree
+
+
+def _add_usage(levels: list[Level], minute: datetime, recipients: int) -> None:
+    # One upsert for every level's bucket of this minute; the increment happens in the database.
+    table = connection.ops.quote_name(SendUsage._meta.db_table)
+    values = ", ".join(["(%s, %s, %s, %s)"] * len(levels))
+    params = []
+    for level in levels:
+        params += [level.scope, level.scope_id, minute, recipients]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (scope, scope_id, minute, count) VALUES {values} "
+            f"ON CONFLICT (scope, scope_id, minute) DO UPDATE SET count = {table}.count + excluded.count",
+            [connection.ops.adapt_datetimefield_value(p) if isinstance(p, datetime) else p for p in params],
+        )
+
+
+def check_and_count(*, credential: SmtpCredential | None = None, mailbox: Mailbox | None = None,
+                    recipients: int, now: datetime | None = None) -> None:
+    """Count `recipients` at every level if all have room, else raise QuotaExceeded and count nothing.
+
+    Must run inside the caller's transaction.atomic(), the one that stores the message: the owner rows stay
+    locked (PostgreSQL: SELECT ... FOR UPDATE, outermost level first; SQLite: the IMMEDIATE transaction's
+    write lock) until it commits, so racing senders on any number of processes never overshoot a limit.
+    """
+    if not connection.in_atomic_block:
+        raise RuntimeError("check_and_count must be called inside transaction.atomic()")
+    if recipients < 1:
+        raise ValueError("recipients must be at least 1")
+    now = now or timezone.now()
+    ids = _owner_ids(credential, mailbox)
+    levels = _levels(ids, lock=True)
+    sums = _sums(levels, now)
+    for level in reversed(levels):  # name the innermost full level: that is the one the sender can act on
+        for window in WINDOWS:
+            limit = level.limit(window)
+            used = sums[(level.scope, level.scope_id)][window]
+            if limit is not None and used + recipients > limit:
+                retry_at = None
+                if recipients <= limit:
+                    retry_at = _retry_at(level, window, needed=used + recipients - limit, now=now)
+                raise QuotaExceeded(level=level, limit=limit, window=window, used=used, requested=recipients,
+                                    retry_at=retry_at, now=now)
+    _add_usage(levels, _minute(now), recipients)
+
+
+# --- reading usage -------------------------------------------------------------------------------------------
+
+
+def usage_many(*, scope: str, scope_ids, now: datetime | None = None) -> dict[int, dict[str, int]]:
+    """{scope_id: {"hour": n, "day": n}} for many owners of one kind in one query (list pages)."""
+    now = now or timezone.now()
+    scope_ids = list(scope_ids)
+    result = {pk: {"hour": 0, "day": 0} for pk in scope_ids}
+    rows = (SendUsage.objects.filter(scope=scope, scope_id__in=scope_ids, minute__gte=_window_start(now, "day"),
+                                     minute__lte=_minute(now))
+            .values("scope_id")
+            .annotate(day=Sum("count"), hour=Sum("count", filter=Q(minute__gte=_window_start(now, "hour")))))
+    for row in rows:
+        result[row["scope_id"]] = {"hour": row["hour"] or 0, "day": row["day"] or 0}
+    return result
+
+
+def usage(*, scope: str, scope_id: int, now: datetime | None = None) -> dict[str, int]:
+    return usage_many(scope=scope, scope_ids=[scope_id], now=now)[scope_id]
+
+
+_SCOPE_OF = {Reseller: Scope.RESELLER, Customer: Scope.CUSTOMER, Domain: Scope.DOMAIN, Mailbox: Scope.MAILBOX,
+             SmtpCredential: Scope.CREDENTIAL}
+
+
+def usage_for(obj, *, now: datetime | None = None) -> dict[str, dict[str, int | None]]:
+    """For the progress bars: {"hour": {"used": n, "limit": n|None}, "day": {...}} of a reseller, customer,
+    domain, mailbox or credential (limit None: no limit of its own)."""
+    used = usage(scope=_SCOPE_OF[type(obj)], scope_id=obj.pk, now=now)
+    return {"hour": {"used": used["hour"], "limit": obj.send_per_hour},
+            "day": {"used": used["day"], "limit": obj.send_per_day}}
+
+
+def purge_old_usage(*, now: datetime | None = None) -> int:
+    """Delete buckets that no window reads any more; returns how many."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        deleted, _ = SendUsage.objects.filter(minute__lt=_window_start(now, "day")).delete()
+    return deleted
