@@ -168,6 +168,9 @@ RELAY_MAX_MESSAGE_SIZE = env.int("RELAY_MAX_MESSAGE_SIZE", default=25 * 1024 * 1
 RELAY_AUTH_MAX_FAILURES = env.int("RELAY_AUTH_MAX_FAILURES", default=10)
 RELAY_AUTH_FAILURE_WINDOW = env.int("RELAY_AUTH_FAILURE_WINDOW", default=900)
 RELAY_AUTH_LOCKOUT_SECONDS = env.int("RELAY_AUTH_LOCKOUT_SECONDS", default=900)
+# Each failed AUTH is answered after a delay doubling from BASE with the failures counted, up to MAX seconds.
+RELAY_AUTH_DELAY_BASE = env.float("RELAY_AUTH_DELAY_BASE", default=0.5)
+RELAY_AUTH_DELAY_MAX = env.float("RELAY_AUTH_DELAY_MAX", default=8.0)
 RELAY_PROXY_PROTOCOL_FROM = env.list("RELAY_PROXY_PROTOCOL_FROM", default=[])
 
 # Delivery.
