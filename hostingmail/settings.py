@@ -51,6 +51,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
+    "accounts.middleware.PanelSessionMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -102,6 +103,13 @@ PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.Argon2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
 ]
+# Panel sign-in throttling (accounts.PanelLoginFailure) and two-factor sign-in.
+PANEL_LOGIN_MAX_FAILURES = env.int("PANEL_LOGIN_MAX_FAILURES", default=5)
+PANEL_LOGIN_MAX_FAILURES_PER_IP = env.int("PANEL_LOGIN_MAX_FAILURES_PER_IP", default=20)
+PANEL_LOGIN_FAILURE_WINDOW = env.int("PANEL_LOGIN_FAILURE_WINDOW", default=900)
+PANEL_LOGIN_CODE_SECONDS = env.int("PANEL_LOGIN_CODE_SECONDS", default=300)
+PANEL_SESSION_REFRESH_SECONDS = env.int("PANEL_SESSION_REFRESH_SECONDS", default=60)
+OTP_TOTP_ISSUER = env("OTP_TOTP_ISSUER", default=PANEL_TITLE)
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
@@ -202,11 +210,19 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
 
+# Prometheus scrapes /metrics only from these addresses or networks.
+METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=["127.0.0.1", "::1"])
+
+# "json": one JSON object per line (hostingmail/logjson.py); secrets are scrubbed from every line either way.
+LOG_FORMAT = env("LOG_FORMAT", default="plain")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+                   "json": {"()": "hostingmail.logjson.JsonFormatter"}},
+    "filters": {"scrub_secrets": {"()": "hostingmail.logjson.ScrubSecrets"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["scrub_secrets"],
+                             "formatter": "json" if LOG_FORMAT == "json" else "plain"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
