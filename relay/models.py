@@ -124,3 +124,6 @@ class AuthLockout(models.Model):
     class Meta:
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["kind", "value", "locked_until"])]
+
+    def __str__(self):
+        return f"{self.get_kind_display().lower()} {self.value}"
