@@ -85,3 +85,20 @@ def customer_usage(customer: Customer) -> dict:
         "mailboxes": {"used": mailboxes.count(), "limit": customer.max_mailboxes},
         "storage_mb": {"used": storage, "limit": customer.max_storage_mb},
     }
+
+
+def mailboxes_managed_by(user: User) -> QuerySet[Mailbox]:
+    """Mailboxes the user may administer (edit, disable, delete): a mailbox owner sees theirs but manages none."""
+    if user.role == User.Role.MAILBOX:
+        return Mailbox.objects.none()
+    return mailboxes_visible_to(user)
+
+
+def customer_overview(customer: Customer) -> dict:
+    """What the dashboard shows: the customer's domains, mailboxes and live credentials, and plan usage."""
+    domains = Domain.objects.filter(customer=customer).order_by("name")
+    mailboxes = Mailbox.objects.filter(domain__customer=customer).select_related("domain")
+    credentials = (SmtpCredential.objects.filter(customer=customer, revoked_at__isnull=True)
+                   .select_related("domain", "mailbox", "mailbox__domain"))
+    return {"customer": customer, "domains": domains, "mailboxes": mailboxes, "credentials": credentials,
+            "usage": customer_usage(customer)}

@@ -1,0 +1,76 @@
+"""What every panel view shares: the tenant-scoped getters, the client address, service errors onto forms."""
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import Http404
+from django.shortcuts import get_object_or_404
+
+from accounts import selectors
+from accounts.models import Customer, Domain, Mailbox, SmtpCredential, User
+
+
+def client_ip(request) -> str | None:
+    # REMOTE_ADDR only: behind a proxy, the proxy (or SECURE_PROXY_SSL_HEADER setups) must set it right.
+    return request.META.get("REMOTE_ADDR") or None
+
+
+def is_manager(user) -> bool:
+    """Customer users, their reseller's admins and support manage a customer's domains and mailboxes."""
+    return user.role in (User.Role.CUSTOMER, User.Role.RESELLER, User.Role.SUPPORT)
+
+
+def _get_customer_for_user(request, pk) -> Customer:
+    return get_object_or_404(selectors.customers_visible_to(request.user), pk=pk)
+
+
+def _get_domain_for_user(request, pk) -> Domain:
+    return get_object_or_404(selectors.domains_visible_to(request.user), pk=pk)
+
+
+def _get_mailbox_for_user(request, pk, *, manage: bool = True) -> Mailbox:
+    """A mailbox the user may see; with manage=True one they may also administer (not its own owner)."""
+    qs = selectors.mailboxes_managed_by(request.user) if manage else selectors.mailboxes_visible_to(request.user)
+    return get_object_or_404(qs, pk=pk)
+
+
+def _get_credential_for_user(request, pk) -> SmtpCredential:
+    return get_object_or_404(selectors.credentials_visible_to(request.user), pk=pk)
+
+
+def customer_in_context(request) -> Customer:
+    """The customer a page works for: a customer user's own; for staff, ?customer= (or the POSTed one)."""
+    user = request.user
+    if user.role == User.Role.CUSTOMER:
+        if not user.customer_id:
+            raise Http404("No customer")
+        return user.customer
+    pk = request.POST.get("customer") or request.GET.get("customer")
+    if not pk or not str(pk).isdigit():
+        raise Http404("Choose a customer first")
+    return _get_customer_for_user(request, pk)
+
+
+def apply_errors(form, exc: ValidationError) -> None:
+    """Put a service's ValidationError next to the matching field, or at the top of the form."""
+    if hasattr(exc, "error_dict"):
+        for field, errors in exc.error_dict.items():
+            form.add_error(field if field in form.fields else None, errors)
+    else:
+        form.add_error(None, exc)
+
+
+def submit(request, form, action, *, failure: str):
+    """On a POST with a valid form, action(cleaned_data) — a service call — and its result.
+
+    None when there is nothing to do yet or it failed; a service's ValidationError then goes next to the fields
+    and the failure message is flashed.
+    """
+    if request.method != "POST":
+        return None
+    if form.is_valid():
+        try:
+            return action(form.cleaned_data)
+        except ValidationError as exc:
+            apply_errors(form, exc)
+    messages.error(request, failure)
+    return None

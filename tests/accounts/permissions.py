@@ -1,0 +1,39 @@
+"""The permission matrix every panel view is tested with: who asks, and what they must get."""
+
+from accounts.models import User
+
+# Who asks about an object of tenant `a` (a customer of reseller A).
+VIEWERS = ("owner", "support", "reseller", "other_reseller", "other_customer", "direct", "mailbox_owner")
+# Managing a customer's objects: the customer, its reseller's admins and support; everyone else gets a 404.
+MANAGE = {"owner": 200, "support": 200, "reseller": 200, "other_reseller": 404, "other_customer": 404,
+          "direct": 404, "mailbox_owner": 404}
+
+
+def mailbox_user(mailbox) -> User:
+    user, _ = User.objects.get_or_create(
+        mailbox=mailbox,
+        defaults={"username": f"mailbox:{mailbox.pk}", "role": User.Role.MAILBOX, "customer": mailbox.domain.customer},
+    )
+    return user
+
+
+def viewer(cast, who: str) -> User:
+    if who == "mailbox_owner":
+        return mailbox_user(cast.a.mailbox)
+    return {
+        "owner": cast.a.user, "support": cast.support, "reseller": cast.reseller_a_admin,
+        "other_reseller": cast.reseller_b_admin, "other_customer": cast.b.user, "direct": cast.direct.user,
+    }[who]
+
+
+def assert_matrix(client, cast, url: str, expected: dict, *, method: str = "get", data=None) -> None:
+    """Every viewer gets the expected status; anonymous is sent to the login page."""
+    got = {}
+    for who, status in expected.items():
+        client.force_login(viewer(cast, who))
+        response = getattr(client, method)(url, data or {})
+        got[who] = response.status_code
+        client.logout()
+    assert got == expected, f"{method.upper()} {url}"
+    response = getattr(client, method)(url, data or {})
+    assert response.status_code == 302 and response["Location"].startswith("/login/"), f"anonymous {url}"
