@@ -17,7 +17,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from accounts.models import Customer, SmtpCredential, User
-from accounts.selectors import mailbox_by_address
+from accounts.selectors import customers_visible_to, mailbox_by_address
 from accounts.services import audit, snapshot
 from relay.models import AuthFailure, AuthLockout
 
@@ -146,12 +146,8 @@ def lockouts_visible_to(user: User) -> QuerySet[AuthLockout]:
     """Support sees every lockout; a customer those of its usernames; a reseller those of its customers."""
     qs = AuthLockout.objects.select_related("customer", "lifted_by")
     if user.is_support:
-        return qs
-    if user.role == User.Role.RESELLER and user.reseller_id:
-        return qs.filter(customer__reseller_id=user.reseller_id)
-    if user.role == User.Role.CUSTOMER and user.customer_id:
-        return qs.filter(customer_id=user.customer_id)
-    return qs.none()
+        return qs  # address lockouts belong to no customer: only support sees them
+    return qs.filter(customer__in=customers_visible_to(user).values("pk"))
 
 
 def purge_old_failures(*, now: datetime | None = None) -> int:
