@@ -270,3 +270,14 @@ def test_purge_deletes_only_buckets_no_window_reads(cast):
     deleted = quotas.purge_old_usage(now=T0)
     assert deleted == 4  # mailbox, domain, customer, reseller buckets of the oldest minute
     assert quotas.usage(scope="mailbox", scope_id=cast.a.mailbox.pk, now=T0) == {"hour": 0, "day": 2}
+
+
+def test_purge_runs_from_the_beat_schedule(cast):
+    from accounts.quota_tasks import purge_old_usage
+    from hostingmail.celery import app
+
+    app.loader.import_default_modules()
+    tasks = {entry["task"] for entry in app.conf.beat_schedule.values()}
+    assert "accounts.quota_tasks.purge_old_usage" in tasks and "accounts.quota_tasks.purge_old_usage" in app.tasks
+    send(1, mailbox=cast.a.mailbox, now=datetime.now(UTC) - timedelta(days=2))
+    assert purge_old_usage() == 4

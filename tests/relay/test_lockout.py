@@ -178,3 +178,14 @@ def test_purge_keeps_failures_inside_the_window(db):
     fail("192.0.2.1", "b@example.test", 50)
     assert lockout.purge_old_failures(now=T0 + timedelta(seconds=100)) == 1
     assert list(AuthFailure.objects.values_list("username", flat=True)) == ["b@example.test"]
+
+
+def test_purge_runs_from_the_beat_schedule(db):
+    from hostingmail.celery import app
+    from relay.lockout_tasks import purge_old_auth_failures
+
+    app.loader.import_default_modules()
+    name = "relay.lockout_tasks.purge_old_auth_failures"
+    assert name in {entry["task"] for entry in app.conf.beat_schedule.values()} and name in app.tasks
+    lockout.record_failure(client_ip="192.0.2.1", username="a@example.test", now=T0 - timedelta(days=1))
+    assert purge_old_auth_failures() == 1
