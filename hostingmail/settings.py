@@ -51,8 +51,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
-    "accounts.middleware.PanelSessionMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "accounts.middleware.PanelSessionMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
 ]
@@ -109,7 +109,7 @@ PANEL_LOGIN_MAX_FAILURES_PER_IP = env.int("PANEL_LOGIN_MAX_FAILURES_PER_IP", def
 PANEL_LOGIN_FAILURE_WINDOW = env.int("PANEL_LOGIN_FAILURE_WINDOW", default=900)
 PANEL_LOGIN_CODE_SECONDS = env.int("PANEL_LOGIN_CODE_SECONDS", default=300)
 PANEL_SESSION_REFRESH_SECONDS = env.int("PANEL_SESSION_REFRESH_SECONDS", default=60)
-OTP_TOTP_ISSUER = env("OTP_TOTP_ISSUER", default=PANEL_TITLE)
+OTP_TOTP_ISSUER = env("OTP_TOTP_ISSUER", default=env("PANEL_TITLE", default="hostingmail"))
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},

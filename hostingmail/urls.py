@@ -3,10 +3,19 @@ from django.conf.urls.static import static
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
+from django.views.generic import RedirectView
+
+from accounts import views_security
+
+# The admin signs in through the panel's sign-in (throttled, two-factor) and needs a verified session.
+admin.site.has_permission = lambda request: (request.user.is_active and request.user.is_staff
+                                             and request.user.is_verified())
 
 urlpatterns = [
+    path("admin/login/", RedirectView.as_view(pattern_name="login", query_string=True)),
     path("admin/", admin.site.urls),
-    path("login/", auth_views.LoginView.as_view(template_name="accounts/login.html"), name="login"),
+    path("login/", views_security.login_view, name="login"),
+    path("", include("accounts.urls_security")),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", include("accounts.urls")),
     path("", include("relay.urls")),
