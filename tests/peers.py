@@ -30,6 +30,14 @@ def wait_for_port(port: int, host: str = "127.0.0.1", timeout: float = 15.0, pro
     raise TimeoutError(f"nothing listens on {host}:{port} after {timeout}s")
 
 
+def split_txt(record: str) -> str:
+    """``name,text`` with text longer than 255 octets cut into dnsmasq's comma-separated character-strings."""
+    name, sep, text = record.partition(",")
+    if not sep or len(text) <= 255 or "," in text:
+        return record
+    return ",".join([name] + [text[i:i + 255] for i in range(0, len(text), 255)])
+
+
 @dataclass
 class DnsServer:
     """dnsmasq answering only from the records given, on 127.0.0.1 and a free port.
@@ -37,7 +45,9 @@ class DnsServer:
     Records use dnsmasq's own options, e.g. ``txt=["example.com,v=spf1 -all"]``,
     ``mx=["example.com,mx1.example.com,10"]``, ``host=["mx1.example.com,127.0.0.1"]``,
     ``raw=["--dns-rr=nullmx.test,15,000000"]`` (a null MX, RFC 7505).
-    Names with no record answer NXDOMAIN (``--local=/test/`` style zones are declared for every domain used).
+    Long TXT values are split into 255-octet strings (a DKIM key of 2048 bits needs two), as a zone file would.
+    Every top-level domain used by a record (and any name in ``local``) is answered authoritatively with
+    ``--local=/tld/``: a name with no record answers NXDOMAIN, a name with other record types answers NODATA.
     """
 
     txt: list[str] = field(default_factory=list)
@@ -45,15 +55,23 @@ class DnsServer:
     host: list[str] = field(default_factory=list)
     cname: list[str] = field(default_factory=list)
     raw: list[str] = field(default_factory=list)
+    local: list[str] = field(default_factory=list)
     port: int = 0
     proc: subprocess.Popen | None = None
 
     def args(self) -> list[str]:
-        args = [f"--txt-record={r}" for r in self.txt]
+        args = [f"--txt-record={split_txt(r)}" for r in self.txt]
         args += [f"--mx-host={r}" for r in self.mx]
         args += [f"--host-record={r}" for r in self.host]
         args += [f"--cname={r}" for r in self.cname]
-        return args + list(self.raw)
+        args += list(self.raw)
+        return args + [f"--local=/{zone}/" for zone in self.zones()]
+
+    def zones(self) -> list[str]:
+        names = [r.split(",", 1)[0] for r in self.txt + self.mx + self.host + self.cname]
+        names += [r.split("=", 1)[1].split(",", 1)[0] for r in self.raw if "=" in r]
+        zones = {name.rstrip(".").rsplit(".", 1)[-1].lower() for name in names if name}
+        return sorted(zones | {z.strip(".").lower() for z in self.local})
 
     def start(self) -> "DnsServer":
         binary = shutil.which("dnsmasq") or "/usr/sbin/dnsmasq"
