@@ -1,0 +1,98 @@
+"""Reads for the reseller console and the customer's plan page: a constant number of queries per page."""
+
+from datetime import date, datetime, time, timedelta
+
+from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery, Sum, Value
+from django.db.models.functions import Coalesce, TruncDate
+from django.utils import timezone
+
+from accounts import quotas
+from accounts.limits import pool_handed_out
+from accounts.models import Customer, Domain, Mailbox, Reseller, SendUsage
+
+# ?sort= value -> the column ordered by; "-" in front reverses.
+CUSTOMER_SORTS = {"name": "name", "status": "status", "domains": "n_domains", "mailboxes": "n_mailboxes",
+                  "storage": "storage_mb", "sent": "sent_day", "created": "created_at"}
+
+
+def _subtotal(qs: QuerySet, group: str, expression) -> Coalesce:
+    # A correlated subquery per row: counts stay right without the row multiplication of joined aggregates.
+    return Coalesce(Subquery(qs.order_by().values(group).annotate(v=expression).values("v")[:1],
+                             output_field=IntegerField()), Value(0))
+
+
+def customers_with_usage(reseller: Reseller, *, sort: str = "name") -> QuerySet[Customer]:
+    """The reseller's customers with n_domains, n_mailboxes, storage_mb (allocated) and sent_day annotated."""
+    day_start = timezone.now() - timedelta(days=1)
+    domains = Domain.objects.filter(customer=OuterRef("pk"))
+    mailboxes = Mailbox.objects.filter(domain__customer=OuterRef("pk"))
+    sent = SendUsage.objects.filter(scope=SendUsage.Scope.CUSTOMER, scope_id=OuterRef("pk"), minute__gte=day_start)
+    qs = Customer.objects.filter(reseller=reseller).annotate(
+        n_domains=_subtotal(domains, "customer", Count("id")),
+        n_mailboxes=_subtotal(mailboxes, "domain__customer", Count("id")),
+        storage_mb=_subtotal(mailboxes, "domain__customer", Sum("quota_mb")),
+        sent_day=_subtotal(sent, "scope_id", Sum("count")),
+    )
+    key = sort.lstrip("-")
+    column = CUSTOMER_SORTS.get(key, "name")
+    descending = sort.startswith("-") and key in CUSTOMER_SORTS
+    return qs.order_by(f"-{column}" if descending else column, "pk")
+
+
+def pool_overview(reseller: Reseller) -> list[dict]:
+    """One row per pool field: the pool, what is handed out to customers, and what the customers use."""
+    handed = pool_handed_out(reseller)
+    customers = Customer.objects.filter(reseller=reseller)
+    used_domains = Domain.objects.filter(customer__reseller=reseller).count()
+    boxes = Mailbox.objects.filter(domain__customer__reseller=reseller).aggregate(n=Count("id"), mb=Sum("quota_mb"))
+    sent = quotas.usage(scope=SendUsage.Scope.RESELLER, scope_id=reseller.pk)
+    rows = [
+        ("Customers", reseller.max_customers, handed["max_customers"], customers.count()),
+        ("Domains", reseller.max_domains, handed["max_domains"], used_domains),
+        ("Mailboxes", reseller.max_mailboxes, handed["max_mailboxes"], boxes["n"]),
+        ("Storage (MB)", reseller.max_storage_mb, handed["max_storage_mb"], boxes["mb"] or 0),
+        ("Sending per hour", reseller.send_per_hour, handed["send_per_hour"], sent["hour"]),
+        ("Sending per day", reseller.send_per_day, handed["send_per_day"], sent["day"]),
+    ]
+    return [{"label": label, "pool": pool, "handed": handed_out, "used": used,
+             "left": None if pool is None else max(pool - handed_out, 0)}
+            for label, pool, handed_out, used in rows]
+
+
+def sending_by_day(reseller: Reseller, *, days: int = 14) -> list[tuple[date, int]]:
+    """Recipients accepted for the reseller's customers per day, oldest first, days without mail as 0."""
+    first = timezone.localdate() - timedelta(days=days - 1)
+    since = timezone.make_aware(datetime.combine(first, time.min))
+    rows = (SendUsage.objects
+            .filter(scope=SendUsage.Scope.CUSTOMER, minute__gte=since,
+                    scope_id__in=Customer.objects.filter(reseller=reseller).values("pk"))
+            .annotate(day=TruncDate("minute")).values("day").annotate(total=Sum("count")))
+    totals = {row["day"]: row["total"] for row in rows}
+    return [(first + timedelta(days=i), totals.get(first + timedelta(days=i), 0)) for i in range(days)]
+
+
+def customer_plan(customer: Customer) -> dict:
+    """The plan page: every domain and mailbox with its own limits, and what the plan has left to split."""
+    domains = list(Domain.objects.filter(customer=customer).annotate(
+        allocated_mb=_subtotal(Mailbox.objects.filter(domain=OuterRef("pk")), "domain", Sum("quota_mb"))
+    ).order_by("name"))
+    mailboxes = list(Mailbox.objects.filter(domain__customer=customer).select_related("domain"))
+    allocated = sum(m.quota_mb for m in mailboxes)
+    sent = quotas.usage(scope=SendUsage.Scope.CUSTOMER, scope_id=customer.pk)
+    domain_sent = quotas.usage_many(scope=SendUsage.Scope.DOMAIN, scope_ids=[d.pk for d in domains])
+    mailbox_sent = quotas.usage_many(scope=SendUsage.Scope.MAILBOX, scope_ids=[m.pk for m in mailboxes])
+    for d in domains:
+        d.sent = domain_sent[d.pk]
+    for m in mailboxes:
+        m.sent = mailbox_sent[m.pk]
+    return {
+        "customer": customer, "domains": domains, "mailboxes": mailboxes,
+        "usage": {
+            "storage_mb": {"used": allocated, "limit": customer.max_storage_mb},
+            "domain_storage_mb": {"used": sum(d.max_storage_mb or 0 for d in domains), "limit": customer.max_storage_mb},
+            "domains": {"used": len(domains), "limit": customer.max_domains},
+            "mailboxes": {"used": len(mailboxes), "limit": customer.max_mailboxes},
+            "hour": {"used": sent["hour"], "limit": customer.send_per_hour},
+            "day": {"used": sent["day"], "limit": customer.send_per_day},
+        },
+    }
