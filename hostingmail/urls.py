@@ -17,6 +17,8 @@ urlpatterns = [
     path("login/", views_security.login_view, name="login"),
     path("", include("accounts.urls_security")),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("reseller/", include("accounts.urls_reseller")),
+    path("plan/", include("accounts.urls_plan")),
     path("", include("accounts.urls")),
     path("", include("relay.urls")),
 ]
