@@ -1,3 +1,14 @@
 from django.urls import path
 
-urlpatterns: list = []
+from relay import views
+
+app_name = "relay"
+
+urlpatterns = [
+    path("messages/", views.message_list, name="message_list"),
+    path("messages/<int:pk>/", views.message_detail, name="message_detail"),
+    path("messages/<int:pk>/retry/", views.message_retry, name="message_retry"),
+    path("messages/<int:pk>/cancel/", views.message_cancel, name="message_cancel"),
+    path("lockouts/", views.lockout_list, name="lockout_list"),
+    path("lockouts/<int:pk>/lift/", views.lockout_lift, name="lockout_lift"),
+]
