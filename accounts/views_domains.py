@@ -6,7 +6,7 @@ from django.db.models import Count, ProtectedError
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from accounts import selectors, services
+from accounts import dnscheck, selectors, services
 from accounts.forms import DomainForm
 from accounts.models import User
 from accounts.views_common import _get_domain_for_user, client_ip, customer_in_context, submit
@@ -35,14 +35,7 @@ def domain_add(request):
     return render(request, "accounts/domains/add.html", {"form": form, "customer": customer})
 
 
-def _dnscheck():
-    from accounts import dnscheck
-
-    return dnscheck
-
-
 def _dns_context(domain) -> dict:
-    dnscheck = _dnscheck()
     name, value = dnscheck.verification_record(domain)
     records = []
     for record in dnscheck.expected_records(domain) if domain.is_verified else []:
@@ -69,7 +62,7 @@ def domain_detail(request, pk):
 def domain_check(request, pk):
     domain = _get_domain_for_user(request, pk)
     was_verified = domain.is_verified
-    domain = _dnscheck().domain_check_now(actor=request.user, domain=domain, client_ip=client_ip(request))
+    domain = dnscheck.domain_check_now(actor=request.user, domain=domain, client_ip=client_ip(request))
     if domain.is_verified and not was_verified:
         messages.success(request, f"{domain.unicode_name} is verified. Now publish the records below.")
     elif domain.is_verified:

@@ -1,0 +1,61 @@
+import pytest
+from django.urls import reverse
+
+from accounts import services
+from tests.accounts.permissions import MANAGE, assert_matrix, mailbox_user
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def relay(settings):
+    settings.RELAY_HOSTNAME, settings.IMAP_HOSTNAME = "smtp.provider.test", "imap.provider.test"
+    settings.RELAY_PUBLIC_SUBMISSION_PORT, settings.RELAY_PUBLIC_SMTPS_PORT = 587, 465
+
+
+def test_mailbox_settings_page_has_host_ports_username_and_security(client, cast, relay):
+    client.force_login(cast.a.user)
+    response = client.get(reverse("mailbox_settings", args=[cast.a.mailbox.pk]))
+    body = response.content.decode()
+    assert '<dd class="mono" id="smtp-host">smtp.provider.test</dd>' in body
+    assert '<span id="smtp-port-starttls">587</span> with STARTTLS' in body
+    assert '<span id="smtp-port-ssl">465</span> with SSL/TLS' in body
+    assert '<dd class="mono" id="smtp-username">info@alpha.test</dd>' in body
+    assert "imap.provider.test" in body and reverse("mailbox_mobileconfig", args=[cast.a.mailbox.pk]) in body
+
+
+def test_settings_page_warns_when_smtp_access_is_off(client, cast, relay):
+    services.mailbox_update(actor=None, mailbox=cast.a.mailbox, smtp_enabled=False)
+    client.force_login(cast.a.user)
+    assert "SMTP access is off" in client.get(reverse("mailbox_settings", args=[cast.a.mailbox.pk])).content.decode()
+
+
+def test_credential_settings_page_uses_the_credential_username(client, cast, relay):
+    credential = services.credential_create(actor=None, domain=cast.a.domain, description="printer").credential
+    client.force_login(cast.a.user)
+    body = client.get(reverse("credential_settings", args=[credential.pk])).content.decode()
+    assert f'<dd class="mono" id="smtp-username">{credential.username}</dd>' in body
+    assert "any address @alpha.test" in body and "smtp.provider.test" in body
+    assert "mobileconfig" not in body  # a domain-wide credential has no mailbox to set up on a phone
+
+
+def test_settings_pages_show_the_resellers_brand(client, cast, relay):
+    cast.reseller_a.panel_title, cast.reseller_a.support_email = "Alpha Hosting", "help@alpha-hosting.test"
+    cast.reseller_a.save()
+    client.force_login(cast.a.user)
+    body = client.get(reverse("mailbox_settings", args=[cast.a.mailbox.pk])).content.decode()
+    assert "Alpha Hosting" in body and "help@alpha-hosting.test" in body
+    client.force_login(cast.direct.user)
+    body = client.get(reverse("mailbox_settings", args=[cast.direct.mailbox.pk])).content.decode()
+    assert "Alpha Hosting" not in body and "support@example.net" in body
+
+
+def test_mailbox_settings_permission_matrix(client, cast):
+    assert_matrix(client, cast, reverse("mailbox_settings", args=[cast.a.mailbox.pk]), {**MANAGE, "mailbox_owner": 200})
+
+
+def test_mailbox_owner_sees_only_their_own_settings(client, cast):
+    other = services.mailbox_create(actor=None, domain=cast.a.domain, local_part="sales", password="a fine secret!",
+                                    quota_mb=10)
+    client.force_login(mailbox_user(cast.a.mailbox))
+    assert client.get(reverse("mailbox_settings", args=[other.pk])).status_code == 404

@@ -1,0 +1,61 @@
+import pytest
+from django.urls import reverse
+
+from accounts import services
+from tests.accounts.permissions import MANAGE, assert_matrix, mailbox_user
+
+pytestmark = pytest.mark.django_db
+
+
+def test_customer_dashboard_shows_its_objects_and_plan_usage(client, cast):
+    customer = cast.a.customer
+    customer.max_domains, customer.max_mailboxes, customer.max_storage_mb = 4, 10, 1000
+    customer.save()
+    credential = services.credential_create(actor=None, domain=cast.a.domain, description="web shop").credential
+    client.force_login(cast.a.user)
+    response = client.get(reverse("dashboard"))
+    body = response.content.decode()
+    assert response.context["usage"] == {"domains": {"used": 1, "limit": 4}, "mailboxes": {"used": 1, "limit": 10},
+                                         "storage_mb": {"used": 100, "limit": 1000}}
+    assert '<progress value="1" max="4"' in body and '<progress value="100" max="1000"' in body
+    assert "alpha.test" in body and "info@alpha.test" in body and credential.username in body
+    assert "bravo.test" not in body and "direct.test" not in body
+
+
+def test_revoked_credentials_are_not_on_the_dashboard(client, cast):
+    credential = services.credential_create(actor=None, domain=cast.a.domain).credential
+    services.credential_revoke(actor=None, credential=credential)
+    client.force_login(cast.a.user)
+    assert credential.username not in client.get(reverse("dashboard")).content.decode()
+
+
+def test_staff_home_lists_the_customers_they_look_after(client, cast):
+    client.force_login(cast.reseller_a_admin)
+    body = client.get(reverse("dashboard")).content.decode()
+    assert "Alpha" in body and "Bravo" not in body and "Direct" not in body
+    client.force_login(cast.support)
+    body = client.get(reverse("dashboard")).content.decode()
+    assert all(name in body for name in ("Alpha", "Bravo", "Direct"))
+
+
+def test_customer_dashboard_permission_matrix(client, cast):
+    assert_matrix(client, cast, reverse("customer_dashboard", args=[cast.a.customer.pk]), MANAGE)
+    assert_matrix(client, cast, reverse("dashboard"), {who: 200 for who in MANAGE})
+
+
+def test_nav_shows_links_by_role(client, cast):
+    client.force_login(cast.a.user)
+    body = client.get(reverse("dashboard")).content.decode()
+    assert reverse("domain_list") in body and reverse("admin:index") not in body
+    client.force_login(cast.support)
+    assert reverse("admin:index") in client.get(reverse("dashboard")).content.decode()
+    client.force_login(mailbox_user(cast.a.mailbox))
+    body = client.get(reverse("dashboard")).content.decode()
+    assert "App passwords" in body and reverse("domain_list") not in body
+
+
+def test_pages_use_only_local_assets(client, cast):
+    client.force_login(cast.a.user)
+    body = client.get(reverse("dashboard")).content.decode()
+    assert "/static/hostingmail.css" in body and "/static/django_htmx/htmx-2.min.js" in body
+    assert "http://" not in body.replace("http://schemas", "") and "https://" not in body

@@ -1,0 +1,62 @@
+"""A mailbox owner signs in with address and mailbox password: own password and own app passwords only."""
+
+import pytest
+from django.urls import reverse
+
+from accounts import hashing, services
+from accounts.models import AuditEntry, User
+from tests.accounts.permissions import MANAGE, assert_matrix, mailbox_user
+from tests.factories import PASSWORD
+
+pytestmark = pytest.mark.django_db
+NEW = "my new mailbox secret"
+
+
+def test_mailbox_owner_signs_in_with_address_and_password(client, cast):
+    response = client.post("/login/", {"username": "INFO@alpha.test", "password": PASSWORD}, follow=True)
+    user = response.context["user"]
+    assert user.is_authenticated and user.role == User.Role.MAILBOX and user.mailbox == cast.a.mailbox
+    body = response.content.decode()
+    assert "info@alpha.test" in body and "Change my password" in body and "App passwords" in body
+
+
+def test_disabled_mailbox_cannot_sign_in(client, cast):
+    services.mailbox_update(actor=None, mailbox=cast.a.mailbox, is_active=False)
+    response = client.post("/login/", {"username": "info@alpha.test", "password": PASSWORD})
+    assert response.status_code == 200 and not response.context["user"].is_authenticated
+
+
+def test_own_password_needs_the_current_one(client, cast):
+    client.force_login(mailbox_user(cast.a.mailbox))
+    response = client.post(reverse("own_password"), {"current_password": "wrong one!", "password": NEW, "password2": NEW})
+    assert "not the current password" in response.context["form"].errors["current_password"][0]
+    cast.a.mailbox.refresh_from_db()
+    assert hashing.check_hash(PASSWORD, cast.a.mailbox.password_hash)
+
+
+def test_own_password_change_keeps_the_session_and_audits(client, cast):
+    user = mailbox_user(cast.a.mailbox)
+    client.force_login(user)
+    response = client.post(reverse("own_password"), {"current_password": PASSWORD, "password": NEW, "password2": NEW},
+                           REMOTE_ADDR="198.51.100.3", follow=True)
+    assert "Your password was changed" in response.content.decode()
+    cast.a.mailbox.refresh_from_db()
+    assert hashing.check_hash(NEW, cast.a.mailbox.password_hash)
+    entry = AuditEntry.objects.get(action="mailbox.password", object_id=str(cast.a.mailbox.pk))
+    assert entry.actor == user and entry.client_ip == "198.51.100.3"
+    assert client.get(reverse("dashboard")).status_code == 200
+
+
+def test_own_password_page_is_for_mailbox_owners_only(client, cast):
+    expected = {who: 404 for who in MANAGE if who != "mailbox_owner"}
+    assert_matrix(client, cast, reverse("own_password"), {**expected, "mailbox_owner": 200})
+
+
+def test_mailbox_owner_cannot_manage_their_mailbox(client, cast):
+    client.force_login(mailbox_user(cast.a.mailbox))
+    for name in ("mailbox_edit", "mailbox_delete", "mailbox_password"):
+        assert client.get(reverse(name, args=[cast.a.mailbox.pk])).status_code == 404
+    response = client.post(reverse("mailbox_edit", args=[cast.a.mailbox.pk]), {"quota_mb": 99999, "is_active": "on"})
+    assert response.status_code == 404
+    cast.a.mailbox.refresh_from_db()
+    assert cast.a.mailbox.quota_mb == 100
