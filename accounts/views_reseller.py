@@ -32,14 +32,15 @@ def reseller_admin_required(view):
 
 def sending_chart(points, *, width: int = 560, height: int = 120) -> dict:
     """Bar geometry for the inline SVG of daily sending: one bar per day, scaled to the busiest."""
-    top = max((count for _, count in points), default=0) or 1
+    busiest = max((count for _, count in points), default=0)
+    top = busiest or 1
     step = width / max(len(points), 1)
     bars = []
     for i, (day, count) in enumerate(points):
         h = round(count / top * height, 1)
         bars.append({"x": round(i * step + 2, 1), "w": round(step - 4, 1), "y": round(height - h, 1), "h": h,
                      "day": day, "count": count})
-    return {"bars": bars, "width": width, "height": height, "top": top,
+    return {"bars": bars, "width": width, "height": height, "busiest": busiest,
             "total": sum(count for _, count in points)}
 
 
