@@ -6,12 +6,15 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 
 from accounts import views_security
+from hostingmail import health, metrics_view
 
 # The admin signs in through the panel's sign-in (throttled, two-factor) and needs a verified session.
 admin.site.has_permission = lambda request: (request.user.is_active and request.user.is_staff
                                              and request.user.is_verified())
 
 urlpatterns = [
+    path("healthz", health.healthz, name="healthz"),
+    path("metrics", metrics_view.metrics, name="metrics"),
     path("admin/login/", RedirectView.as_view(pattern_name="login", query_string=True)),
     path("admin/", admin.site.urls),
     path("login/", views_security.login_view, name="login"),
