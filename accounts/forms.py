@@ -73,7 +73,7 @@ class MailboxCreateForm(_PasswordPairMixin, forms.Form):
 class MailboxEditForm(forms.Form):
     display_name = forms.CharField(label="Display name", max_length=150, required=False)
     quota_mb = forms.IntegerField(label="Storage quota (MB)", min_value=1)
-    smtp_enabled = forms.BooleanField(label="SMTP access", required=False)
+    # SMTP access has its own switch on the page (mailbox_smtp), so a stale form never undoes it.
     is_active = forms.BooleanField(label="Enabled (can receive, sign in and send)", required=False)
 
 

@@ -34,7 +34,7 @@ def mailbox_add(request, domain_pk):
 @login_required
 def mailbox_edit(request, pk):
     mailbox = _get_mailbox_for_user(request, pk)
-    initial = {f: getattr(mailbox, f) for f in ("display_name", "quota_mb", "smtp_enabled", "is_active")}
+    initial = {f: getattr(mailbox, f) for f in ("display_name", "quota_mb", "is_active")}
     form = MailboxEditForm(request.POST or None, initial=initial)
 
     def save(data):

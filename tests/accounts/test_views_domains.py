@@ -137,6 +137,7 @@ def test_check_now_answers_htmx_with_the_dns_partial(client, cast, dns_server):
     response = client.post(reverse("domain_check", args=[domain.pk]), HTTP_HX_REQUEST="true")
     body = response.content.decode()
     assert response.status_code == 200 and body.lstrip().startswith('<section id="dns"')
+    assert '<span id="domain-status" hx-swap-oob="true"><span class="badge active">verified' in body
     assert "<html" not in body and "is verified" in body and "Records to publish" in body
 
 
