@@ -19,7 +19,7 @@ _SECRET_KEY = re.compile(r"pass(word|wd|phrase)?|secret|token|api[_-]?key|auth[_
 _SECRET_PATTERNS = [
     # password=..., secret: ..., "token": "..." — the value up to a separator or a closing quote.
     (re.compile(r"""(?P<key>\b[\w-]*(?:pass(?:word|wd|phrase)?|secret|token|api[_-]?key)[\w-]*["']?\s*[=:]\s*["']?)"""
-                r"""(?P<val>[^\s"',;&}]+)""", re.I), r"\g<key>" + REDACTED),
+                r"""(?P<val>[^\s"',;}]+)""", re.I), r"\g<key>" + REDACTED),
     # SMTP AUTH with an initial response (RFC 4954): AUTH PLAIN <base64>, AUTH LOGIN <base64>.
     (re.compile(r"(?P<key>\bAUTH\s+(?:PLAIN|LOGIN|XOAUTH2|OAUTHBEARER)\s+)(?P<val>\S+)", re.I), r"\g<key>" + REDACTED),
     # user:password@host in URLs (smart host, broker and database URLs).
