@@ -1,0 +1,31 @@
+from django import forms
+
+from accounts.limits import FIELDS, LABELS, NULLABLE
+
+
+class SearchForm(forms.Form):
+    q = forms.CharField(label="Find", max_length=320, required=False, strip=True, widget=forms.TextInput(attrs={
+        "autofocus": True, "placeholder": "customer, domain, address, credential username or queue id",
+        "type": "search"}))
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(max_length=300, widget=forms.TextInput(attrs={"placeholder": "why (goes into the audit log)"}))
+
+
+class LimitsForm(ReasonForm):
+    """One number field per limit the object has (limits.FIELDS); empty means "no limit of its own" where allowed."""
+
+    def __init__(self, *args, obj, **kwargs):
+        super().__init__(*args, **kwargs)
+        model = type(obj)
+        for name in FIELDS[model]:
+            nullable = (model, name) in NULLABLE
+            help_text = LABELS.get(name, "") + ("; empty: no limit of its own" if nullable else "")
+            self.fields[name] = forms.IntegerField(
+                required=not nullable, min_value=0, initial=getattr(obj, name),
+                label=name.replace("_", " ").replace("max ", "max. ").capitalize(), help_text=help_text)
+        self.order_fields([*FIELDS[model], "reason"])
+
+    def changes(self) -> dict:
+        return {name: value for name, value in self.cleaned_data.items() if name != "reason"}

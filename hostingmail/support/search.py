@@ -1,0 +1,69 @@
+"""One search box over customers, domains (Unicode or IDNA), mailbox addresses, credential usernames, queue ids."""
+
+from dataclasses import dataclass
+
+from django.db.models import Q
+
+from accounts import selectors
+from accounts.models import User
+from relay.selectors import messages_visible_to
+
+LIMIT = 20
+
+
+@dataclass(frozen=True)
+class Hit:
+    label: str
+    detail: str
+    customer_id: int | None
+    customer_name: str
+    url_name: str = ""  # when the hit has a page of its own besides its customer's
+    url_pk: int | None = None
+
+
+def _ascii(text: str) -> str:
+    """The IDNA form of what was typed, so "bücher.test" finds "xn--bcher-kva.test"; as typed if it has none."""
+    try:
+        return text.encode("idna").decode("ascii").lower()
+    except UnicodeError:
+        return text.lower()
+
+
+def _domain_part(text: str) -> str:
+    return ".".join(_ascii(label) if label else "" for label in text.split("."))
+
+
+def search(user: User, query: str) -> dict[str, list[Hit]]:
+    query = (query or "").strip()
+    results: dict[str, list[Hit]] = {"customers": [], "domains": [], "mailboxes": [], "credentials": [], "messages": []}
+    if not query:
+        return results
+    for c in selectors.customers_visible_to(user).filter(name__icontains=query).order_by("name")[:LIMIT]:
+        results["customers"].append(Hit(c.name, f"{c.reseller or 'provider'} · {c.get_status_display()}", c.pk, c.name))
+
+    local, at, domain_text = query.rpartition("@")
+    domain_q = _domain_part(domain_text if at else query)
+    if domain_q.strip("."):
+        domains = (selectors.domains_visible_to(user).filter(name__contains=domain_q)
+                   .order_by("name")[:LIMIT])
+        for d in domains:
+            results["domains"].append(Hit(d.unicode_name, f"{d.name} · {d.get_status_display()}", d.customer_id,
+                                          d.customer.name, "domain_detail", d.pk))
+    if at:
+        mailboxes = selectors.mailboxes_visible_to(user).filter(domain__name__startswith=domain_q)
+        mailboxes = mailboxes.filter(local_part__startswith=local.lower()) if local else mailboxes
+        for m in mailboxes.order_by("domain__name", "local_part")[:LIMIT]:
+            results["mailboxes"].append(Hit(m.unicode_address, "active" if m.is_active else "suspended",
+                                            m.domain.customer_id, m.domain.customer.name))
+    credentials = selectors.credentials_visible_to(user).filter(
+        Q(username__iexact=query) | Q(username__startswith=query.lower()))
+    for cred in credentials.order_by("username")[:LIMIT]:
+        results["credentials"].append(Hit(cred.username, cred.scope_label, cred.customer_id, cred.customer.name))
+
+    if query.isalnum() and len(query) <= 20:
+        messages = messages_visible_to(user).select_related("customer").filter(queue_id=query.upper())
+        for msg in messages[:LIMIT]:
+            results["messages"].append(Hit(msg.queue_id, f"{msg.mail_from or '<>'} · {msg.get_state_display()}",
+                                           msg.customer_id, msg.customer.name if msg.customer else "",
+                                           "relay:message_detail", msg.pk))
+    return results

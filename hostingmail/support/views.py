@@ -1,0 +1,83 @@
+"""Support console: search, a customer's page, limits and suspensions (support staff with two-factor only)."""
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.shortcuts import get_object_or_404, redirect, render
+
+from accounts import limits, selectors, staff
+from accounts.models import Customer, Mailbox
+from accounts.views_common import apply_errors, client_ip
+from accounts.views_security import support_required
+from hostingmail.support import search as support_search
+from hostingmail.support.forms import LimitsForm, ReasonForm, SearchForm
+from hostingmail.support.selectors import customer_page
+
+VISIBLE = {
+    "customer": selectors.customers_visible_to,
+    "domain": selectors.domains_visible_to,
+    "mailbox": selectors.mailboxes_visible_to,
+    "credential": selectors.credentials_visible_to,
+}
+
+
+def _get_object_for_user(request, kind: str, pk: int):
+    return get_object_or_404(VISIBLE[kind](request.user), pk=pk)
+
+
+def _customer_id(obj) -> int:
+    if isinstance(obj, Customer):
+        return obj.pk
+    if isinstance(obj, Mailbox):
+        return obj.domain.customer_id
+    return obj.customer_id
+
+
+@support_required
+def home(request):
+    form = SearchForm(request.GET or None)
+    query = form.cleaned_data["q"] if form.is_valid() else ""
+    results = support_search.search(request.user, query)
+    return render(request, "support/search.html", {
+        "form": form, "query": query, "results": results, "found": sum(len(hits) for hits in results.values()),
+    })
+
+
+@support_required
+def customer(request, pk):
+    obj = _get_object_for_user(request, "customer", pk)
+    return render(request, "support/customer.html", customer_page(request.user, obj))
+
+
+@support_required
+def limits_edit(request, pk, kind):
+    obj = _get_object_for_user(request, kind, pk)
+    form = LimitsForm(request.POST or None, obj=obj)
+    if request.method == "POST" and form.is_valid():
+        try:
+            limits.limit_set(actor=request.user, obj=obj, changes=form.changes(),
+                             reason=form.cleaned_data["reason"], client_ip=client_ip(request))
+        except ValidationError as exc:
+            apply_errors(form, exc)
+        else:
+            messages.success(request, f"Limits of {obj} saved; the relay applies them from the next message.")
+            return redirect("support:customer", _customer_id(obj))
+    return render(request, "support/limits.html", {"form": form, "obj": obj, "kind": kind,
+                                                   "customer_id": _customer_id(obj)})
+
+
+@support_required
+def status_edit(request, pk, kind):
+    obj = _get_object_for_user(request, kind, pk)
+    suspended = staff.is_suspended(obj)
+    form = ReasonForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        change = staff.restore if suspended else staff.suspend
+        try:
+            change(actor=request.user, obj=obj, reason=form.cleaned_data["reason"], client_ip=client_ip(request))
+        except ValidationError as exc:
+            apply_errors(form, exc)
+        else:
+            messages.success(request, f"{obj} is {'restored' if suspended else 'suspended'}.")
+            return redirect("support:customer", _customer_id(obj))
+    return render(request, "support/status.html", {"form": form, "obj": obj, "kind": kind, "suspended": suspended,
+                                                   "customer_id": _customer_id(obj)})
