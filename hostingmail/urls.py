@@ -19,6 +19,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("login/", views_security.login_view, name="login"),
     path("", include("accounts.urls_security")),
+    path("support/", include("hostingmail.support.urls")),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("reseller/", include("accounts.urls_reseller")),
     path("plan/", include("accounts.urls_plan")),
