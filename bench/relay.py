@@ -1,0 +1,229 @@
+"""Relay benchmark: accept rate and latency against a bare aiosmtpd server, and event-loop lag under AUTH load.
+
+    .venv/bin/python bench/relay.py                        # SQLite in a temporary directory
+    .venv/bin/python bench/relay.py --database-url postgres://postgres@127.0.0.1:5432/hm
+    .venv/bin/python bench/relay.py --processes 2          # also runs one process and prints the scale factor
+
+The same asyncio load generator (bench/smtpload.py) drives, in one run: (a) `manage.py runrelay` on its own
+fresh database, and (b) bench/bare_smtpd.py, aiosmtpd with the same TLS and AUTH that discards mail (the
+stack's ceiling). Each does 20 concurrent sessions of STARTTLS + AUTH PLAIN + 5 messages of 10 KB. The logins
+of the load are warmed by one AUTH each first (steady state); the loop-lag figure then measures 50 cold AUTHs
+(50 credentials never used before) at once, as the extra NOOP round trip of an idle session meanwhile.
+With --database-url, a database named <name>_bench_<pid> is created next to the given one and dropped after.
+"""
+
+import argparse
+import asyncio
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+# Run as a script, this directory would come first on the path and this file would shadow the `relay` app.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
+sys.path.insert(0, str(ROOT))
+
+from bench import smtpload  # noqa: E402
+
+RECIPIENT = "someone@example.net"
+TARGET_RATIO, TARGET_LAG_MS = 0.6, 10.0
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 60.0) -> None:
+    import socket
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"server exited with {proc.returncode} before listening on {port}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit(f"nothing listens on 127.0.0.1:{port} after {timeout:.0f}s")
+
+
+# --- the relay's database ----------------------------------------------------------------------------------
+
+
+def create_database(url: str | None, workdir: Path) -> tuple[str, callable]:
+    """A fresh database URL for this run and the function that removes it."""
+    if not url:
+        return f"sqlite:///{workdir / 'bench.sqlite3'}", lambda: None
+    import psycopg
+
+    parts = urlsplit(url)
+    name = f"{parts.path.lstrip('/') or 'hostingmail'}_bench_{os.getpid()}"
+    admin = urlunsplit(parts._replace(scheme="postgresql", path="/postgres"))
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+    def drop():
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    return urlunsplit(parts._replace(path=f"/{name}")), drop
+
+
+def seed(count: int) -> tuple[str, list[tuple[str, str]]]:
+    """A customer with a verified domain and `count` app credentials of its mailbox: (sender, logins)."""
+    from accounts import services
+
+    customer = services.customer_create(actor=None, name="Bench")
+    domain = services.domain_create(actor=None, customer=customer, name="bench.test", verified=True)
+    mailbox = services.mailbox_create(actor=None, domain=domain, local_part="sender",
+                                      password=secrets.token_urlsafe(16), smtp_enabled=True)
+    logins = []
+    for _ in range(count):
+        new = services.credential_create(actor=None, domain=domain, mailbox=mailbox)
+        logins.append((new.credential.username, new.secret))
+    return mailbox.address, logins
+
+
+# --- the servers -------------------------------------------------------------------------------------------
+
+
+class Server:
+    def __init__(self, label: str, argv: list[str], env: dict, port: int):
+        self.label, self.port = label, port
+        self.proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, start_new_session=True)
+        wait_for_port(port, self.proc)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+
+
+def start_relay(env: dict, cert: Path, key: Path, processes: int) -> Server:
+    port = free_port()
+    argv = [sys.executable, "manage.py", "runrelay", "--submission", f"127.0.0.1:{port}",
+            "--smtps", f"127.0.0.1:{free_port()}", "--cert", str(cert), "--key", str(key)]
+    if processes > 1:
+        argv += ["--processes", str(processes)]
+    return Server(f"relay ({processes} process{'es' if processes > 1 else ''})", argv, env, port)
+
+
+def start_bare(env: dict, cert: Path, key: Path, login: tuple[str, str]) -> Server:
+    port = free_port()
+    argv = [sys.executable, str(ROOT / "bench" / "bare_smtpd.py"), str(port), str(cert), str(key), *login]
+    return Server("bare aiosmtpd", argv, env, port)
+
+
+# --- measuring ---------------------------------------------------------------------------------------------
+
+
+async def measure(server: Server, *, load_logins, storm_logins, sender, args) -> dict:
+    # Warm-up: one AUTH per load login, so the measured load is the steady state of a running relay.
+    await smtpload.run_load(host="127.0.0.1", port=server.port, logins=load_logins, sender=sender,
+                            recipient=RECIPIENT, sessions=len(load_logins), messages=0, size=args.size)
+    load = await smtpload.run_load(host="127.0.0.1", port=server.port, logins=load_logins, sender=sender,
+                                   recipient=RECIPIENT, sessions=args.sessions, messages=args.messages,
+                                   size=args.size)
+    lag = await smtpload.auth_storm_lag(host="127.0.0.1", port=server.port, logins=storm_logins)
+    return {"label": server.label, "load": load, "lag": lag}
+
+
+def report(results: list[dict], bare: dict, args) -> None:
+    print(f"\n{args.sessions} sessions x {args.messages} messages of {args.size // 1024} KB, STARTTLS + AUTH PLAIN; "
+          f"database {args.db_label}")
+    print(f"{'server':<24}{'msgs/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'ratio':>8}{'lag max ms':>12}{'lag p50 ms':>12}"
+          f"{'errors':>8}")
+    for r in results:
+        load, lag = r["load"], r["lag"]
+        ratio = load.rate / bare["load"].rate if bare["load"].rate else float("nan")
+        print(f"{r['label']:<24}{load.rate:>9.1f}{load.percentile(50) * 1000:>9.1f}{load.percentile(99) * 1000:>9.1f}"
+              f"{ratio:>8.2f}{lag['lag_max_ms']:>12.1f}{lag['lag_p50_ms']:>12.1f}"
+              f"{len(load.errors) + len(lag['auth_failures']):>8}")
+        for error in (load.errors + lag["auth_failures"])[:3]:
+            print(f"    error: {error}")
+    relays = [r for r in results if r is not bare]
+    for r in relays:
+        ratio = r["load"].rate / bare["load"].rate
+        print(f"{r['label']}: ratio relay/bare {ratio:.2f} (target >= {TARGET_RATIO}), "
+              f"loop lag during {args.storm} cold AUTHs max {r['lag']['lag_max_ms']:.1f} ms "
+              f"(target <= {TARGET_LAG_MS:.0f} ms; storm took {r['lag']['storm_seconds']:.2f} s)")
+    if len(relays) == 2:
+        print(f"scale factor {relays[1]['label']} / {relays[0]['label']}: "
+              f"{relays[1]['load'].rate / relays[0]['load'].rate:.2f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--database-url", help="PostgreSQL server to use (a fresh database is made there)")
+    parser.add_argument("--processes", type=int, default=1, help="relay processes; above 1, one is run too")
+    parser.add_argument("--sessions", type=int, default=20)
+    parser.add_argument("--messages", type=int, default=5, help="messages per session")
+    parser.add_argument("--size", type=int, default=10 * 1024, help="message size in bytes")
+    parser.add_argument("--storm", type=int, default=50, help="cold AUTHs at once for the loop-lag figure")
+    args = parser.parse_args()
+    args.db_label = "PostgreSQL" if args.database_url else "SQLite"
+    workdir = Path(tempfile.mkdtemp(prefix="hm-bench-"))
+    db_url, drop_database = create_database(args.database_url, workdir)
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "hostingmail.settings", "VAR_DIR": str(workdir),
+           "DATABASE_URL": db_url, "LOG_LEVEL": "WARNING", "PYTHONPATH": str(ROOT)}
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    os.environ.update(env)
+    servers = []
+    try:
+        subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True)
+        import django
+
+        django.setup()
+        from relay.tls import make_self_signed
+
+        cert, key = workdir / "bench.crt", workdir / "bench.key"
+        make_self_signed(cert, key, hostname="localhost")
+        relay_counts = [1, args.processes] if args.processes > 1 else [1]
+        print(f"seeding {args.sessions + args.storm * len(relay_counts)} credentials (real password hashing)...",
+              flush=True)
+        sender, logins = seed(args.sessions + args.storm * len(relay_counts))
+        load_logins, storm_sets = logins[:args.sessions], logins[args.sessions:]
+        from django.db import connections
+
+        connections.close_all()
+
+        bare_login = ("bench", secrets.token_urlsafe(12))
+        bare_server = start_bare(env, cert, key, bare_login)
+        servers.append(bare_server)
+        bare = asyncio.run(measure(bare_server, load_logins=[bare_login], storm_logins=[bare_login] * args.storm,
+                                   sender=sender, args=args))
+        bare_server.stop()
+        results = [bare]
+        for i, processes in enumerate(relay_counts):
+            relay = start_relay(env, cert, key, processes)
+            servers.append(relay)
+            storm = storm_sets[i * args.storm:(i + 1) * args.storm]
+            results.append(asyncio.run(measure(relay, load_logins=load_logins, storm_logins=storm, sender=sender,
+                                               args=args)))
+            relay.stop()
+        report(results, bare, args)
+    finally:
+        for server in servers:
+            server.stop()
+        drop_database()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

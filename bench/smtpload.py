@@ -1,0 +1,186 @@
+"""The load generator of bench/relay.py: asyncio SMTP clients (STARTTLS + AUTH PLAIN), the same for every server.
+
+A plain asyncio client rather than smtplib in threads, so the generator costs little CPU next to the server
+it measures and 20 sessions really run at once.
+"""
+
+import asyncio
+import base64
+import ssl
+import statistics
+import time
+from dataclasses import dataclass, field
+from email.utils import formatdate, make_msgid
+
+
+class SmtpError(Exception):
+    pass
+
+
+def client_tls() -> ssl.SSLContext:
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE  # the servers use a throw-away self-signed certificate on loopback
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    return ctx
+
+
+class Client:
+    def __init__(self, host: str, port: int):
+        self.host, self.port = host, port
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def reply(self) -> tuple[int, str]:
+        lines = []
+        while True:
+            line = await self.reader.readline()
+            if not line:
+                raise SmtpError("connection closed")
+            lines.append(line.decode("utf-8", "replace").rstrip("\r\n"))
+            if len(line) < 4 or line[3:4] != b"-":
+                return int(lines[-1][:3]), "\n".join(item[4:] for item in lines)
+
+    async def command(self, line: str, expect: int) -> str:
+        self.writer.write(line.encode() + b"\r\n")
+        code, text = await self.reply()
+        if code != expect:
+            raise SmtpError(f"{line.split()[0]} -> {code} {text}")
+        return text
+
+    async def connect_tls(self) -> None:
+        self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        code, text = await self.reply()
+        if code != 220:
+            raise SmtpError(f"greeting {code} {text}")
+        await self.command("EHLO bench.test", 250)
+        await self.command("STARTTLS", 220)
+        await self.writer.start_tls(client_tls())
+        await self.command("EHLO bench.test", 250)
+
+    async def auth_plain(self, username: str, password: str) -> None:
+        token = base64.b64encode(f"\0{username}\0{password}".encode()).decode()
+        await self.command(f"AUTH PLAIN {token}", 235)
+
+    async def send(self, sender: str, recipient: str, body: bytes) -> str:
+        await self.command(f"MAIL FROM:<{sender}> SIZE={len(body)}", 250)
+        await self.command(f"RCPT TO:<{recipient}>", 250)
+        await self.command("DATA", 354)
+        self.writer.write(body + b".\r\n")
+        code, text = await self.reply()
+        if code != 250:
+            raise SmtpError(f"end of DATA -> {code} {text}")
+        return text
+
+    async def quit(self) -> None:
+        try:
+            self.writer.write(b"QUIT\r\n")
+            await asyncio.wait_for(self.reply(), 5)
+        except (SmtpError, OSError, TimeoutError):
+            pass
+        self.writer.close()
+
+
+def message(sender: str, recipient: str, size: int) -> bytes:
+    """A plain-text message of about `size` bytes, dot-stuffed and CRLF-terminated, ready for DATA."""
+    head = (f"From: <{sender}>\r\nTo: <{recipient}>\r\nSubject: bench\r\nDate: {formatdate()}\r\n"
+            f"Message-ID: {make_msgid(domain='bench.test')}\r\n\r\n").encode()
+    line = b"The quick brown fox jumps over the lazy dog, again and again, for the benchmark.\r\n"
+    body = line * max(1, (size - len(head)) // len(line))
+    return head + body
+
+
+@dataclass
+class LoadResult:
+    sessions: int
+    messages: int = 0
+    seconds: float = 0.0
+    latencies: list[float] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def rate(self) -> float:
+        return self.messages / self.seconds if self.seconds else 0.0
+
+    def percentile(self, p: float) -> float:
+        if not self.latencies:
+            return float("nan")
+        if len(self.latencies) == 1:
+            return self.latencies[0]
+        return statistics.quantiles(self.latencies, n=100, method="inclusive")[int(p) - 1]
+
+
+async def _session(result: LoadResult, host: str, port: int, login: tuple[str, str], sender: str,
+                   recipient: str, messages: int, size: int) -> None:
+    client = Client(host, port)
+    try:
+        await client.connect_tls()
+        await client.auth_plain(*login)
+        for _ in range(messages):
+            body = message(sender, recipient, size)
+            started = time.perf_counter()
+            await client.send(sender, recipient, body)
+            result.latencies.append(time.perf_counter() - started)
+            result.messages += 1
+        await client.quit()
+    except (SmtpError, OSError) as exc:
+        result.errors.append(str(exc))
+
+
+async def run_load(*, host: str, port: int, logins: list[tuple[str, str]], sender: str, recipient: str,
+                   sessions: int, messages: int, size: int) -> LoadResult:
+    """`sessions` concurrent sessions, each: connect, STARTTLS, AUTH PLAIN, `messages` messages, QUIT."""
+    result = LoadResult(sessions=sessions)
+    started = time.perf_counter()
+    await asyncio.gather(*(
+        _session(result, host, port, logins[i % len(logins)], sender, recipient, messages, size)
+        for i in range(sessions)
+    ))
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+async def _probe(client: Client, samples: list[float], stop: asyncio.Event) -> None:
+    while not stop.is_set():
+        started = time.perf_counter()
+        await client.command("NOOP", 250)
+        samples.append(time.perf_counter() - started)
+        await asyncio.sleep(0.002)
+
+
+async def auth_storm_lag(*, host: str, port: int, logins: list[tuple[str, str]]) -> dict:
+    """Extra NOOP round-trip time on an idle session while every login in `logins` AUTHs at once.
+
+    The connections and their TLS handshakes are made first, so only the AUTHs (password hashing and the
+    database reads behind them) fall inside the measured storm. A server that hashes on its event loop shows
+    the hashing time here; one that hashes off the loop shows scheduling noise only.
+    """
+    probe = Client(host, port)
+    await probe.connect_tls()
+    calm: list[float] = []
+    stop = asyncio.Event()
+    task = asyncio.create_task(_probe(probe, calm, stop))
+    await asyncio.sleep(0.5)
+    stop.set()
+    await task
+    clients = [Client(host, port) for _ in logins]
+    await asyncio.gather(*(c.connect_tls() for c in clients))
+    storm: list[float] = []
+    stop = asyncio.Event()
+    task = asyncio.create_task(_probe(probe, storm, stop))
+    started = time.perf_counter()
+    outcomes = await asyncio.gather(*(c.auth_plain(*login) for c, login in zip(clients, logins)),
+                                    return_exceptions=True)
+    storm_seconds = time.perf_counter() - started
+    stop.set()
+    await task
+    await asyncio.gather(*(c.quit() for c in clients), probe.quit())
+    baseline = statistics.median(calm)
+    return {
+        "baseline_ms": baseline * 1000,
+        "lag_max_ms": (max(storm) - baseline) * 1000,
+        "lag_p50_ms": (statistics.median(storm) - baseline) * 1000,
+        "storm_seconds": storm_seconds,
+        "auth_failures": [str(o) for o in outcomes if isinstance(o, BaseException)],
+        "probes": len(storm),
+    }
