@@ -192,3 +192,11 @@ def test_cancel_needs_a_reason_and_a_choice(client, cast):
     assert set(response.context["form"].errors) == {"action", "reason"}
     message.refresh_from_db()
     assert message.state == QueuedMessage.State.DEFERRED
+
+
+@pytest.mark.parametrize("who", ["customer", "mailbox"])
+def test_every_page_links_to_the_message_log(client, cast, who):
+    client.force_login(cast.a.user if who == "customer" else mailbox_user(cast.a.mailbox))
+    page = client.get(reverse("relay:message_list")).content.decode()
+    assert f'href="{reverse("relay:message_list")}">Sent mail' in page
+    assert (reverse("relay:lockout_list") in page) is (who == "customer")
