@@ -7,6 +7,7 @@ PAGE_SIZES = (25, 50, 100)
 
 
 class MessageSearchForm(forms.Form):
+    customer = forms.CharField(required=False, max_length=150, label="Customer name")
     recipient = forms.CharField(required=False, max_length=320)
     sender = forms.CharField(required=False, max_length=320)
     subject = forms.CharField(required=False, max_length=300)
@@ -15,6 +16,11 @@ class MessageSearchForm(forms.Form):
     date_to = forms.DateField(required=False, label="To date", widget=forms.DateInput(attrs={"type": "date"}))
     per_page = forms.TypedChoiceField(required=False, coerce=int, empty_value=PAGE_SIZES[0],
                                       choices=[(n, n) for n in PAGE_SIZES], label="Per page")
+
+    def __init__(self, *args, staff: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not staff:  # a customer or mailbox owner sees one customer's mail anyway
+            del self.fields["customer"]
 
     def clean(self):
         data = super().clean()
@@ -25,7 +31,7 @@ class MessageSearchForm(forms.Form):
     def to_filter(self) -> MessageFilter:
         data = self.cleaned_data
         return MessageFilter(
-            recipient=data.get("recipient", "").strip(), sender=data.get("sender", "").strip(),
+            customer=data.get("customer", "").strip(), recipient=data.get("recipient", "").strip(), sender=data.get("sender", "").strip(),
             subject=data.get("subject", "").strip(), state=data.get("state", ""),
             date_from=data.get("date_from"), date_to=data.get("date_to"),
         )

@@ -26,6 +26,7 @@ def messages_visible_to(user: User) -> QuerySet[QueuedMessage]:
 
 @dataclass(frozen=True)
 class MessageFilter:
+    customer: str = ""
     recipient: str = ""
     sender: str = ""
     subject: str = ""
@@ -40,6 +41,8 @@ def _start_of(day: date) -> datetime:
 
 def message_search(qs: QuerySet[QueuedMessage], f: MessageFilter) -> QuerySet[QueuedMessage]:
     """The log page's rows: filtered, with what a row shows fetched in a fixed number of queries."""
+    if f.customer:
+        qs = qs.filter(customer__name__icontains=f.customer)
     if f.recipient:
         # EXISTS rather than a join: a message with several matching recipients is still one row.
         qs = qs.filter(Exists(Recipient.objects.filter(message=OuterRef("pk"), address__icontains=f.recipient)))

@@ -8,6 +8,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from accounts.models import User
 from relay import lockout, selectors
 from relay.forms import PAGE_SIZES, MessageCancelForm, MessageSearchForm
 from relay.models import AuthLockout, QueuedMessage
@@ -42,7 +43,7 @@ def _flash_outcome(request, action, success: str) -> None:
 
 @login_required
 def message_list(request):
-    form = MessageSearchForm(request.GET or None)
+    form = MessageSearchForm(request.GET or None, staff=request.user.role in (User.Role.SUPPORT, User.Role.RESELLER))
     qs = selectors.messages_visible_to(request.user)
     per_page = PAGE_SIZES[0]
     if form.is_bound and form.is_valid():

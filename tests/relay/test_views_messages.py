@@ -73,6 +73,14 @@ def test_search_by_recipient_sender_subject_state_and_dates(client, cast):
     assert len(listed(client, cast.support, recipient="carol@")) == 2
 
 
+def test_staff_search_by_customer_name(client, cast):
+    alpha, bravo = make_message(cast.a), make_message(cast.b)
+    assert listed(client, cast.support, customer="brav") == {bravo.queue_id}
+    assert listed(client, cast.reseller_a_admin, customer="alp") == {alpha.queue_id}
+    client.force_login(cast.a.user)
+    assert "customer" not in client.get(reverse("relay:message_list")).context["form"].fields
+
+
 def test_a_message_with_two_matching_recipients_is_one_row(client, cast):
     message = make_message(cast.a, to=("x1@example.org", "x2@example.org"))
     client.force_login(cast.a.user)
