@@ -105,3 +105,17 @@ class DnsServer:
 
     def __exit__(self, *exc):
         self.stop()
+
+
+def database_url(settings_dict: dict) -> str:
+    """DATABASE_URL for another process to open the database a test runs on (its test database)."""
+    from urllib.parse import quote
+
+    if "sqlite" in settings_dict["ENGINE"]:
+        return f"sqlite:///{settings_dict['NAME']}"
+    auth = quote(settings_dict.get("USER") or "")
+    if settings_dict.get("PASSWORD"):
+        auth += ":" + quote(settings_dict["PASSWORD"])
+    host = settings_dict.get("HOST") or "127.0.0.1"
+    port = settings_dict.get("PORT") or 5432
+    return f"postgres://{auth}@{host}:{port}/{settings_dict['NAME']}"
