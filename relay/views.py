@@ -1,5 +1,7 @@
 """The message log and lockout pages. Support acts on messages through relay.services; reads go through selectors."""
 
+from datetime import timedelta
+
 from django.contrib import messages as flash
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -113,7 +115,9 @@ def message_cancel(request, pk):
 @login_required
 def lockout_list(request):
     now = timezone.now()
-    lockouts = list(lockout.lockouts_visible_to(request.user).select_related("customer", "lifted_by")[:200])
+    # Active ones, and those that ended in the last week.
+    recent_since = now - timedelta(days=7)
+    lockouts = list(lockout.lockouts_visible_to(request.user).filter(locked_until__gt=recent_since)[:200])
     active = [lo for lo in lockouts if lo.lifted_at is None and lo.locked_until > now]
     recent = [lo for lo in lockouts if lo not in active]
     return render(request, "relay/lockout_list.html", {

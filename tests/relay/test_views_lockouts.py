@@ -28,6 +28,7 @@ def test_support_and_the_affected_customer_see_a_lockout(client, cast):
     lock("info@bravo.test", customer=cast.b.customer)
     lock("203.0.113.9", kind=AuthLockout.Kind.ADDRESS)
     lock("old@alpha.test", customer=cast.a.customer, minutes=-5)
+    lock("long-ago@alpha.test", customer=cast.a.customer, minutes=-8 * 24 * 60)
     assert shown(client, cast.a.user) == ({"info@alpha.test"}, {"old@alpha.test"})
     assert shown(client, cast.reseller_a_admin) == ({"info@alpha.test"}, {"old@alpha.test"})
     assert shown(client, cast.b.user) == ({"info@bravo.test"}, set())
