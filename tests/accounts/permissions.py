@@ -37,3 +37,11 @@ def assert_matrix(client, cast, url: str, expected: dict, *, method: str = "get"
     assert got == expected, f"{method.upper()} {url}"
     response = getattr(client, method)(url, data or {})
     assert response.status_code == 302 and response["Location"].startswith("/login/"), f"anonymous {url}"
+
+
+def assert_shows_only(client, user, url: str, shown: tuple[str, ...], hidden: tuple[str, ...]) -> None:
+    """The page shows all of `shown` and nothing of `hidden` (another tenant's names) to this user."""
+    client.force_login(user)
+    body = client.get(url).content.decode()
+    assert all(text in body for text in shown), (url, user)
+    assert not any(text in body for text in hidden), (url, user)
