@@ -1,0 +1,62 @@
+"""Mailbox hashes are readable by other implementations: passlib's argon2 and Dovecot's own `doveadm pw -t`."""
+
+import shutil
+import subprocess
+
+import pytest
+from passlib.hash import argon2 as passlib_argon2
+
+from accounts import hashing
+
+# passlib 1.7.4 reads argon2-cffi's deprecated __version__.
+pytestmark = pytest.mark.filterwarnings("ignore:Accessing argon2.__version__:DeprecationWarning")
+
+PASSWORDS = ["correct horse battery", "pässwörd mit € und ✓", 'quotes \' " and $dollar']
+
+
+def doveadm() -> str:
+    path = shutil.which("doveadm") or "/usr/bin/doveadm"
+    if not shutil.which(path):
+        pytest.fail("doveadm is missing: install the Debian package dovecot-core")
+    return path
+
+
+def doveadm_accepts(stored: str, password: str) -> bool:
+    result = subprocess.run([doveadm(), "pw", "-t", stored, "-p", password], capture_output=True, text=True, timeout=30)
+    if result.returncode not in (0, 75):  # 75 (EX_TEMPFAIL) is "Password mismatch"
+        pytest.fail(f"doveadm pw failed: {result.stderr}")
+    return result.returncode == 0 and "(verified)" in result.stdout
+
+
+@pytest.fixture(params=["test cost", "production cost"])
+def cost(request, settings):
+    if request.param == "production cost":
+        # The defaults of hostingmail/settings.py, which tests/settings.py lowers for speed.
+        settings.MAIL_HASH_TIME_COST, settings.MAIL_HASH_MEMORY_KIB, settings.MAIL_HASH_PARALLELISM = 3, 65536, 1
+    return request.param
+
+
+@pytest.mark.parametrize("password", PASSWORDS)
+def test_passlib_verifies_our_hash(password, cost):
+    stored = hashing.make_hash(password)
+    assert stored.startswith("{ARGON2ID}$argon2id$")
+    bare = stored.removeprefix("{ARGON2ID}")
+    assert passlib_argon2.identify(bare)
+    assert passlib_argon2.verify(password, bare)
+    assert not passlib_argon2.verify(password + "x", bare)
+
+
+@pytest.mark.parametrize("password", PASSWORDS)
+def test_doveadm_verifies_our_hash(password, cost):
+    stored = hashing.make_hash(password)
+    assert doveadm_accepts(stored, password)
+    assert not doveadm_accepts(stored, password.upper())
+    assert not doveadm_accepts(stored, "")
+
+
+def test_we_verify_a_hash_made_by_doveadm():
+    made = subprocess.run([doveadm(), "pw", "-s", "ARGON2ID", "-p", "made by dovecot"], capture_output=True, text=True,
+                          timeout=30, check=True).stdout.strip()
+    assert made.startswith("{ARGON2ID}")
+    assert hashing.check_hash("made by dovecot", made)
+    assert not hashing.check_hash("made by dovecot!", made)
