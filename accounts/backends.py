@@ -6,6 +6,10 @@ from accounts import hashing
 from accounts.models import User
 
 
+def _may_sign_in(mailbox) -> bool:
+    return mailbox.is_active and mailbox.domain.customer.is_active
+
+
 class MailboxBackend(BaseBackend):
     def authenticate(self, request, username=None, password=None, **kwargs):
         if not username or not password or "@" not in username:
@@ -16,7 +20,7 @@ class MailboxBackend(BaseBackend):
         if mailbox is None:
             hashing.check_dummy(password)
             return None
-        if not (mailbox.is_active and mailbox.domain.customer.is_active):
+        if not _may_sign_in(mailbox):
             return None
         if not hashing.check_hash(password, mailbox.password_hash):
             return None
@@ -29,7 +33,9 @@ class MailboxBackend(BaseBackend):
         return user
 
     def get_user(self, user_id):
-        try:
-            return User.objects.select_related("mailbox__domain__customer").get(pk=user_id, role=User.Role.MAILBOX)
-        except User.DoesNotExist:
+        # Checked on every request: disabling the mailbox or suspending its customer ends open sessions too.
+        user = (User.objects.select_related("mailbox__domain__customer__reseller")
+                .filter(pk=user_id, role=User.Role.MAILBOX, is_active=True, mailbox__isnull=False).first())
+        if user is None or not _may_sign_in(user.mailbox):
             return None
+        return user

@@ -60,3 +60,16 @@ def test_mailbox_owner_cannot_manage_their_mailbox(client, cast):
     assert response.status_code == 404
     cast.a.mailbox.refresh_from_db()
     assert cast.a.mailbox.quota_mb == 100
+
+
+@pytest.mark.parametrize("cut_off", ["mailbox", "customer"])
+def test_disabling_the_mailbox_or_suspending_the_customer_ends_open_sessions(client, cast, cut_off):
+    client.post("/login/", {"username": "info@alpha.test", "password": PASSWORD})
+    assert client.get(reverse("dashboard")).status_code == 200
+    if cut_off == "mailbox":
+        services.mailbox_update(actor=None, mailbox=cast.a.mailbox, is_active=False)
+    else:
+        cast.a.customer.status = "suspended"
+        cast.a.customer.save()
+    response = client.get(reverse("dashboard"))
+    assert response.status_code == 302 and response["Location"].startswith("/login/")
