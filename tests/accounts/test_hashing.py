@@ -2,9 +2,13 @@
 
 import shutil
 import subprocess
+import warnings
 
 import pytest
-from passlib.hash import argon2 as passlib_argon2
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", DeprecationWarning)  # passlib 1.7.4 imports the stdlib's deprecated crypt
+    from passlib.hash import argon2 as passlib_argon2
 
 from accounts import hashing
 
