@@ -5,13 +5,14 @@ from datetime import timedelta
 import pytest
 from django.template import Context, Template
 from django.test import RequestFactory
+from django.urls import reverse
 from django.utils import timezone
 
 from relay.templatetags.relay_charts import PLOT_H, nice_ceiling
 from tests.relay.logdata import make_message
 
 pytestmark = pytest.mark.django_db
-SVG = "{http://www.w3.org/2000/svg}"
+SVG = ""  # inline SVG in HTML needs no namespace
 
 
 def render_chart(user, tag_args=""):
@@ -76,3 +77,16 @@ def test_chart_without_a_scope_shows_what_the_viewer_may_see(cast):
 def test_empty_chart_draws_flat_bars(cast):
     drawn = bars(render_chart(cast.a.user, "customer=customer")[1])
     assert {h for series in drawn.values() for _, h in series.values()} == {0.0}
+
+
+def test_dashboards_show_the_chart(client, cast):
+    make_message(cast.a, to=("a@x.org",))
+    make_message(cast.b, to=("b@x.org", "c@x.org"))
+    for user, sent in ((cast.a.user, 1), (cast.reseller_b_admin, 2), (cast.support, 3)):
+        client.force_login(user)
+        page = client.get(reverse("dashboard")).content.decode()
+        assert "Mail sent over the last 14 days" in page
+        assert f"{sent} recipient{'s' if sent > 1 else ''} accepted" in page
+    client.force_login(cast.support)
+    page = client.get(reverse("customer_dashboard", args=[cast.a.customer.pk])).content.decode()
+    assert "1 recipient accepted" in page
