@@ -2,7 +2,7 @@
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db.models import Count, ProtectedError
+from django.db.models import Count
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
@@ -83,11 +83,7 @@ def domain_delete(request, pk):
     domain = _get_domain_for_user(request, pk)
     if request.method == "POST":
         name = domain.unicode_name
-        try:
-            services.domain_delete(actor=request.user, domain=domain, client_ip=client_ip(request))
-        except ProtectedError:
-            messages.error(request, f"{name} cannot be deleted while messages from it are still kept.")
-            return redirect("domain_detail", pk=pk)
+        services.domain_delete(actor=request.user, domain=domain, client_ip=client_ip(request))
         messages.success(request, f"{name} and its mailboxes were deleted.")
         return redirect("domain_list")
     return render(request, "accounts/domains/delete.html", {"domain": domain,
