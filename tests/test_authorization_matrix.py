@@ -1,0 +1,282 @@
+"""Every URL of the panel × every role × an object of its own tenant and of another: the expected answer, and no
+foreign tenant's data in any answer.
+
+The URL list is walked from the resolver, so a new URL that this table does not know fails the test: whoever adds
+a page says here who may open it. Each request runs in a savepoint that is rolled back, so a POST that works
+(deleting a domain, say) does not change what the next request sees.
+"""
+
+import copy
+from dataclasses import dataclass, field
+
+import pytest
+from django.db import transaction
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.utils import timezone
+
+from accounts import services
+from accounts.models import AuditEntry, PanelSession
+from relay.models import AuthLockout, QueuedMessage
+from tests.support.helpers import sign_in_verified
+
+pytestmark = pytest.mark.django_db
+
+ROLES = ("support", "reseller_a", "reseller_b", "customer_a", "customer_b", "mailbox_a", "anonymous")
+# Which tenant each role belongs to; support belongs to every tenant, anonymous to none.
+HOME = {"reseller_a": "a", "reseller_b": "b", "customer_a": "a", "customer_b": "b", "mailbox_a": "a"}
+LOGIN = "LOGIN"  # a redirect to the sign-in page
+
+
+@dataclass(frozen=True)
+class E:
+    """Expected status per kind of role; an int for both tenants, or (own tenant, other tenant)."""
+
+    support: int | tuple = 200
+    reseller: int | tuple = (200, 404)
+    customer: int | tuple = (200, 404)
+    mailbox: int | tuple = 404
+    anonymous: int | str = LOGIN
+
+    def for_role(self, role: str, tenant: str | None):
+        kind = "mailbox" if role == "mailbox_a" else role.split("_")[0]
+        value = getattr(self, kind)
+        if isinstance(value, tuple):
+            return value[0] if tenant is None or HOME.get(role) == tenant else value[1]
+        return value
+
+
+@dataclass(frozen=True)
+class U:
+    """How to fill a URL's arguments (kwarg → kind of object) and what each role gets for GET (and POST)."""
+
+    get: E
+    post: E | None = None
+    kwargs: dict = field(default_factory=dict)
+    query: str = ""
+
+
+def every(code) -> E:
+    return E(support=code, reseller=code, customer=code, mailbox=code, anonymous=code)
+
+
+def signed_in(code=200) -> E:
+    return E(support=code, reseller=code, customer=code, mailbox=code)
+
+
+def tenant(code=200, *, mailbox=404, support=None) -> E:
+    """The object's own tenant (and support) get `code`; another tenant 404."""
+    return E(support=code if support is None else support, reseller=(code, 404), customer=(code, 404),
+             mailbox=mailbox)
+
+
+POST_ONLY = E(support=405, reseller=405, customer=405, mailbox=405)  # signed in first, then the method
+POST_ONLY_ANY = every(405)  # the method is checked before signing in
+STAFF_ONLY = E(support=200, reseller=403, customer=403, mailbox=403)
+RESELLER_ONLY = E(support=403, reseller=200, customer=403, mailbox=403)
+RESELLER_OBJECT = E(support=403, reseller=(200, 404), customer=403, mailbox=403)
+CUSTOMER_ONLY = E(support=403, reseller=403, customer=200, mailbox=403)
+CUSTOMER_OBJECT = E(support=403, reseller=403, customer=(200, 404), mailbox=403)
+OWN_MAILBOX = tenant(mailbox=(200, 404))  # the mailbox owner sees its own mailbox's things too
+
+TABLE: dict[str, U] = {
+    # Health and metrics: no tenant data, open (metrics only from allowed addresses, loopback in tests).
+    "healthz": U(every(200)),
+    "metrics": U(every(200)),
+    # Sign-in and the user's own security pages.
+    "login": U(every(200)),
+    "logout": U(every(405)),  # POST signs out; GET is refused
+    "security:code": U(E(support=302, reseller=302, customer=302, mailbox=302, anonymous=LOGIN)),
+    "security:enrol": U(signed_in()),
+    "security:page": U(signed_in()),
+    "security:recovery_codes": U(POST_ONLY, post=E(support=200, reseller=302, customer=302, mailbox=302)),
+    "security:otp_disable": U(POST_ONLY, post=signed_in(302)),
+    "security:session_revoke": U(POST_ONLY, kwargs={"pk": "session"},
+                                 post=E(support=404, reseller=404, customer=(302, 404), mailbox=404)),
+    "security:audit_log": U(E(support=200, reseller=200, customer=200, mailbox=403)),
+    # Support console.
+    "support:home": U(STAFF_ONLY),
+    "support:customer": U(STAFF_ONLY, kwargs={"pk": "customer"}),
+    **{f"support:{kind}_{page}": U(STAFF_ONLY, kwargs={"pk": kind}, post=STAFF_ONLY)
+       for kind in ("customer", "domain", "mailbox", "credential") for page in ("limits", "status")},
+    # Reseller console.
+    "reseller:home": U(RESELLER_ONLY),
+    "reseller:customers": U(RESELLER_ONLY),
+    "reseller:customer_create": U(RESELLER_ONLY, post=RESELLER_ONLY),
+    "reseller:customer": U(RESELLER_OBJECT, kwargs={"pk": "customer"}, post=RESELLER_OBJECT),
+    "reseller:customer_suspend": U(POST_ONLY_ANY, kwargs={"pk": "customer"},
+                                   post=E(support=403, reseller=(302, 404), customer=403, mailbox=403)),
+    "reseller:customer_restore": U(POST_ONLY_ANY, kwargs={"pk": "customer"},
+                                   post=E(support=403, reseller=(302, 404), customer=403, mailbox=403)),
+    "reseller:branding": U(RESELLER_ONLY, post=RESELLER_ONLY),
+    # The customer's plan split.
+    "plan:home": U(CUSTOMER_ONLY),
+    "plan:domain": U(CUSTOMER_OBJECT, kwargs={"pk": "domain"}, post=CUSTOMER_OBJECT),
+    "plan:mailbox": U(CUSTOMER_OBJECT, kwargs={"pk": "mailbox"}, post=CUSTOMER_OBJECT),
+    # The customer panel.
+    "dashboard": U(signed_in()),
+    "customer_dashboard": U(tenant(), kwargs={"pk": "customer"}),
+    "domain_list": U(signed_in()),
+    "domain_add": U(E(support=404, reseller=404, customer=200, mailbox=404)),  # staff pick a customer first
+    "domain_detail": U(tenant(), kwargs={"pk": "domain"}),
+    "domain_check": U(POST_ONLY, kwargs={"pk": "domain"}, post=tenant(302)),
+    "domain_delete": U(tenant(), kwargs={"pk": "domain"}, post=tenant(302)),
+    "mailbox_add": U(tenant(), kwargs={"domain_pk": "domain"}, post=tenant()),
+    "mailbox_list": U(signed_in()),
+    "mailbox_edit": U(tenant(), kwargs={"pk": "mailbox"}, post=tenant()),
+    "mailbox_password": U(tenant(), kwargs={"pk": "mailbox"}, post=tenant()),
+    "mailbox_smtp": U(POST_ONLY, kwargs={"pk": "mailbox"}, post=tenant(302)),
+    "mailbox_delete": U(tenant(), kwargs={"pk": "mailbox"}, post=tenant(302)),
+    "mailbox_settings": U(OWN_MAILBOX, kwargs={"pk": "mailbox"}),
+    "mailbox_mobileconfig": U(OWN_MAILBOX, kwargs={"pk": "mailbox"}),
+    "credential_list": U(signed_in()),
+    "credential_add": U(E(support=404, reseller=404, customer=200, mailbox=200)),
+    "credential_settings": U(OWN_MAILBOX, kwargs={"pk": "credential"}),
+    "credential_mobileconfig": U(OWN_MAILBOX, kwargs={"pk": "credential"}),
+    "credential_revoke": U(OWN_MAILBOX, kwargs={"pk": "credential"}, post=tenant(302, mailbox=(302, 404))),
+    "own_password": U(E(support=404, reseller=404, customer=404, mailbox=200), post=E(
+        support=404, reseller=404, customer=404, mailbox=200)),
+    # Mail client autoconfiguration: public, answers only for a known address (none given here).
+    "autoconfig_wellknown": U(every(404)),
+    "autoconfig": U(every(404)),
+    "autodiscover": U(every(404), post=every(400)),
+    "Autodiscover/Autodiscover.xml": U(every(404), post=every(400)),
+    # Message log and lockouts.
+    "relay:message_list": U(signed_in()),
+    "relay:message_detail": U(OWN_MAILBOX, kwargs={"pk": "message"}),
+    "relay:message_retry": U(POST_ONLY, kwargs={"pk": "message"}),
+    "relay:message_cancel": U(E(support=200, reseller=(403, 404), customer=(403, 404), mailbox=(403, 404)),
+                              kwargs={"pk": "message"}),
+    "relay:lockout_list": U(signed_in()),
+    "relay:lockout_lift": U(POST_ONLY, kwargs={"pk": "lockout"},
+                            post=E(support=302, reseller=(403, 404), customer=(403, 404), mailbox=404)),
+}
+
+
+# --- the cast of objects and signed-in clients ------------------------------------------------------------------
+
+
+@pytest.fixture
+def world(cast):
+    objects = {}
+    for key, tenant in (("a", cast.a), ("b", cast.b)):
+        credential = services.credential_create(actor=None, domain=tenant.domain, mailbox=tenant.mailbox).credential
+        message = QueuedMessage.objects.create(customer=tenant.customer, domain=tenant.domain, mailbox=tenant.mailbox,
+                                               mail_from=tenant.mailbox.address, subject=f"hello from {key}")
+        lockout = AuthLockout.objects.create(kind="username", value=tenant.mailbox.address, customer=tenant.customer,
+                                             failures=10, locked_until=timezone.now() + timezone.timedelta(hours=1))
+        session = PanelSession.objects.create(user=tenant.user, session_key=f"matrix-{key}-session-key")
+        objects[key] = {"customer": tenant.customer, "domain": tenant.domain, "mailbox": tenant.mailbox,
+                        "credential": credential, "message": message, "lockout": lockout, "session": session}
+    clients = {"anonymous": Client()}
+    support = Client()
+    sign_in_verified(support, cast.support)
+    clients["support"] = support
+    for role, user in (("reseller_a", cast.reseller_a_admin), ("reseller_b", cast.reseller_b_admin),
+                       ("customer_a", cast.a.user), ("customer_b", cast.b.user)):
+        clients[role] = Client()
+        clients[role].force_login(user)
+    clients["mailbox_a"] = Client()
+    response = clients["mailbox_a"].post(reverse("login"), {"username": cast.a.mailbox.address,
+                                                            "password": "correct horse battery"})
+    assert response.status_code == 302
+    # What no one outside a tenant may ever read.
+    secrets = {
+        "a": ["alpha.test", "Alpha", objects["a"]["credential"].username, "Reseller A", "hello from a"],
+        "b": ["bravo.test", "Bravo", objects["b"]["credential"].username, "Reseller B", "hello from b"],
+        "direct": ["direct.test"],
+    }
+    return {"objects": objects, "clients": clients, "secrets": secrets}
+
+
+def _walk(patterns, prefix="", namespace=""):
+    for pattern in patterns:
+        if isinstance(pattern, URLResolver):
+            ns = ":".join(filter(None, [namespace, pattern.namespace]))
+            yield from _walk(pattern.url_patterns, prefix + str(pattern.pattern), ns)
+        elif isinstance(pattern, URLPattern):
+            name = ":".join(filter(None, [namespace, pattern.name])) if pattern.name else ""
+            yield name or prefix + str(pattern.pattern), prefix + str(pattern.pattern), pattern
+
+
+def panel_urls():
+    for key, route, pattern in _walk(get_resolver().url_patterns):
+        if route.startswith(("admin/", "^media/", "media/", "static/", "^static/")):
+            continue
+        yield key, route, pattern
+
+
+def test_the_table_knows_every_url():
+    unknown = sorted(key for key, _, _ in panel_urls() if key not in TABLE)
+    assert unknown == [], f"URLs missing from the authorization table (add who may open them): {unknown}"
+    stale = sorted(set(TABLE) - {key for key, _, _ in panel_urls()})
+    assert stale == [], f"the table names URLs that no longer exist: {stale}"
+
+
+def _url(key: str, route: str, spec: U, objects: dict) -> str:
+    if spec.kwargs:
+        kwargs = {name: objects[kind].pk for name, kind in spec.kwargs.items()}
+        url = reverse(key, kwargs=kwargs)
+    elif ":" in key or not route or key == route:
+        url = "/" + route.lstrip("^").rstrip("$") if key == route else reverse(key)
+    else:
+        url = reverse(key)
+    return url + (f"?{spec.query}" if spec.query else "")
+
+
+def _request(client, method: str, url: str):
+    """One request whose writes are undone (cookies too: signing out must not end the role's session); also
+    reports whether it wrote an audit entry."""
+    cookies = copy.deepcopy(client.cookies)
+    with transaction.atomic():
+        before = AuditEntry.objects.count()
+        response = client.get(url) if method == "get" else client.post(url, {})
+        wrote = AuditEntry.objects.count() != before
+        transaction.set_rollback(True)
+    client.cookies = cookies
+    return response, wrote
+
+
+def _matches(response, expected) -> bool:
+    if expected == LOGIN:
+        return response.status_code == 302 and response["Location"].startswith(reverse("login"))
+    return response.status_code == expected
+
+
+def _forbidden_strings(role: str, secrets: dict) -> list[str]:
+    if role == "support":
+        return []
+    home = HOME.get(role)
+    return [text for tenant, texts in secrets.items() if tenant != home for text in texts]
+
+
+def test_every_url_for_every_role_and_tenant(world):
+    failures = []
+    for key, route, _ in panel_urls():
+        spec = TABLE[key]
+        tenants = ("a", "b") if spec.kwargs else (None,)
+        for tenant in tenants:
+            objects = world["objects"][tenant or "a"]
+            url = _url(key, route, spec, objects)
+            for role in ROLES:
+                for method, expected_set in (("get", spec.get), ("post", spec.post)):
+                    if expected_set is None:
+                        continue
+                    expected = expected_set.for_role(role, tenant)
+                    where = f"{method.upper()} {url} as {role}"
+                    try:
+                        response, wrote = _request(world["clients"][role], method, url)
+                    except Exception as exc:  # a crash is one more wrong answer; list them all
+                        failures.append(f"{where}: raised {exc!r}")
+                        continue
+                    if not _matches(response, expected):
+                        failures.append(f"{where}: {response.status_code}, expected {expected}")
+                    foreign = tenant is not None and role != "support" and HOME.get(role) != tenant
+                    if foreign and wrote:
+                        failures.append(f"{where}: changed another tenant's object")
+                    body = b"" if response.streaming else response.content
+                    text = body.decode(errors="replace")
+                    leaked = [s for s in _forbidden_strings(role, world["secrets"]) if s in text]
+                    if leaked:
+                        failures.append(f"{where}: shows foreign data {leaked}")
+    assert failures == [], "\n".join(failures)
