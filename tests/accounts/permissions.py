@@ -1,12 +1,16 @@
 """The permission matrix every panel view is tested with: who asks, and what they must get."""
 
 from accounts.models import User
+from tests.factories import make_tenant
 
 # Who asks about an object of tenant `a` (a customer of reseller A).
-VIEWERS = ("owner", "support", "reseller", "other_reseller", "other_customer", "direct", "mailbox_owner")
+# "sibling" is another customer of the same reseller; "other_customer" one of reseller B.
+VIEWERS = ("owner", "support", "reseller", "other_reseller", "sibling", "other_customer", "direct", "mailbox_owner")
 # Managing a customer's objects: the customer, its reseller's admins and support; everyone else gets a 404.
-MANAGE = {"owner": 200, "support": 200, "reseller": 200, "other_reseller": 404, "other_customer": 404,
+MANAGE = {"owner": 200, "support": 200, "reseller": 200, "other_reseller": 404, "sibling": 404, "other_customer": 404,
           "direct": 404, "mailbox_owner": 404}
+# Everyone who must not reach a customer's objects at all.
+DENIED = {who: 404 for who, status in MANAGE.items() if status == 404}
 
 
 def mailbox_user(mailbox) -> User:
@@ -17,9 +21,18 @@ def mailbox_user(mailbox) -> User:
     return user
 
 
+def sibling(cast) -> User:
+    """The user of a second customer of reseller A, made once per cast."""
+    if not hasattr(cast, "sibling"):
+        cast.sibling = make_tenant("Alpine", "alpine.test", cast.reseller_a)
+    return cast.sibling.user
+
+
 def viewer(cast, who: str) -> User:
     if who == "mailbox_owner":
         return mailbox_user(cast.a.mailbox)
+    if who == "sibling":
+        return sibling(cast)
     return {
         "owner": cast.a.user, "support": cast.support, "reseller": cast.reseller_a_admin,
         "other_reseller": cast.reseller_b_admin, "other_customer": cast.b.user, "direct": cast.direct.user,

@@ -3,7 +3,7 @@ from django.urls import reverse
 
 from accounts import dnscheck
 from accounts.models import AuditEntry, Domain
-from tests.accounts.permissions import MANAGE, assert_matrix, assert_shows_only, mailbox_user
+from tests.accounts.permissions import DENIED, MANAGE, assert_matrix, assert_shows_only, mailbox_user
 
 pytestmark = pytest.mark.django_db
 
@@ -27,7 +27,7 @@ def test_domain_add_needs_a_customer_the_user_looks_after(client, cast):
     assert_matrix(client, cast, url, {"owner": 200, "support": 404, "reseller": 404, "mailbox_owner": 404})
     with_customer = f"{url}?customer={cast.a.customer.pk}"
     assert_matrix(client, cast, with_customer, {"owner": 200, "support": 200, "reseller": 200,
-                                                 "other_reseller": 404, "mailbox_owner": 404})
+                                                 "other_reseller": 404, "sibling": 200, "mailbox_owner": 404})
 
 
 def test_domain_list_shows_no_foreign_domains(client, cast):
@@ -143,8 +143,7 @@ def test_check_now_answers_htmx_with_the_dns_partial(client, cast, dns_server):
 
 def test_check_now_is_refused_to_other_tenants(client, cast):
     url = reverse("domain_check", args=[cast.a.domain.pk])
-    denied = {who: 404 for who in ("other_reseller", "other_customer", "direct", "mailbox_owner")}
-    assert_matrix(client, cast, url, denied, method="post")
+    assert_matrix(client, cast, url, DENIED, method="post")
     assert client.get(url).status_code == 302  # anonymous GET: to the login page first
 
 
@@ -177,8 +176,7 @@ def test_delete_domain_asks_then_deletes_with_audit(client, cast):
 
 def test_delete_domain_of_another_tenant_is_404_and_keeps_it(client, cast):
     url = reverse("domain_delete", args=[cast.a.domain.pk])
-    denied = {who: 404 for who in ("other_reseller", "other_customer", "direct", "mailbox_owner")}
-    assert_matrix(client, cast, url, denied, method="post")
+    assert_matrix(client, cast, url, DENIED, method="post")
     assert Domain.objects.filter(pk=cast.a.domain.pk).exists()
 
 
@@ -186,3 +184,10 @@ def test_mailbox_owner_sees_no_domains(client, cast):
     client.force_login(mailbox_user(cast.a.mailbox))
     body = client.get(reverse("domain_list")).content.decode()
     assert "alpha.test</a>" not in body
+
+
+def test_a_customer_user_cannot_pick_another_customer_by_parameter(client, cast):
+    client.force_login(cast.b.user)
+    client.post(f"{reverse('domain_add')}?customer={cast.a.customer.pk}", {"name": "sneaky.test",
+                                                                          "customer": cast.a.customer.pk})
+    assert Domain.objects.get(name="sneaky.test").customer == cast.b.customer

@@ -3,13 +3,12 @@ from django.urls import reverse
 
 from accounts import hashing
 from accounts.models import AuditEntry, Mailbox
-from tests.accounts.permissions import MANAGE, assert_matrix, assert_shows_only, mailbox_user
+from tests.accounts.permissions import DENIED, MANAGE, assert_matrix, assert_shows_only, mailbox_user
 from tests.factories import PASSWORD
 
 pytestmark = pytest.mark.django_db
 
 NEW_PASSWORD = "a much better secret"
-DENIED = {who: 404 for who in ("other_reseller", "other_customer", "direct", "mailbox_owner")}
 
 
 def _create(client, cast, **overrides):
