@@ -1,0 +1,128 @@
+"""`manage.py runrelay`: arguments, certificate, processes and signals; the relay itself is relay.server."""
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from relay.server import RelayConfig, run_relay
+from relay.tls import ensure_certificate
+
+
+def parse_listen(value: str) -> tuple[str, int] | None:
+    """'HOST:PORT' or '[IPv6]:PORT' -> (host, port); '' or 'off' -> None (listener disabled)."""
+    value = (value or "").strip()
+    if value.lower() in ("", "off", "none"):
+        return None
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise CommandError(f"“{value}” is not HOST:PORT (e.g. 127.0.0.1:2587 or [::]:587)")
+    return host.strip("[]") or "0.0.0.0", int(port)
+
+
+class Command(BaseCommand):
+    help = "Run the SMTP submission relay (STARTTLS and implicit TLS listeners). SIGTERM stops, SIGHUP reloads TLS."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--submission", default=settings.RELAY_SUBMISSION_LISTEN,
+                            help="HOST:PORT of the STARTTLS listener, or 'off' (default %(default)s)")
+        parser.add_argument("--smtps", default=settings.RELAY_SMTPS_LISTEN,
+                            help="HOST:PORT of the implicit TLS listener, or 'off' (default %(default)s)")
+        parser.add_argument("--cert", default=settings.RELAY_TLS_CERT, help="certificate chain (PEM)")
+        parser.add_argument("--key", default=settings.RELAY_TLS_KEY, help="private key (PEM)")
+        parser.add_argument("--processes", type=int, default=1,
+                            help="relay processes sharing the ports with SO_REUSEPORT (default 1)")
+        parser.add_argument("--http", default="", help="HOST:PORT for /health and /metrics (default: none)")
+        parser.add_argument("--grace", type=float, default=30.0,
+                            help="seconds a stop waits for sessions inside DATA (default %(default)s)")
+        parser.add_argument("--reuse-port", action="store_true", help="bind with SO_REUSEPORT (set for workers)")
+
+    def handle(self, *args, submission, smtps, cert, key, processes, http, grace, reuse_port, **options):
+        submission, smtps, http_listen = parse_listen(submission), parse_listen(smtps), parse_listen(http)
+        if submission is None and smtps is None:
+            raise CommandError("both listeners are off: give --submission or --smtps")
+        if processes < 1:
+            raise CommandError("--processes must be at least 1")
+        if grace < 0:
+            raise CommandError("--grace cannot be negative")
+        self._certificate(Path(cert), Path(key))
+        if processes > 1:
+            return self._supervise(processes)
+        config = RelayConfig(cert=Path(cert), key=Path(key), submission=submission, smtps=smtps, http=http_listen,
+                             proxy_from=settings.RELAY_PROXY_PROTOCOL_FROM, reuse_port=reuse_port, grace=grace)
+
+        def ready(relay):
+            ports = ", ".join(f"{name} {port}" for name, port in relay.ports.items())
+            self.stdout.write(f"relay listening ({ports}), pid {os.getpid()}")
+            self.stdout.flush()
+
+        try:
+            run_relay(config, ready=ready)
+        except OSError as error:
+            raise CommandError(f"cannot listen: {error}") from None
+
+    def _certificate(self, cert: Path, key: Path) -> None:
+        if cert.exists() and key.exists():
+            return
+        if settings.PRODUCTION:
+            raise CommandError(f"TLS certificate {cert} or key {key} is missing (RELAY_TLS_CERT/RELAY_TLS_KEY)")
+        try:
+            made = ensure_certificate(cert, key, hostname=settings.RELAY_HOSTNAME)
+        except (OSError, ValueError) as error:
+            raise CommandError(f"cannot make a development certificate: {error}") from None
+        if made:
+            self.stdout.write(self.style.WARNING(
+                f"No TLS certificate found: made a self-signed development certificate for "
+                f"{settings.RELAY_HOSTNAME} at {cert} (key {key}). Clients will warn; set RELAY_TLS_CERT and "
+                f"RELAY_TLS_KEY to a real one in production."))
+
+    def _supervise(self, processes: int) -> None:
+        """Start N single-process relays bound with SO_REUSEPORT; forward SIGTERM/SIGHUP; restart a crashed one."""
+        argv, skip = [], False
+        for arg in sys.argv[1:]:
+            if skip:
+                skip = False
+            elif arg == "--processes":
+                skip = True
+            elif not arg.startswith("--processes="):
+                argv.append(arg)
+        command = [sys.executable, sys.argv[0], *argv, "--reuse-port"]
+        env = dict(os.environ)
+        metrics_dir = None
+        if not env.get("PROMETHEUS_MULTIPROC_DIR"):
+            # One /metrics for all: every process writes its counters where any of them can sum them.
+            metrics_dir = tempfile.mkdtemp(prefix="relay-metrics-")
+            env["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+        children = [subprocess.Popen(command, env=env) for _ in range(processes)]
+        self.stdout.write(f"supervising {processes} relay processes: {', '.join(str(c.pid) for c in children)}")
+        self.stdout.flush()
+        state = {"stopping": False}
+
+        def forward(signum, _frame):
+            if signum in (signal.SIGTERM, signal.SIGINT):
+                state["stopping"] = True
+            for child in children:
+                if child.poll() is None:
+                    child.send_signal(signal.SIGTERM if signum == signal.SIGINT else signum)
+
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(signum, forward)
+        while not state["stopping"]:
+            for i, child in enumerate(children):
+                if child.poll() is not None and not state["stopping"]:
+                    self.stderr.write(f"relay process {child.pid} exited with {child.returncode}; restarting it")
+                    time.sleep(1)
+                    children[i] = subprocess.Popen(command, env=env)
+            time.sleep(0.2)
+        for child in children:
+            child.wait()
+        if metrics_dir:
+            for path in Path(metrics_dir).glob("*"):
+                path.unlink(missing_ok=True)
+            Path(metrics_dir).rmdir()

@@ -1,0 +1,226 @@
+"""aiosmtpd's SMTP protocol, adjusted for submission.
+
+- Replies get enhanced status codes (RFC 2034/3463) where aiosmtpd's built-in texts lack them.
+- Implicit TLS (port 465, RFC 8314) is done here, after an optional PROXY header, as the same upgrade
+  STARTTLS does: AUTH then counts as "over TLS" (aiosmtpd issue #281) and a reloaded certificate serves
+  new connections at once.
+- The real client address (from the PROXY header of a trusted load balancer) is kept on the protocol,
+  because aiosmtpd makes a fresh Session after every TLS upgrade.
+- Uncaught errors answer 451 4.3.0 and are logged with the session; the client never sees a traceback.
+"""
+
+import asyncio
+import asyncio.sslproto as sslproto
+import collections
+import ipaddress
+import logging
+import re
+import secrets
+
+from aiosmtpd.proxy_protocol import get_proxy
+from aiosmtpd.smtp import SMTP
+from django.db import DatabaseError
+
+from relay import metrics, relaylog
+from relay.policy import Reject, check_path, split_path
+
+_ENHANCED = re.compile(r"^\d{3}[ -][245]\.\d{1,3}\.\d{1,3}( |$)")
+_EXACT = {
+    "250 OK": "250 2.0.0 OK",
+    "221 Bye": "221 2.0.0 Bye",
+    "220 Ready to start TLS": "220 2.0.0 Ready to start TLS",
+    "530 Must issue a STARTTLS command first": "530 5.7.0 Must issue a STARTTLS command first",
+    "500 Command line too long": "500 5.5.2 Line too long",
+    "500 Line too long (see RFC5321 4.5.3.1.6)": "500 5.5.2 Line too long (at most 1000 octets, RFC 5321 4.5.3.1.6)",
+    "552 Error: Too much mail data": "552 5.3.4 Message size exceeds fixed limit",
+    "552 Error: message size exceeds fixed maximum message size": "552 5.3.4 Message size exceeds fixed limit",
+    "503 Already authenticated": "503 5.5.1 Already authenticated",
+    "553 5.1.3 Error: malformed address": "501 5.1.3 Bad address syntax",
+    "500 Error: strict ASCII mode": "553 5.6.7 Non-ASCII data needs SMTPUTF8",
+    "554 Command refused due to lack of security": "554 5.7.0 Command refused due to lack of security",
+    "501 Not enough value": "501 5.5.4 Syntax: AUTH mechanism [initial-response]",
+    "501 Too many values": "501 5.5.4 Syntax: AUTH mechanism [initial-response]",
+    "252 Cannot VRFY user, but will accept message and attempt delivery":
+        "252 2.1.5 Cannot VRFY user, but will accept message and attempt delivery",
+}
+_PREFIX = [("501 ", "5.5.4"), ("503 ", "5.5.1"), ("500 ", "5.5.2"), ("502 ", "5.5.1"), ("504 ", "5.5.4"),
+           ("555 ", "5.5.4"), ("538 ", "5.7.11")]
+INTERNAL_ERROR = "451 4.3.0 Internal error; please try again later"
+SHUTDOWN = "421 4.3.2 Service shutting down, please try again later"
+
+log = logging.getLogger("hostingmail.relay")
+
+
+def enhance(status: str) -> str:
+    if status in _EXACT:
+        return _EXACT[status]
+    if _ENHANCED.match(status) or not status[:3].isdigit() or status[:1] in "23":
+        return status
+    for prefix, code in _PREFIX:
+        if status.startswith(prefix):
+            return f"{prefix}{code} {status[len(prefix):]}"
+    return status
+
+
+def parse_networks(items) -> list:
+    return [ipaddress.ip_network(str(item).strip(), strict=False) for item in items if str(item).strip()]
+
+
+class RelaySMTP(SMTP):
+    # The stream reader takes lines up to 12288 octets (AUTH, RFC 4954 4); DATA lines stay limited to 1000.
+    line_length_limit = 12288 + 2
+
+    def __init__(self, handler, *, listener: str, implicit_tls: bool = False, proxy_networks=(),
+                 proxy_timeout: float = 10.0, relay=None, **kwargs):
+        # aiosmtpd keeps command_size_limits on the class (shared by every session); keep ours per session.
+        self.command_size_limits = collections.defaultdict(lambda: SMTP.command_size_limit)
+        super().__init__(handler, **kwargs)
+        self.line_length_limit = 1001
+        self.command_size_limits["AUTH"] = 12288
+        self.listener = listener
+        self.implicit_tls = implicit_tls
+        self.proxy_networks = list(proxy_networks)
+        self.proxy_timeout = proxy_timeout
+        self.relay = relay
+        self.session_id = secrets.token_hex(5)
+        self.client_ip = ""
+        self.busy = False  # inside DATA: a graceful shutdown waits for it
+        if implicit_tls:
+            self._auth_require_tls = True
+
+    # --- logging context -----------------------------------------------------------------------------------
+
+    def log_fields(self) -> dict:
+        fields = {"session": self.session_id, "listener": self.listener, "client": self.client_ip}
+        principal = getattr(self.session, "auth_data", None) if self.session else None
+        if principal is not None:
+            fields.update(principal.log_fields)
+        return fields
+
+    def event(self, name: str, **fields) -> None:
+        relaylog.event(name, **{**self.log_fields(), **fields})
+
+    # --- replies -------------------------------------------------------------------------------------------
+
+    async def push(self, status):
+        if isinstance(status, str):
+            status = enhance(status)
+            if status[:1] in "45":
+                metrics.REJECTIONS.labels(reason=status[:9].strip()).inc()
+                self.event("reply", result=status[:120])
+        await super().push(status)
+
+    async def handle_exception(self, error: Exception) -> str:
+        if isinstance(error, DatabaseError):
+            self.event("error", result="database unavailable", error=type(error).__name__)
+        else:
+            relaylog.event("error", level=logging.ERROR, exc_info=error, **self.log_fields(),
+                           error=type(error).__name__)
+        return INTERNAL_ERROR
+
+    # --- connection setup: PROXY header, implicit TLS ------------------------------------------------------
+
+    def connection_made(self, transport) -> None:
+        first = self.transport is None
+        super().connection_made(transport)
+        if first and self.relay is not None:
+            self.relay.sessions.add(self)
+
+    def connection_lost(self, error) -> None:
+        if self.relay is not None:
+            self.relay.sessions.discard(self)
+        super().connection_lost(error)
+
+    async def _handle_client(self) -> None:
+        peer_ip = str(self.session.peer[0]) if self.session.peer else ""
+        self.client_ip = peer_ip
+        if self.proxy_networks:
+            if not await self._read_proxy_header(peer_ip):
+                self.transport.close()
+                return
+        metrics.SESSIONS.labels(listener=self.listener).inc()
+        self.event("connect", peer=peer_ip)
+        if self.implicit_tls:
+            try:
+                await self._start_tls()
+            except Exception as error:
+                self.event("tls_failed", error=type(error).__name__)
+                if self.transport is not None:
+                    self.transport.close()
+                return
+        await super()._handle_client()
+
+    async def _read_proxy_header(self, peer_ip: str) -> bool:
+        try:
+            trusted = any(ipaddress.ip_address(peer_ip) in net for net in self.proxy_networks)
+        except ValueError:
+            trusted = False
+        if not trusted:
+            self.event("proxy_refused", result="peer is not a trusted load balancer")
+            return False
+        self._reset_timeout(self.proxy_timeout)
+        data = await get_proxy(self._reader)
+        self._reset_timeout()
+        if not data or not data.valid:
+            self.event("proxy_refused", result=f"bad PROXY header: {getattr(data, 'error', '')}")
+            return False
+        if data.src_addr is not None:
+            self.client_ip = str(data.src_addr)
+        self.session.proxy_data = data
+        return True
+
+    async def _start_tls(self) -> None:
+        # What smtp_STARTTLS does, without the 220: the client speaks TLS from its first byte.
+        buffered = bytes(self._reader._buffer)  # e.g. a ClientHello sent right behind the PROXY header
+        waiter = self.loop.create_future()
+        self._tls_protocol = sslproto.SSLProtocol(self.loop, self, self.tls_context, waiter, server_side=True)
+        self._original_transport = self.transport
+        self._original_transport.set_protocol(self._tls_protocol)
+        self.transport = self._tls_protocol._app_transport
+        self._tls_protocol.connection_made(self._original_transport)
+        if buffered:
+            asyncio.protocols._feed_data_to_buffered_proto(self._tls_protocol, buffered)
+        await waiter
+
+    # --- commands ------------------------------------------------------------------------------------------
+
+    def _wants_path_check(self, keyword: str, arg: str | None) -> bool:
+        # Only where aiosmtpd would go on to parse the path: after EHLO and AUTH, with the keyword present.
+        return bool(self.session.host_name and self.session.authenticated and arg is not None
+                    and arg[:len(keyword)].upper() == keyword)
+
+    async def _rejected_path(self, path: str, *, smtputf8: bool) -> bool:
+        """Refuse relay tricks and malformed paths before aiosmtpd's lenient parser sees them."""
+        try:
+            check_path(path, smtputf8=smtputf8)
+        except Reject as reject:
+            await self.push(reject.reply)
+            return True
+        return False
+
+    async def smtp_MAIL(self, arg: str | None) -> None:
+        if self._wants_path_check("FROM:", arg) and not self.envelope.mail_from:
+            try:
+                _, params = split_path(arg[5:])
+            except Reject as reject:
+                await self.push(reject.reply)
+                return
+            if await self._rejected_path(arg[5:], smtputf8="SMTPUTF8" in params.upper().split()):
+                return
+        await super().smtp_MAIL(arg)
+
+    async def smtp_RCPT(self, arg: str | None) -> None:
+        if self._wants_path_check("TO:", arg) and self.envelope.mail_from:
+            if await self._rejected_path(arg[3:], smtputf8=self.envelope.smtp_utf8):
+                return
+        await super().smtp_RCPT(arg)
+
+    async def smtp_DATA(self, arg: str) -> None:
+        self.busy = True
+        try:
+            await super().smtp_DATA(arg)
+        finally:
+            self.busy = False
+        if self.relay is not None and self.relay.stopping and self.transport is not None:
+            await self.push(SHUTDOWN)
+            self.transport.close()

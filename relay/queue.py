@@ -1,0 +1,113 @@
+"""Accepting a message durably: the message, its recipients and its quota use in one transaction.
+
+The relay answers 250 only after `accept_message` returns, i.e. after the commit; delivery is asked for
+on commit, and a lost broker message is harmless because the queue in the database is the truth.
+"""
+
+import email.utils
+import logging
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime
+from email.header import decode_header, make_header
+from email.parser import BytesHeaderParser
+from email.policy import compat32
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import Mailbox, SmtpCredential
+from accounts.quotas import check_and_count
+from relay.models import QueuedMessage, Recipient, new_queue_id
+from relay.policy import Principal
+
+log = logging.getLogger("hostingmail.relay")
+
+
+@dataclass
+class Headers:
+    from_addresses: list[str] = field(default_factory=list)
+    subject: str = ""
+    message_id: str = ""
+    has_date: bool = False
+
+
+def _decoded(value) -> str:
+    if value is None:
+        return ""
+    try:
+        return str(make_header(decode_header(str(value))))
+    except Exception:  # malformed encoded-words: show them as they came
+        return str(value)
+
+
+def parse_headers(content: bytes) -> Headers:
+    message = BytesHeaderParser(policy=compat32).parsebytes(content)
+    froms = [address for _, address in email.utils.getaddresses(message.get_all("From", []))]
+    return Headers(
+        from_addresses=froms,
+        subject=_decoded(message.get("Subject")).replace("\r", " ").replace("\n", " ")[:300],
+        message_id=str(message.get("Message-ID", "")).strip()[:300],
+        has_date=message.get("Date") is not None,
+    )
+
+
+def trace_headers(*, queue_id: str, helo: str, client_ip: str, tls_version: str, recipients: list[str],
+                  headers: Headers, sender_domain: str, now: datetime) -> bytes:
+    """Received (RFC 5321 4.4, "with ESMTPSA" per RFC 3848), and Date and Message-ID when missing (RFC 6409 8)."""
+    date = email.utils.format_datetime(now)
+    tls = f" ({tls_version})" if tls_version else ""
+    for_clause = f"\r\n\tfor <{recipients[0]}>" if len(recipients) == 1 else ""
+    helo = "".join(c for c in (helo or "unknown") if c.isprintable() and c not in "()")[:100]
+    lines = [f"Received: from {helo} ([{client_ip}])\r\n\tby {settings.RELAY_HOSTNAME} (hostingmail)"
+             f" with ESMTPSA{tls} id {queue_id}{for_clause};\r\n\t{date}"]
+    if not headers.has_date:
+        lines.append(f"Date: {date}")
+    if not headers.message_id:
+        headers.message_id = f"<{secrets.token_hex(12)}.{queue_id}@{sender_domain}>"
+        lines.append(f"Message-ID: {headers.message_id}")
+    return "".join(line + "\r\n" for line in lines).encode("utf-8")
+
+
+def _enqueue(message_id: int) -> None:
+    try:
+        from relay.tasks import deliver_message
+    except ImportError:  # no delivery engine installed: the message waits in the queue
+        return
+    try:
+        deliver_message.delay(message_id)
+    except Exception:
+        # The row is committed: a periodic sweep of queued messages delivers it anyway.
+        log.exception("could not notify the delivery workers of message %s", message_id)
+
+
+def accept_message(*, principal: Principal, mail_from: str, recipients: list[str], content: bytes,
+                   client_ip: str, helo: str, tls_version: str, headers: Headers | None = None,
+                   now: datetime | None = None) -> QueuedMessage:
+    """Store the message and count its recipients against every sending limit, atomically.
+
+    Raises accounts.quotas.QuotaExceeded (nothing stored, nothing counted) when a limit has no room.
+    """
+    now = now or timezone.now()
+    headers = headers or parse_headers(content)
+    queue_id = new_queue_id()
+    sender_domain = mail_from.rpartition("@")[2] or principal.domain_name
+    content = trace_headers(queue_id=queue_id, helo=helo, client_ip=client_ip, tls_version=tls_version,
+                            recipients=recipients, headers=headers, sender_domain=sender_domain, now=now) + content
+    with transaction.atomic():
+        if principal.credential_id is not None:
+            check_and_count(credential=SmtpCredential(pk=principal.credential_id), recipients=len(recipients),
+                            now=now)
+        else:
+            check_and_count(mailbox=Mailbox(pk=principal.mailbox_id), recipients=len(recipients), now=now)
+        message = QueuedMessage.objects.create(
+            queue_id=queue_id, customer_id=principal.customer_id, domain_id=principal.domain_id,
+            credential_id=principal.credential_id, mailbox_id=principal.mailbox_id,
+            mail_from=mail_from, header_from=", ".join(headers.from_addresses)[:320], subject=headers.subject,
+            message_id=headers.message_id, size=len(content), content=content, client_ip=client_ip,
+            tls_version=tls_version, created_at=now, next_attempt_at=now,
+        )
+        Recipient.objects.bulk_create([Recipient(message=message, address=address) for address in recipients])
+        transaction.on_commit(lambda: _enqueue(message.pk))
+    return message

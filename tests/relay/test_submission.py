@@ -1,0 +1,66 @@
+"""The happy path and the basic protocol over real clients: EHLO, STARTTLS, implicit TLS, AUTH, queueing."""
+
+import smtplib
+
+import pytest
+
+from relay.models import QueuedMessage
+from tests.relay.conftest import HOST, auth_plain, client_context, message, send, smtps_client, submission_client
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def ehlo_keywords(client) -> set[str]:
+    return {line.split()[0].upper() for line in client.ehlo_resp.decode().splitlines()[1:]}
+
+
+def test_ehlo_before_tls_offers_starttls_but_not_auth(relay):
+    with smtplib.SMTP(HOST, relay.submission, local_hostname="client.test") as client:
+        client.ehlo()
+        keywords = ehlo_keywords(client)
+        assert {"STARTTLS", "SIZE", "8BITMIME", "PIPELINING", "ENHANCEDSTATUSCODES"} <= keywords
+        assert "AUTH" not in keywords
+
+
+def test_ehlo_after_starttls_offers_auth_plain_login(relay):
+    with submission_client(relay.submission) as client:
+        assert {"SIZE", "8BITMIME", "PIPELINING", "ENHANCEDSTATUSCODES", "AUTH"} <= ehlo_keywords(client)
+        assert "STARTTLS" not in ehlo_keywords(client)
+        assert client.esmtp_features["auth"].split() == ["LOGIN", "PLAIN"]
+        assert client.sock.version() in ("TLSv1.2", "TLSv1.3")
+
+
+def test_auth_before_starttls_is_refused(relay, login):
+    with smtplib.SMTP(HOST, relay.submission) as client:
+        client.ehlo()
+        assert auth_plain(client, *login) == (530, b"5.7.0 Must issue a STARTTLS command first")
+
+
+def test_mail_before_auth_is_refused(relay):
+    with submission_client(relay.submission) as client:
+        assert client.docmd("MAIL", "FROM:<info@alpha.test>") == (530, b"5.7.0 Authentication required")
+
+
+def test_implicit_tls_offers_and_accepts_auth(relay, login):
+    # aiosmtpd alone refuses AUTH on implicit TLS when auth_require_tls is set (its issue #281).
+    with smtps_client(relay.smtps) as client:
+        assert "AUTH" in ehlo_keywords(client) and "STARTTLS" not in ehlo_keywords(client)
+        assert auth_plain(client, *login) == (235, b"2.7.0 Authentication successful")
+
+
+def test_accepted_message_is_queued_at_once(relay, cast, login):
+    with submission_client(relay.submission, auth=login) as client:
+        replies = send(client, sender=login[0], recipients=["bob@example.org", "carol@example.net"],
+                       data=message(sender=login[0], subject="Quarterly report"))
+    assert [code for code, _ in replies] == [250, 250, 250, 354, 250]
+    code, text = replies[-1]
+    assert text.startswith(b"2.0.0 Ok: queued as ")
+    queue_id = text.decode().rsplit(" ", 1)[1]
+    stored = QueuedMessage.objects.get(queue_id=queue_id)
+    assert stored.state == QueuedMessage.State.QUEUED
+    assert stored.customer == cast.a.customer and stored.mailbox == cast.a.mailbox and stored.credential is None
+    assert stored.mail_from == "info@alpha.test" and stored.header_from == "info@alpha.test"
+    assert stored.subject == "Quarterly report" and stored.client_ip == "127.0.0.1"
+    assert stored.tls_version in ("TLSv1.2", "TLSv1.3")
+    assert sorted(stored.recipients.values_list("address", flat=True)) == ["bob@example.org", "carol@example.net"]
+    assert stored.size == len(bytes(stored.content))
