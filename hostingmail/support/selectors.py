@@ -34,7 +34,7 @@ def customer_page(user: User, customer: Customer) -> dict:
         "plan_usage": selectors.customer_usage(customer),
         "sending": sending_bars(customer, used),
         "domains": domains, "mailboxes": mailboxes, "credentials": credentials,
-        "messages": list(messages_visible_to(user).filter(customer=customer).order_by("-created_at")[:RECENT]),
+        "recent_messages": list(messages_visible_to(user).filter(customer=customer).order_by("-created_at")[:RECENT]),
         "lockouts": list(lockouts_visible_to(user).filter(customer=customer).order_by("-created_at")[:RECENT]),
         "audit": list(AuditEntry.objects.filter(customer=customer).select_related("actor")[:RECENT]),
         "rows": ROWS,

@@ -90,6 +90,7 @@ def test_raise_a_sending_limit_with_a_reason_is_audited_with_before_and_after(su
     entry = AuditEntry.objects.filter(action__endswith=".limits").latest("id")
     assert entry.before == {"send_per_hour": None} and entry.after == {"send_per_hour": 50}
     assert entry.reason == "customer asked for a newsletter" and entry.actor == cast.support
+    assert "saved" in support_client.get(response.url).content.decode()  # the flash message reaches the page
 
 
 def test_limit_change_without_a_reason_is_refused(support_client, cast):
