@@ -74,3 +74,13 @@ def submit(request, form, action, *, failure: str):
             apply_errors(form, exc)
     messages.error(request, failure)
     return None
+
+
+PAGE_SIZE = 50
+
+
+def paginate(request, queryset):
+    """One page of a list (?page=N, 50 a page); a page past the end shows the last one."""
+    from django.core.paginator import Paginator
+
+    return Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))

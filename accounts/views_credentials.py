@@ -2,6 +2,7 @@
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.db.models import Q
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
@@ -11,13 +12,17 @@ from accounts.forms import CredentialForm
 from accounts.models import User
 from accounts.views_clients import relay_settings
 from accounts.views_common import (_get_credential_for_user, _get_domain_for_user, _get_mailbox_for_user,
-                                   client_ip, customer_in_context, submit)
+                                   client_ip, customer_in_context, paginate, submit)
 
 
 @login_required
 def credential_list(request):
     credentials = selectors.credentials_visible_to(request.user)
-    return render(request, "accounts/credentials/list.html", {"credentials": credentials[:500], "now": timezone.now()})
+    q = request.GET.get("q", "").strip()
+    if q:
+        credentials = credentials.filter(Q(username__icontains=q) | Q(description__icontains=q))
+    return render(request, "accounts/credentials/list.html", {"page": paginate(request, credentials), "q": q,
+                                                              "now": timezone.now()})
 
 
 def _scope_choices(request):

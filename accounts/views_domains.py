@@ -9,17 +9,29 @@ from django.views.decorators.http import require_POST
 from accounts import dnscheck, selectors, services
 from accounts.forms import DomainForm
 from accounts.models import User
-from accounts.views_common import _get_domain_for_user, client_ip, customer_in_context, submit
+from accounts.views_common import _get_domain_for_user, client_ip, customer_in_context, paginate, submit
 
 
 @login_required
 def domain_list(request):
-    domains = selectors.domains_visible_to(request.user).annotate(mailbox_count=Count("mailboxes"))
+    domains = selectors.domains_visible_to(request.user).annotate(mailbox_count=Count("mailboxes")).order_by("name")
     customer = None
     if request.user.role != User.Role.CUSTOMER and request.GET.get("customer"):
         customer = customer_in_context(request)
         domains = domains.filter(customer=customer)
-    return render(request, "accounts/domains/list.html", {"domains": domains, "customer": customer})
+    q = request.GET.get("q", "").strip()
+    if q:
+        domains = domains.filter(name__icontains=_ascii_or_same(q))
+    return render(request, "accounts/domains/list.html", {"page": paginate(request, domains), "customer": customer,
+                                                          "q": q})
+
+
+def _ascii_or_same(text: str) -> str:
+    """A search for a Unicode name matches its stored A-label."""
+    try:
+        return text.encode("idna").decode("ascii").lower()
+    except UnicodeError:
+        return text
 
 
 @login_required

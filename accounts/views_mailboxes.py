@@ -7,14 +7,22 @@ from django.views.decorators.http import require_POST
 
 from accounts import selectors, services
 from accounts.forms import MailboxCreateForm, MailboxEditForm, MailboxPasswordForm
-from accounts.views_common import _get_domain_for_user, _get_mailbox_for_user, client_ip, submit
+from accounts.models import User
+from accounts.views_common import _get_domain_for_user, _get_mailbox_for_user, client_ip, paginate, submit
+from accounts.views_domains import _ascii_or_same
 
 
 @login_required
 def mailbox_list(request):
     mailboxes = selectors.mailboxes_managed_by(request.user)
-    domains = selectors.domains_visible_to(request.user)
-    return render(request, "accounts/mailboxes/list.html", {"mailboxes": mailboxes[:500], "domains": domains[:200]})
+    q = request.GET.get("q", "").strip()
+    if q:
+        local, _, domain = q.partition("@")
+        mailboxes = mailboxes.filter(local_part__icontains=local.lower(), domain__name__icontains=_ascii_or_same(domain))
+    # Where to create one: the customer's own domains (staff create from a domain's page).
+    domains = selectors.domains_visible_to(request.user) if request.user.role == User.Role.CUSTOMER else []
+    return render(request, "accounts/mailboxes/list.html", {"page": paginate(request, mailboxes), "domains": domains,
+                                                            "q": q})
 
 
 @login_required

@@ -138,3 +138,11 @@ def test_revoke_of_another_tenants_credential_is_404(client, cast):
                   DENIED, method="post")
     credential.refresh_from_db()
     assert credential.revoked_at is None and credential.is_active
+
+
+def test_credential_list_search(client, cast):
+    printer = _credential(cast.a, description="office printer")
+    _credential(cast.a, description="web shop")
+    client.force_login(cast.a.user)
+    response = client.get(reverse("credential_list"), {"q": "PRINTER"})
+    assert [c.pk for c in response.context["page"]] == [printer.pk]

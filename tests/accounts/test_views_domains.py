@@ -191,3 +191,22 @@ def test_a_customer_user_cannot_pick_another_customer_by_parameter(client, cast)
     client.post(f"{reverse('domain_add')}?customer={cast.a.customer.pk}", {"name": "sneaky.test",
                                                                           "customer": cast.a.customer.pk})
     assert Domain.objects.get(name="sneaky.test").customer == cast.b.customer
+
+
+def test_domain_list_is_paged_and_searchable_in_unicode(client, cast, settings):
+    from accounts.models import Customer
+
+    Customer.objects.filter(pk=cast.a.customer.pk).update(max_domains=100)
+    for i in range(55):
+        Domain.objects.create(name=f"shop{i:02}.alpha.test", customer=cast.a.customer)
+    Domain.objects.create(name="xn--bcher-kva.test", customer=cast.a.customer)
+    client.force_login(cast.a.user)
+    first = client.get(reverse("domain_list"))
+    assert len(first.context["page"]) == 50 and "Page 1 of 2 (57 in all)" in first.content.decode()
+    second = client.get(reverse("domain_list"), {"page": 2})
+    assert len(second.context["page"]) == 7
+    found = client.get(reverse("domain_list"), {"q": "Bücher"})
+    assert [d.name for d in found.context["page"]] == ["xn--bcher-kva.test"]
+    client.force_login(cast.support)
+    scoped = client.get(reverse("domain_list"), {"customer": cast.b.customer.pk, "q": "test"})
+    assert [d.name for d in scoped.context["page"]] == ["bravo.test"]

@@ -1,7 +1,7 @@
 import pytest
 from django.urls import reverse
 
-from accounts import hashing
+from accounts import hashing, services
 from accounts.models import AuditEntry, Mailbox
 from tests.accounts.permissions import DENIED, MANAGE, assert_matrix, assert_shows_only, mailbox_user
 from tests.factories import PASSWORD
@@ -175,3 +175,12 @@ def test_delete_mailbox_asks_then_deletes(client, cast):
 def test_delete_mailbox_of_another_tenant_is_404(client, cast):
     assert_matrix(client, cast, reverse("mailbox_delete", args=[cast.a.mailbox.pk]), DENIED, method="post")
     assert Mailbox.objects.filter(pk=cast.a.mailbox.pk).exists()
+
+
+def test_mailbox_list_search_by_address(client, cast):
+    services.mailbox_create(actor=None, domain=cast.a.domain, local_part="sales", password=NEW_PASSWORD, quota_mb=10)
+    client.force_login(cast.a.user)
+    response = client.get(reverse("mailbox_list"), {"q": "SALES@alpha"})
+    assert [m.address for m in response.context["page"]] == ["sales@alpha.test"]
+    response = client.get(reverse("mailbox_list"), {"q": "info"})
+    assert [m.address for m in response.context["page"]] == ["info@alpha.test"]
