@@ -1,6 +1,7 @@
 import pytest
 from django.test import Client
 
+from tests.relay.conftest import relay, relay_cert, relay_factory  # noqa: F401 (a relay for the suspension tests)
 from tests.support.helpers import sign_in_verified
 
 

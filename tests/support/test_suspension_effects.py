@@ -1,0 +1,47 @@
+"""What a suspension does outside the panel: the relay refuses the suspended, and only them."""
+
+import pytest
+
+from accounts import services, staff
+from relay import auth
+from tests.factories import PASSWORD
+from tests.relay.conftest import auth_plain, message, send, submission_client
+
+pytestmark = pytest.mark.django_db
+
+
+def test_relay_refuses_every_login_of_a_suspended_customer_and_accepts_them_again_when_restored(cast):
+    new = services.credential_create(actor=None, domain=cast.a.domain)
+    logins = [(cast.a.mailbox.address, PASSWORD), (new.credential.username, new.secret)]
+    assert all(auth.authenticate(user, secret, "192.0.2.10") is not None for user, secret in logins)
+    staff.suspend(actor=cast.support, obj=cast.a.customer, reason="unpaid")
+    assert all(auth.authenticate(user, secret, "192.0.2.10") is None for user, secret in logins)
+    assert auth.authenticate(cast.b.mailbox.address, PASSWORD, "192.0.2.10") is not None  # others unaffected
+    staff.restore(actor=cast.support, obj=cast.a.customer, reason="paid")
+    assert all(auth.authenticate(user, secret, "192.0.2.10") is not None for user, secret in logins)
+
+
+@pytest.mark.parametrize("target", ["domain", "mailbox", "credential"])
+def test_relay_refuses_a_suspended_domain_mailbox_or_credential(cast, target):
+    new = services.credential_create(actor=None, domain=cast.a.domain, mailbox=cast.a.mailbox)
+    obj = {"domain": cast.a.domain, "mailbox": cast.a.mailbox, "credential": new.credential}[target]
+    staff.suspend(actor=cast.support, obj=obj, reason="investigating")
+    assert auth.authenticate(new.credential.username, new.secret, "192.0.2.10") is None
+    if target != "credential":
+        assert auth.authenticate(cast.a.mailbox.address, PASSWORD, "192.0.2.10") is None
+    staff.restore(actor=cast.support, obj=obj, reason="resolved")
+    assert auth.authenticate(new.credential.username, new.secret, "192.0.2.10") is not None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_real_relay_session_is_refused_after_suspension(relay, cast):
+    login = (cast.a.mailbox.address, PASSWORD)
+    with submission_client(relay.submission, auth=login) as client:
+        replies = send(client, sender=login[0], recipients=["bob@example.org"], data=message(sender=login[0]))
+        assert replies[-1][0] == 250
+    staff.suspend(actor=cast.support, obj=cast.a.customer, reason="abuse report")
+    with submission_client(relay.submission) as client:
+        assert auth_plain(client, *login) == (535, b"5.7.8 Authentication credentials invalid")
+    staff.restore(actor=cast.support, obj=cast.a.customer, reason="resolved")
+    with submission_client(relay.submission) as client:
+        assert auth_plain(client, *login)[0] == 235
