@@ -96,7 +96,9 @@ def mailboxes_managed_by(user: User) -> QuerySet[Mailbox]:
 
 def customer_overview(customer: Customer) -> dict:
     """What the dashboard shows: the customer's domains, mailboxes and live credentials, and plan usage."""
-    domains = Domain.objects.filter(customer=customer).order_by("name")
+    from django.db.models import Count
+
+    domains = Domain.objects.filter(customer=customer).annotate(mailbox_count=Count("mailboxes")).order_by("name")
     mailboxes = Mailbox.objects.filter(domain__customer=customer).select_related("domain")
     credentials = (SmtpCredential.objects.filter(customer=customer, revoked_at__isnull=True)
                    .select_related("domain", "mailbox", "mailbox__domain"))

@@ -56,3 +56,15 @@ def test_pages_use_only_local_assets(client, cast):
     body = client.get(reverse("dashboard")).content.decode()
     assert "/static/hostingmail.css" in body and "/static/django_htmx/htmx-2.min.js" in body
     assert "http://" not in body.replace("http://schemas", "") and "https://" not in body
+
+
+def test_dashboard_shows_the_first_ten_of_long_lists_with_a_link_to_all(client, cast, django_assert_max_num_queries):
+    from accounts.models import Customer, Domain
+
+    Customer.objects.filter(pk=cast.a.customer.pk).update(max_domains=100)
+    for i in range(12):
+        Domain.objects.create(name=f"d{i:02}.alpha.test", customer=cast.a.customer)
+    client.force_login(cast.a.user)
+    with django_assert_max_num_queries(20):
+        body = client.get(reverse("dashboard")).content.decode()
+    assert "d08.alpha.test" in body and "d09.alpha.test" not in body and "All 13 domains" in body
