@@ -154,6 +154,7 @@ RELAY_HOSTNAME = env("RELAY_HOSTNAME", default="localhost")
 RELAY_PUBLIC_SUBMISSION_PORT = env.int("RELAY_PUBLIC_SUBMISSION_PORT", default=2587 if not PRODUCTION else 587)
 RELAY_PUBLIC_SMTPS_PORT = env.int("RELAY_PUBLIC_SMTPS_PORT", default=2465 if not PRODUCTION else 465)
 IMAP_HOSTNAME = env("IMAP_HOSTNAME", default=RELAY_HOSTNAME)
+IMAP_PORT = env.int("IMAP_PORT", default=993)  # Dovecot's implicit-TLS IMAP, shown to clients
 # What customers publish: MX target and the SPF include for the provider's relays.
 MAIL_MX_HOST = env("MAIL_MX_HOST", default="mx.example.net")
 SPF_INCLUDE = env("SPF_INCLUDE", default="_spf.example.net")
