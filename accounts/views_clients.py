@@ -20,8 +20,6 @@ from accounts.models import Domain
 from accounts.normalize import split_address
 from accounts.views_common import _get_credential_for_user, _get_mailbox_for_user
 
-# Dovecot's implicit-TLS IMAP port, the one mail clients are pointed at.
-IMAP_PORT = 993
 _AUTODISCOVER_RESPONSE = "http://schemas.microsoft.com/exchange/autodiscover/responseschema/2006"
 _OUTLOOK_RESPONSE = "http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a"
 _MAX_AUTODISCOVER_BODY = 16 * 1024
@@ -33,7 +31,7 @@ def relay_settings() -> dict:
         "submission_port": settings.RELAY_PUBLIC_SUBMISSION_PORT,
         "smtps_port": settings.RELAY_PUBLIC_SMTPS_PORT,
         "imap_host": settings.IMAP_HOSTNAME,
-        "imap_port": IMAP_PORT,
+        "imap_port": settings.IMAP_PORT,
     }
 
 

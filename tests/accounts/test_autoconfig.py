@@ -26,14 +26,14 @@ def _servers(root, kind):
 @pytest.mark.parametrize("path", ["/.well-known/autoconfig/mail/config-v1.1.xml", "/mail/config-v1.1.xml"])
 def test_thunderbird_autoconfig_for_a_hosted_address(client, cast, settings, path):
     settings.RELAY_HOSTNAME, settings.IMAP_HOSTNAME = "smtp.provider.test", "imap.provider.test"
-    settings.RELAY_PUBLIC_SUBMISSION_PORT, settings.RELAY_PUBLIC_SMTPS_PORT = 587, 465
+    settings.RELAY_PUBLIC_SUBMISSION_PORT, settings.RELAY_PUBLIC_SMTPS_PORT, settings.IMAP_PORT = 587, 465, 1993
     response = client.get(path, {"emailaddress": "Info@ALPHA.test"})
     assert response.status_code == 200 and response["Content-Type"].startswith("application/xml")
     root = ET.fromstring(response.content)
     assert root.tag == "clientConfig" and root.get("version") == "1.1"
     assert root.find("emailProvider").get("id") == "alpha.test" and root.findtext("emailProvider/domain") == "alpha.test"
     incoming = _servers(root, "incomingServer")
-    assert incoming == [{"hostname": "imap.provider.test", "port": "993", "socketType": "SSL",
+    assert incoming == [{"hostname": "imap.provider.test", "port": "1993", "socketType": "SSL",
                          "authentication": "password-cleartext", "username": "%EMAILADDRESS%"}]
     outgoing = _servers(root, "outgoingServer")
     assert [(s["hostname"], s["port"], s["socketType"]) for s in outgoing] == [
