@@ -20,16 +20,21 @@ class DbRunner:
 
     def shutdown(self) -> None:
         """Close every worker thread's database connection (a connection belongs to its thread), then stop."""
-        barrier = threading.Barrier(self.workers, timeout=10)
+        # The pool starts threads lazily: only those it has started hold a connection.
+        threads = len(self.executor._threads)
+        if not threads:
+            self.executor.shutdown(wait=True)
+            return
+        barrier = threading.Barrier(threads, timeout=10)
 
         def close_here():
             connections.close_all()
             try:
-                barrier.wait()  # keeps this thread busy so each of the N jobs lands on a different thread
+                barrier.wait()  # holds this thread so each job lands on a different one
             except threading.BrokenBarrierError:
                 pass
 
-        for future in [self.executor.submit(close_here) for _ in range(self.workers)]:
+        for future in [self.executor.submit(close_here) for _ in range(threads)]:
             future.result()
         self.executor.shutdown(wait=True)
 

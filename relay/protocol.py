@@ -145,8 +145,7 @@ class RelaySMTP(SMTP):
                 await self._start_tls()
             except Exception as error:
                 self.event("tls_failed", error=type(error).__name__)
-                if self.transport is not None:
-                    self.transport.close()
+                self.abort()
                 return
         await super()._handle_client()
 
@@ -181,6 +180,15 @@ class RelaySMTP(SMTP):
         if buffered:
             asyncio.protocols._feed_data_to_buffered_proto(self._tls_protocol, buffered)
         await waiter
+
+    def abort(self) -> None:
+        """Drop the connection now, without a TLS close_notify exchange the peer may never answer."""
+        if self.relay is not None:
+            # Before the TLS handshake completes, asyncio never calls connection_lost on this protocol.
+            self.relay.sessions.discard(self)
+        for transport in (self._original_transport, self.transport):
+            if transport is not None:
+                transport.abort()
 
     # --- commands ------------------------------------------------------------------------------------------
 

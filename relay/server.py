@@ -265,6 +265,7 @@ class Relay:
             await asyncio.sleep(0.05)
         for session in list(self.sessions):
             self._close(session, forced=True)
+        await asyncio.sleep(0)
         await loop.run_in_executor(None, self.db.shutdown)
         relaylog.event("stopped", unfinished=len(self.sessions))
 
@@ -273,11 +274,16 @@ class Relay:
         if session.transport is None:
             return
         session.event("shutdown", result="forced" if forced else "closed")
+        if forced:
+            session.abort()
+            return
         try:
             session._writer.write(SHUTDOWN.encode() + b"\r\n")
         except Exception:
             pass
         session.transport.close()
+        # A peer that never completes the TLS shutdown must not hold the stop up.
+        asyncio.get_running_loop().call_later(1.0, session.abort)
 
 
 async def serve(config: RelayConfig, *, ready=None, stop_event: threading.Event | None = None,
@@ -305,4 +311,6 @@ async def serve(config: RelayConfig, *, ready=None, stop_event: threading.Event 
 def run_relay(config: RelayConfig, *, ready=None, stop_event: threading.Event | None = None,
               install_signals: bool = True) -> None:
     """Serve until SIGTERM/SIGINT (or stop_event); SIGHUP reloads the certificate. Blocks."""
+    # aiosmtpd logs every command line at INFO; relay.relaylog already writes one line per session event.
+    logging.getLogger("mail.log").setLevel(max(logging.WARNING, logging.getLogger("mail.log").level))
     asyncio.run(serve(config, ready=ready, stop_event=stop_event, install_signals=install_signals))
