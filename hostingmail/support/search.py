@@ -2,8 +2,6 @@
 
 from dataclasses import dataclass
 
-from django.db.models import Q
-
 from accounts import selectors
 from accounts.models import User
 from relay.selectors import messages_visible_to
@@ -43,7 +41,7 @@ def search(user: User, query: str) -> dict[str, list[Hit]]:
 
     local, at, domain_text = query.rpartition("@")
     domain_q = _domain_part(domain_text if at else query)
-    if domain_q.strip("."):
+    if domain_q.strip(".") and " " not in domain_q:
         domains = (selectors.domains_visible_to(user).filter(name__contains=domain_q)
                    .order_by("name")[:LIMIT])
         for d in domains:
@@ -55,10 +53,10 @@ def search(user: User, query: str) -> dict[str, list[Hit]]:
         for m in mailboxes.order_by("domain__name", "local_part")[:LIMIT]:
             results["mailboxes"].append(Hit(m.unicode_address, "active" if m.is_active else "suspended",
                                             m.domain.customer_id, m.domain.customer.name))
-    credentials = selectors.credentials_visible_to(user).filter(
-        Q(username__iexact=query) | Q(username__startswith=query.lower()))
-    for cred in credentials.order_by("username")[:LIMIT]:
-        results["credentials"].append(Hit(cred.username, cred.scope_label, cred.customer_id, cred.customer.name))
+    if " " not in query and not at:  # generated usernames are lower-case, without spaces or "@"
+        credentials = selectors.credentials_visible_to(user).filter(username__startswith=query.lower())
+        for cred in credentials.order_by("username")[:LIMIT]:
+            results["credentials"].append(Hit(cred.username, cred.scope_label, cred.customer_id, cred.customer.name))
 
     if query.isalnum() and len(query) <= 20:
         messages = messages_visible_to(user).select_related("customer").filter(queue_id=query.upper())

@@ -1,6 +1,8 @@
 """The support console's one search box."""
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from accounts import services
@@ -75,3 +77,21 @@ def test_search_page_groups_results_and_links_to_the_customer_page(support_clien
     response = support_client.get(reverse("support:home"), {"q": credential.username})
     assert 'data-kind="credentials"' in response.content.decode()
     assert support_client.get(reverse("support:home"), {"q": "nothing-like-this"}).context["found"] == 0
+
+
+def test_customer_names_with_spaces_are_found(cast):
+    services.customer_create(actor=None, name="Acme Widgets Ltd", reseller=cast.reseller_a)
+    assert _labels(search(cast.support, "widgets ltd"), "customers") == ["Acme Widgets Ltd"]
+
+
+def test_search_page_queries_do_not_grow_with_the_hits(support_client, cast):
+    url = reverse("support:home")
+    with CaptureQueriesContext(connection) as one:
+        support_client.get(url, {"q": "bravo"})
+    for n in range(6):
+        customer = services.customer_create(actor=None, name=f"Bravo {n}", reseller=cast.reseller_b)
+        services.domain_create(actor=None, customer=customer, name=f"bravo{n}.test")
+    with CaptureQueriesContext(connection) as many:
+        response = support_client.get(url, {"q": "bravo"})
+    assert response.context["found"] == 14
+    assert len(many) == len(one)
