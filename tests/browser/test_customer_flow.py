@@ -72,6 +72,8 @@ def test_customer_adds_domain_verifies_creates_mailbox_smtp_and_credential(page,
     page.click("main button[type=submit]")
     page.wait_for_selector("#credential-secret")
     secret = page.inner_text("#credential-secret").strip()
+    page.click("button[data-copy='#credential-secret']")
+    page.wait_for_selector("button[data-copy='#credential-secret']:text('Copied')")
     credential = SmtpCredential.objects.get(description="web shop")
     assert credential.mailbox == mailbox and page.inner_text("#credential-username") == credential.username
     assert len(secret) >= 24 and secret not in credential.secret_hash
