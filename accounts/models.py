@@ -216,6 +216,8 @@ class AuditEntry(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         verbose_name_plural = "audit entries"
+        # The audit log pages newest first, also when many entries share a timestamp (bulk changes).
+        indexes = [models.Index(fields=["-created_at", "-id"], name="audit_newest_first")]
 
     def __str__(self):
         return f"{self.created_at:%Y-%m-%d %H:%M} {self.actor_label} {self.action} {self.object_repr}"
