@@ -26,7 +26,8 @@ class MailboxBackend(BaseBackend):
             return None
         user, _ = User.objects.get_or_create(
             mailbox=mailbox,
-            defaults={"username": f"mailbox:{mailbox.pk}", "role": User.Role.MAILBOX, "customer": mailbox.domain.customer},
+            defaults={"username": f"mailbox:{mailbox.pk}", "role": User.Role.MAILBOX,
+                      "customer": mailbox.domain.customer},
         )
         if not user.is_active:
             return None

@@ -213,7 +213,8 @@ def autodiscover(request):
     account = _sub(response, "Account")
     _sub(account, "AccountType", "email")
     _sub(account, "Action", "settings")
-    for kind, host, port in (("IMAP", relay["imap_host"], relay["imap_port"]), ("SMTP", relay["host"], relay["smtps_port"])):
+    servers = (("IMAP", relay["imap_host"], relay["imap_port"]), ("SMTP", relay["host"], relay["smtps_port"]))
+    for kind, host, port in servers:
         protocol = _sub(account, "Protocol")
         for tag, value in (("Type", kind), ("Server", host), ("Port", port), ("LoginName", address),
                            ("DomainRequired", "off"), ("SPA", "off"), ("SSL", "on"), ("AuthRequired", "on")):

@@ -84,3 +84,11 @@ def paginate(request, queryset):
     from django.core.paginator import Paginator
 
     return Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
+
+
+def as_stored_name(text: str) -> str:
+    """A search term for domain names: a Unicode name matches its stored A-label."""
+    try:
+        return text.encode("idna").decode("ascii").lower()
+    except UnicodeError:
+        return text.lower()

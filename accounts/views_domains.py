@@ -9,7 +9,8 @@ from django.views.decorators.http import require_POST
 from accounts import dnscheck, selectors, services
 from accounts.forms import DomainForm
 from accounts.models import User
-from accounts.views_common import _get_domain_for_user, client_ip, customer_in_context, paginate, submit
+from accounts.views_common import (_get_domain_for_user, as_stored_name, client_ip, customer_in_context, paginate,
+                                   submit)
 
 
 @login_required
@@ -21,17 +22,9 @@ def domain_list(request):
         domains = domains.filter(customer=customer)
     q = request.GET.get("q", "").strip()
     if q:
-        domains = domains.filter(name__icontains=_ascii_or_same(q))
+        domains = domains.filter(name__icontains=as_stored_name(q))
     return render(request, "accounts/domains/list.html", {"page": paginate(request, domains), "customer": customer,
                                                           "q": q})
-
-
-def _ascii_or_same(text: str) -> str:
-    """A search for a Unicode name matches its stored A-label."""
-    try:
-        return text.encode("idna").decode("ascii").lower()
-    except UnicodeError:
-        return text
 
 
 @login_required
@@ -42,7 +35,8 @@ def domain_add(request):
         actor=request.user, customer=customer, name=data["name"], client_ip=client_ip(request)),
         failure="The domain was not added; see the errors below.")
     if domain is not None:
-        messages.success(request, f"{domain.unicode_name} was added. Publish the TXT record below to prove it is yours.")
+        messages.success(request, f"{domain.unicode_name} was added. "
+                                  "Publish the TXT record below to prove it is yours.")
         return redirect("domain_detail", pk=domain.pk)
     return render(request, "accounts/domains/add.html", {"form": form, "customer": customer})
 
@@ -65,7 +59,8 @@ def domain_detail(request, pk):
     domain = _get_domain_for_user(request, pk)
     context = _dns_context(domain)
     context["mailboxes"] = selectors.mailboxes_visible_to(request.user).filter(domain=domain)
-    context["credentials"] = selectors.credentials_visible_to(request.user).filter(domain=domain, revoked_at__isnull=True)
+    credentials = selectors.credentials_visible_to(request.user)
+    context["credentials"] = credentials.filter(domain=domain, revoked_at__isnull=True)
     return render(request, "accounts/domains/detail.html", context)
 
 

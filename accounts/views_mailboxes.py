@@ -8,8 +8,8 @@ from django.views.decorators.http import require_POST
 from accounts import selectors, services
 from accounts.forms import MailboxCreateForm, MailboxEditForm, MailboxPasswordForm
 from accounts.models import User
-from accounts.views_common import _get_domain_for_user, _get_mailbox_for_user, client_ip, paginate, submit
-from accounts.views_domains import _ascii_or_same
+from accounts.views_common import (_get_domain_for_user, _get_mailbox_for_user, as_stored_name, client_ip, paginate,
+                                   submit)
 
 
 @login_required
@@ -18,7 +18,8 @@ def mailbox_list(request):
     q = request.GET.get("q", "").strip()
     if q:
         local, _, domain = q.partition("@")
-        mailboxes = mailboxes.filter(local_part__icontains=local.lower(), domain__name__icontains=_ascii_or_same(domain))
+        mailboxes = mailboxes.filter(local_part__icontains=local.lower(),
+                                     domain__name__icontains=as_stored_name(domain))
     # Where to create one: the customer's own domains (staff create from a domain's page).
     domains = selectors.domains_visible_to(request.user) if request.user.role == User.Role.CUSTOMER else []
     return render(request, "accounts/mailboxes/list.html", {"page": paginate(request, mailboxes), "domains": domains,
@@ -89,7 +90,8 @@ def mailbox_smtp(request, pk):
         mailbox = services.mailbox_update(actor=request.user, mailbox=mailbox, smtp_enabled=enabled,
                                           client_ip=client_ip(request))
     if enabled:
-        messages.success(request, f"SMTP access is on: {mailbox.unicode_address} can now send with its address and password.")
+        messages.success(request, f"SMTP access is on: {mailbox.unicode_address} can now send "
+                                  "with its address and password.")
     else:
         messages.success(request, f"SMTP access is off for {mailbox.unicode_address}.")
     if request.htmx:
