@@ -1,4 +1,6 @@
-"""A separate OS process racing check_and_count: `python -m tests.relay.quota_racer DB KIND PK ATTEMPTS HOLD`.
+"""A separate OS process racing check_and_count: `python -m tests.relay.quota_racer KIND PK ATTEMPTS HOLD`.
+
+Run with tests.relay.conftest.child_env(), so it opens the test's own database.
 
 Prints "ready", waits for a line on stdin (so every racer starts at once), then tries ATTEMPTS sends of one
 recipient each, each in its own transaction kept open HOLD seconds after the count (as the relay's is while it
@@ -12,11 +14,8 @@ import time
 
 
 def main() -> None:
-    db_name, kind, pk, attempts, hold = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5])
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
-    from django.conf import settings
-
-    settings.DATABASES["default"]["NAME"] = db_name  # the test database, before any connection opens
+    kind, pk, attempts, hold = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.relay.child_settings")
     import django
 
     django.setup()

@@ -5,17 +5,19 @@ writers, so more processes add only waiting).
 """
 
 import json
-import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
 from django.db import connection, transaction
 
 from accounts import quotas, services
-from accounts.models import Domain, SendUsage
-from tests.factories import make_tenant
+from accounts.models import Customer, Domain, SendUsage
+from relay.models import QueuedMessage, Recipient
+from tests.factories import PASSWORD, make_tenant
+from tests.relay.conftest import child_env, message, send, submission_client
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -26,10 +28,9 @@ def process_count() -> int:
 
 def race(senders: list[tuple[str, int]], attempts: int, hold: float = 0.02) -> list[dict]:
     """Start one racer process per (kind, pk), release them together, return what each reports."""
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "PYTHONPATH": str(ROOT)}
+    env = child_env(PYTHONPATH=str(ROOT))
     procs = [
-        subprocess.Popen([sys.executable, "-m", "tests.relay.quota_racer", str(connection.settings_dict["NAME"]),
-                          kind, str(pk), str(attempts), str(hold)],
+        subprocess.Popen([sys.executable, "-m", "tests.relay.quota_racer", kind, str(pk), str(attempts), str(hold)],
                          cwd=ROOT, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         for kind, pk in senders
     ]
@@ -72,3 +73,44 @@ def test_racing_processes_get_exactly_the_last_ten_units():
         assert quotas.usage(scope=scope, scope_id=pk) == {"hour": 30, "day": 30}
     per_sender = sum(SendUsage.objects.filter(scope="credential").values_list("count", flat=True))
     assert per_sender == sum(r["accepted"] for r in results[1:])
+
+
+def test_twenty_sessions_on_several_relay_processes_get_exactly_the_last_ten_units(relay_process, cast):
+    """The issue's proof: 20 concurrent SMTP sessions spread over the relay processes, 10 units left."""
+    relays = [relay_process() for _ in range(process_count())]
+    credential = services.credential_create(actor=None, domain=cast.a.domain, mailbox=cast.a.mailbox)
+    logins = [(cast.a.mailbox.address, PASSWORD), (credential.credential.username, credential.secret)]
+    Customer.objects.filter(pk=cast.a.customer.pk).update(send_per_hour=30)
+    with transaction.atomic():
+        quotas.check_and_count(mailbox=cast.a.mailbox, recipients=20)
+    sender = cast.a.mailbox.address
+    barrier = threading.Barrier(20, timeout=60)
+    replies: dict[int, tuple[int, str]] = {}
+
+    def session(i: int) -> None:
+        with submission_client(relays[i % len(relays)].submission, auth=logins[i % 2]) as client:
+            barrier.wait()  # every session authenticated: all send at once
+            code, text = send(client, sender=sender, recipients=[f"r{i}@example.org"],
+                              data=message(sender=sender, subject=f"race {i}"))[-1]
+            replies[i] = (code, text.decode())
+
+    threads = [threading.Thread(target=session, args=(i,)) for i in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert len(replies) == 20, replies
+
+    accepted = {i for i, (code, _) in replies.items() if code == 250}
+    refused = {i: text for i, (code, text) in replies.items() if code != 250}
+    assert len(accepted) == 10
+    assert all(replies[i][0] == 451 and text.startswith("4.7.1 Sending limit reached: 30 recipients per hour "
+                                                        "for customer Alpha") for i, text in refused.items()), refused
+    assert sorted(QueuedMessage.objects.filter(customer=cast.a.customer).values_list("subject", flat=True)) == sorted(
+        f"race {i}" for i in accepted)
+    assert Recipient.objects.filter(message__customer=cast.a.customer).count() == 10
+    for scope, pk in [("mailbox", cast.a.mailbox.pk), ("domain", cast.a.domain.pk),
+                      ("customer", cast.a.customer.pk), ("reseller", cast.reseller_a.pk)]:
+        assert quotas.usage(scope=scope, scope_id=pk)["hour"] == 30, scope
+    by_credential = sum(1 for i in accepted if i % 2)
+    assert quotas.usage(scope="credential", scope_id=credential.credential.pk)["hour"] == by_credential
