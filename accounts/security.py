@@ -68,6 +68,20 @@ def session_touch(request) -> None:
     )
 
 
+def _live_session_keys(now=None):
+    from django.contrib.sessions.models import Session
+
+    return Session.objects.filter(expire_date__gt=now or timezone.now()).values("session_key")
+
+
+def sessions_of(user: User):
+    """The user's listed sessions that are still signed in (a signed-out one lingers until the upkeep task)."""
+    qs = PanelSession.objects.filter(user=user).order_by("-last_seen_at")
+    if settings.SESSION_ENGINE == "django.contrib.sessions.backends.db":
+        qs = qs.filter(session_key__in=_live_session_keys())
+    return qs
+
+
 def session_revoke(*, actor: User, panel_session: PanelSession, client_ip: str | None = None) -> None:
     if panel_session.user_id != actor.pk:
         raise PermissionDenied("Not your session.")
@@ -189,3 +203,17 @@ def pending_user(request) -> User | None:
 
 def pending_clear(request) -> None:
     request.session.pop(PENDING_KEY, None)
+
+
+# --- upkeep ------------------------------------------------------------------------------------------------
+
+
+def purge_stale(*, now=None) -> dict[str, int]:
+    """Drop sign-in failures older than the window and listings of sessions that ended (expired, signed out)."""
+    now = now or timezone.now()
+    failures, _ = PanelLoginFailure.objects.filter(
+        created_at__lt=now - timedelta(seconds=settings.PANEL_LOGIN_FAILURE_WINDOW)).delete()
+    sessions = 0
+    if settings.SESSION_ENGINE == "django.contrib.sessions.backends.db":
+        sessions, _ = PanelSession.objects.exclude(session_key__in=_live_session_keys(now)).delete()
+    return {"login_failures": failures, "sessions": sessions}

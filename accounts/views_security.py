@@ -165,7 +165,7 @@ def _show_codes(request, codes):
 @login_required
 def security_page(request):
     user = request.user
-    sessions = PanelSession.objects.filter(user=user).order_by("-last_seen_at")
+    sessions = security.sessions_of(user)
     return render(request, "accounts/security/page.html", {
         "has_otp": security.has_otp(user), "required": security.otp_required(user),
         "verified": user.is_verified(), "codes_left": security.recovery_codes_left(user),

@@ -240,6 +240,10 @@ def test_sessions_are_listed_and_another_one_can_be_signed_out(cast):
     page = laptop.get(reverse("security:page")).content.decode()
     assert "Laptop" in page and "Phone" in page
     phone_session = PanelSession.objects.get(session_key=phone.session.session_key)
+    phone.post(reverse("logout"))
+    assert "Phone" not in laptop.get(reverse("security:page")).content.decode()  # signed out: not listed
+    login(phone, cast.a.user.username, HTTP_USER_AGENT="Phone")
+    phone_session = PanelSession.objects.get(session_key=phone.session.session_key)
     response = laptop.post(reverse("security:session_revoke", args=[phone_session.pk]))
     assert response.status_code == 302
     assert phone.get(reverse("dashboard")).status_code == 302
@@ -279,3 +283,32 @@ def test_admin_needs_a_verified_support_session(client, cast):
     verified = Client()
     sign_in_verified(verified, cast.support)
     assert verified.get("/admin/").status_code == 200
+
+
+def test_upkeep_drops_old_failures_and_ended_sessions(cast):
+    from accounts.security_tasks import purge_stale_sign_ins
+
+    live, ended = Client(), Client()
+    login(live, cast.a.user.username)
+    login(ended, cast.b.user.username)
+    ended.post(reverse("logout"))
+    login(Client(), cast.a.user.username, "wrong password")
+    PanelLoginFailure.objects.create(username="old", created_at="2000-01-01T00:00:00Z")
+    assert purge_stale_sign_ins() == {"login_failures": 1, "sessions": 1}
+    assert list(PanelSession.objects.values_list("user", flat=True)) == [cast.a.user.pk]
+    assert PanelLoginFailure.objects.count() == 1
+
+
+def test_next_page_is_kept_through_the_code_step(client, cast):
+    device = enrol_totp(cast.support)
+    response = client.post(LOGIN + "?next=/support/", {"username": "support", "password": PASSWORD,
+                                                       "next": "/support/"})
+    assert response.url == reverse("security:code")
+    response = client.post(reverse("security:code"), {"token": code_for(device)})
+    assert response.url == "/support/"
+
+
+def test_next_page_on_another_site_is_ignored(client, cast):
+    response = client.post(LOGIN, {"username": cast.a.user.username, "password": PASSWORD,
+                                   "next": "https://evil.example/"})
+    assert response.url == reverse("dashboard")
