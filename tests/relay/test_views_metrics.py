@@ -1,19 +1,12 @@
 """The panel's /metrics sums what relay processes counted, through PROMETHEUS_MULTIPROC_DIR."""
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from relay.models import QueuedMessage
 from tests.relay.conftest import auth_plain, message, send, submission_client
+from tests.test_health_metrics import samples as panel_metrics
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def panel_metrics(client) -> dict:
-    response = client.get("/metrics")
-    assert response.status_code == 200
-    return {(s.name, tuple(sorted(s.labels.items()))): s.value
-            for family in text_string_to_metric_families(response.content.decode()) for s in family.samples}
 
 
 def test_panel_metrics_show_the_counters_of_relay_processes(client, relay_process, login, tmp_path, monkeypatch):
