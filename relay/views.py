@@ -130,6 +130,8 @@ def lockout_list(request):
 def lockout_lift(request, pk):
     item = _get_lockout_for_user(request, pk)
     _require_support(request)
-    _flash_outcome(request, lambda: lockout.lift(actor=request.user, lockout=item, client_ip=_client_ip(request)),
+    reason = request.POST.get("reason", "").strip()[:300]
+    _flash_outcome(request, lambda: lockout.lift(actor=request.user, lockout=item, reason=reason,
+                                                 client_ip=_client_ip(request)),
                    f"The lockout of {item.value} is lifted.")
     return redirect("relay:lockout_list")

@@ -52,12 +52,14 @@ def test_lift_button_only_for_support(client, cast):
 def test_support_lifts_a_lockout_with_an_audit_entry(client, cast):
     item = lock("info@alpha.test", customer=cast.a.customer)
     client.force_login(cast.support)
-    response = client.post(reverse("relay:lockout_lift", args=[item.pk]), REMOTE_ADDR="192.0.2.44")
+    response = client.post(reverse("relay:lockout_lift", args=[item.pk]), {"reason": " customer called "},
+                           REMOTE_ADDR="192.0.2.44")
     assert response.status_code == 302 and response["Location"] == reverse("relay:lockout_list")
     item.refresh_from_db()
     assert item.lifted_at is not None and item.lifted_by == cast.support
     entry = AuditEntry.objects.get(action="lockout.lift")
     assert entry.actor == cast.support and entry.client_ip == "192.0.2.44" and entry.customer == cast.a.customer
+    assert entry.reason == "customer called"
     assert shown(client, cast.a.user) == (set(), {"info@alpha.test"})
 
 
