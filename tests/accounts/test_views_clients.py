@@ -59,3 +59,18 @@ def test_mailbox_owner_sees_only_their_own_settings(client, cast):
                                     quota_mb=10)
     client.force_login(mailbox_user(cast.a.mailbox))
     assert client.get(reverse("mailbox_settings", args=[other.pk])).status_code == 404
+
+
+def test_credential_settings_show_its_limits_and_last_use(client, cast, relay):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from accounts.models import SmtpCredential
+
+    credential = services.credential_create(actor=None, domain=cast.a.domain, allowed_networks="192.0.2.0/24",
+                                            expires_at=timezone.now() + timedelta(days=2)).credential
+    SmtpCredential.objects.filter(pk=credential.pk).update(last_used_at=timezone.now(), last_used_ip="192.0.2.80")
+    client.force_login(cast.a.user)
+    body = client.get(reverse("credential_settings", args=[credential.pk])).content.decode()
+    assert "192.0.2.0/24" in body and "from 192.0.2.80" in body and "never" not in body

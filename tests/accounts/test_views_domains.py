@@ -210,3 +210,10 @@ def test_domain_list_is_paged_and_searchable_in_unicode(client, cast, settings):
     client.force_login(cast.support)
     scoped = client.get(reverse("domain_list"), {"customer": cast.b.customer.pk, "q": "test"})
     assert [d.name for d in scoped.context["page"]] == ["bravo.test"]
+
+
+def test_suspended_domain_says_so_with_the_reason(client, cast):
+    Domain.objects.filter(pk=cast.a.domain.pk).update(status=Domain.DomainStatus.SUSPENDED, status_reason="spam wave")
+    client.force_login(cast.a.user)
+    body = client.get(reverse("domain_detail", args=[cast.a.domain.pk])).content.decode()
+    assert "This domain is suspended: spam wave" in body
