@@ -48,6 +48,8 @@ def test_every_unit_runs_the_installed_code_as_its_own_user_with_the_env_file(na
     assert service["EnvironmentFile"] == "/etc/hostingmail/env"
     assert service["WorkingDirectory"] == INSTALL_DIR
     assert service["User"] == "hostingmail" and service["Restart"] == "on-failure"
+    # ProtectSystem=strict leaves only the state directory writable; systemd creates it for the user.
+    assert service["ProtectSystem"] == "strict" and service["StateDirectory"] == "hostingmail"
     assert parsed["Install"]["WantedBy"] == "multi-user.target"
     assert parsed["Unit"]["Description"]
 
