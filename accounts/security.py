@@ -19,7 +19,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import PanelLoginFailure, PanelSession, User
 from accounts.services import audit
-from accounts.staff import end_sessions
+from accounts.staff import end_sessions, may_sign_in
 
 RECOVERY_CODES = 10
 SEEN_KEY = "hm_seen"  # when the middleware last refreshed this session's listing
@@ -196,8 +196,9 @@ def pending_user(request) -> User | None:
     if not data or time.time() - data["at"] > settings.PANEL_LOGIN_CODE_SECONDS:
         return None
     user = User.objects.filter(pk=data["user"], is_active=True).first()
-    if user is not None:
-        user.backend = data["backend"]
+    if user is None or not may_sign_in(user):  # suspended between the password and the code
+        return None
+    user.backend = data["backend"]
     return user
 
 

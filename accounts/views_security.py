@@ -136,7 +136,8 @@ def enrol_view(request):
     user = _code_user(request)
     if user is None:
         return redirect("login")
-    if not request.user.is_authenticated and security.has_otp(user):
+    if security.has_otp(user) and not (request.user.is_authenticated and request.user.is_verified()):
+        # Replacing an authenticator takes a code from the current one (or a recovery code) first.
         return redirect("security:code")
     device = security.totp_pending_device(user)
     form = CodeForm(request.POST or None)

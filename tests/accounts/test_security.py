@@ -312,3 +312,19 @@ def test_next_page_on_another_site_is_ignored(client, cast):
     response = client.post(LOGIN, {"username": cast.a.user.username, "password": PASSWORD,
                                    "next": "https://evil.example/"})
     assert response.url == reverse("dashboard")
+
+
+def test_an_unverified_session_cannot_replace_the_authenticator(client, cast):
+    enrol_totp(cast.a.user)
+    client.force_login(cast.a.user)  # e.g. a session from before two-factor was turned on
+    response = client.get(reverse("security:enrol"))
+    assert response.status_code == 302 and response.url == reverse("security:code")
+    assert TOTPDevice.objects.filter(user=cast.a.user).count() == 1
+
+
+def test_suspension_between_password_and_code_stops_the_sign_in(client, cast):
+    device = enrol_totp(cast.a.user)
+    assert login(client, cast.a.user.username).url == reverse("security:code")
+    staff.suspend(actor=cast.support, obj=cast.a.customer, reason="chargeback")
+    client.post(reverse("security:code"), {"token": code_for(device)})
+    assert "_auth_user_id" not in client.session
