@@ -1,0 +1,305 @@
+"""Senders, paths, limits, quotas and errors: the DESIGN.md replies table over a real client."""
+
+import smtplib
+import socket
+
+import pytest
+from django.db import OperationalError, connections
+
+from accounts import services
+from accounts.models import Customer, Domain
+from relay import server as relay_server
+from relay.models import QueuedMessage
+from tests.factories import PASSWORD
+from tests.relay.conftest import HOST, auth_plain, message, send, submission_client, swaks
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+ME = "info@alpha.test"
+
+
+@pytest.fixture
+def client(relay, cast):
+    with submission_client(relay.submission, auth=(ME, PASSWORD)) as client:
+        yield client
+
+
+def mail_from(client, sender: str, params: str = "") -> tuple[int, bytes]:
+    return client.docmd("MAIL", f"FROM:<{sender}>{' ' + params if params else ''}")
+
+
+# --- senders -----------------------------------------------------------------------------------------------
+
+
+def test_mailbox_login_may_only_send_as_its_own_address(client):
+    assert mail_from(client, "other@alpha.test") == (553, b"5.7.1 Sender address rejected: not owned by user")
+    assert mail_from(client, "info@bravo.test")[0] == 553
+    assert mail_from(client, "Info@ALPHA.test") == (250, b"2.1.0 Sender OK")
+
+
+def test_domain_credential_may_send_as_any_address_of_its_domain_only(relay, cast):
+    new = services.credential_create(actor=None, domain=cast.a.domain)
+    with submission_client(relay.submission, auth=(new.credential.username, new.secret)) as client:
+        assert mail_from(client, "newsletter@alpha.test")[0] == 250
+        client.rset()
+        assert mail_from(client, "info@bravo.test")[0] == 553
+
+
+def test_mailbox_credential_may_send_as_its_mailbox_only(relay, cast):
+    new = services.credential_create(actor=None, domain=cast.a.domain, mailbox=cast.a.mailbox)
+    with submission_client(relay.submission, auth=(new.credential.username, new.secret)) as client:
+        assert mail_from(client, "newsletter@alpha.test")[0] == 553
+        assert mail_from(client, ME)[0] == 250
+
+
+def test_unverified_domain_cannot_send(relay, cast):
+    Domain.objects.filter(pk=cast.a.domain.pk).update(verified_at=None, status=Domain.DomainStatus.PENDING)
+    with submission_client(relay.submission, auth=(ME, PASSWORD)) as client:
+        assert mail_from(client, ME)[0] == 553
+
+
+def test_from_header_of_another_address_is_refused_after_data(client):
+    replies = send(client, sender=ME, recipients=["bob@example.org"], data=message(sender="ceo@bravo.test"))
+    assert replies[-1] == (550, b"5.7.1 From: header address rejected: not owned by user")
+    replies = send(client, sender=ME, recipients=["bob@example.org"],
+                   data=b"To: bob@example.org\r\nSubject: no From\r\n\r\nbody\r\n")
+    assert replies[-1][0] == 550
+    assert not QueuedMessage.objects.exists()
+
+
+def test_display_name_in_from_header_is_fine(client):
+    data = message(sender='"Alpha Info" <info@alpha.test>')
+    assert send(client, sender=ME, recipients=["bob@example.org"], data=data)[-1][0] == 250
+
+
+def test_null_sender_is_refused_from_authenticated_clients(client):
+    code, text = client.docmd("MAIL", "FROM:<>")
+    assert (code, text[:5]) == (550, b"5.7.1")
+
+
+# --- no open relay -------------------------------------------------------------------------------------------
+
+TRICKS = [
+    "bob@example.org",
+    "bob%example.org@alpha.test",
+    "example.org!bob@alpha.test",
+    "@alpha.test:bob@example.org",
+    '"bob@example.org"@alpha.test',
+    "bob@[192.0.2.1]",
+]
+
+
+@pytest.mark.parametrize("recipient", TRICKS)
+def test_unauthenticated_clients_cannot_relay_by_any_trick(relay, cast, recipient):
+    with submission_client(relay.submission) as client:
+        assert client.docmd("MAIL", f"FROM:<{ME}>") == (530, b"5.7.0 Authentication required")
+        assert client.docmd("RCPT", f"TO:<{recipient}>") == (530, b"5.7.0 Authentication required")
+    with smtplib.SMTP(HOST, relay.submission) as client:  # without TLS at all
+        client.ehlo()
+        assert client.docmd("RCPT", f"TO:<{recipient}>")[0] == 530
+    assert not QueuedMessage.objects.exists()
+
+
+@pytest.mark.parametrize("recipient, reply", [
+    ("bob%example.org@alpha.test", b"554 5.7.1"),
+    ("example.org!bob@alpha.test", b"554 5.7.1"),
+    ("@alpha.test:bob@example.org", b"554 5.7.1"),
+    ("@a.test,@b.test:bob@example.org", b"554 5.7.1"),
+    ('"bob@example.org"@alpha.test', b"501 5.1.3"),
+    ('"bob"@example.org', b"501 5.1.3"),
+    ("bob@[192.0.2.1]", b"501 5.1.3"),
+    ("bob@[IPv6:2001:db8::1]", b"501 5.1.3"),
+])
+def test_authenticated_clients_cannot_use_relay_tricks_either(client, recipient, reply):
+    assert mail_from(client, ME)[0] == 250
+    code, text = client.docmd("RCPT", f"TO:<{recipient}>")
+    assert f"{code} {text.decode()}".encode().startswith(reply)
+    assert client.docmd("RCPT", "TO:<bob@example.org>")[0] == 250
+
+
+# --- limits ---------------------------------------------------------------------------------------------------
+
+
+def test_too_many_recipients_by_setting_and_by_plan(relay, cast, settings):
+    settings.RELAY_MAX_RECIPIENTS = 3
+    with submission_client(relay.submission, auth=(ME, PASSWORD)) as client:
+        assert mail_from(client, ME)[0] == 250
+        codes = [client.docmd("RCPT", f"TO:<r{i}@example.org>") for i in range(4)]
+        assert [c for c, _ in codes[:3]] == [250, 250, 250]
+        assert codes[3] == (452, b"4.5.3 Too many recipients")
+    Customer.objects.filter(pk=cast.a.customer.pk).update(max_recipients=2)
+    with submission_client(relay.submission, auth=(ME, PASSWORD)) as client:
+        replies = send(client, sender=ME, recipients=["a@example.org", "b@example.org", "c@example.org"],
+                       data=message(sender=ME))
+        assert replies[3] == (452, b"4.5.3 Too many recipients")
+
+
+def test_size_over_the_plan_is_refused_on_the_parameter_and_on_the_data(relay, cast):
+    Customer.objects.filter(pk=cast.a.customer.pk).update(max_message_size=2000)
+    with submission_client(relay.submission, auth=(ME, PASSWORD)) as client:
+        assert mail_from(client, ME, "SIZE=2001") == (552, b"5.3.4 Message size exceeds fixed limit")
+        assert mail_from(client, ME, "SIZE=1500")[0] == 250
+        client.rset()
+        big = message(sender=ME, body="y" * 70 + "\r\n") * 1  # header + one line: small
+        assert send(client, sender=ME, recipients=["bob@example.org"], data=big)[-1][0] == 250
+        big = message(sender=ME, body=("y" * 70 + "\r\n") * 40)
+        replies = send(client, sender=ME, recipients=["bob@example.org"], data=big)
+        assert replies[-1] == (552, b"5.3.4 Message size exceeds fixed limit")
+        assert client.noop()[0] == 250
+
+
+def test_size_over_the_relay_maximum_is_refused_while_reading(relay, cast, settings):
+    settings.RELAY_MAX_MESSAGE_SIZE = 1000
+    with submission_client(relay.submission, auth=(ME, PASSWORD)) as client:
+        assert mail_from(client, ME, "SIZE=1001")[0] == 552
+        replies = send(client, sender=ME, recipients=["bob@example.org"],
+                       data=message(sender=ME, body=("z" * 70 + "\r\n") * 30))
+        assert replies[-1] == (552, b"5.3.4 Message size exceeds fixed limit")
+
+
+def test_line_over_1000_octets_is_refused_and_the_session_stays_usable(client):
+    replies = send(client, sender=ME, recipients=["bob@example.org"], data=message(sender=ME, body="w" * 1200 + "\r\n"))
+    assert replies[-1][0] == 500 and replies[-1][1].startswith(b"5.5.2 ")
+    assert send(client, sender=ME, recipients=["bob@example.org"], data=message(sender=ME))[-1][0] == 250
+    code, text = client.docmd("NOOP " + "n" * 1100)
+    assert (code, text[:5]) == (500, b"5.5.2")
+    assert client.noop()[0] == 250
+
+
+def test_local_part_and_path_lengths(client):
+    assert mail_from(client, ME)[0] == 250
+    assert client.docmd("RCPT", f"TO:<{'l' * 65}@example.org>") == (
+        501, b"5.1.3 Local part too long (at most 64 characters)")
+    long_domain = ".".join(["d" * 60] * 4) + ".org"  # 247 octets: a valid domain, but not in a 256-octet path
+    assert client.docmd("RCPT", f"TO:<{'l' * 20}@{long_domain}>") == (
+        501, b"5.1.3 Path too long (at most 256 characters)")
+    assert client.docmd("RCPT", f"TO:<{'l' * 64}@example.org>")[0] == 250
+
+
+def utf8_command(client, line: str) -> tuple[int, bytes]:
+    client.send(line.encode() + b"\r\n")  # smtplib's docmd sends ASCII only
+    return client.getreply()
+
+
+def test_non_ascii_address_needs_smtputf8(client):
+    assert mail_from(client, ME)[0] == 250
+    assert utf8_command(client, "RCPT TO:<jörg@example.org>") == (
+        553, b"5.6.7 Non-ASCII addresses need the SMTPUTF8 parameter")
+    client.rset()
+    assert mail_from(client, ME, "SMTPUTF8")[0] == 250
+    assert utf8_command(client, "RCPT TO:<jörg@bücher.example>")[0] == 250
+    code, text = client.docmd("DATA")
+    assert code == 354
+    client.send(message(sender=ME) + b".\r\n")
+    code, text = client.getreply()
+    assert code == 250
+    stored = QueuedMessage.objects.get()
+    assert list(stored.recipients.values_list("address", flat=True)) == ["jörg@xn--bcher-kva.example"]
+
+
+@pytest.mark.parametrize("command, reply", [
+    ("MAIL FROM", b"501 5.5.4"),
+    ("MAIL TO:<info@alpha.test>", b"501 5.5.4"),
+    ("MAIL FROM:<info@alpha.test", b"501 5.5.4"),
+    ("MAIL FROM:<info@alpha.test> BODY=9BIT", b"501 5.5.4"),
+    ("RCPT TO:<bob@example.org>", b"503 5.5.1"),
+    ("DATA", b"503 5.5.1"),
+    ("FOO bar", b"500 5.5.2"),
+])
+def test_bad_syntax_and_sequence_get_enhanced_codes(client, command, reply):
+    code, text = client.docmd(command)
+    assert f"{code} {text.decode()}".encode().startswith(reply)
+    assert client.noop()[0] == 250
+
+
+# --- quota, headers, errors --------------------------------------------------------------------------------------
+
+
+def test_over_a_sending_limit_is_451_and_nothing_is_stored(relay, cast):
+    Customer.objects.filter(pk=cast.a.customer.pk).update(send_per_hour=2)
+    with submission_client(relay.submission, auth=(ME, PASSWORD)) as client:
+        replies = send(client, sender=ME, recipients=["a@example.org", "b@example.org", "c@example.org"],
+                       data=message(sender=ME))
+        code, text = replies[-1]
+        assert code == 451 and text.startswith(b"4.7.1 Sending limit reached: 2 recipients per hour for customer")
+        assert not QueuedMessage.objects.exists()
+        assert send(client, sender=ME, recipients=["a@example.org", "b@example.org"],
+                    data=message(sender=ME))[-1][0] == 250
+        assert send(client, sender=ME, recipients=["c@example.org"], data=message(sender=ME))[-1][0] == 451
+    assert QueuedMessage.objects.count() == 1
+
+
+def test_received_date_and_message_id_are_added(client):
+    replies = send(client, sender=ME, recipients=["bob@example.org"], data=message(sender=ME))
+    queue_id = replies[-1][1].decode().rsplit(" ", 1)[1]
+    content = bytes(QueuedMessage.objects.get(queue_id=queue_id).content).decode()
+    head = content.split("\r\n\r\n", 1)[0]
+    assert head.startswith("Received: from client.test ([127.0.0.1])\r\n\tby relay.test (hostingmail) with ESMTPSA (TLSv1.")
+    assert f" id {queue_id}\r\n\tfor <bob@example.org>;" in head
+    assert "\r\nDate: " in head and "\r\nMessage-ID: <" in head
+    stored = QueuedMessage.objects.get(queue_id=queue_id)
+    assert stored.message_id.endswith("@alpha.test>") and stored.message_id in head
+    assert content.endswith("Hi there.\r\n")
+
+
+def test_existing_date_and_message_id_are_kept(client):
+    data = message(sender=ME, extra="Date: Mon, 2 Nov 2026 10:00:00 +0000\r\nMessage-ID: <keep.me@alpha.test>\r\n")
+    send(client, sender=ME, recipients=["bob@example.org"], data=data)
+    stored = QueuedMessage.objects.get()
+    content = bytes(stored.content).decode()
+    assert content.count("Date: ") == 1 and content.count("Message-ID: ") == 1
+    assert stored.message_id == "<keep.me@alpha.test>"
+
+
+def test_dot_stuffed_lines_are_stored_unstuffed(client):
+    send(client, sender=ME, recipients=["bob@example.org"], data=message(sender=ME, body=".hidden\r\n..two\r\n"))
+    assert bytes(QueuedMessage.objects.get().content).endswith(b"\r\n\r\n.hidden\r\n..two\r\n")
+
+
+def test_uncaught_error_is_451_without_details(client, monkeypatch):
+    def broken(**kwargs):
+        raise RuntimeError("secret internals /srv/app.py line 3")
+
+    monkeypatch.setattr(relay_server, "accept_message", broken)
+    replies = send(client, sender=ME, recipients=["bob@example.org"], data=message(sender=ME))
+    assert replies[-1] == (451, b"4.3.0 Internal error; please try again later")
+    assert client.noop()[0] == 250
+
+
+def test_database_down_at_data_is_451_never_250(client, monkeypatch):
+    def unavailable(**kwargs):
+        raise OperationalError("could not connect to server")
+
+    monkeypatch.setattr(relay_server, "accept_message", unavailable)
+    replies = send(client, sender=ME, recipients=["bob@example.org"], data=message(sender=ME))
+    assert replies[-1] == (451, b"4.3.0 Internal error; please try again later")
+
+
+def test_database_unreachable_for_real_is_454_at_auth(relay, cast, settings):
+    # Point the relay's connections at a closed port: nothing is mocked.
+    closed = socket.socket()
+    closed.bind((HOST, 0))
+    port = closed.getsockname()[1]
+    closed.close()
+    db = connections["default"]
+    original = dict(db.settings_dict)
+    if db.vendor == "sqlite":  # no server to be down: a file that cannot be opened
+        db.settings_dict["NAME"] = "/nonexistent-directory/hostingmail.sqlite3"
+    else:
+        db.settings_dict["PORT"] = port
+    try:
+        with submission_client(relay.submission) as client:
+            assert auth_plain(client, ME, PASSWORD)[:1] == (454,)
+            code, text = auth_plain(client, ME, PASSWORD)
+    finally:
+        db.settings_dict.update(original)
+    assert (code, text) == (454, b"4.7.0 Temporary authentication failure, please try again later")
+    with submission_client(relay.submission) as client:  # and back once the database is
+        assert auth_plain(client, ME, PASSWORD)[0] == 235
+
+
+def test_swaks_sender_mismatch_is_553(relay, cast):
+    result = swaks(relay.submission, "--auth", "PLAIN", "--auth-user", ME, "--auth-password", PASSWORD,
+                   "--from", "ceo@bravo.test", "--to", "bob@example.org")
+    assert "553 5.7.1 Sender address rejected: not owned by user" in result.stdout
+    assert not QueuedMessage.objects.exists()
