@@ -187,6 +187,10 @@ PENDING_KEY = "hm_pending_login"
 
 
 def pending_start(request, user: User) -> None:
+    if request.user.is_authenticated:  # someone else signed in on this browser: they are signed out first
+        from django.contrib.auth import logout
+
+        logout(request)
     request.session.cycle_key()
     request.session[PENDING_KEY] = {"user": user.pk, "backend": user.backend, "at": time.time()}
 

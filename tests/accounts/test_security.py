@@ -328,3 +328,12 @@ def test_suspension_between_password_and_code_stops_the_sign_in(client, cast):
     staff.suspend(actor=cast.support, obj=cast.a.customer, reason="chargeback")
     client.post(reverse("security:code"), {"token": code_for(device)})
     assert "_auth_user_id" not in client.session
+
+
+def test_signing_in_as_someone_else_who_needs_a_code_signs_the_first_user_out(client, cast):
+    device = enrol_totp(cast.support)
+    login(client, cast.a.user.username)
+    assert login(client, "support").url == reverse("security:code")
+    assert "_auth_user_id" not in client.session
+    client.post(reverse("security:code"), {"token": code_for(device)})
+    assert client.session["_auth_user_id"] == str(cast.support.pk)
