@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.conf import settings
+from django.contrib.auth.hashers import make_password
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.forms.models import model_to_dict
@@ -241,6 +242,9 @@ def mailbox_set_password(*, actor: User | None, mailbox: Mailbox, password: str,
     with transaction.atomic():
         Mailbox.objects.filter(pk=mailbox.pk).update(password_hash=password_hash)
         mailbox.password_hash = password_hash
+        # The owner's panel sessions are bound to User.password (unusable for mailbox owners): a fresh one
+        # ends every session signed in with the old mailbox password.
+        User.objects.filter(mailbox=mailbox).update(password=make_password(None))
         audit(actor=actor, action="mailbox.password", obj=mailbox, client_ip=client_ip)
 
 

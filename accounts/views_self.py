@@ -29,7 +29,8 @@ def own_password(request):
     mailbox = _own_mailbox(request)
     form = OwnPasswordForm(request.POST or None, mailbox=mailbox)
     if _set_password(request, form, mailbox):
-        update_session_auth_hash(request, request.user)
+        request.user.refresh_from_db(fields=["password"])
+        update_session_auth_hash(request, request.user)  # this session stays; the others ended
         messages.success(request, "Your password was changed. Use the new one in your mail apps too.")
         return redirect("dashboard")
     return render(request, "accounts/mailboxes/password.html", {"form": form, "mailbox": mailbox})

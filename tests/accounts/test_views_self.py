@@ -73,3 +73,21 @@ def test_disabling_the_mailbox_or_suspending_the_customer_ends_open_sessions(cli
         cast.a.customer.save()
     response = client.get(reverse("dashboard"))
     assert response.status_code == 302 and response["Location"].startswith("/login/")
+
+
+def test_a_new_mailbox_password_ends_the_owners_other_sessions(client, cast):
+    from django.test import Client
+
+    other = Client()
+    for c in (client, other):
+        c.post("/login/", {"username": "info@alpha.test", "password": PASSWORD})
+        assert c.get(reverse("dashboard")).status_code == 200
+    client.post(reverse("own_password"), {"current_password": PASSWORD, "password": NEW, "password2": NEW})
+    assert client.get(reverse("dashboard")).status_code == 200
+    assert other.get(reverse("dashboard"))["Location"].startswith("/login/")
+    # A reset by the customer ends the owner's sessions too.
+    staff = Client()
+    staff.force_login(cast.a.user)
+    reset = {"password": "reset by admin!", "password2": "reset by admin!"}
+    staff.post(reverse("mailbox_password", args=[cast.a.mailbox.pk]), reset)
+    assert client.get(reverse("dashboard"))["Location"].startswith("/login/")
