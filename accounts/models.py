@@ -4,7 +4,10 @@ import secrets
 
 from django.contrib.auth.models import AbstractUser
 from django.db import models
+from django.db.models.functions import Upper
 from django.utils import timezone
+
+from accounts.indexes import TrigramIndex
 
 
 class Status(models.TextChoices):
@@ -62,6 +65,8 @@ class Customer(SendingLimits):
     class Meta:
         ordering = ["name"]
         constraints = [models.UniqueConstraint(fields=["reseller", "name"], name="customer_name_unique_per_reseller")]
+        # Support searches customers by any part of the name (icontains).
+        indexes = [TrigramIndex(Upper("name"), name="customer_name_trgm")]
 
     def __str__(self):
         return self.name
@@ -114,6 +119,8 @@ class Domain(SendingLimits):
 
     class Meta:
         ordering = ["name"]
+        # Support searches domains by any part of the name (contains).
+        indexes = [TrigramIndex(fields=["name"], name="domain_name_trgm")]
 
     def __str__(self):
         return self.unicode_name

@@ -3,8 +3,10 @@
 import secrets
 
 from django.db import models
+from django.db.models.functions import Upper
 from django.utils import timezone
 
+from accounts.indexes import TrigramIndex
 from accounts.models import Customer, Domain, Mailbox, SmtpCredential, User
 
 
@@ -55,7 +57,10 @@ class QueuedMessage(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["state", "next_attempt_at"]), models.Index(fields=["customer", "-created_at"])]
+        indexes = [models.Index(fields=["state", "next_attempt_at"]), models.Index(fields=["customer", "-created_at"]),
+                   # The message log's sender search is a case-insensitive substring match.
+                   TrigramIndex(Upper("mail_from"), name="msg_mail_from_trgm"),
+                   TrigramIndex(Upper("header_from"), name="msg_header_from_trgm")]
 
     def __str__(self):
         return self.queue_id
