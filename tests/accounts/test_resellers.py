@@ -1,9 +1,13 @@
+import threading
+
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
 
 from accounts import resellers
 from accounts.models import AuditEntry, Customer, Reseller, User
+from tests.factories import PASSWORD, make_cast
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 64
 
@@ -116,3 +120,33 @@ def test_only_its_admins_brand_a_reseller(cast):
     for actor in (cast.reseller_b_admin, cast.a.user):
         with pytest.raises(PermissionDenied):
             _brand(cast, actor=actor)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_admins_creating_customers_for_the_last_of_the_pool_one_wins():
+    cast = make_cast()
+    Reseller.objects.filter(pk=cast.reseller_a.pk).update(max_customers=2)  # Alpha holds one: one left
+    second_admin = User.objects.create_user("reseller-a2", password=PASSWORD, role=User.Role.RESELLER,
+                                            reseller=cast.reseller_a)
+    barrier = threading.Barrier(2)
+    results = []
+
+    def create(actor, name):
+        try:
+            barrier.wait(timeout=10)
+            resellers.reseller_customer_create(actor=actor, reseller=cast.reseller_a, name=name,
+                                               username=name.lower(), password="long enough secret")
+            results.append("ok")
+        except ValidationError as exc:
+            results.append(" ".join(exc.message_dict["name"]))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=create, args=(cast.reseller_a_admin, "Echo")),
+               threading.Thread(target=create, args=(second_admin, "Foxtrot"))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert sorted(results) == ["Your pool has 0 customers left to hand out.", "ok"]
+    assert Customer.objects.filter(reseller=cast.reseller_a).count() == 2
