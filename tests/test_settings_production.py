@@ -40,7 +40,7 @@ def test_production_refuses_to_start_without_real_settings(tmp_path, env, messag
     assert "ImproperlyConfigured" in result.stderr and message in result.stderr
 
 
-def test_development_defaults_need_no_settings(tmp_path):
+def test_check_deploy_flags_the_development_defaults(tmp_path):
     result = check_deploy(tmp_path, DJANGO_ENV="development")
     assert result.returncode == 1  # --deploy warns about the development key and DEBUG, as it should
     assert "security.W018" in result.stderr  # DEBUG on
