@@ -44,7 +44,8 @@ class DnsServer:
 
     Records use dnsmasq's own options, e.g. ``txt=["example.com,v=spf1 -all"]``,
     ``mx=["example.com,mx1.example.com,10"]``, ``host=["mx1.example.com,127.0.0.1"]``,
-    ``raw=["--dns-rr=nullmx.test,15,000000"]`` (a null MX, RFC 7505).
+    ``raw=["--dns-rr=nullmx.test,15,000000"]`` (a null MX, RFC 7505), ``silent=["hang.example"]`` (names whose
+    queries dnsmasq forwards to a socket that never answers: the client times out).
     Long TXT values are split into 255-octet strings (a DKIM key of 2048 bits needs two), as a zone file would.
     Every top-level domain used by a record (and any name in ``local``) is answered authoritatively with
     ``--local=/tld/``: a name with no record answers NXDOMAIN, a name with other record types answers NODATA.
@@ -56,7 +57,9 @@ class DnsServer:
     cname: list[str] = field(default_factory=list)
     raw: list[str] = field(default_factory=list)
     local: list[str] = field(default_factory=list)
+    silent: list[str] = field(default_factory=list)
     port: int = 0
+    black_hole: socket.socket | None = None
     proc: subprocess.Popen | None = None
 
     def args(self) -> list[str]:
@@ -65,6 +68,11 @@ class DnsServer:
         args += [f"--host-record={r}" for r in self.host]
         args += [f"--cname={r}" for r in self.cname]
         args += list(self.raw)
+        if self.silent:
+            self.black_hole = self.black_hole or socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            if not self.black_hole.getsockname()[1]:
+                self.black_hole.bind(("127.0.0.1", 0))
+            args += [f"--server=/{name}/127.0.0.1#{self.black_hole.getsockname()[1]}" for name in self.silent]
         return args + [f"--local=/{zone}/" for zone in self.zones()]
 
     def zones(self) -> list[str]:
@@ -99,6 +107,8 @@ class DnsServer:
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
             self.proc.wait(5)
+        if self.black_hole is not None:
+            self.black_hole.close()
 
     def __enter__(self):
         return self.start()
