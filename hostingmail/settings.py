@@ -45,6 +45,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "hostingmail.middleware.RealClientIpMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -145,6 +146,8 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 if env.bool("SECURE_PROXY_SSL_HEADER", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 X_FRAME_OPTIONS = "DENY"
+# Reverse proxies whose X-Forwarded-For is believed (addresses or networks); see hostingmail/middleware.py.
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
 
 # Public names the client settings pages and autoconfig hand out.
 PANEL_TITLE = env("PANEL_TITLE", default="hostingmail")

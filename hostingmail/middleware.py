@@ -1,0 +1,46 @@
+"""The real client address behind a reverse proxy.
+
+Audit entries, sign-in throttling and /metrics access use REMOTE_ADDR. Behind nginx that is the proxy, so when
+the direct peer is one of TRUSTED_PROXIES, REMOTE_ADDR becomes the last address in X-Forwarded-For that is not
+itself a trusted proxy. A header from anyone else is ignored: clients cannot choose their own address.
+"""
+
+import ipaddress
+
+from django.conf import settings
+
+
+def _networks():
+    return [ipaddress.ip_network(item, strict=False) for item in settings.TRUSTED_PROXIES]
+
+
+def _trusted(address: str, networks) -> bool:
+    try:
+        ip = ipaddress.ip_address(address.strip())
+    except ValueError:
+        return False
+    return any(ip in network for network in networks)
+
+
+def real_client_ip(remote_addr: str, forwarded_for: str, networks) -> str:
+    if not networks or not _trusted(remote_addr, networks):
+        return remote_addr
+    for hop in reversed([h.strip() for h in forwarded_for.split(",") if h.strip()]):
+        if not _trusted(hop, networks):
+            try:
+                return str(ipaddress.ip_address(hop))
+            except ValueError:
+                return remote_addr  # garbage in the header: keep the proxy's address rather than guess
+    return remote_addr
+
+
+class RealClientIpMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+        self.networks = _networks()
+
+    def __call__(self, request):
+        meta = request.META
+        meta["REMOTE_ADDR"] = real_client_ip(meta.get("REMOTE_ADDR", ""), meta.get("HTTP_X_FORWARDED_FOR", ""),
+                                             self.networks)
+        return self.get_response(request)
