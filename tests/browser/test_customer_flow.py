@@ -110,3 +110,34 @@ def test_panel_is_usable_at_phone_width(page, shot, cast):
     # Nothing wider than the screen: no sideways scrolling of the page itself.
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     shot("phone-mailbox")
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_mailbox_owner_signs_in_with_the_address_and_manages_own_app_passwords(page, shot, cast):
+    from accounts import hashing
+    from tests.factories import PASSWORD as CAST_PASSWORD
+
+    sign_in(page, "info@alpha.test", CAST_PASSWORD)
+    assert page.inner_text("h1") == "info@alpha.test"
+    assert "Domains" not in page.inner_text("header nav")
+    shot("owner-home")
+
+    page.click("text=Create an app password")
+    assert page.locator("select[name=scope] option").all_inner_texts() == ["info@alpha.test"]
+    page.fill("input[name=description]", "phone")
+    page.click("main button[type=submit]")
+    secret = page.inner_text("#credential-secret").strip()
+    assert SmtpCredential.objects.get(description="phone").mailbox == cast.a.mailbox
+    page.goto("/")
+    assert "phone" in page.inner_text("main") and secret not in page.content()
+
+    page.click("text=Change my password")
+    page.fill("input[name=current_password]", CAST_PASSWORD)
+    page.fill("input[name=password]", "owner's new secret")
+    page.fill("input[name=password2]", "owner's new secret")
+    page.click("main button[type=submit]")
+    assert "Your password was changed" in page.inner_text("main")
+    cast.a.mailbox.refresh_from_db()
+    assert hashing.check_hash("owner's new secret", cast.a.mailbox.password_hash)
+    shot("owner-password-changed")
