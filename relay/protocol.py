@@ -181,6 +181,17 @@ class RelaySMTP(SMTP):
             asyncio.protocols._feed_data_to_buffered_proto(self._tls_protocol, buffered)
         await waiter
 
+    def hang_up(self, reply: str = SHUTDOWN) -> None:
+        """Say 421 and close; a peer that never completes the TLS shutdown is dropped a second later."""
+        if self.transport is None:
+            return
+        try:
+            self._writer.write(reply.encode() + b"\r\n")
+        except Exception:
+            pass
+        self.transport.close()
+        self.loop.call_later(1.0, self.abort)
+
     def abort(self) -> None:
         """Drop the connection now, without a TLS close_notify exchange the peer may never answer."""
         if self.relay is not None:
@@ -229,6 +240,6 @@ class RelaySMTP(SMTP):
             await super().smtp_DATA(arg)
         finally:
             self.busy = False
-        if self.relay is not None and self.relay.stopping and self.transport is not None:
-            await self.push(SHUTDOWN)
-            self.transport.close()
+        if self.relay is not None and self.relay.stopping:
+            self.event("shutdown", result="closed after DATA")
+            self.hang_up()

@@ -20,7 +20,7 @@ from accounts.quotas import QuotaExceeded
 from relay import auth, metrics, relaylog
 from relay.db import DbRunner
 from relay.policy import Reject, check_path, check_recipient_count, check_sender, check_size, may_send_as, size_parameter
-from relay.protocol import SHUTDOWN, RelaySMTP, parse_networks
+from relay.protocol import RelaySMTP, parse_networks
 from relay.queue import accept_message, parse_headers
 from relay.tls import TlsStore, tls_version
 
@@ -276,14 +276,8 @@ class Relay:
         session.event("shutdown", result="forced" if forced else "closed")
         if forced:
             session.abort()
-            return
-        try:
-            session._writer.write(SHUTDOWN.encode() + b"\r\n")
-        except Exception:
-            pass
-        session.transport.close()
-        # A peer that never completes the TLS shutdown must not hold the stop up.
-        asyncio.get_running_loop().call_later(1.0, session.abort)
+        else:
+            session.hang_up()
 
 
 async def serve(config: RelayConfig, *, ready=None, stop_event: threading.Event | None = None,

@@ -1,12 +1,17 @@
 """`manage.py runrelay` as a real process: starts on the test database, health and metrics, SIGTERM, SIGHUP."""
 
+import re
 import signal
+import socket
+import time
 import urllib.request
 
 import pytest
+from cryptography import x509
 
 from relay.models import QueuedMessage
-from tests.relay.conftest import message, send, smtps_client, submission_client
+from relay.tls import make_self_signed
+from tests.relay.conftest import client_context, message, send, smtps_client, submission_client
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -45,3 +50,81 @@ def test_runrelay_process_accepts_mail_into_the_test_database(relay_process, log
     assert list(moved.values()) == [1, 1, 2, 1, 1]
     assert metric(metrics, "hostingmail_accepted_bytes_total") > metric(before, "hostingmail_accepted_bytes_total")
     assert process.stop() == 0
+
+
+def served_certificate(port: int) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        with client_context().wrap_socket(sock) as tls:
+            return tls.getpeercert(binary_form=True)
+
+
+def test_sighup_reloads_the_certificate(relay_process, tmp_path, cast):
+    cert, key = tmp_path / "relay.crt", tmp_path / "relay.key"
+    make_self_signed(cert, key, hostname="old.relay.test")
+    process = relay_process(cert=cert, key=key)
+    old = served_certificate(process.smtps)
+    make_self_signed(cert, key, hostname="new.relay.test")
+    process.signal(signal.SIGHUP)
+    deadline = time.monotonic() + 10
+    while served_certificate(process.smtps) == old and time.monotonic() < deadline:
+        time.sleep(0.05)
+    new = served_certificate(process.smtps)
+    assert new != old
+    assert x509.load_der_x509_certificate(new).subject.rfc4514_string() == "CN=new.relay.test"
+    with submission_client(process.submission) as client:  # STARTTLS serves the new one too
+        assert client.sock.getpeercert(binary_form=True) == new
+    assert "event=tls_reload" in process.log()
+    assert process.stop() == 0
+
+
+def test_sigterm_lets_a_session_in_data_finish_then_exits(relay_process, login):
+    process = relay_process(grace=20)
+    idle = submission_client(process.submission, auth=login)
+    busy = submission_client(process.submission, auth=login)
+    assert busy.docmd("MAIL", f"FROM:<{login[0]}>")[0] == 250
+    assert busy.docmd("RCPT", "TO:<bob@example.org>")[0] == 250
+    assert busy.docmd("DATA")[0] == 354
+    busy.send(message(sender=login[0]))
+    process.signal(signal.SIGTERM)
+    # The idle session is told to go, and no new connection is accepted...
+    assert idle.getreply()[0] == 421
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", process.submission), timeout=1).close()
+        except ConnectionRefusedError:
+            break
+        time.sleep(0.05)
+    else:
+        pytest.fail("the relay still accepts connections after SIGTERM")
+    assert process.proc.poll() is None  # ...while the message being sent is still awaited
+    busy.send(b"More text.\r\n.\r\n")
+    code, text = busy.getreply()
+    assert code == 250 and text.startswith(b"2.0.0 Ok: queued as ")
+    assert busy.getreply()[0] == 421
+    assert process.proc.wait(20) == 0
+    assert QueuedMessage.objects.get().queue_id == text.decode().rsplit(" ", 1)[1]
+    assert bytes(QueuedMessage.objects.get().content).endswith(b"More text.\r\n")
+
+
+def test_two_processes_share_the_ports_and_both_serve(relay_process, login):
+    process = relay_process(processes=2)
+    pids = set()
+    for _ in range(60):
+        with submission_client(process.submission, auth=login) as client:
+            assert client.noop()[0] == 250
+        pids = set(re.findall(r"event=auth .*pid=(\d+)", process.log()))
+        if len(pids) == 2:
+            break
+    assert len(pids) == 2, process.log()
+    assert str(process.proc.pid) not in pids  # the supervisor only supervises
+    with smtps_client(process.smtps, auth=login) as client:
+        assert send(client, sender=login[0], recipients=["bob@example.org"],
+                    data=message(sender=login[0]))[-1][0] == 250
+    process.signal(signal.SIGHUP)  # forwarded to both
+    deadline = time.monotonic() + 10
+    while process.log().count("event=tls_reload") < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert process.log().count("event=tls_reload result=ok") == 2 or process.log().count("event=tls_reload") == 2
+    assert process.stop() == 0
+    assert process.log().count("event=stopped") == 2
