@@ -81,7 +81,16 @@ class DnsServer:
         zones = {name.rstrip(".").rsplit(".", 1)[-1].lower() for name in names if name}
         return sorted(zones | {z.strip(".").lower() for z in self.local})
 
-    def start(self) -> "DnsServer":
+    def start(self, tries: int = 5) -> "DnsServer":
+        # dnsmasq listens on TCP as well: a UDP port free a moment ago may be taken on the TCP side. Try again.
+        for attempt in range(tries):
+            try:
+                return self._start()
+            except RuntimeError as error:
+                if "Address already in use" not in str(error) or attempt == tries - 1:
+                    raise
+
+    def _start(self) -> "DnsServer":
         binary = shutil.which("dnsmasq") or "/usr/sbin/dnsmasq"
         self.port = free_port(socket.SOCK_DGRAM)
         self.proc = subprocess.Popen(
