@@ -6,6 +6,7 @@ Import the fixtures into a test module: ``from tests.relay.delivery_fixtures imp
 import pytest
 from django.utils import timezone
 
+from relay.tls import server_context
 from relay.models import QueuedMessage, Recipient
 from tests.relay.mx import start_mx
 
@@ -14,8 +15,9 @@ DOWN = "127.0.0.2"
 
 
 @pytest.fixture
-def mx(settings):
-    server = start_mx()
+def mx(settings, relay_cert):
+    """The recording MX with STARTTLS (a self-signed certificate, as many real MXes have)."""
+    server = start_mx(tls_context=server_context(*relay_cert))
     settings.DELIVERY_PORT = server.port
     settings.DELIVERY_REUSE_SECONDS = 30.0
     yield server

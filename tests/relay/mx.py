@@ -74,6 +74,7 @@ class MX:
     port: int
     handler: RecordingHandler
     controller: Controller = field(repr=False)
+    stopped: bool = False
 
     @property
     def messages(self) -> list[Received]:
@@ -91,7 +92,9 @@ class MX:
         return [m for m in self.messages if address in m.rcpt_tos]
 
     def stop(self):
-        self.controller.stop()
+        if not self.stopped:
+            self.stopped = True
+            self.controller.stop()
 
 
 def _authenticator(users: dict[str, str]):

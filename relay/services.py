@@ -1,0 +1,100 @@
+"""Support's actions on queued messages, and releasing held mail; each audited."""
+
+from celery import current_app
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import Customer, Status, User
+from accounts.services import audit
+from relay import dsn
+from relay.models import QueuedMessage, Recipient
+
+WAITING = (QueuedMessage.State.QUEUED, QueuedMessage.State.DEFERRED, QueuedMessage.State.HELD)
+
+
+def _enqueue(message_ids: list[int]) -> None:
+    for message_id in message_ids:
+        try:
+            current_app.send_task("relay.tasks.deliver_message", args=[message_id])
+        except Exception:  # the periodic sweep delivers it anyway
+            pass
+
+
+def _snapshot(message: QueuedMessage) -> dict:
+    return {"state": message.state, "next_attempt_at": message.next_attempt_at.isoformat(),
+            "state_reason": message.state_reason}
+
+
+def _waiting(message: QueuedMessage) -> QueuedMessage:
+    message = QueuedMessage.objects.select_for_update().get(pk=message.pk)
+    if message.state not in WAITING:
+        raise ValidationError(f"Message {message.queue_id} is {message.get_state_display().lower()}: "
+                              "only queued, deferred or held messages can be retried or cancelled.")
+    return message
+
+
+def message_retry_now(*, actor: User, message: QueuedMessage, client_ip: str | None = None) -> QueuedMessage:
+    with transaction.atomic():
+        message = _waiting(message)
+        if message.state == QueuedMessage.State.HELD and message.customer and message.customer.status != Status.ACTIVE:
+            raise ValidationError("The customer is suspended: the message stays held until the customer is restored.")
+        before = _snapshot(message)
+        message.next_attempt_at = timezone.now()
+        if message.state == QueuedMessage.State.HELD:
+            message.state = QueuedMessage.State.DEFERRED if message.attempts else QueuedMessage.State.QUEUED
+            message.state_reason = ""
+        message.save(update_fields=["next_attempt_at", "state", "state_reason"])
+        audit(actor=actor, action="message.retry", obj=message, before=before, after=_snapshot(message),
+              client_ip=client_ip)
+        transaction.on_commit(lambda: _enqueue([message.pk]))
+    return message
+
+
+def message_cancel(*, actor: User, message: QueuedMessage, bounce: bool, reason: str,
+                   client_ip: str | None = None) -> QueuedMessage:
+    """Stop delivering: the recipients not yet delivered are cancelled and, if `bounce`, told to the sender."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError("Say why the message is cancelled.")
+    with transaction.atomic():
+        message = _waiting(message)
+        before = _snapshot(message)
+        now = timezone.now()
+        pending = list(message.recipients.filter(state__in=(Recipient.State.QUEUED, Recipient.State.DEFERRED)))
+        for recipient in pending:
+            recipient.state = Recipient.State.CANCELLED
+            recipient.last_reply = f"Cancelled by support: {reason}"[:2000]
+            recipient.last_code, recipient.last_status = None, "5.0.0"
+            recipient.save(update_fields=["state", "last_reply", "last_code", "last_status"])
+        message.state, message.state_reason = QueuedMessage.State.CANCELLED, reason[:300]
+        message.finished_at, message.lease_owner, message.lease_until = now, "", None
+        message.save(update_fields=["state", "state_reason", "finished_at", "lease_owner", "lease_until"])
+        sent = None
+        if bounce and pending:
+            sent = dsn.send_dsn(message=message, recipients=pending, action="failed", reason=reason, now=now)
+        audit(actor=actor, action="message.cancel", obj=message, before=before,
+              after={**_snapshot(message), "bounce": bounce, "bounce_queue_id": sent.queue_id if sent else ""},
+              reason=reason, client_ip=client_ip)
+    return message
+
+
+def release_held(*, customer_id: int) -> int:
+    """A restored customer's held messages go back to the queue; returns how many."""
+    with transaction.atomic():
+        customer = Customer.objects.select_related("reseller").get(pk=customer_id)
+        if customer.status != Status.ACTIVE or (customer.reseller and customer.reseller.status != Status.ACTIVE):
+            return 0
+        held = list(QueuedMessage.objects.select_for_update().filter(customer=customer,
+                                                                     state=QueuedMessage.State.HELD))
+        now = timezone.now()
+        for message in held:
+            message.state = QueuedMessage.State.DEFERRED if message.attempts else QueuedMessage.State.QUEUED
+            message.state_reason, message.next_attempt_at = "", now
+            message.save(update_fields=["state", "state_reason", "next_attempt_at"])
+        if held:
+            audit(actor=None, action="messages.release", obj=customer, after={"released": len(held)},
+                  reason="customer restored")
+        ids = [m.pk for m in held]
+        transaction.on_commit(lambda: _enqueue(ids))
+    return len(held)

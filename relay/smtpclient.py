@@ -1,0 +1,268 @@
+"""SMTP client for delivery: EHLO, STARTTLS, per-recipient replies, one connection for several messages.
+
+Timeouts follow RFC 5321 4.5.3.2: 5 minutes for the greeting, MAIL and RCPT, 2 for DATA, 3 per data block,
+10 for the final dot. Connections are kept in a per-process cache keyed by destination, so consecutive
+messages to the same host reuse the session (RSET between messages).
+"""
+
+import re
+import smtplib
+import socket
+import ssl
+import time
+from dataclasses import dataclass, field
+
+from django.conf import settings
+
+from relay.smarthost import SmartHost
+
+TIMEOUT_GREETING = TIMEOUT_MAIL = TIMEOUT_RCPT = 300.0
+TIMEOUT_DATA_INIT = 120.0
+TIMEOUT_DATA_BLOCK = 180.0
+TIMEOUT_DATA_END = 600.0
+# How many messages one connection carries before it is closed and opened again.
+MAX_MESSAGES_PER_CONNECTION = 100
+_EOL = re.compile(rb"\r\n|\r|\n")
+_DOT = re.compile(rb"(?m)^\.")
+
+
+class ConnectFailed(Exception):
+    """No SMTP session with this host (refused, timed out, greeting not 220, TLS failed): try the next one."""
+
+    def __init__(self, text: str, code: int | None = None):
+        super().__init__(text)
+        self.text, self.code = text, code
+
+
+@dataclass
+class Reply:
+    code: int
+    text: str
+
+    @property
+    def line(self) -> str:
+        return f"{self.code} {self.text}"
+
+
+@dataclass
+class Transaction:
+    """Replies of one message: to MAIL, to each RCPT (by address), and to the end of DATA."""
+
+    mail: Reply
+    rcpt: dict[str, Reply] = field(default_factory=dict)
+    data: Reply | None = None
+
+    def result(self, address: str) -> Reply:
+        """The reply that decides this recipient: MAIL's if it failed, its RCPT's if that failed, else DATA's."""
+        if self.mail.code >= 300:
+            return self.mail
+        reply = self.rcpt.get(address)
+        if reply is None or reply.code >= 300 or self.data is None:
+            return reply or Reply(451, "4.3.0 no reply")
+        return self.data
+
+
+def _reply(code: int, message: bytes) -> Reply:
+    return Reply(code, message.decode("utf-8", "replace").replace("\n", " ").strip())
+
+
+def _tls_context(verify: bool) -> ssl.SSLContext:
+    if verify:
+        return ssl.create_default_context()
+    # Opportunistic TLS to MXes (RFC 7435): encrypt without checking the certificate, as MTAs do.
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+class Client:
+    """One SMTP session with one address (a remote MX or a smart host)."""
+
+    def __init__(self, *, host: str, address: str, port: int, smarthost: SmartHost | None = None):
+        self.host, self.address, self.port, self.smarthost = host, address, port, smarthost
+        self.smtp: smtplib.SMTP | None = None
+        self.tls_version = ""
+        self.messages = 0
+        self.last_used = 0.0
+
+    def connect(self) -> None:
+        helo = settings.DELIVERY_HELO_NAME
+        implicit = self.smarthost is not None and self.smarthost.tls == "implicit"
+        try:
+            if implicit:
+                smtp = smtplib.SMTP_SSL(local_hostname=helo, timeout=settings.DELIVERY_CONNECT_TIMEOUT,
+                                        context=_tls_context(self.smarthost.verify))
+                smtp._host = self.host  # server_hostname for SNI and certificate checks
+            else:
+                smtp = smtplib.SMTP(local_hostname=helo, timeout=settings.DELIVERY_CONNECT_TIMEOUT)
+            code, message = smtp.connect(self.address, self.port)
+        except (OSError, smtplib.SMTPException) as exc:
+            raise ConnectFailed(f"connect to {self.host}[{self.address}]:{self.port}: {_describe(exc)}") from None
+        self.smtp = smtp
+        try:
+            smtp.sock.settimeout(TIMEOUT_GREETING)
+            if code != 220:
+                raise ConnectFailed(f"{self.host} greeted with {code} {message.decode(errors='replace')}", code)
+            self._ehlo()
+            self._starttls()
+            if self.smarthost is not None and self.smarthost.username:
+                self._login()
+            if implicit:
+                self.tls_version = smtp.sock.version() or ""
+        except ConnectFailed:
+            self.close()
+            raise
+        except (OSError, smtplib.SMTPException) as exc:
+            self.close()
+            raise ConnectFailed(f"session with {self.host}[{self.address}]: {_describe(exc)}") from None
+
+    def _ehlo(self) -> None:
+        code, message = self.smtp.ehlo()
+        if code != 250:
+            code, message = self.smtp.helo()
+            if code != 250:
+                raise ConnectFailed(f"{self.host} refused EHLO and HELO: {code} {message.decode(errors='replace')}",
+                                    code)
+
+    def _starttls(self) -> None:
+        mode = self.smarthost.tls if self.smarthost else "opportunistic"
+        if mode in ("none", "implicit"):
+            return
+        if not self.smtp.has_extn("starttls"):
+            if mode == "starttls":
+                raise ConnectFailed(f"smart host {self.host} does not offer STARTTLS")
+            return
+        verify = self.smarthost.verify if self.smarthost else False
+        context = _tls_context(verify)
+        self.smtp._host = self.host
+        code, message = self.smtp.starttls(context=context)
+        self.tls_version = self.smtp.sock.version() or ""
+        self._ehlo()
+
+    def _login(self) -> None:
+        try:
+            self.smtp.login(self.smarthost.username, self.smarthost.password)
+        except smtplib.SMTPAuthenticationError as exc:
+            raise ConnectFailed(f"smart host {self.host} refused the credentials: {exc.smtp_code} "
+                                f"{exc.smtp_error.decode(errors='replace')}", exc.smtp_code) from None
+
+    def send(self, *, mail_from: str, recipients: list[str], content: bytes) -> Transaction:
+        """One message; raises ConnectFailed when the session breaks (the outcome is then unknown: retry)."""
+        smtp = self.smtp
+        options = []
+        if smtp.has_extn("size"):
+            options.append(f"SIZE={len(content)}")
+        if smtp.has_extn("8bitmime") and any(b > 127 for b in content):
+            options.append("BODY=8BITMIME")
+        if smtp.has_extn("smtputf8") and not (mail_from + "".join(recipients)).isascii():
+            options.append("SMTPUTF8")
+        try:
+            smtp.sock.settimeout(TIMEOUT_MAIL)
+            transaction = Transaction(mail=_reply(*smtp.mail(mail_from, options)))
+            if transaction.mail.code >= 300:
+                self._rset()
+                return transaction
+            smtp.sock.settimeout(TIMEOUT_RCPT)
+            for address in recipients:
+                transaction.rcpt[address] = _reply(*smtp.rcpt(address))
+            if not any(r.code < 300 for r in transaction.rcpt.values()):
+                self._rset()
+                return transaction
+            smtp.sock.settimeout(TIMEOUT_DATA_INIT)
+            code, message = smtp.docmd("DATA")
+            if code != 354:
+                transaction.data = _reply(code, message)
+                self._rset()
+                return transaction
+            smtp.sock.settimeout(TIMEOUT_DATA_BLOCK)
+            payload = dot_stuffed(content)
+            smtp.send(payload)
+            smtp.sock.settimeout(TIMEOUT_DATA_END)
+            smtp.send(b".\r\n")
+            transaction.data = _reply(*smtp.getreply())
+        except (OSError, smtplib.SMTPException, AttributeError) as exc:
+            self.close()
+            raise ConnectFailed(f"session with {self.host}[{self.address}] broke: {_describe(exc)}") from None
+        self.messages += 1
+        self.last_used = time.monotonic()
+        return transaction
+
+    def _rset(self) -> None:
+        try:
+            self.smtp.rset()
+        except (OSError, smtplib.SMTPException):
+            self.close()
+
+    def reusable(self) -> bool:
+        """Still open, under the per-connection limit, and answering RSET: ready for the next message."""
+        if self.smtp is None or self.messages >= MAX_MESSAGES_PER_CONNECTION:
+            return False
+        try:
+            self.smtp.sock.settimeout(TIMEOUT_MAIL)
+            code, _ = self.smtp.rset()
+        except (OSError, smtplib.SMTPException, AttributeError):
+            self.close()
+            return False
+        return code == 250
+
+    def close(self) -> None:
+        smtp, self.smtp = self.smtp, None
+        if smtp is None:
+            return
+        try:
+            if smtp.sock is not None:
+                smtp.sock.settimeout(5)
+                smtp.quit()
+        except (OSError, smtplib.SMTPException):
+            pass
+        finally:
+            smtp.close()
+
+
+def dot_stuffed(content: bytes) -> bytes:
+    """CRLF line ends, a leading dot doubled (RFC 5321 4.5.2), and a final CRLF before the end-of-data dot."""
+    payload = _DOT.sub(b"..", _EOL.sub(b"\r\n", content))
+    return payload if payload.endswith(b"\r\n") else payload + b"\r\n"
+
+
+def _describe(exc: Exception) -> str:
+    if isinstance(exc, (socket.timeout, TimeoutError)):
+        return "timed out"
+    return str(exc) or exc.__class__.__name__
+
+
+class ConnectionCache:
+    """Open sessions by destination, for reuse by the next message to the same host (idle ones are closed)."""
+
+    def __init__(self, *, idle_seconds: float):
+        self.idle_seconds = idle_seconds
+        self.clients: dict[tuple, Client] = {}
+
+    def get(self, *, host: str, address: str, port: int, smarthost: SmartHost | None) -> Client:
+        key = (address, port, repr(smarthost), smarthost.password if smarthost else "")
+        client = self.clients.pop(key, None)
+        if client is not None and (time.monotonic() - client.last_used > self.idle_seconds or not client.reusable()):
+            client.close()
+            client = None
+        if client is None:
+            client = Client(host=host, address=address, port=port, smarthost=smarthost)
+            client.connect()
+        return client
+
+    def put(self, client: Client) -> None:
+        """Give a client back after a message: kept for reuse, or closed when reuse is off."""
+        if self.idle_seconds <= 0 or client.smtp is None:
+            client.close()
+            return
+        key = (client.address, client.port, repr(client.smarthost),
+               client.smarthost.password if client.smarthost else "")
+        old = self.clients.pop(key, None)
+        if old is not None:
+            old.close()
+        self.clients[key] = client
+
+    def close_all(self) -> None:
+        for client in self.clients.values():
+            client.close()
+        self.clients.clear()

@@ -1,0 +1,65 @@
+"""Delivery tasks. They take ids and are idempotent: the database decides who delivers what."""
+
+from datetime import timedelta
+
+from celery import shared_task
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from relay import delivery, dsn, services
+from relay.models import QueuedMessage, Recipient
+
+
+@shared_task(name="relay.tasks.deliver_message", ignore_result=True)
+def deliver_message(message_id: int) -> str | None:
+    return delivery.deliver(message_id)
+
+
+@shared_task(name="relay.tasks.sweep_queue", ignore_result=True)
+def sweep_queue() -> int:
+    """Hand due deferred messages, expired leases and messages whose task was lost to the workers."""
+    ids = delivery.due_message_ids()
+    for message_id in ids:
+        deliver_message.delay(message_id)
+    return len(ids)
+
+
+@shared_task(name="relay.tasks.release_held", ignore_result=True)
+def release_held(customer_id: int) -> int:
+    return services.release_held(customer_id=customer_id)
+
+
+@shared_task(name="relay.tasks.purge_old_messages", ignore_result=True)
+def purge_old_messages() -> int:
+    """Drop the content of finished messages older than MESSAGE_RETENTION_DAYS; their log rows stay."""
+    now = timezone.now()
+    cutoff = now - timedelta(days=settings.MESSAGE_RETENTION_DAYS)
+    finished = (QueuedMessage.State.DELIVERED, QueuedMessage.State.BOUNCED, QueuedMessage.State.PARTIAL,
+                QueuedMessage.State.CANCELLED)
+    return (QueuedMessage.objects.filter(state__in=finished, finished_at__lt=cutoff, purged_at__isnull=True)
+            .update(content=None, purged_at=now))
+
+
+@shared_task(name="relay.tasks.send_delay_warnings", ignore_result=True)
+def send_delay_warnings() -> int:
+    """One "Action: delayed" DSN per message still deferred DELIVERY_WARN_AFTER_SECONDS after it was sent."""
+    if settings.DELIVERY_WARN_AFTER_SECONDS <= 0:
+        return 0
+    now = timezone.now()
+    late = QueuedMessage.objects.filter(
+        state=QueuedMessage.State.DEFERRED, warned_at__isnull=True, is_bounce=False,
+        created_at__lte=now - timedelta(seconds=settings.DELIVERY_WARN_AFTER_SECONDS),
+    ).exclude(Q(mail_from=""))
+    sent = 0
+    for message in late[:500]:
+        with transaction.atomic():
+            # The conditional update makes concurrent sweeps send one warning, not two.
+            if not QueuedMessage.objects.filter(pk=message.pk, warned_at__isnull=True).update(warned_at=now):
+                continue
+            recipients = list(message.recipients.filter(state=Recipient.State.DEFERRED))
+            if recipients:
+                dsn.send_dsn(message=message, recipients=recipients, action="delayed", now=now)
+                sent += 1
+    return sent

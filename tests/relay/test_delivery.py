@@ -1,0 +1,199 @@
+"""Delivery against real peers on loopback: dnsmasq for MX answers, a recording aiosmtpd server as the MX."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from relay import delivery
+from relay.models import DeliveryAttempt, QueuedMessage, Recipient
+from relay.smtpclient import ConnectionCache
+from tests.relay.delivery_fixtures import mx, queue, routes  # noqa: F401
+
+pytestmark = pytest.mark.django_db
+State = QueuedMessage.State
+
+
+def deliver(message, **kwargs) -> str:
+    state = delivery.deliver(message.pk, cache=kwargs.pop("cache", ConnectionCache(idle_seconds=0)), **kwargs)
+    message.refresh_from_db()
+    return state
+
+
+def test_delivered(cast, routes, mx):
+    message = queue(cast.a, "bob@b.test")
+    assert deliver(message) == State.DELIVERED
+    assert message.state == State.DELIVERED and message.attempts == 1 and message.finished_at
+    assert message.lease_owner == "" and message.lease_until is None
+    [got] = mx.messages
+    assert got.mail_from == cast.a.mailbox.address and got.rcpt_tos == ["bob@b.test"]
+    assert got.tls, "STARTTLS is used when the MX offers it"
+    assert got.message["Subject"] == "Test" and got.content.rstrip().endswith(b"Hello.")
+    recipient = message.recipients.get()
+    assert (recipient.state, recipient.last_code, recipient.remote_host) == ("delivered", 250, "mx1.b.test")
+    attempt = DeliveryAttempt.objects.get(message=message)
+    assert (attempt.remote_host, attempt.remote_ip, attempt.code, attempt.outcome) == (
+        "mx1.b.test", "127.0.0.1", 250, "delivered")
+    assert "queued" in attempt.reply
+    assert not message.bounces.exists()
+
+
+def test_deferred_then_delivered(cast, routes, mx, settings):
+    settings.DELIVERY_RETRY_SCHEDULE = [300, 900]
+    mx.replies["bob@b.test"] = ["451 4.7.1 Greylisted, try later", "250 2.1.5 OK"]
+    message = queue(cast.a, "bob@b.test")
+    before = timezone.now()
+    assert deliver(message) == State.DEFERRED
+    assert message.attempts == 1 and message.lease_until is None
+    assert before + timedelta(seconds=299) < message.next_attempt_at < timezone.now() + timedelta(seconds=301)
+    recipient = message.recipients.get()
+    assert (recipient.state, recipient.last_code, recipient.last_status) == ("deferred", 451, "4.7.1")
+    assert mx.messages == []
+    assert delivery.deliver(message.pk) is None, "not due yet"
+    assert deliver(message, now=message.next_attempt_at + timedelta(seconds=1)) == State.DELIVERED
+    assert [m.rcpt_tos for m in mx.messages] == [["bob@b.test"]]
+    assert list(message.delivery_attempts.values_list("outcome", "code")) == [("deferred", 451), ("delivered", 250)]
+
+
+def test_retry_delays_grow_and_stop_at_the_last_step(settings):
+    settings.DELIVERY_RETRY_SCHEDULE = [300, 600, 3600]
+    assert [delivery.retry_delay(n) for n in range(1, 6)] == [300, 600, 3600, 3600, 3600]
+
+
+def test_delivered_recipient_is_never_sent_again(cast, routes, mx):
+    mx.replies["carol@b.test"] = ["452 4.2.2 Mailbox full", "250 2.1.5 OK"]
+    message = queue(cast.a, "bob@b.test", "carol@b.test", "dave@pair.test")
+    assert deliver(message) == State.DEFERRED
+    assert deliver(message, now=message.next_attempt_at) == State.DELIVERED
+    assert len(mx.delivered_to("bob@b.test")) == 1 and len(mx.delivered_to("dave@pair.test")) == 1
+    assert [m.rcpt_tos for m in mx.delivered_to("carol@b.test")] == [["carol@b.test"]]
+
+
+def test_recipients_grouped_by_domain_and_first_mx_down(cast, routes, mx):
+    message = queue(cast.a, "bob@b.test", "carol@b.test", "dave@pair.test")
+    assert deliver(message) == State.DELIVERED
+    assert sorted(sorted(m.rcpt_tos) for m in mx.messages) == [["bob@b.test", "carol@b.test"], ["dave@pair.test"]]
+    assert message.recipients.get(address="dave@pair.test").remote_host == "up.pair.test"
+
+
+def test_one_connection_carries_several_messages(cast, routes, mx):
+    cache = ConnectionCache(idle_seconds=30)
+    for n in range(3):
+        assert deliver(queue(cast.a, f"r{n}@b.test", subject=f"m{n}"), cache=cache) == State.DELIVERED
+    cache.close_all()
+    assert len(mx.messages) == 3 and len(mx.handler.sessions) == 1
+    for n in range(2):
+        deliver(queue(cast.a, f"s{n}@b.test", subject=f"n{n}"))  # no reuse: a session each
+    assert len(mx.handler.sessions) == 3
+
+
+def test_permanent_failure_bounces_once(cast, routes, mx):
+    mx.replies["nobody@b.test"] = ["550 5.1.1 No such user here"]
+    message = queue(cast.a, "bob@b.test", "nobody@b.test")
+    assert deliver(message) == State.PARTIAL
+    bounced = message.recipients.get(address="nobody@b.test")
+    assert (bounced.state, bounced.last_code, bounced.last_status) == ("bounced", 550, "5.1.1")
+    [dsn] = message.bounces.all()
+    assert dsn.is_bounce and dsn.mail_from == "" and dsn.customer == cast.a.customer
+    assert list(dsn.recipients.values_list("address", flat=True)) == [cast.a.mailbox.address]
+    # The DSN itself goes out from the null sender to the sender's domain's MX.
+    assert deliver(dsn) == State.DELIVERED
+    [got] = mx.delivered_to(cast.a.mailbox.address)
+    assert got.mail_from in ("", "<>") and got.message.get_content_type() == "multipart/report"
+    assert delivery.deliver(message.pk) is None and message.bounces.count() == 1
+
+
+def test_give_up_bounces_with_the_last_temporary_reason(cast, routes, mx, settings):
+    settings.DELIVERY_GIVE_UP_SECONDS = 3600
+    mx.replies["bob@b.test"] = ["451 4.3.0 Disk trouble"]
+    message = queue(cast.a, "bob@b.test", created_at=timezone.now() - timedelta(minutes=50))
+    assert deliver(message) == State.DEFERRED
+    assert message.next_attempt_at <= message.created_at + timedelta(seconds=3600), "no retry after the give-up time"
+    assert deliver(message, now=message.created_at + timedelta(seconds=3601)) == State.BOUNCED
+    recipient = message.recipients.get()
+    assert recipient.state == "bounced" and recipient.last_status == "4.3.0"
+    assert recipient.last_reply.startswith("Gave up after 1 hours")
+    [dsn] = message.bounces.all()
+    assert b"Action: failed" in bytes(dsn.content) and b"Status: 4.3.0" in bytes(dsn.content)
+
+
+@pytest.mark.parametrize("is_bounce", [True, False])
+def test_no_bounce_for_a_message_from_the_null_sender(cast, routes, mx, is_bounce):
+    mx.replies["nobody@b.test"] = ["550 5.1.1 No such user here"]
+    message = queue(cast.a, "nobody@b.test", mail_from="", is_bounce=is_bounce)
+    assert deliver(message) == State.BOUNCED
+    assert not QueuedMessage.objects.filter(bounce_of=message).exists()
+    assert QueuedMessage.objects.count() == 1
+
+
+@pytest.mark.parametrize("domain, status", [("nullmx.test", "5.1.10"), ("nosuch.test", "5.1.2")])
+def test_domain_that_takes_no_mail_bounces_without_a_connection(cast, routes, mx, domain, status):
+    message = queue(cast.a, f"x@{domain}")
+    assert deliver(message) == State.BOUNCED
+    assert message.recipients.get().last_status == status
+    assert mx.handler.sessions == set() and message.bounces.count() == 1
+
+
+def test_dns_timeout_and_refused_connection_defer(cast, routes, mx, settings):
+    settings.DNS_TIMEOUT = 0.5
+    message = queue(cast.a, "x@hang.example")
+    assert deliver(message) == State.DEFERRED
+    assert message.recipients.get().last_status == "4.4.3"
+    mx.stop()  # the MX is down now: connection refused
+    message = queue(cast.a, "bob@b.test", subject="down")
+    assert deliver(message) == State.DEFERRED
+    recipient = message.recipients.get()
+    assert recipient.state == "deferred" and recipient.last_status == "4.4.1" and "refused" in recipient.last_reply
+
+
+def test_mail_from_refused_for_now_defers(cast, routes, mx):
+    mx.handler.mail_replies.append("421 4.7.0 Too many connections")
+    message = queue(cast.a, "bob@b.test")
+    assert deliver(message) == State.DEFERRED
+    assert message.recipients.get().last_code == 421
+
+
+def test_claim_is_exclusive_until_the_lease_runs_out(cast, settings):
+    settings.DELIVERY_LEASE_SECONDS = 60
+    message = queue(cast.a, "bob@b.test")
+    assert delivery.claim(message.pk, owner="w1") is not None
+    assert delivery.claim(message.pk, owner="w2") is None
+    later = timezone.now() + timedelta(seconds=61)
+    assert delivery.claim(message.pk, owner="w2", now=later).lease_owner == "w2"
+    assert message.pk in delivery.due_message_ids(now=later + timedelta(seconds=61))
+
+
+def test_sweep_skips_fresh_messages_whose_task_is_on_its_way(cast):
+    fresh = queue(cast.a, "bob@b.test")
+    old = queue(cast.a, "bob@b.test", next_attempt_at=timezone.now() - timedelta(minutes=5))
+    deferred = queue(cast.a, "bob@b.test", state=State.DEFERRED, attempts=1)
+    later = queue(cast.a, "bob@b.test", state=State.DEFERRED, next_attempt_at=timezone.now() + timedelta(hours=1))
+    ids = delivery.due_message_ids()
+    assert old.pk in ids and deferred.pk in ids and fresh.pk not in ids and later.pk not in ids
+
+
+def test_held_while_the_customer_is_suspended_and_sent_when_restored(cast, routes, mx):
+    from accounts import staff
+    from relay import tasks
+
+    staff.suspend(actor=cast.support, obj=cast.a.customer, reason="unpaid invoice")
+    message = queue(cast.a, "bob@b.test")
+    assert deliver(message) == State.HELD
+    assert message.state_reason == "Customer suspended: unpaid invoice" and mx.messages == []
+    assert delivery.deliver(message.pk) is None, "held mail is not claimed"
+    assert tasks.release_held(cast.a.customer.pk) == 0, "still suspended"
+    staff.restore(actor=cast.support, obj=cast.a.customer, reason="paid")
+    assert tasks.release_held(cast.a.customer.pk) == 1
+    message.refresh_from_db()
+    assert message.state == State.QUEUED and message.state_reason == ""
+    assert deliver(message) == State.DELIVERED and len(mx.messages) == 1
+
+
+def test_recipient_states_cover_every_reply(cast, routes, mx):
+    mx.replies.update({"t@b.test": ["450 4.2.0 busy"], "p@b.test": ["553 5.7.1 rejected"]})
+    message = queue(cast.a, "ok@b.test", "t@b.test", "p@b.test")
+    deliver(message)
+    assert dict(message.recipients.values_list("address", "state")) == {
+        "ok@b.test": Recipient.State.DELIVERED, "t@b.test": Recipient.State.DEFERRED,
+        "p@b.test": Recipient.State.BOUNCED}
+    assert message.state == State.DEFERRED and message.bounces.count() == 0, "one DSN, when the message is done"
