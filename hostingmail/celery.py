@@ -1,6 +1,7 @@
 import os
 
 from celery import Celery
+from django.conf import settings
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hostingmail.settings")
 
@@ -19,4 +20,8 @@ app.conf.beat_schedule = {
     "relay-purge-old-auth-failures": {"task": "relay.lockout_tasks.purge_old_auth_failures", "schedule": 900.0},
     # Panel sign-in failures older than the throttling window, listings of sessions that ended.
     "accounts-purge-stale-sign-ins": {"task": "accounts.security_tasks.purge_stale_sign_ins", "schedule": 3600.0},
+    # The queue in the database is the truth: due retries, expired leases and lost tasks go back to the workers.
+    "relay-sweep-queue": {"task": "relay.tasks.sweep_queue", "schedule": settings.DELIVERY_SWEEP_SECONDS},
+    "relay-send-delay-warnings": {"task": "relay.tasks.send_delay_warnings", "schedule": 600.0},
+    "relay-purge-old-messages": {"task": "relay.tasks.purge_old_messages", "schedule": 3600.0},
 }
