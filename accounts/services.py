@@ -106,6 +106,15 @@ def user_create(*, actor: User | None, username: str, password: str | None, role
     return user
 
 
+def user_set_password(*, actor: User | None, user: User, password: str, client_ip: str | None = None) -> None:
+    """A panel user's own sign-in password (validated by the caller's form against AUTH_PASSWORD_VALIDATORS)."""
+    with transaction.atomic():
+        user.set_password(password)
+        user.save(update_fields=["password"])
+        audit(actor=actor, action="user.password", obj=user.customer or user.reseller or user,
+              after={"username": user.get_username()}, client_ip=client_ip)
+
+
 # --- domains -----------------------------------------------------------------------------------------------
 
 

@@ -25,6 +25,7 @@ urlpatterns = [
          name="credential_mobileconfig"),
     path("credentials/<int:pk>/revoke/", views_credentials.credential_revoke, name="credential_revoke"),
     path("me/password/", views_self.own_password, name="own_password"),
+    path("account/password/", views_self.account_password, name="account_password"),
     # Mail clients' automatic setup: public, answered for domains hosted here only.
     path(".well-known/autoconfig/mail/config-v1.1.xml", views_clients.autoconfig, name="autoconfig_wellknown"),
     path("mail/config-v1.1.xml", views_clients.autoconfig, name="autoconfig"),

@@ -1,14 +1,16 @@
-"""A mailbox owner's own page: their address, client settings, password and app passwords."""
+"""What a signed-in user does for themselves: a mailbox owner's page and password, a panel user's password."""
 
 from django.contrib import messages
 from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.forms import PasswordChangeForm
 from django.http import Http404
 from django.shortcuts import redirect, render
 
-from accounts import selectors
+from accounts import selectors, services
 from accounts.forms import OwnPasswordForm
 from accounts.models import User
+from accounts.views_common import client_ip, submit
 from accounts.views_mailboxes import _set_password
 
 
@@ -34,3 +36,22 @@ def own_password(request):
         messages.success(request, "Your password was changed. Use the new one in your mail apps too.")
         return redirect("dashboard")
     return render(request, "accounts/mailboxes/password.html", {"form": form, "mailbox": mailbox})
+
+
+@login_required
+def account_password(request):
+    """A panel user's own sign-in password; a mailbox owner's is the mailbox password."""
+    if request.user.role == User.Role.MAILBOX:
+        return redirect("own_password")
+    form = PasswordChangeForm(request.user, request.POST or None)
+
+    def change(data):
+        services.user_set_password(actor=request.user, user=request.user, password=data["new_password1"],
+                                   client_ip=client_ip(request))
+        return True
+
+    if submit(request, form, change, failure="Your password was not changed; see the errors below."):
+        update_session_auth_hash(request, request.user)
+        messages.success(request, "Your password was changed.")
+        return redirect("dashboard")
+    return render(request, "registration/password_change_form.html", {"form": form})

@@ -91,3 +91,24 @@ def test_a_new_mailbox_password_ends_the_owners_other_sessions(client, cast):
     reset = {"password": "reset by admin!", "password2": "reset by admin!"}
     staff.post(reverse("mailbox_password", args=[cast.a.mailbox.pk]), reset)
     assert client.get(reverse("dashboard"))["Location"].startswith("/login/")
+
+
+def test_panel_user_changes_their_own_password_with_audit(client, cast):
+    client.force_login(cast.a.user)
+    response = client.post(reverse("account_password"), {"old_password": "wrong", "new_password1": "x",
+                                                         "new_password2": "x"})
+    assert response.context["form"].errors["old_password"] and response.context["form"].errors["new_password2"]
+    new = "a brand new panel secret"
+    response = client.post(reverse("account_password"), {"old_password": PASSWORD, "new_password1": new,
+                                                         "new_password2": new}, REMOTE_ADDR="192.0.2.99", follow=True)
+    assert "Your password was changed" in response.content.decode()
+    cast.a.user.refresh_from_db()
+    assert cast.a.user.check_password(new)
+    entry = AuditEntry.objects.get(action="user.password")
+    assert entry.actor == cast.a.user and entry.customer == cast.a.customer and entry.client_ip == "192.0.2.99"
+    assert client.get(reverse("dashboard")).status_code == 200  # this session stays signed in
+
+
+def test_account_password_page_for_every_role(client, cast):
+    expected = {who: 200 for who in MANAGE if who != "mailbox_owner"}
+    assert_matrix(client, cast, reverse("account_password"), {**expected, "mailbox_owner": 302})
