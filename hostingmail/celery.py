@@ -1,7 +1,6 @@
 import os
 
 from celery import Celery
-from django.conf import settings
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hostingmail.settings")
 
@@ -21,7 +20,15 @@ app.conf.beat_schedule = {
     # Panel sign-in failures older than the throttling window, listings of sessions that ended.
     "accounts-purge-stale-sign-ins": {"task": "accounts.security_tasks.purge_stale_sign_ins", "schedule": 3600.0},
     # The queue in the database is the truth: due retries, expired leases and lost tasks go back to the workers.
-    "relay-sweep-queue": {"task": "relay.tasks.sweep_queue", "schedule": settings.DELIVERY_SWEEP_SECONDS},
+    "relay-sweep-queue": {"task": "relay.tasks.sweep_queue", "schedule": 60.0},  # DELIVERY_SWEEP_SECONDS, below
     "relay-send-delay-warnings": {"task": "relay.tasks.send_delay_warnings", "schedule": 600.0},
     "relay-purge-old-messages": {"task": "relay.tasks.purge_old_messages", "schedule": 3600.0},
 }
+
+
+@app.on_after_configure.connect
+def _delivery_sweep_interval(sender, **kwargs):
+    # Django's settings cannot be read while this module is imported (the settings import the package).
+    from django.conf import settings
+
+    sender.conf.beat_schedule["relay-sweep-queue"]["schedule"] = settings.DELIVERY_SWEEP_SECONDS
