@@ -1,11 +1,17 @@
-"""What a suspension does outside the panel: the relay refuses the suspended, and only them."""
+"""What a suspension does outside the panel: the relay refuses the suspended (only them), and their queued mail
+is held, not lost, until they are restored."""
+
+from unittest import mock
 
 import pytest
+from celery import current_app
 
 from accounts import services, staff
-from relay import auth
+from relay import auth, delivery
+from relay.models import QueuedMessage
 from tests.factories import PASSWORD
 from tests.relay.conftest import auth_plain, message, send, submission_client
+from tests.relay.delivery_fixtures import mx, routes  # noqa: F401
 
 pytestmark = pytest.mark.django_db
 
@@ -45,3 +51,29 @@ def test_a_real_relay_session_is_refused_after_suspension(relay, cast):
     staff.restore(actor=cast.support, obj=cast.a.customer, reason="resolved")
     with submission_client(relay.submission) as client:
         assert auth_plain(client, *login)[0] == 235
+
+
+@pytest.mark.django_db(transaction=True)
+def test_mail_queued_before_a_suspension_is_held_and_goes_on_when_restored(relay, cast, routes, mx,
+                                                                           django_capture_on_commit_callbacks):
+    login = (cast.a.mailbox.address, PASSWORD)
+    with submission_client(relay.submission, auth=login) as client:
+        replies = send(client, sender=login[0], recipients=["bob@b.test"], data=message(sender=login[0]))
+    queue_id = replies[-1][1].decode().rsplit(" ", 1)[1]
+    queued = QueuedMessage.objects.get(queue_id=queue_id)
+
+    staff.suspend(actor=cast.support, obj=cast.a.customer, reason="unpaid invoice")
+    assert delivery.deliver(queued.pk) == QueuedMessage.State.HELD
+    queued.refresh_from_db()
+    assert queued.state == QueuedMessage.State.HELD and mx.messages == []
+
+    with mock.patch("accounts.staff.current_app.send_task") as send_task:
+        with django_capture_on_commit_callbacks(execute=True):
+            staff.restore(actor=cast.support, obj=cast.a.customer, reason="paid")
+    (name,), kwargs = send_task.call_args
+    # What a worker runs for that message: the registered task of that name, with those arguments.
+    assert current_app.tasks[name](*kwargs["args"]) == 1
+    queued.refresh_from_db()
+    assert queued.state == QueuedMessage.State.QUEUED
+    assert delivery.deliver(queued.pk) == QueuedMessage.State.DELIVERED
+    assert [m.rcpt_tos for m in mx.messages] == [["bob@b.test"]]
