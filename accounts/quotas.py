@@ -61,29 +61,18 @@ def _window_start(now: datetime, window: str) -> datetime:
 # --- the levels of a sender ----------------------------------------------------------------------------------
 
 # Owners in the order they are locked (outermost first), so two senders never wait on each other crosswise.
-_CHAIN = [
-    (Scope.RESELLER, Reseller, ("name",)),
-    (Scope.CUSTOMER, Customer, ("name",)),
-    (Scope.DOMAIN, Domain, ("name",)),
-    (Scope.MAILBOX, Mailbox, ("local_part", "domain__name")),
-    (Scope.CREDENTIAL, SmtpCredential, ("username",)),
-]
-
-
-def _owner_ids(credential: SmtpCredential | None, mailbox: Mailbox | None) -> dict[str, int]:
-    if (credential is None) == (mailbox is None):
-        raise TypeError("pass exactly one of credential= or mailbox=")
-    if credential is not None:
-        row = SmtpCredential.objects.filter(pk=credential.pk).values(
-            "mailbox_id", "domain_id", "domain__customer_id", "domain__customer__reseller_id").get()
-        ids = {Scope.CREDENTIAL: credential.pk, Scope.MAILBOX: row["mailbox_id"]}
-    else:
-        row = Mailbox.objects.filter(pk=mailbox.pk).values(
-            "domain_id", "domain__customer_id", "domain__customer__reseller_id").get()
-        ids = {Scope.MAILBOX: mailbox.pk}
-    ids.update({Scope.DOMAIN: row["domain_id"], Scope.CUSTOMER: row["domain__customer_id"],
-                Scope.RESELLER: row["domain__customer__reseller_id"]})
-    return {scope: pk for scope, pk in ids.items() if pk is not None}
+_LOCK_ORDER = [Scope.RESELLER, Scope.CUSTOMER, Scope.DOMAIN, Scope.MAILBOX, Scope.CREDENTIAL]
+_MODELS = {Scope.RESELLER: Reseller, Scope.CUSTOMER: Customer, Scope.DOMAIN: Domain, Scope.MAILBOX: Mailbox,
+           Scope.CREDENTIAL: SmtpCredential}
+_NAMES = {Scope.RESELLER: ("name",), Scope.CUSTOMER: ("name",), Scope.DOMAIN: ("name",),
+          Scope.MAILBOX: ("local_part", "domain__name"), Scope.CREDENTIAL: ("username",)}
+# From the sender's row, the path to each level's row, innermost first.
+_PATHS = {
+    Scope.MAILBOX: [(Scope.MAILBOX, ""), (Scope.DOMAIN, "domain__"), (Scope.CUSTOMER, "domain__customer__"),
+                    (Scope.RESELLER, "domain__customer__reseller__")],
+    Scope.CREDENTIAL: [(Scope.CREDENTIAL, ""), (Scope.MAILBOX, "mailbox__"), (Scope.DOMAIN, "domain__"),
+                       (Scope.CUSTOMER, "domain__customer__"), (Scope.RESELLER, "domain__customer__reseller__")],
+}
 
 
 def _label(scope: str, row: dict) -> str:
@@ -101,24 +90,41 @@ def _unicode_domain(name: str) -> str:
         return name
 
 
-def _levels(ids: dict[str, int], *, lock: bool) -> list[Level]:
-    """Levels from the outermost (reseller) in; with lock, each owner row is locked in that order."""
+def _read_levels(credential: SmtpCredential | None, mailbox: Mailbox | None) -> list[Level]:
+    """Every level of the sender, innermost first, in one query (one row joined up to the reseller)."""
+    if (credential is None) == (mailbox is None):
+        raise TypeError("pass exactly one of credential= or mailbox=")
+    root, sender = (Scope.CREDENTIAL, credential) if credential is not None else (Scope.MAILBOX, mailbox)
+    paths = _PATHS[root]
+    fields = {scope: ("id", "send_per_hour", "send_per_day", *_NAMES[scope]) for scope, _ in paths}
+    row = _MODELS[root].objects.filter(pk=sender.pk).values(
+        *[prefix + f for scope, prefix in paths for f in fields[scope]]).get()
     levels = []
-    for scope, model, name_fields in _CHAIN:
-        if scope not in ids:
+    for scope, prefix in paths:
+        if row[prefix + "id"] is None:  # a credential for a whole domain, a customer without reseller
             continue
-        qs = model.objects.filter(pk=ids[scope])
-        if lock:
-            qs = qs.select_for_update()
-        row = qs.values("send_per_hour", "send_per_day", *name_fields).get()
-        levels.append(Level(scope=scope, scope_id=ids[scope], label=_label(scope, row),
-                            per_hour=row["send_per_hour"], per_day=row["send_per_day"]))
+        own = {f: row[prefix + f] for f in fields[scope]}
+        levels.append(Level(scope=scope, scope_id=own["id"], label=_label(scope, own),
+                            per_hour=own["send_per_hour"], per_day=own["send_per_day"]))
     return levels
+
+
+def _lock_levels(levels: list[Level]) -> list[Level]:
+    """Lock each level's row, outermost first, and take its limits as they are under the lock."""
+    if not connection.features.has_select_for_update:
+        return levels  # SQLite: the IMMEDIATE transaction already holds the database's write lock
+    locked = {}
+    for level in sorted(levels, key=lambda lv: _LOCK_ORDER.index(lv.scope)):
+        limits = (_MODELS[level.scope].objects.select_for_update().filter(pk=level.scope_id)
+                  .values("send_per_hour", "send_per_day").get())
+        locked[level.scope] = Level(scope=level.scope, scope_id=level.scope_id, label=level.label,
+                                    per_hour=limits["send_per_hour"], per_day=limits["send_per_day"])
+    return [locked[level.scope] for level in levels]
 
 
 def levels_for(*, credential: SmtpCredential | None = None, mailbox: Mailbox | None = None) -> list[Level]:
     """The sender's levels, innermost first: credential or mailbox, (mailbox), domain, customer, reseller."""
-    return list(reversed(_levels(_owner_ids(credential, mailbox), lock=False)))
+    return _read_levels(credential, mailbox)
 
 
 # --- check and count -----------------------------------------------------------------------------------------
@@ -171,18 +177,18 @@ def check_and_count(*, credential: SmtpCredential | None = None, mailbox: Mailbo
     """Count `recipients` at every level if all have room, else raise QuotaExceeded and count nothing.
 
     Must run inside the caller's transaction.atomic(), the one that stores the message: the owner rows stay
-    locked (PostgreSQL: SELECT ... FOR UPDATE, outermost level first; SQLite: the IMMEDIATE transaction's
-    write lock) until it commits, so racing senders on any number of processes never overshoot a limit.
+    locked (PostgreSQL: SELECT ... FOR UPDATE, outermost level first, limits read under the lock; SQLite: the
+    IMMEDIATE transaction's write lock) until it commits, so racing senders on any number of processes never
+    overshoot a limit.
     """
     if not connection.in_atomic_block:
         raise RuntimeError("check_and_count must be called inside transaction.atomic()")
     if recipients < 1:
         raise ValueError("recipients must be at least 1")
     now = now or timezone.now()
-    ids = _owner_ids(credential, mailbox)
-    levels = _levels(ids, lock=True)
+    levels = _lock_levels(_read_levels(credential, mailbox))
     sums = _sums(levels, now)
-    for level in reversed(levels):  # name the innermost full level: that is the one the sender can act on
+    for level in levels:  # innermost first: the full level named is the one closest to the sender
         for window in WINDOWS:
             limit = level.limit(window)
             used = sums[(level.scope, level.scope_id)][window]
