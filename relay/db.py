@@ -19,11 +19,14 @@ class DbRunner:
             func, *args, **kwargs)
 
     def shutdown(self) -> None:
-        """Close every worker thread's database connection (a connection belongs to its thread), then stop."""
+        self.close_connections()
+        self.executor.shutdown(wait=True)
+
+    def close_connections(self) -> None:
+        """Close every worker thread's database connection (a connection belongs to the thread that opened it)."""
         # The pool starts threads lazily: only those it has started hold a connection.
         threads = len(self.executor._threads)
         if not threads:
-            self.executor.shutdown(wait=True)
             return
         barrier = threading.Barrier(threads, timeout=10)
 
@@ -36,7 +39,6 @@ class DbRunner:
 
         for future in [self.executor.submit(close_here) for _ in range(threads)]:
             future.result()
-        self.executor.shutdown(wait=True)
 
 
 def _with_fresh_connection(func, *args, **kwargs):

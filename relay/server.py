@@ -157,7 +157,7 @@ class RelayHandler:
             check_size(principal, len(content))
         except Reject as reject:
             return reject.reply
-        headers = parse_headers(content)
+        headers = await asyncio.to_thread(parse_headers, content)  # decodes the whole message: not on the loop
         if not headers.from_addresses or not all(self._from_allowed(principal, a) for a in headers.from_addresses):
             return FROM_REJECTED
         try:

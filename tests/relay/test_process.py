@@ -1,17 +1,23 @@
 """`manage.py runrelay` as a real process: starts on the test database, health and metrics, SIGTERM, SIGHUP."""
 
+import base64
+import logging
 import re
 import signal
 import socket
+import ssl
 import time
 import urllib.request
 
 import pytest
 from cryptography import x509
+from django.core.management import CommandError, call_command
+from django.db import connections
 
 from relay.models import QueuedMessage
 from relay.tls import make_self_signed
-from tests.relay.conftest import client_context, message, send, smtps_client, submission_client
+from tests.peers import free_port
+from tests.relay.conftest import auth_plain, client_context, message, send, smtps_client, submission_client
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -128,3 +134,67 @@ def test_two_processes_share_the_ports_and_both_serve(relay_process, login):
     assert process.log().count("event=tls_reload result=ok") == 2 or process.log().count("event=tls_reload") == 2
     assert process.stop() == 0
     assert process.log().count("event=stopped") == 2
+
+
+def test_first_run_makes_a_development_certificate_and_says_so(relay_process, tmp_path, login):
+    cert, key = tmp_path / "tls" / "dev.crt", tmp_path / "tls" / "dev.key"
+    process = relay_process(cert=cert, key=key)
+    assert "made a self-signed development certificate" in process.log()
+    assert cert.exists() and key.stat().st_mode & 0o077 == 0
+    with smtps_client(process.smtps, auth=login) as client:
+        assert client.sock.version() in ("TLSv1.2", "TLSv1.3")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--submission", "localhost"], "is not HOST:PORT"),
+    (["--submission", "off", "--smtps", "off"], "both listeners are off"),
+    (["--processes", "0"], "--processes must be at least 1"),
+])
+def test_bad_arguments_are_refused_with_a_message(args, message):
+    with pytest.raises(CommandError, match=message):
+        call_command("runrelay", *args)
+
+
+def test_only_tls_1_2_and_later_are_offered(relay):
+    assert relay.relay.tls.context.minimum_version == ssl.TLSVersion.TLSv1_2
+    for version in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3):
+        context = client_context()
+        context.minimum_version = context.maximum_version = version
+        with socket.create_connection(("127.0.0.1", relay.smtps), timeout=10) as sock:
+            with context.wrap_socket(sock) as tls:
+                assert tls.version() == version.name.replace("v1_", "v1.")
+
+
+def test_health_is_503_while_the_database_is_unreachable(relay_factory, cast):
+    relay = relay_factory(http=("127.0.0.1", 0))
+    assert http_get(relay.http, "/health") == (200, "ok\n")
+    db = connections["default"]
+    original = dict(db.settings_dict)
+    db.settings_dict.update(NAME="/nonexistent-directory/x.sqlite3") if db.vendor == "sqlite" else \
+        db.settings_dict.update(HOST="127.0.0.1", PORT=free_port())
+    try:
+        relay.relay.db.close_connections()  # so the next check really connects
+        assert http_get(relay.http, "/health") == (503, "unavailable\n")
+    finally:
+        db.settings_dict.update(original)
+    assert http_get(relay.http, "/health") == (200, "ok\n")
+    assert http_get(relay.http, "/nothing")[0] == 404
+
+
+def test_log_lines_carry_the_context_and_never_the_password(relay, cast, login, caplog):
+    caplog.set_level(logging.DEBUG)
+    with submission_client(relay.submission) as client:
+        assert auth_plain(client, login[0], "Wrong-Secret-123")[0] == 535
+        assert auth_plain(client, *login)[0] == 235
+        replies = send(client, sender=login[0], recipients=["bob@example.org"], data=message(sender=login[0]))
+    queue_id = replies[-1][1].decode().rsplit(" ", 1)[1]
+    text = caplog.text
+    for secret in (login[1], "Wrong-Secret-123"):
+        assert secret not in text
+        assert base64.b64encode(f"\0{login[0]}\0{secret}".encode()).decode() not in text
+    lines = [r.getMessage() for r in caplog.records if r.name == "hostingmail.relay"]
+    accepted = [line for line in lines if line.startswith("event=accepted")]
+    assert len(accepted) == 1
+    assert re.match(rf"event=accepted session=\w+ queue_id={queue_id} listener=submission client=127.0.0.1 "
+                    rf"customer={cast.a.customer.pk} mailbox=info@alpha.test result=queued ", accepted[0])
+    assert any(line.startswith("event=auth") and "result=failed" in line for line in lines)
