@@ -217,3 +217,15 @@ def test_suspended_domain_says_so_with_the_reason(client, cast):
     client.force_login(cast.a.user)
     body = client.get(reverse("domain_detail", args=[cast.a.domain.pk])).content.decode()
     assert "This domain is suspended: spam wave" in body
+
+
+def test_check_now_says_when_the_dns_cannot_be_asked(client, cast, settings):
+    from tests.peers import free_port
+
+    settings.DNS_NAMESERVERS, settings.DNS_PORT, settings.DNS_TIMEOUT = ["127.0.0.1"], free_port(), 0.3
+    domain = _pending(cast)
+    client.force_login(cast.a.user)
+    body = client.post(reverse("domain_check", args=[domain.pk]), follow=True).content.decode()
+    domain.refresh_from_db()
+    assert not domain.is_verified and "The DNS could not be asked" in body
+    assert '<span class="badge error">error</span>' in body
