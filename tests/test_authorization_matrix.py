@@ -134,6 +134,8 @@ TABLE: dict[str, U] = {
     "credential_settings": U(OWN_MAILBOX, kwargs={"pk": "credential"}),
     "credential_mobileconfig": U(OWN_MAILBOX, kwargs={"pk": "credential"}),
     "credential_revoke": U(OWN_MAILBOX, kwargs={"pk": "credential"}, post=tenant(302, mailbox=(302, 404))),
+    "account_password": U(E(support=200, reseller=200, customer=200, mailbox=302),
+                          post=E(support=200, reseller=200, customer=200, mailbox=302)),
     "own_password": U(E(support=404, reseller=404, customer=404, mailbox=200), post=E(
         support=404, reseller=404, customer=404, mailbox=200)),
     # Mail client autoconfiguration: public, answers only for a known address (none given here).
@@ -144,7 +146,8 @@ TABLE: dict[str, U] = {
     # Message log and lockouts.
     "relay:message_list": U(signed_in()),
     "relay:message_detail": U(OWN_MAILBOX, kwargs={"pk": "message"}),
-    "relay:message_retry": U(POST_ONLY, kwargs={"pk": "message"}),
+    "relay:message_retry": U(POST_ONLY, kwargs={"pk": "message"},
+                             post=E(support=302, reseller=(403, 404), customer=(403, 404), mailbox=(403, 404))),
     "relay:message_cancel": U(E(support=200, reseller=(403, 404), customer=(403, 404), mailbox=(403, 404)),
                               kwargs={"pk": "message"}),
     "relay:lockout_list": U(signed_in()),
