@@ -283,3 +283,11 @@ def test_every_url_for_every_role_and_tenant(world):
                     if leaked:
                         failures.append(f"{where}: shows foreign data {leaked}")
     assert failures == [], "\n".join(failures)
+
+
+def test_the_leak_check_knows_whose_data_is_foreign():
+    secrets = {"a": ["alpha.test"], "b": ["bravo.test"], "direct": ["direct.test"]}
+    assert _forbidden_strings("customer_a", secrets) == ["bravo.test", "direct.test"]
+    assert _forbidden_strings("reseller_b", secrets) == ["alpha.test", "direct.test"]
+    assert _forbidden_strings("anonymous", secrets) == ["alpha.test", "bravo.test", "direct.test"]
+    assert _forbidden_strings("support", secrets) == []
