@@ -85,7 +85,8 @@ def build(*, message: QueuedMessage, recipients: list[Recipient], action: str = 
     report.attach(status)
     headers = original_headers(message.content)
     report.attach(MIMEText(headers + "\n", "rfc822-headers", "us-ascii" if headers.isascii() else "utf-8"))
-    return report.as_bytes(policy=SMTP), message_id
+    # Unfolded up to the 998-octet limit (RFC 5322 2.1.1): a folded Diagnostic-Code reads badly in most clients.
+    return report.as_bytes(policy=SMTP.clone(max_line_length=998)), message_id
 
 
 def send_dsn(*, message: QueuedMessage, recipients: list[Recipient], action: str = "failed", reason: str = "",

@@ -64,7 +64,7 @@ class RecordingHandler:
         with self.lock:
             self.messages.append(Received(
                 mail_from=envelope.mail_from, rcpt_tos=list(envelope.rcpt_tos), content=envelope.original_content,
-                session=id(session), tls=session.ssl is not None,
+                session=id(session), tls=session.ssl is not None or server.transport.get_extra_info("sslcontext") is not None,
                 auth=session.auth_data.login.decode() if session.authenticated and session.auth_data else None))
         return "250 2.0.0 Ok: queued"
 
@@ -101,20 +101,23 @@ def _authenticator(users: dict[str, str]):
     def authenticate(server, session, envelope, mechanism, auth_data):
         login = auth_data.login.decode() if auth_data.login else ""
         password = auth_data.password.decode() if auth_data.password else ""
-        return AuthResult(success=users.get(login) == password and bool(login), handled=False)
+        return AuthResult(success=users.get(login) == password and bool(login), handled=False, auth_data=auth_data)
 
     return authenticate
 
 
-def start_mx(*, port: int | None = None, tls_context=None, users: dict[str, str] | None = None) -> MX:
-    """Start the recording MX on 127.0.0.1; with users, AUTH is required (over STARTTLS when tls_context)."""
+def start_mx(*, port: int | None = None, tls_context=None, users: dict[str, str] | None = None,
+             implicit_tls: bool = False) -> MX:
+    """Start the recording MX on 127.0.0.1; with users, AUTH is required (over TLS when tls_context).
+    implicit_tls: TLS from the first byte (smtps) instead of STARTTLS."""
     handler = RecordingHandler()
     options = {}
     if tls_context is not None:
-        options["tls_context"] = tls_context
+        options["ssl_context" if implicit_tls else "tls_context"] = tls_context
     if users is not None:
         options.update(authenticator=_authenticator(users), auth_required=True,
-                       auth_require_tls=tls_context is not None)
+                       # aiosmtpd only counts STARTTLS as TLS; with implicit TLS the session is encrypted anyway.
+                       auth_require_tls=tls_context is not None and not implicit_tls)
     controller = Controller(handler, hostname="127.0.0.1", port=port or free_port(), ready_timeout=10,
                             server_hostname="mx.test", **options)
     controller.start()
