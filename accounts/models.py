@@ -195,6 +195,7 @@ class SmtpCredential(SendingLimits):
 
     class Meta:
         ordering = ["-created_at"]
+        indexes = [models.Index(fields=["-created_at"], name="credential_created_idx")]
 
     def __str__(self):
         return self.username

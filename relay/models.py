@@ -85,6 +85,8 @@ class Recipient(models.Model):
 
     class Meta:
         ordering = ["id"]
+        # The message log's recipient search is a case-insensitive substring match.
+        indexes = [TrigramIndex(Upper("address"), name="rcpt_address_trgm")]
 
     def __str__(self):
         return self.address
