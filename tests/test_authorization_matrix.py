@@ -291,3 +291,13 @@ def test_the_leak_check_knows_whose_data_is_foreign():
     assert _forbidden_strings("reseller_b", secrets) == ["alpha.test", "direct.test"]
     assert _forbidden_strings("anonymous", secrets) == ["alpha.test", "bravo.test", "direct.test"]
     assert _forbidden_strings("support", secrets) == []
+
+
+def test_django_admin_is_for_verified_support_staff_only(world):
+    for role in ROLES:
+        response = world["clients"][role].get("/admin/")
+        if role == "support":
+            assert response.status_code == 200
+        else:
+            assert response.status_code == 302 and response["Location"].startswith("/admin/login/"), role
+            assert world["clients"][role].get(response["Location"])["Location"].startswith(reverse("login"))
