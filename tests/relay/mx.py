@@ -5,15 +5,21 @@ RCPT with each entry in turn (the last repeats); ``mx.slow["x@b.test"] = 30`` wa
 """
 
 import asyncio
+import os
+import shutil
+import subprocess
 import threading
 from dataclasses import dataclass, field
 from email import message_from_bytes
 from email.policy import default
+from pathlib import Path
+
+import pytest
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 
-from tests.peers import free_port
+from tests.peers import free_port, wait_for_port
 
 
 @dataclass
@@ -122,3 +128,30 @@ def start_mx(*, port: int | None = None, tls_context=None, users: dict[str, str]
                             server_hostname="mx.test", **options)
     controller.start()
     return MX(port=controller.port, handler=handler, controller=controller)
+
+
+class SmtpSink:
+    """Postfix's smtp-sink on a free loopback port; options such as ``-f rcpt`` (5xx) or ``-r rcpt`` (4xx)."""
+
+    def __init__(self, *options: str, dump_dir=None):
+        binary = shutil.which("smtp-sink") or "/usr/sbin/smtp-sink"
+        if not os.path.exists(binary):
+            pytest.fail("smtp-sink is not installed (Debian package postfix)")
+        self.port = free_port()
+        self.dump_dir = dump_dir
+        args = [binary, *options]
+        if os.getuid() == 0:
+            args += ["-u", "root"]  # smtp-sink refuses to run as root without a user to switch to
+        if dump_dir is not None:
+            args += ["-d", f"{dump_dir}/%M%S."]
+        self.proc = subprocess.Popen([*args, f"127.0.0.1:{self.port}", "256"], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.PIPE)
+        wait_for_port(self.port, proc=self.proc)
+
+    def dumps(self) -> list[bytes]:
+        return [p.read_bytes() for p in sorted(Path(self.dump_dir).iterdir())] if self.dump_dir else []
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(5)
