@@ -194,7 +194,8 @@ def validate_mailbox_password(password: str, *, address: str = "") -> None:
         raise ValidationError({"password": errors})
 
 
-def _check_storage(customer: Customer, *, extra_mb: int, exclude: Mailbox | None = None) -> None:
+def _check_storage(customer: Customer, *, extra_mb: int, domain: Domain, exclude: Mailbox | None = None) -> None:
+    """Room for extra_mb more in the customer's plan, and within the domain's own share if it has one."""
     from django.db.models import Sum
 
     qs = Mailbox.objects.filter(domain__customer=customer)
@@ -204,6 +205,12 @@ def _check_storage(customer: Customer, *, extra_mb: int, exclude: Mailbox | None
     if allocated + extra_mb > customer.max_storage_mb:
         left = max(customer.max_storage_mb - allocated, 0)
         raise ValidationError({"quota_mb": f"Your plan has {left} MB of storage left to allocate."})
+    cap = Domain.objects.filter(pk=domain.pk).values_list("max_storage_mb", flat=True).first()
+    if cap is not None:
+        in_domain = qs.filter(domain=domain).aggregate(total=Sum("quota_mb"))["total"] or 0
+        if in_domain + extra_mb > cap:
+            left = max(cap - in_domain, 0)
+            raise ValidationError({"quota_mb": f"{domain.unicode_name} has {left} MB of storage left to allocate."})
 
 
 def mailbox_create(*, actor: User | None, domain: Domain, local_part: str, password: str, quota_mb: int = 1024,
@@ -217,7 +224,7 @@ def mailbox_create(*, actor: User | None, domain: Domain, local_part: str, passw
             raise ValidationError({"local_part": f"{local}@{domain.unicode_name} already exists."})
         if Mailbox.objects.filter(domain__customer=customer).count() >= customer.max_mailboxes:
             raise ValidationError({"local_part": f"Your plan allows {customer.max_mailboxes} mailboxes and all are in use."})
-        _check_storage(customer, extra_mb=quota_mb)
+        _check_storage(customer, extra_mb=quota_mb, domain=domain)
         mailbox = Mailbox(domain=domain, local_part=local, password_hash=password_hash, quota_mb=quota_mb,
                           smtp_enabled=smtp_enabled, display_name=display_name)
         mailbox.save()
@@ -235,7 +242,7 @@ def mailbox_update(*, actor: User | None, mailbox: Mailbox, client_ip: str | Non
         customer = Customer.objects.select_for_update().get(pk=mailbox.domain.customer_id)
         mailbox = Mailbox.objects.select_for_update().select_related("domain").get(pk=mailbox.pk)
         if "quota_mb" in changes:
-            _check_storage(customer, extra_mb=changes["quota_mb"], exclude=mailbox)
+            _check_storage(customer, extra_mb=changes["quota_mb"], domain=mailbox.domain, exclude=mailbox)
         before = snapshot(mailbox)
         for key, value in changes.items():
             setattr(mailbox, key, value)

@@ -196,3 +196,13 @@ def test_credential_revoke_disables_and_audits(cast):
     assert revoked.revoked_at is not None and not revoked.is_active
     entry = AuditEntry.objects.get(action="credential.revoke", object_id=str(credential.pk))
     assert entry.before["is_active"] is True and entry.after["is_active"] is False and entry.client_ip == "192.0.2.6"
+
+
+def test_mailbox_quota_stays_within_the_domains_own_storage_share(cast):
+    Domain.objects.filter(pk=cast.a.domain.pk).update(max_storage_mb=150)  # info@ holds 100 of it
+    with pytest.raises(ValidationError, match="alpha.test has 50 MB of storage left"):
+        services.mailbox_create(actor=None, domain=cast.a.domain, local_part="big", password=GOOD, quota_mb=51)
+    services.mailbox_create(actor=None, domain=cast.a.domain, local_part="fits", password=GOOD, quota_mb=50)
+    with pytest.raises(ValidationError, match="alpha.test has 100 MB of storage left"):
+        services.mailbox_update(actor=None, mailbox=cast.a.mailbox, quota_mb=101)
+    services.mailbox_update(actor=None, mailbox=cast.a.mailbox, quota_mb=100)
