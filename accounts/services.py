@@ -242,6 +242,10 @@ def mailbox_update(*, actor: User | None, mailbox: Mailbox, client_ip: str | Non
         customer = Customer.objects.select_for_update().get(pk=mailbox.domain.customer_id)
         mailbox = Mailbox.objects.select_for_update().select_related("domain").get(pk=mailbox.pk)
         if "quota_mb" in changes:
+            used_mb = -(-mailbox.used_bytes // (1024 * 1024))
+            if changes["quota_mb"] < used_mb:
+                raise ValidationError({"quota_mb": f"{mailbox.unicode_address} already stores {used_mb} MB; "
+                                                   "the quota cannot be lower."})
             _check_storage(customer, extra_mb=changes["quota_mb"], domain=mailbox.domain, exclude=mailbox)
         before = snapshot(mailbox)
         for key, value in changes.items():

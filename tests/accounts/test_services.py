@@ -206,3 +206,10 @@ def test_mailbox_quota_stays_within_the_domains_own_storage_share(cast):
     with pytest.raises(ValidationError, match="alpha.test has 100 MB of storage left"):
         services.mailbox_update(actor=None, mailbox=cast.a.mailbox, quota_mb=101)
     services.mailbox_update(actor=None, mailbox=cast.a.mailbox, quota_mb=100)
+
+
+def test_mailbox_quota_cannot_go_below_what_it_stores(cast):
+    Mailbox.objects.filter(pk=cast.a.mailbox.pk).update(used_bytes=40 * 1024 * 1024 + 1)
+    with pytest.raises(ValidationError, match="already stores 41 MB"):
+        services.mailbox_update(actor=None, mailbox=cast.a.mailbox, quota_mb=40)
+    assert services.mailbox_update(actor=None, mailbox=cast.a.mailbox, quota_mb=41).quota_mb == 41
