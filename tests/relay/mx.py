@@ -43,6 +43,7 @@ class RecordingHandler:
         self.mail_replies: list[str] = []
         self.slow: dict[str, float] = {}
         self.sessions: set[int] = set()
+        self.rcpt_seen: list[str] = []  # every RCPT as it arrives, before any scripted delay
         self.lock = threading.Lock()
 
     async def handle_MAIL(self, server, session, envelope, address, mail_options):
@@ -56,6 +57,7 @@ class RecordingHandler:
         return "250 2.1.0 OK"
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        self.rcpt_seen.append(address)
         delay = self.slow.get(address.lower())
         if delay:
             await asyncio.sleep(delay)
