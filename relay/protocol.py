@@ -18,7 +18,7 @@ import re
 import secrets
 
 from aiosmtpd.proxy_protocol import get_proxy
-from aiosmtpd.smtp import SMTP
+from aiosmtpd.smtp import SMTP, Session
 from django.db import DatabaseError
 
 from relay import metrics, relaylog
@@ -66,6 +66,17 @@ def parse_networks(items) -> list:
     return [ipaddress.ip_network(str(item).strip(), strict=False) for item in items if str(item).strip()]
 
 
+class QuietSession(Session):
+    # aiosmtpd sets login_data on every AUTH and warns that it is deprecated; the principal is in auth_data.
+    @property
+    def login_data(self):
+        return self._login_data
+
+    @login_data.setter
+    def login_data(self, value):
+        self._login_data = value
+
+
 class RelaySMTP(SMTP):
     # The stream reader takes lines up to 12288 octets (AUTH, RFC 4954 4); DATA lines stay limited to 1000.
     line_length_limit = 12288 + 2
@@ -87,6 +98,9 @@ class RelaySMTP(SMTP):
         self.busy = False  # inside DATA: a graceful shutdown waits for it
         if implicit_tls:
             self._auth_require_tls = True
+
+    def _create_session(self) -> Session:
+        return QuietSession(self.loop)
 
     # --- logging context -----------------------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ from base64 import b64decode
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from aiosmtpd.smtp import MISSING, AuthResult, Session
+from aiosmtpd.smtp import MISSING, AuthResult
 from django.conf import settings
 from django.db import DatabaseError
 
@@ -31,17 +31,6 @@ AUTH_INVALID = "535 5.7.8 Authentication credentials invalid"
 AUTH_TEMPFAIL = "454 4.7.0 Temporary authentication failure, please try again later"
 AUTH_LOCKED = "421 4.7.0 Too many failed authentication attempts, try again later"
 FROM_REJECTED = "550 5.7.1 From: header address rejected: not owned by user"
-
-
-class QuietSession(Session):
-    # aiosmtpd sets login_data on every AUTH and warns that it is deprecated; the principal is in auth_data.
-    @property
-    def login_data(self):
-        return self._login_data
-
-    @login_data.setter
-    def login_data(self, value):
-        self._login_data = value
 
 
 class RelayHandler:
@@ -146,8 +135,10 @@ class RelayHandler:
             check_recipient_count(session.auth_data, len(envelope.rcpt_tos))
         except Reject as reject:
             return reject.reply
-        envelope.rcpt_tos.append(f"{local}@{domain}")
-        envelope.rcpt_options.extend(rcpt_options)
+        address = f"{local}@{domain}"
+        if address not in envelope.rcpt_tos:  # a repeated recipient gets one copy and counts once
+            envelope.rcpt_tos.append(address)
+            envelope.rcpt_options.extend(rcpt_options)
         return "250 2.1.5 Recipient OK"
 
     async def handle_DATA(self, server, session, envelope):
@@ -214,15 +205,13 @@ class Relay:
 
     def _factory(self, listener: str, implicit_tls: bool):
         def make() -> RelaySMTP:
-            smtp = RelaySMTP(
+            return RelaySMTP(
                 self.handler, listener=listener, implicit_tls=implicit_tls, proxy_networks=self.proxy_networks,
                 relay=self, hostname=self.config.hostname or settings.RELAY_HOSTNAME, ident="ESMTP hostingmail",
                 tls_context=self.tls.context, require_starttls=not implicit_tls, auth_required=True,
                 auth_require_tls=True, enable_SMTPUTF8=True, data_size_limit=settings.RELAY_MAX_MESSAGE_SIZE,
                 timeout=self.config.timeout,
             )
-            smtp._create_session = lambda: QuietSession(smtp.loop)
-            return smtp
         return make
 
     async def start(self) -> None:

@@ -123,6 +123,10 @@ def test_two_processes_share_the_ports_and_both_serve(relay_process, login):
         if len(pids) == 2:
             break
     assert len(pids) == 2, process.log()
+    sessions = process.log().count("event=auth ")
+    # Either process answers /metrics with the sum of both (PROMETHEUS_MULTIPROC_DIR set by the supervisor).
+    for _ in range(4):
+        assert metric(http_get(process.http, "/metrics")[1], 'hostingmail_smtp_auth_total{result="success"}') == sessions
     assert str(process.proc.pid) not in pids  # the supervisor only supervises
     with smtps_client(process.smtps, auth=login) as client:
         assert send(client, sender=login[0], recipients=["bob@example.org"],
@@ -198,3 +202,10 @@ def test_log_lines_carry_the_context_and_never_the_password(relay, cast, login, 
     assert re.match(rf"event=accepted session=\w+ queue_id={queue_id} listener=submission client=127.0.0.1 "
                     rf"customer={cast.a.customer.pk} mailbox=info@alpha.test result=queued ", accepted[0])
     assert any(line.startswith("event=auth") and "result=failed" in line for line in lines)
+
+
+def test_supervisor_gives_up_when_its_processes_cannot_start(relay_process, login):
+    first = relay_process()
+    taken = first.submission  # a plain (not SO_REUSEPORT) listener holds it
+    with pytest.raises(AssertionError, match="exited with"):
+        relay_process(processes=2, submission=taken)

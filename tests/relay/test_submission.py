@@ -1,9 +1,12 @@
 """The happy path and the basic protocol over real clients: EHLO, STARTTLS, implicit TLS, AUTH, queueing."""
 
+import asyncio
 import smtplib
+import threading
 
 import pytest
 
+from accounts import quotas
 from relay.models import QueuedMessage
 from tests.relay.conftest import HOST, auth_plain, client_context, message, send, smtps_client, submission_client
 
@@ -64,3 +67,35 @@ def test_accepted_message_is_queued_at_once(relay, cast, login):
     assert stored.tls_version in ("TLSv1.2", "TLSv1.3")
     assert sorted(stored.recipients.values_list("address", flat=True)) == ["bob@example.org", "carol@example.net"]
     assert stored.size == len(bytes(stored.content))
+
+
+def test_database_and_hashing_work_never_runs_on_the_event_loop(relay, cast, login, monkeypatch):
+    from relay import auth, server
+
+    seen = []
+
+    def watched(func):
+        def wrapper(*args, **kwargs):
+            try:
+                asyncio.get_running_loop()
+                seen.append((func.__name__, "event loop"))
+            except RuntimeError:
+                seen.append((func.__name__, threading.current_thread().name))
+            return func(*args, **kwargs)
+        return wrapper
+
+    monkeypatch.setattr(auth, "check_login", watched(auth.check_login))
+    monkeypatch.setattr(server, "accept_message", watched(server.accept_message))
+    with submission_client(relay.submission, auth=login) as client:
+        assert send(client, sender=login[0], recipients=["bob@example.org"], data=message(sender=login[0]))[-1][0] == 250
+    assert [name for name, _ in seen] == ["check_login", "accept_message"]
+    assert all(thread.startswith("relay-db") for _, thread in seen), seen
+
+
+def test_a_repeated_recipient_is_stored_and_counted_once(relay, cast, login):
+    with submission_client(relay.submission, auth=login) as client:
+        replies = send(client, sender=login[0], recipients=["bob@example.org", "bob@EXAMPLE.org", "bob@example.org"],
+                       data=message(sender=login[0]))
+    assert [code for code, _ in replies] == [250, 250, 250, 250, 354, 250]
+    assert list(QueuedMessage.objects.get().recipients.values_list("address", flat=True)) == ["bob@example.org"]
+    assert quotas.usage(scope="mailbox", scope_id=cast.a.mailbox.pk)["hour"] == 1

@@ -44,6 +44,8 @@ class Command(BaseCommand):
         parser.add_argument("--reuse-port", action="store_true", help="bind with SO_REUSEPORT (set for workers)")
 
     def handle(self, *args, submission, smtps, cert, key, processes, http, grace, reuse_port, **options):
+        worker_options = {"submission": submission or "off", "smtps": smtps or "off", "cert": cert, "key": key,
+                          "http": http or "off", "grace": grace}
         submission, smtps, http_listen = parse_listen(submission), parse_listen(smtps), parse_listen(http)
         if submission is None and smtps is None:
             raise CommandError("both listeners are off: give --submission or --smtps")
@@ -53,7 +55,7 @@ class Command(BaseCommand):
             raise CommandError("--grace cannot be negative")
         self._certificate(Path(cert), Path(key))
         if processes > 1:
-            return self._supervise(processes)
+            return self._supervise(processes, worker_options)
         config = RelayConfig(cert=Path(cert), key=Path(key), submission=submission, smtps=smtps, http=http_listen,
                              proxy_from=settings.RELAY_PROXY_PROTOCOL_FROM, reuse_port=reuse_port, grace=grace)
 
@@ -82,17 +84,10 @@ class Command(BaseCommand):
                 f"{settings.RELAY_HOSTNAME} at {cert} (key {key}). Clients will warn; set RELAY_TLS_CERT and "
                 f"RELAY_TLS_KEY to a real one in production."))
 
-    def _supervise(self, processes: int) -> None:
+    def _supervise(self, processes: int, worker_options: dict) -> None:
         """Start N single-process relays bound with SO_REUSEPORT; forward SIGTERM/SIGHUP; restart a crashed one."""
-        argv, skip = [], False
-        for arg in sys.argv[1:]:
-            if skip:
-                skip = False
-            elif arg == "--processes":
-                skip = True
-            elif not arg.startswith("--processes="):
-                argv.append(arg)
-        command = [sys.executable, sys.argv[0], *argv, "--reuse-port"]
+        command = [sys.executable, str(settings.BASE_DIR / "manage.py"), "runrelay", "--reuse-port",
+                   *(f"--{name}={value}" for name, value in worker_options.items())]
         env = dict(os.environ)
         metrics_dir = None
         if not env.get("PROMETHEUS_MULTIPROC_DIR"):
@@ -100,9 +95,10 @@ class Command(BaseCommand):
             metrics_dir = tempfile.mkdtemp(prefix="relay-metrics-")
             env["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
         children = [subprocess.Popen(command, env=env) for _ in range(processes)]
+        started = [time.monotonic()] * processes
         self.stdout.write(f"supervising {processes} relay processes: {', '.join(str(c.pid) for c in children)}")
         self.stdout.flush()
-        state = {"stopping": False}
+        state = {"stopping": False, "failed": ""}
 
         def forward(signum, _frame):
             if signum in (signal.SIGTERM, signal.SIGINT):
@@ -115,10 +111,15 @@ class Command(BaseCommand):
             signal.signal(signum, forward)
         while not state["stopping"]:
             for i, child in enumerate(children):
-                if child.poll() is not None and not state["stopping"]:
-                    self.stderr.write(f"relay process {child.pid} exited with {child.returncode}; restarting it")
-                    time.sleep(1)
-                    children[i] = subprocess.Popen(command, env=env)
+                if child.poll() is None or state["stopping"]:
+                    continue
+                if time.monotonic() - started[i] < 5:
+                    # Dying at once (port taken, bad certificate): restarting would only repeat it.
+                    state["failed"] = f"relay process {child.pid} exited with {child.returncode} at start"
+                    forward(signal.SIGTERM, None)
+                    break
+                self.stderr.write(f"relay process {child.pid} exited with {child.returncode}; restarting it")
+                children[i], started[i] = subprocess.Popen(command, env=env), time.monotonic()
             time.sleep(0.2)
         for child in children:
             child.wait()
@@ -126,3 +127,5 @@ class Command(BaseCommand):
             for path in Path(metrics_dir).glob("*"):
                 path.unlink(missing_ok=True)
             Path(metrics_dir).rmdir()
+        if state["failed"]:
+            raise CommandError(state["failed"])
