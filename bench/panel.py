@@ -227,7 +227,14 @@ def main(argv=None) -> int:
     print(f"data set: {counts} (scale {args.scale})")
     clients = personas()
     rows = pages(clients)
-    print(f"\n{'role':9} {'page':22} {'status':>6} {'p50 ms':>8} {'p95 ms':>8} {'queries':>8}")
+    # The baseline: the cheapest page that still goes through the whole stack (middleware, one query). On a busy
+    # machine every figure grows with it; the ratio to it says what the page itself costs.
+    from django.test import Client
+
+    base_times = measure(Client(), "/healthz", args.repeat)[0]
+    base = statistics.median(base_times)
+    print(f"\nbaseline /healthz: p50 {base:.1f} ms")
+    print(f"\n{'role':9} {'page':22} {'status':>6} {'p50 ms':>8} {'p95 ms':>8} {'queries':>8} {'p50/base':>9}")
     worst, growth, failures = 0.0, [], []
     for role, label, url, size in rows:
         client = clients[role][0]
@@ -239,7 +246,7 @@ def main(argv=None) -> int:
         flag = "" if p95 <= TARGET_P95_MS else "  > target"
         if status != 200:
             failures.append(f"{role} {label}: HTTP {status}")
-        print(f"{role:9} {label:22} {status:>6} {p50:8.1f} {p95:8.1f} {queries:>8}{flag}")
+        print(f"{role:9} {label:22} {status:>6} {p50:8.1f} {p95:8.1f} {queries:>8} {p50 / base:9.1f}{flag}")
         if size:
             param, small, large = size
             q_small = queries_at_size(client, url, param, small)
