@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from accounts.models import User
-from relay import lockout, selectors
+from relay import lockout, selectors, services
 from relay.forms import PAGE_SIZES, MessageCancelForm, MessageSearchForm
 from relay.models import AuthLockout, QueuedMessage
 
@@ -82,10 +82,8 @@ _ACTIONABLE = {QueuedMessage.State.QUEUED, QueuedMessage.State.DEFERRED, QueuedM
 def message_retry(request, pk):
     message = _get_message_for_user(request, pk)
     _require_support(request)
-    from relay.services import message_retry_now
-
-    _flash_outcome(request, lambda: message_retry_now(actor=request.user, message=message,
-                                                      client_ip=_client_ip(request)),
+    _flash_outcome(request, lambda: services.message_retry_now(actor=request.user, message=message,
+                                                               client_ip=_client_ip(request)),
                    f"Message {message.queue_id} will be tried again now.")
     return redirect("relay:message_detail", pk=message.pk)
 
@@ -96,12 +94,10 @@ def message_cancel(request, pk):
     _require_support(request)
     form = MessageCancelForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        from relay.services import message_cancel as cancel
-
         bounce = form.cleaned_data["action"] == "bounce"
         try:
-            cancel(actor=request.user, message=message, bounce=bounce, reason=form.cleaned_data["reason"],
-                   client_ip=_client_ip(request))
+            services.message_cancel(actor=request.user, message=message, bounce=bounce,
+                                    reason=form.cleaned_data["reason"], client_ip=_client_ip(request))
         except ValidationError as exc:
             form.add_error(None, exc)
         else:

@@ -6,6 +6,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts.models import AuditEntry
 from relay.models import QueuedMessage, Recipient
 from tests.accounts.permissions import assert_matrix, mailbox_user
 from tests.relay.logdata import add_attempt, make_message
@@ -208,3 +209,60 @@ def test_every_page_links_to_the_message_log(client, cast, who):
     page = client.get(reverse("relay:message_list")).content.decode()
     assert f'href="{reverse("relay:message_list")}">Sent mail' in page
     assert (reverse("relay:lockout_list") in page) is (who == "customer")
+
+
+def test_support_retries_a_deferred_message_now(client, cast):
+    later = timezone.now() + timedelta(hours=1)
+    message = make_message(cast.a, state=QueuedMessage.State.DEFERRED, next_attempt_at=later, attempts=3)
+    client.force_login(cast.support)
+    response = client.post(reverse("relay:message_retry", args=[message.pk]), REMOTE_ADDR="192.0.2.8", follow=True)
+    assert f"Message {message.queue_id} will be tried again now." in response.content.decode()
+    message.refresh_from_db()
+    assert message.next_attempt_at <= timezone.now() and message.state == QueuedMessage.State.DEFERRED
+    entry = AuditEntry.objects.get(action="message.retry")
+    assert entry.actor == cast.support and entry.client_ip == "192.0.2.8" and entry.object_id == str(message.pk)
+
+
+def test_retrying_a_delivered_message_is_refused_with_a_message(client, cast):
+    message = make_message(cast.a, state=QueuedMessage.State.DELIVERED)
+    client.force_login(cast.support)
+    response = client.post(reverse("relay:message_retry", args=[message.pk]), follow=True)
+    assert "only queued, deferred or held messages can be retried" in response.content.decode()
+    assert not AuditEntry.objects.filter(action="message.retry").exists()
+
+
+def test_support_cancels_and_discards(client, cast):
+    message = make_message(cast.a, to=("a@example.org", "b@example.org"), state=QueuedMessage.State.DEFERRED)
+    client.force_login(cast.support)
+    response = client.post(reverse("relay:message_cancel", args=[message.pk]),
+                           {"action": "discard", "reason": "Spam run from a hacked site"}, REMOTE_ADDR="192.0.2.9")
+    assert response.status_code == 302 and response["Location"] == detail(message)
+    message.refresh_from_db()
+    assert message.state == QueuedMessage.State.CANCELLED
+    assert set(message.recipients.values_list("state", flat=True)) == {Recipient.State.CANCELLED}
+    assert not message.bounces.exists()
+    entry = AuditEntry.objects.get(action="message.cancel")
+    assert entry.reason == "Spam run from a hacked site" and entry.client_ip == "192.0.2.9"
+    assert entry.after["bounce"] is False
+
+
+def test_support_cancels_and_bounces_to_the_sender(client, cast):
+    message = make_message(cast.a, to=("a@example.org",), state=QueuedMessage.State.QUEUED)
+    client.force_login(cast.support)
+    client.post(reverse("relay:message_cancel", args=[message.pk]), {"action": "bounce", "reason": "Wrong list"})
+    bounce = message.bounces.get()
+    assert bounce.mail_from == "" and list(bounce.recipients.values_list("address", flat=True)) == [message.mail_from]
+    assert AuditEntry.objects.get(action="message.cancel").after["bounce_queue_id"] == bounce.queue_id
+    client.force_login(cast.a.user)  # the customer reads what happened
+    page = client.get(detail(message)).content.decode()
+    assert bounce.queue_id in page and "Cancelled by support: Wrong list" in page and "Wrong list" in page
+
+
+def test_cancelling_a_finished_message_is_a_form_error(client, cast):
+    message = make_message(cast.a, state=QueuedMessage.State.DELIVERED)
+    client.force_login(cast.support)
+    response = client.post(reverse("relay:message_cancel", args=[message.pk]), {"action": "discard", "reason": "x"})
+    assert response.status_code == 400
+    assert "only queued, deferred or held messages" in response.content.decode()
+    message.refresh_from_db()
+    assert message.state == QueuedMessage.State.DELIVERED
