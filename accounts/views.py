@@ -6,7 +6,7 @@ from django.shortcuts import render
 
 from accounts import selectors
 from accounts.models import User
-from accounts.views_common import _get_customer_for_user
+from accounts.views_common import _get_customer_for_user, paginate
 
 
 @login_required
@@ -20,8 +20,11 @@ def dashboard(request):
         if not user.customer_id:
             raise Http404("This user belongs to no customer")
         return render(request, "accounts/dashboard.html", selectors.customer_overview(user.customer))
-    customers = selectors.customers_visible_to(user).order_by("name")
-    return render(request, "accounts/staff_home.html", {"customers": customers[:200], "total": customers.count()})
+    customers = selectors.customers_visible_to(user).order_by("name", "pk")
+    q = request.GET.get("q", "").strip()
+    if q:
+        customers = customers.filter(name__icontains=q)
+    return render(request, "accounts/staff_home.html", {"page": paginate(request, customers), "q": q})
 
 
 @login_required

@@ -68,3 +68,11 @@ def test_dashboard_shows_the_first_ten_of_long_lists_with_a_link_to_all(client, 
     with django_assert_max_num_queries(20):
         body = client.get(reverse("dashboard")).content.decode()
     assert "d08.alpha.test" in body and "d09.alpha.test" not in body and "All 13 domains" in body
+
+
+def test_staff_home_searches_customers(client, cast):
+    client.force_login(cast.support)
+    response = client.get(reverse("dashboard"), {"q": "brav"})
+    assert [c.name for c in response.context["page"]] == ["Bravo"]
+    client.force_login(cast.reseller_a_admin)
+    assert list(client.get(reverse("dashboard"), {"q": "brav"}).context["page"]) == []
