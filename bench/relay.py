@@ -100,10 +100,16 @@ def seed(count: int) -> tuple[str, list[tuple[str, str]]]:
 
 
 class Server:
-    def __init__(self, label: str, argv: list[str], env: dict, port: int):
-        self.label, self.port = label, port
-        self.proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, start_new_session=True)
-        wait_for_port(port, self.proc)
+    def __init__(self, label: str, argv: list[str], env: dict, port: int, log: Path):
+        self.label, self.port, self.log = label, port, log
+        with open(log, "wb") as out:
+            self.proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                         start_new_session=True)
+        try:
+            wait_for_port(port, self.proc)
+        except SystemExit:
+            print(log.read_text(errors="replace")[-3000:])
+            raise
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -121,51 +127,82 @@ def start_relay(env: dict, cert: Path, key: Path, processes: int) -> Server:
             "--smtps", f"127.0.0.1:{free_port()}", "--cert", str(cert), "--key", str(key)]
     if processes > 1:
         argv += ["--processes", str(processes)]
-    return Server(f"relay ({processes} process{'es' if processes > 1 else ''})", argv, env, port)
+    else:  # one process: its event loop's lag is measured from inside (bench/loop_lag.py)
+        argv[1:1] = [str(ROOT / "bench" / "loop_lag.py"), str(lag_file(env))]
+    return Server(f"relay ({processes} process{'es' if processes > 1 else ''})", argv, env, port,
+                  Path(env["VAR_DIR"]) / f"relay-{processes}.log")
 
 
 def start_bare(env: dict, cert: Path, key: Path, login: tuple[str, str]) -> Server:
     port = free_port()
     argv = [sys.executable, str(ROOT / "bench" / "bare_smtpd.py"), str(port), str(cert), str(key), *login]
-    return Server("bare aiosmtpd", argv, env, port)
+    return Server("bare aiosmtpd", argv, env, port, Path(env["VAR_DIR"]) / "bare.log")
 
 
 # --- measuring ---------------------------------------------------------------------------------------------
+
+
+def lag_file(env: dict) -> Path:
+    return Path(env["VAR_DIR"]) / "loop-lag.txt"
+
+
+def inside_lag(env: dict, start: float, end: float) -> float | None:
+    """Worst event-loop lag (ms) the relay's own monitor saw between two wall-clock times."""
+    path = lag_file(env)
+    if not path.exists():
+        return None
+    spans = [line.split() for line in path.read_text().splitlines()]
+    lags = [float(lag) for t, lag in spans if start <= float(t) <= end + 0.1]
+    return max(lags) if lags else None
 
 
 async def measure(server: Server, *, load_logins, storm_logins, sender, args) -> dict:
     # Warm-up: one AUTH per load login, so the measured load is the steady state of a running relay.
     await smtpload.run_load(host="127.0.0.1", port=server.port, logins=load_logins, sender=sender,
                             recipient=RECIPIENT, sessions=len(load_logins), messages=0, size=args.size)
-    load = await smtpload.run_load(host="127.0.0.1", port=server.port, logins=load_logins, sender=sender,
-                                   recipient=RECIPIENT, sessions=args.sessions, messages=args.messages,
-                                   size=args.size)
+    common = dict(host="127.0.0.1", port=server.port, logins=load_logins, sender=sender, recipient=RECIPIENT,
+                  sessions=args.sessions, messages=args.messages, size=args.size)
+    load = await smtpload.run_load(**common)
+    accept = await smtpload.run_load(**common, messages_only=True)
     lag = await smtpload.auth_storm_lag(host="127.0.0.1", port=server.port, logins=storm_logins)
-    return {"label": server.label, "load": load, "lag": lag}
+    return {"label": server.label, "load": load, "accept": accept, "lag": lag}
 
 
 def report(results: list[dict], bare: dict, args) -> None:
     print(f"\n{args.sessions} sessions x {args.messages} messages of {args.size // 1024} KB, STARTTLS + AUTH PLAIN; "
           f"database {args.db_label}")
-    print(f"{'server':<24}{'msgs/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'ratio':>8}{'lag max ms':>12}{'lag p50 ms':>12}"
-          f"{'errors':>8}")
+    print("whole sessions = connect + STARTTLS + AUTH + messages on the clock; "
+          "messages only = clock starts once all sessions are authenticated")
+    print(f"{'server':<22}{'phase':<16}{'msgs/s':>8}{'p50 ms':>9}{'p99 ms':>9}{'ratio':>7}{'errors':>8}")
     for r in results:
-        load, lag = r["load"], r["lag"]
-        ratio = load.rate / bare["load"].rate if bare["load"].rate else float("nan")
-        print(f"{r['label']:<24}{load.rate:>9.1f}{load.percentile(50) * 1000:>9.1f}{load.percentile(99) * 1000:>9.1f}"
-              f"{ratio:>8.2f}{lag['lag_max_ms']:>12.1f}{lag['lag_p50_ms']:>12.1f}"
-              f"{len(load.errors) + len(lag['auth_failures']):>8}")
-        for error in (load.errors + lag["auth_failures"])[:3]:
-            print(f"    error: {error}")
+        for phase, name in (("load", "whole sessions"), ("accept", "messages only")):
+            load = r[phase]
+            ratio = load.rate / bare[phase].rate if bare[phase].rate else float("nan")
+            print(f"{r['label']:<22}{name:<16}{load.rate:>8.1f}{load.percentile(50) * 1000:>9.1f}"
+                  f"{load.percentile(99) * 1000:>9.1f}{ratio:>7.2f}{len(load.errors):>8}")
+            for error in load.errors[:3]:
+                print(f"    error: {error}")
+    print(f"\nNOOP round trip on an idle session while {args.storm} cold AUTHs run at once (extra over calm):")
+    for r in results:
+        lag = r["lag"]
+        print(f"{r['label']:<22}calm {lag['baseline_ms']:.1f} ms, extra max {lag['lag_max_ms']:.1f} ms, "
+              f"extra p50 {lag['lag_p50_ms']:.1f} ms over {lag['probes']} probes; storm {lag['storm_seconds']:.2f} s"
+              + (f"; {len(lag['auth_failures'])} AUTH errors" if lag["auth_failures"] else ""))
+        if lag.get("inside_max_ms") is not None:
+            print(f"{'':<22}worst lag seen by the relay's own loop monitor during the storm: "
+                  f"{lag['inside_max_ms']:.1f} ms")
     relays = [r for r in results if r is not bare]
+    print()
     for r in relays:
-        ratio = r["load"].rate / bare["load"].rate
-        print(f"{r['label']}: ratio relay/bare {ratio:.2f} (target >= {TARGET_RATIO}), "
-              f"loop lag during {args.storm} cold AUTHs max {r['lag']['lag_max_ms']:.1f} ms "
-              f"(target <= {TARGET_LAG_MS:.0f} ms; storm took {r['lag']['storm_seconds']:.2f} s)")
+        inside = r["lag"].get("inside_max_ms")
+        print(f"{r['label']}: ratio relay/bare {r['load'].rate / bare['load'].rate:.2f} whole sessions, "
+              f"{r['accept'].rate / bare['accept'].rate:.2f} messages only (target >= {TARGET_RATIO}); "
+              f"loop lag max {inside if inside is not None else r['lag']['lag_max_ms']:.1f} ms "
+              f"(target <= {TARGET_LAG_MS:.0f} ms)")
     if len(relays) == 2:
         print(f"scale factor {relays[1]['label']} / {relays[0]['label']}: "
-              f"{relays[1]['load'].rate / relays[0]['load'].rate:.2f}")
+              f"{relays[1]['load'].rate / relays[0]['load'].rate:.2f} whole sessions, "
+              f"{relays[1]['accept'].rate / relays[0]['accept'].rate:.2f} messages only")
 
 
 def main() -> None:
@@ -181,9 +218,11 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="hm-bench-"))
     db_url, drop_database = create_database(args.database_url, workdir)
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "hostingmail.settings", "VAR_DIR": str(workdir),
-           "DATABASE_URL": db_url, "LOG_LEVEL": "WARNING", "PYTHONPATH": str(ROOT)}
+           "DATABASE_URL": db_url, "LOG_LEVEL": "WARNING", "DEBUG": "false", "PYTHONPATH": str(ROOT)}
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     os.environ.update(env)
+    for folder in ("broker/out", "broker/processed"):  # the embedded Celery broker's folders, as `make run` has
+        (workdir / folder).mkdir(parents=True)
     servers = []
     try:
         subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True)
@@ -214,8 +253,11 @@ def main() -> None:
             relay = start_relay(env, cert, key, processes)
             servers.append(relay)
             storm = storm_sets[i * args.storm:(i + 1) * args.storm]
-            results.append(asyncio.run(measure(relay, load_logins=load_logins, storm_logins=storm, sender=sender,
-                                               args=args)))
+            result = asyncio.run(measure(relay, load_logins=load_logins, storm_logins=storm, sender=sender,
+                                         args=args))
+            if processes == 1:
+                result["lag"]["inside_max_ms"] = inside_lag(env, *result["lag"]["storm_wall"])
+            results.append(result)
             relay.stop()
         report(results, bare, args)
     finally:
