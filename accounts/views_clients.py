@@ -42,7 +42,8 @@ def relay_settings() -> dict:
 def mailbox_settings(request, pk):
     mailbox = _get_mailbox_for_user(request, pk, manage=False)
     return render(request, "accounts/clients/settings.html", {
-        "mailbox": mailbox, "address": mailbox.address, "username": mailbox.address, "relay": relay_settings(),
+        "mailbox": mailbox, "domain": mailbox.domain, "address": mailbox.address, "username": mailbox.address,
+        "relay": relay_settings(),
         "password_hint": "the mailbox password", "smtp_off": not mailbox.smtp_enabled,
     })
 
@@ -51,7 +52,8 @@ def mailbox_settings(request, pk):
 def credential_settings(request, pk):
     credential = _get_credential_for_user(request, pk)
     return render(request, "accounts/clients/settings.html", {
-        "credential": credential, "mailbox": credential.mailbox, "username": credential.username,
+        "credential": credential, "mailbox": credential.mailbox, "domain": credential.domain,
+        "username": credential.username,
         "address": credential.mailbox.address if credential.mailbox_id else "",
         "relay": relay_settings(), "password_hint": "the secret shown when the credential was created",
     })

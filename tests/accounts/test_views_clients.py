@@ -74,3 +74,13 @@ def test_credential_settings_show_its_limits_and_last_use(client, cast, relay):
     client.force_login(cast.a.user)
     body = client.get(reverse("credential_settings", args=[credential.pk])).content.decode()
     assert "192.0.2.0/24" in body and "from 192.0.2.80" in body and "never" not in body
+
+
+def test_settings_page_warns_while_the_domain_cannot_send(client, cast, relay):
+    pending = services.domain_create(actor=None, customer=cast.a.customer, name="later.test")
+    mailbox = services.mailbox_create(actor=None, domain=pending, local_part="x", password="fine password!", quota_mb=1)
+    client.force_login(cast.a.user)
+    body = client.get(reverse("mailbox_settings", args=[mailbox.pk])).content.decode()
+    assert "later.test is not verified yet" in body
+    body = client.get(reverse("mailbox_settings", args=[cast.a.mailbox.pk])).content.decode()
+    assert "not verified yet" not in body and "is suspended" not in body
