@@ -93,7 +93,7 @@ def _clean(model: type, changes: dict) -> dict:
 def _lock(obj):
     """The object's row, locked for the rest of the transaction, with the parents the rules read."""
     model = type(obj)
-    qs = model.objects.select_for_update()
+    qs = model.objects.select_for_update(of=("self",))
     if model is Mailbox:
         qs = qs.select_related("domain", "domain__customer")
     elif model in (Domain, SmtpCredential):
