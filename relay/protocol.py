@@ -143,6 +143,8 @@ class RelaySMTP(SMTP):
     def connection_lost(self, error) -> None:
         if self.relay is not None:
             self.relay.sessions.discard(self)
+        if self.client_ip:
+            self.event("disconnect", result=type(error).__name__ if error else "closed")
         super().connection_lost(error)
 
     async def _handle_client(self) -> None:

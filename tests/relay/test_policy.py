@@ -1,7 +1,6 @@
 """Senders, paths, limits, quotas and errors: the DESIGN.md replies table over a real client."""
 
 import smtplib
-import socket
 
 import pytest
 from django.db import OperationalError, connections
@@ -11,6 +10,7 @@ from accounts.models import Customer, Domain
 from relay import server as relay_server
 from relay.models import QueuedMessage
 from tests.factories import PASSWORD
+from tests.peers import free_port
 from tests.relay.conftest import HOST, auth_plain, message, send, submission_client, swaks
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -258,7 +258,7 @@ def test_dot_stuffed_lines_are_stored_unstuffed(client):
 
 @pytest.mark.parametrize("error", [RuntimeError("secret internals /srv/app.py line 3"),
                                    OperationalError("could not connect to server")])
-def test_uncaught_or_database_error_is_451_without_details(client, monkeypatch, error):
+def test_uncaught_or_database_error_is_451_without_details(client, monkeypatch, error, caplog):
     def broken(**kwargs):
         raise error
 
@@ -266,29 +266,33 @@ def test_uncaught_or_database_error_is_451_without_details(client, monkeypatch, 
     replies = send(client, sender=ME, recipients=["bob@example.org"], data=message(sender=ME))
     assert replies[-1] == (451, b"4.3.0 Internal error; please try again later")
     assert client.noop()[0] == 250
+    logged = [r for r in caplog.records if r.getMessage().startswith("event=error ")]
+    assert len(logged) == 1
+    assert f"error={type(error).__name__}" in logged[0].getMessage()
+    assert "session=" in logged[0].getMessage() and "mailbox=info@alpha.test" in logged[0].getMessage()
 
 
-def test_database_unreachable_for_real_is_454_at_auth(relay, cast, settings):
-    # Point the relay's connections at a closed port: nothing is mocked.
-    closed = socket.socket()
-    closed.bind((HOST, 0))
-    port = closed.getsockname()[1]
-    closed.close()
+def test_database_unreachable_for_real_is_454_at_auth_and_451_at_data(relay, cast):
+    # Point the relay's connections at a closed port (or an SQLite file that cannot be opened): nothing mocked.
     db = connections["default"]
     original = dict(db.settings_dict)
-    if db.vendor == "sqlite":  # no server to be down: a file that cannot be opened
+    sender = submission_client(relay.submission, auth=(ME, PASSWORD))
+    if db.vendor == "sqlite":
         db.settings_dict["NAME"] = "/nonexistent-directory/hostingmail.sqlite3"
     else:
-        db.settings_dict["PORT"] = port
+        db.settings_dict.update(HOST=HOST, PORT=free_port())
+    relay.relay.db.close_connections()
     try:
         with submission_client(relay.submission) as client:
-            assert auth_plain(client, ME, PASSWORD)[:1] == (454,)
             code, text = auth_plain(client, ME, PASSWORD)
+        replies = send(sender, sender=ME, recipients=["bob@example.org"], data=message(sender=ME))
     finally:
         db.settings_dict.update(original)
     assert (code, text) == (454, b"4.7.0 Temporary authentication failure, please try again later")
-    with submission_client(relay.submission) as client:  # and back once the database is
-        assert auth_plain(client, ME, PASSWORD)[0] == 235
+    assert replies[-1] == (451, b"4.3.0 Internal error; please try again later")
+    # Back to normal as soon as the database is.
+    assert send(sender, sender=ME, recipients=["bob@example.org"], data=message(sender=ME))[-1][0] == 250
+    sender.close()
 
 
 def test_swaks_sender_mismatch_is_553(relay, cast):
