@@ -9,7 +9,7 @@ from tests.relay.child_settings import *  # noqa: F403
 CELERY_BROKER_URL = os.environ.get("HM_BROKER_URL", "memory://")
 if CELERY_BROKER_URL == "filesystem://":
     CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "data_folder_in": os.environ["HM_BROKER_DIR"], "data_folder_out": os.environ["HM_BROKER_DIR"],
+        "data_folder_in": os.environ["HM_BROKER_DIR"], "data_folder_out": os.environ["HM_BROKER_DIR"], "control_folder": os.environ["HM_BROKER_DIR"],
         "store_processed": False,
     }
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("HM_TASK_QUEUE", "celery")

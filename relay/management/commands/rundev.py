@@ -28,7 +28,7 @@ class Command(BaseCommand):
     def handle(self, *args, panel, **options):
         if settings.PRODUCTION:
             raise CommandError("rundev is for local use; in production run gunicorn, runrelay and celery (see README)")
-        for folder in ("out", "processed"):
+        for folder in ("out", "processed", "control"):
             (settings.VAR_DIR / "broker" / folder).mkdir(parents=True, exist_ok=True)
         children = {name: subprocess.Popen(cmd) for name, cmd in dev_processes(panel=panel).items()}
         self.stdout.write(self.style.SUCCESS(
