@@ -32,6 +32,11 @@ class CustomerCreateForm(PlanForm):
     field_order = ["name", "username", "email", "password"]
 
 
+class CustomerEditForm(forms.Form):
+    name = forms.CharField(label="Customer name", max_length=150)
+    contact_email = forms.EmailField(label="Contact address", required=False)
+
+
 class ReasonForm(forms.Form):
     reason = forms.CharField(label="Reason", max_length=300)
 

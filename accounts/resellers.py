@@ -126,3 +126,35 @@ def reseller_branding_update(*, actor: User | None, reseller: Reseller, panel_ti
         after = {**values, "logo": reseller.logo.name}
         audit(actor=actor, action="reseller.branding", obj=reseller, before=before, after=after, client_ip=client_ip)
     return reseller
+
+
+def reseller_customer_update(*, actor: User | None, customer: Customer, name: str, contact_email: str = "",
+                             client_ip: str | None = None) -> Customer:
+    """Rename a reseller's customer or change its contact address (the plan goes through limits.limit_set)."""
+    if customer.reseller_id is None:
+        raise PermissionDenied("This customer belongs to no reseller.")
+    check_reseller_admin(actor, customer.reseller)
+    name, contact_email = (name or "").strip(), (contact_email or "").strip()
+    errors = {}
+    if not name:
+        errors["name"] = "Enter a name."
+    elif len(name) > 150:
+        errors["name"] = "Use at most 150 characters."
+    if contact_email:
+        try:
+            EmailValidator()(contact_email)
+        except ValidationError:
+            errors["contact_email"] = "Enter a valid e-mail address."
+    if errors:
+        raise ValidationError(errors)
+    with transaction.atomic():
+        customer = Customer.objects.select_for_update().get(pk=customer.pk)
+        taken = Customer.objects.filter(reseller_id=customer.reseller_id, name__iexact=name).exclude(pk=customer.pk)
+        if taken.exists():
+            raise ValidationError({"name": f"A customer named “{name}” already exists."})
+        before = {"name": customer.name, "contact_email": customer.contact_email}
+        customer.name, customer.contact_email = name, contact_email
+        customer.save(update_fields=["name", "contact_email"])
+        audit(actor=actor, action="customer.update", obj=customer, before=before,
+              after={"name": name, "contact_email": contact_email}, client_ip=client_ip)
+    return customer

@@ -11,7 +11,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from accounts import resellers, selectors_reseller, staff
-from accounts.forms_reseller import BrandingForm, CustomerCreateForm, PlanForm, ReasonForm
+from accounts.forms_reseller import BrandingForm, CustomerCreateForm, CustomerEditForm, PlanForm, ReasonForm
 from accounts.limits import limit_set
 from accounts.models import Customer, User
 from accounts.views_common import _get_customer_for_user, apply_errors, client_ip
@@ -108,6 +108,24 @@ def customer_detail(request, pk):
         "customer": customer, "form": form, "reason_form": ReasonForm(),
         "suspended": staff.is_suspended(customer), "pool": selectors_reseller.pool_overview(request.user.reseller),
     })
+
+
+@reseller_admin_required
+def customer_edit(request, pk):
+    customer = _get_customer_for_user(request, pk)
+    form = CustomerEditForm(request.POST or None,
+                            initial={"name": customer.name, "contact_email": customer.contact_email})
+    if request.method == "POST" and form.is_valid():
+        try:
+            customer = resellers.reseller_customer_update(
+                actor=request.user, customer=customer, name=form.cleaned_data["name"],
+                contact_email=form.cleaned_data["contact_email"], client_ip=client_ip(request))
+        except ValidationError as exc:
+            apply_errors(form, exc)
+        else:
+            messages.success(request, f"{customer.name} is saved.")
+            return redirect("reseller:customer", pk=customer.pk)
+    return render(request, "reseller/customer_edit.html", {"customer": customer, "form": form})
 
 
 def _suspend_or_restore(request, pk, action):

@@ -150,3 +150,15 @@ def test_two_admins_creating_customers_for_the_last_of_the_pool_one_wins():
         t.join(timeout=30)
     assert sorted(results) == ["Your pool has 0 customers left to hand out.", "ok"]
     assert Customer.objects.filter(reseller=cast.reseller_a).count() == 2
+
+
+def test_only_its_resellers_admins_edit_a_customer(cast):
+    for actor in (cast.reseller_b_admin, cast.a.user):
+        with pytest.raises(PermissionDenied):
+            resellers.reseller_customer_update(actor=actor, customer=cast.a.customer, name="X")
+    with pytest.raises(PermissionDenied):  # the provider's own customer
+        resellers.reseller_customer_update(actor=cast.reseller_a_admin, customer=cast.direct.customer, name="X")
+    with pytest.raises(ValidationError) as exc:
+        resellers.reseller_customer_update(actor=cast.reseller_a_admin, customer=cast.a.customer, name=" ",
+                                           contact_email="nope")
+    assert set(exc.value.message_dict) == {"name", "contact_email"}

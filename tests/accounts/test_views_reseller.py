@@ -154,3 +154,18 @@ def test_branding_rejects_a_bad_logo_next_to_the_field(client, cast, settings, t
     assert response.status_code == 200
     assert "Upload a PNG, JPEG or GIF image." in response.context["form"].errors["logo"]
 
+
+
+def test_edit_customer_name_and_contact(client, cast):
+    url = reverse("reseller:customer_edit", args=[cast.a.customer.pk])
+    assert_matrix(client, cast, url, OWN_CUSTOMER)
+    client.force_login(cast.reseller_a_admin)
+    Customer.objects.create(name="Taken", reseller=cast.reseller_a)
+    response = client.post(url, {"name": "taken", "contact_email": ""})
+    assert "already exists" in " ".join(response.context["form"].errors["name"])
+    response = client.post(url, {"name": "Alpha Ltd", "contact_email": "ops@alpha.test"})
+    assert response.status_code == 302
+    cast.a.customer.refresh_from_db()
+    assert (cast.a.customer.name, cast.a.customer.contact_email) == ("Alpha Ltd", "ops@alpha.test")
+    entry = AuditEntry.objects.get(action="customer.update")
+    assert entry.before["name"] == "Alpha" and entry.after["name"] == "Alpha Ltd"
