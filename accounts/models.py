@@ -250,6 +250,19 @@ class SendUsage(models.Model):
         constraints = [models.UniqueConstraint(fields=["scope", "scope_id", "minute"], name="send_usage_bucket")]
 
 
+class SendUsageHourly(models.Model):
+    """Recipients accepted per customer or reseller and hour, kept for the sending charts after the minute
+    buckets above are purged (they only need the rolling day). Filled by accounts.sending_history."""
+
+    scope = models.CharField(max_length=10, choices=SendUsage.Scope.choices)
+    scope_id = models.BigIntegerField()
+    hour = models.DateTimeField()
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["scope", "scope_id", "hour"], name="send_usage_hour")]
+
+
 class DovecotQuota(models.Model):
     """Dovecot's quota dict (driver sql) writes current usage here; a periodic task copies it to Mailbox."""
 
