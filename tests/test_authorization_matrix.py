@@ -104,6 +104,7 @@ TABLE: dict[str, U] = {
     "reseller:customers": U(RESELLER_ONLY),
     "reseller:customer_create": U(RESELLER_ONLY, post=RESELLER_ONLY),
     "reseller:customer": U(RESELLER_OBJECT, kwargs={"pk": "customer"}, post=RESELLER_OBJECT),
+    "reseller:customer_edit": U(RESELLER_OBJECT, kwargs={"pk": "customer"}, post=RESELLER_OBJECT),
     "reseller:customer_suspend": U(POST_ONLY_ANY, kwargs={"pk": "customer"},
                                    post=E(support=403, reseller=(302, 404), customer=403, mailbox=403)),
     "reseller:customer_restore": U(POST_ONLY_ANY, kwargs={"pk": "customer"},
