@@ -337,3 +337,14 @@ def test_signing_in_as_someone_else_who_needs_a_code_signs_the_first_user_out(cl
     assert "_auth_user_id" not in client.session
     client.post(reverse("security:code"), {"token": code_for(device)})
     assert client.session["_auth_user_id"] == str(cast.support.pk)
+
+
+def test_suspending_a_mailbox_signs_its_owner_out_and_keeps_them_out(cast):
+    owner, customer = Client(), Client()
+    assert login(owner, cast.a.mailbox.address).status_code == 302
+    assert login(customer, cast.a.user.username).status_code == 302
+    staff.suspend(actor=cast.support, obj=cast.a.mailbox, reason="compromised")
+    response = owner.get(reverse("dashboard"))
+    assert response.status_code == 302 and response.url.startswith(LOGIN)
+    assert "_auth_user_id" not in login(owner, cast.a.mailbox.address).wsgi_request.session
+    assert customer.get(reverse("dashboard")).status_code == 200  # the customer's own users stay in
