@@ -1,12 +1,12 @@
 """Reads for the reseller console and the customer's plan page: a constant number of queries per page."""
 
-from datetime import date, datetime, time, timedelta
+from datetime import date, timedelta
 
 from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery, Sum, Value
-from django.db.models.functions import Coalesce, TruncDate
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from accounts import quotas
+from accounts import quotas, sending_history
 from accounts.limits import pool_handed_out
 from accounts.models import Customer, Domain, Mailbox, Reseller, SendUsage
 
@@ -61,14 +61,8 @@ def pool_overview(reseller: Reseller) -> list[dict]:
 
 def sending_by_day(reseller: Reseller, *, days: int = 14) -> list[tuple[date, int]]:
     """Recipients accepted for the reseller's customers per day, oldest first, days without mail as 0."""
-    first = timezone.localdate() - timedelta(days=days - 1)
-    since = timezone.make_aware(datetime.combine(first, time.min))
-    rows = (SendUsage.objects
-            .filter(scope=SendUsage.Scope.CUSTOMER, minute__gte=since,
-                    scope_id__in=Customer.objects.filter(reseller=reseller).values("pk"))
-            .annotate(day=TruncDate("minute")).values("day").annotate(total=Sum("count")))
-    totals = {row["day"]: row["total"] for row in rows}
-    return [(first + timedelta(days=i), totals.get(first + timedelta(days=i), 0)) for i in range(days)]
+    return sending_history.daily_totals(scope=SendUsage.Scope.CUSTOMER, days=days,
+                                        scope_ids=Customer.objects.filter(reseller=reseller).values("pk"))
 
 
 def customer_plan(customer: Customer) -> dict:

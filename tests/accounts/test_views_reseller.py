@@ -7,7 +7,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.models import AuditEntry, Customer, Reseller, SendUsage, Status, User
+from accounts.models import AuditEntry, Customer, Reseller, SendUsage, SendUsageHourly, Status, User
 from tests.accounts.permissions import assert_matrix
 
 # The console belongs to reseller admins; everyone else is refused (anonymous: sign-in page).
@@ -114,9 +114,11 @@ def test_suspend_and_restore_a_customer(client, cast):
 
 def test_home_shows_the_pool_and_a_chart_of_sending(client, cast):
     now = timezone.now()
-    for days_ago, count in ((0, 7), (3, 5), (20, 99)):
-        SendUsage.objects.create(scope=SendUsage.Scope.CUSTOMER, scope_id=cast.a.customer.pk,
-                                 minute=now - timedelta(days=days_ago), count=count)
+    # Today's sending from the minute buckets, older days from the hourly totals kept for charts.
+    SendUsage.objects.create(scope=SendUsage.Scope.CUSTOMER, scope_id=cast.a.customer.pk, minute=now, count=7)
+    for days_ago, count in ((3, 5), (20, 99)):
+        SendUsageHourly.objects.create(scope=SendUsage.Scope.CUSTOMER, scope_id=cast.a.customer.pk,
+                                       hour=now - timedelta(days=days_ago), count=count)
     # Another reseller's customer's sending is not in the chart.
     SendUsage.objects.create(scope=SendUsage.Scope.CUSTOMER, scope_id=cast.b.customer.pk, minute=now, count=1000)
     client.force_login(cast.reseller_a_admin)
