@@ -8,7 +8,7 @@ app = Celery("hostingmail")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 # Task modules beside tasks.py that workers and beat must import too.
-app.conf.imports = ("accounts.quota_tasks", "relay.lockout_tasks", "accounts.security_tasks")
+app.conf.imports = ("accounts.quota_tasks", "relay.lockout_tasks", "accounts.security_tasks", "accounts.history_tasks")
 app.conf.beat_schedule = {
     # A customer's DNS changes without telling us: notice removed or altered records, verify pending domains.
     "accounts-recheck-domains": {"task": "accounts.tasks.recheck_domains", "schedule": 3600.0},
@@ -16,6 +16,8 @@ app.conf.beat_schedule = {
     "accounts-import-dovecot-quota": {"task": "accounts.tasks.import_dovecot_quota", "schedule": 300.0},
     # Sending-quota minute buckets older than the rolling day, AUTH failures older than their window.
     "accounts-purge-old-usage": {"task": "accounts.quota_tasks.purge_old_usage", "schedule": 900.0},
+    # Hourly sending totals for the charts, kept after the minute buckets above are purged.
+    "accounts-rollup-send-usage": {"task": "accounts.history_tasks.rollup_send_usage", "schedule": 3600.0},
     "relay-purge-old-auth-failures": {"task": "relay.lockout_tasks.purge_old_auth_failures", "schedule": 900.0},
     # Panel sign-in failures older than the throttling window, listings of sessions that ended.
     "accounts-purge-stale-sign-ins": {"task": "accounts.security_tasks.purge_stale_sign_ins", "schedule": 3600.0},
