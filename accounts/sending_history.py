@@ -13,6 +13,8 @@ from accounts.models import SendUsage, SendUsageHourly
 
 Scope = SendUsage.Scope
 SCOPES = (Scope.CUSTOMER, Scope.RESELLER)
+# The charts show 14 days; one more covers the time zones' offsets.
+KEEP_DAYS = 15
 
 
 def complete_from(now: datetime) -> datetime:
@@ -22,7 +24,8 @@ def complete_from(now: datetime) -> datetime:
 
 
 def rollup_send_usage(*, now: datetime | None = None) -> int:
-    """Write the hourly totals of every complete hour still in the minute buckets; returns how many rows.
+    """Write the hourly totals of every complete hour still in the minute buckets, drop those older than the
+    charts show; returns how many hours were written.
 
     Idempotent: an hour's total is recomputed from its buckets and replaces the stored one. Run it more often
     than once a day (beat: hourly) and no hour is lost.
@@ -36,6 +39,7 @@ def rollup_send_usage(*, now: datetime | None = None) -> int:
     with transaction.atomic():
         SendUsageHourly.objects.bulk_create(hourly, batch_size=1000, update_conflicts=True,
                                             unique_fields=["scope", "scope_id", "hour"], update_fields=["count"])
+        SendUsageHourly.objects.filter(hour__lt=now - timedelta(days=KEEP_DAYS)).delete()
     return len(hourly)
 
 

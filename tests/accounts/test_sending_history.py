@@ -59,3 +59,11 @@ def test_rollup_task_is_scheduled():
     tasks = {entry["task"] for entry in app.conf.beat_schedule.values()}
     assert "accounts.history_tasks.rollup_send_usage" in tasks
     assert "accounts.history_tasks" in app.conf.imports
+
+
+def test_rollup_drops_hours_older_than_the_charts_show(db):
+    old = SendUsageHourly.objects.create(scope=Scope.CUSTOMER, scope_id=1, hour=NOW - timedelta(days=16), count=1)
+    kept = SendUsageHourly.objects.create(scope=Scope.CUSTOMER, scope_id=1, hour=NOW - timedelta(days=14), count=1)
+    sending_history.rollup_send_usage(now=NOW)
+    assert list(SendUsageHourly.objects.values_list("pk", flat=True)) == [kept.pk]
+    assert not SendUsageHourly.objects.filter(pk=old.pk).exists()
