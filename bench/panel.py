@@ -76,6 +76,7 @@ def seed(scale: float) -> dict:
         call_command("seed_scale", prefix=PREFIX, **{k: counts[k] for k in ("resellers", "customers", "domains",
                                                                               "mailboxes")})
         seed_messages(counts["messages"])
+        seed_sending_history()
         print(f"seeded in {time.monotonic() - started:.0f} s")
         from django.db import connection
 
@@ -112,6 +113,25 @@ def seed_messages(total: int, batch: int = 5000) -> None:
                 Recipient(message=m, address=f"customer{n}@example.org", state=Recipient.State.DELIVERED,
                           last_code=250, delivered_at=now) for n, m in enumerate(messages)])
         print(f"  messages: {min(start + batch, total)}/{total}")
+
+
+def seed_sending_history(batch: int = 20000) -> None:
+    """One hourly total a day for 14 days per seeded customer: what the sending charts read."""
+    from datetime import timedelta
+
+    from django.db import transaction
+    from django.utils import timezone
+
+    from accounts.models import Customer, SendUsage, SendUsageHourly
+
+    hour = timezone.now().replace(minute=0, second=0, microsecond=0)
+    ids = list(Customer.objects.filter(name__startswith=f"{PREFIX}-c").values_list("id", flat=True))
+    rows = [SendUsageHourly(scope=SendUsage.Scope.CUSTOMER, scope_id=pk, hour=hour - timedelta(days=d, hours=2),
+                            count=(pk + d) % 50) for pk in ids for d in range(1, 14)]
+    for start in range(0, len(rows), batch):
+        with transaction.atomic():
+            SendUsageHourly.objects.bulk_create(rows[start:start + batch])
+    print(f"  hourly sending totals: {len(rows)}")
 
 
 def personas() -> dict:
