@@ -92,6 +92,17 @@ def session_revoke(*, actor: User, panel_session: PanelSession, client_ip: str |
         end_sessions([panel_session.session_key])
 
 
+def sessions_revoke_others(*, actor: User, current_key: str | None, client_ip: str | None = None) -> int:
+    """Sign out every other browser of this user; returns how many."""
+    keys = list(PanelSession.objects.filter(user=actor).exclude(session_key=current_key or "")
+                .values_list("session_key", flat=True))
+    with transaction.atomic():
+        audit(actor=actor, action="user.session_revoke", obj=actor, before={"sessions": len(keys)},
+              client_ip=client_ip)
+        end_sessions(keys)
+    return len(keys)
+
+
 # --- two-factor --------------------------------------------------------------------------------------------
 
 

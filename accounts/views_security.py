@@ -205,3 +205,12 @@ def session_revoke_view(request, pk):
         return redirect("login")
     messages.success(request, "That session is signed out.")
     return redirect("security:page")
+
+
+@login_required
+@require_POST
+def sessions_revoke_others_view(request):
+    count = security.sessions_revoke_others(actor=request.user, current_key=request.session.session_key,
+                                            client_ip=client_ip(request))
+    messages.success(request, f"{count} other session{'s' if count != 1 else ''} signed out.")
+    return redirect("security:page")

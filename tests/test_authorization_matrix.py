@@ -93,6 +93,7 @@ TABLE: dict[str, U] = {
     "security:otp_disable": U(POST_ONLY, post=signed_in(302)),
     "security:session_revoke": U(POST_ONLY, kwargs={"pk": "session"},
                                  post=E(support=404, reseller=404, customer=(302, 404), mailbox=404)),
+    "security:sessions_revoke_others": U(POST_ONLY, post=signed_in(302)),
     "security:audit_log": U(E(support=200, reseller=200, customer=200, mailbox=403)),
     # Support console.
     "support:home": U(STAFF_ONLY),

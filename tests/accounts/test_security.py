@@ -348,3 +348,15 @@ def test_suspending_a_mailbox_signs_its_owner_out_and_keeps_them_out(cast):
     assert response.status_code == 302 and response.url.startswith(LOGIN)
     assert "_auth_user_id" not in login(owner, cast.a.mailbox.address).wsgi_request.session
     assert customer.get(reverse("dashboard")).status_code == 200  # the customer's own users stay in
+
+
+def test_sign_out_all_other_sessions(cast):
+    here, phone, tablet, other_user = Client(), Client(), Client(), Client()
+    for c in (here, phone, tablet):
+        login(c, cast.a.user.username)
+    login(other_user, cast.b.user.username)
+    response = here.post(reverse("security:sessions_revoke_others"), follow=True)
+    assert "2 other sessions signed out" in response.content.decode()
+    assert phone.get(reverse("dashboard")).status_code == 302 and tablet.get(reverse("dashboard")).status_code == 302
+    assert here.get(reverse("dashboard")).status_code == 200
+    assert other_user.get(reverse("dashboard")).status_code == 200
