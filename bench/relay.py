@@ -21,7 +21,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -31,32 +30,10 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"
 sys.path.insert(0, str(ROOT))
 
 from bench import smtpload  # noqa: E402
+from tests.peers import free_port, wait_for_port  # noqa: E402
 
 RECIPIENT = "someone@example.net"
 TARGET_RATIO, TARGET_LAG_MS = 0.6, 10.0
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 60.0) -> None:
-    import socket
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"server exited with {proc.returncode} before listening on {port}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise SystemExit(f"nothing listens on 127.0.0.1:{port} after {timeout:.0f}s")
 
 
 # --- the relay's database ----------------------------------------------------------------------------------
@@ -106,10 +83,9 @@ class Server:
             self.proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
                                          start_new_session=True)
         try:
-            wait_for_port(port, self.proc)
-        except SystemExit:
-            print(log.read_text(errors="replace")[-3000:])
-            raise
+            wait_for_port(port, proc=self.proc, timeout=60)
+        except (RuntimeError, TimeoutError) as error:
+            raise SystemExit(f"{label}: {error}\n{log.read_text(errors='replace')[-3000:]}") from None
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -170,7 +146,8 @@ async def measure(server: Server, *, load_logins, storm_logins, sender, args) ->
 
 def report(results: list[dict], bare: dict, args) -> None:
     print(f"\n{args.sessions} sessions x {args.messages} messages of {args.size // 1024} KB, STARTTLS + AUTH PLAIN; "
-          f"database {args.db_label}")
+          f"database {args.db_label}; {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end "
+          f"({args.load_at_start:.1f} at the start): other work on the machine skews every figure")
     print("whole sessions = connect + STARTTLS + AUTH + messages on the clock; "
           "messages only = clock starts once all sessions are authenticated")
     print(f"{'server':<22}{'phase':<16}{'msgs/s':>8}{'p50 ms':>9}{'p99 ms':>9}{'ratio':>7}{'errors':>8}")
@@ -215,6 +192,7 @@ def main() -> None:
     parser.add_argument("--storm", type=int, default=50, help="cold AUTHs at once for the loop-lag figure")
     args = parser.parse_args()
     args.db_label = "PostgreSQL" if args.database_url else "SQLite"
+    args.load_at_start = os.getloadavg()[0]
     workdir = Path(tempfile.mkdtemp(prefix="hm-bench-"))
     db_url, drop_database = create_database(args.database_url, workdir)
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "hostingmail.settings", "VAR_DIR": str(workdir),
