@@ -1,44 +1,78 @@
-"""Database work from the relay's event loop: in worker threads, never on the loop itself."""
+"""Blocking work from the relay's event loop: on worker threads, never on the loop itself.
 
+Three pools: database reads; database writes (one thread on SQLite, whose single writer lock would otherwise
+have threads sleep in its busy handler; the read pool on PostgreSQL); password hashing, with fewer threads than
+cores and at a lower CPU priority, so cold AUTHs can never starve the event loop of a core.
+"""
+
+import asyncio
+import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 
 from asgiref.sync import sync_to_async
 from django.db import close_old_connections, connections
 
 
-class DbRunner:
-    """Runs synchronous ORM (and hashing) functions on a pool of threads, each keeping its own connection."""
+def _lower_priority() -> None:
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)  # Linux: per thread
+    except (AttributeError, OSError):
+        pass
 
-    def __init__(self, workers: int = 8):
+
+class DbRunner:
+    def __init__(self, workers: int = 8, hash_workers: int | None = None):
         self.workers = workers
         self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="relay-db")
+        if connections["default"].vendor == "sqlite":
+            self.writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="relay-db-write")
+        else:
+            self.writer = self.executor
+        hash_workers = hash_workers or max(1, (os.cpu_count() or 2) - 1)
+        self.hasher = ThreadPoolExecutor(max_workers=hash_workers, thread_name_prefix="relay-hash",
+                                         initializer=_lower_priority)
 
     async def __call__(self, func, /, *args, **kwargs):
         return await sync_to_async(_with_fresh_connection, thread_sensitive=False, executor=self.executor)(
             func, *args, **kwargs)
 
+    async def write(self, func, /, *args, **kwargs):
+        return await sync_to_async(_with_fresh_connection, thread_sensitive=False, executor=self.writer)(
+            func, *args, **kwargs)
+
+    async def hash(self, func, /, *args, **kwargs):
+        """CPU work that touches no database (password hashing)."""
+        return await asyncio.get_running_loop().run_in_executor(self.hasher, partial(func, *args, **kwargs))
+
     def shutdown(self) -> None:
         self.close_connections()
-        self.executor.shutdown(wait=True)
+        for executor in {self.executor, self.writer, self.hasher}:
+            executor.shutdown(wait=True)
 
     def close_connections(self) -> None:
-        """Close every worker thread's database connection (a connection belongs to the thread that opened it)."""
-        # The pool starts threads lazily: only those it has started hold a connection.
-        threads = len(self.executor._threads)
-        if not threads:
-            return
-        barrier = threading.Barrier(threads, timeout=10)
+        """Close every database thread's connection (a connection belongs to the thread that opened it)."""
+        for executor in {self.executor, self.writer}:
+            _close_in_each_thread(executor)
 
-        def close_here():
-            connections.close_all()
-            try:
-                barrier.wait()  # holds this thread so each job lands on a different one
-            except threading.BrokenBarrierError:
-                pass
 
-        for future in [self.executor.submit(close_here) for _ in range(threads)]:
-            future.result()
+def _close_in_each_thread(executor: ThreadPoolExecutor) -> None:
+    # The pool starts threads lazily: only those it has started hold a connection.
+    threads = len(executor._threads)
+    if not threads:
+        return
+    barrier = threading.Barrier(threads, timeout=10)
+
+    def close_here():
+        connections.close_all()
+        try:
+            barrier.wait()  # holds this thread so each job lands on a different one
+        except threading.BrokenBarrierError:
+            pass
+
+    for future in [executor.submit(close_here) for _ in range(threads)]:
+        future.result()
 
 
 def _with_fresh_connection(func, *args, **kwargs):

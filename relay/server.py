@@ -89,8 +89,15 @@ class RelayHandler:
         except UnicodeDecodeError:
             username, secret, valid_request = login.decode("utf-8", "replace"), "", False
         try:
-            result = await self.db(auth.check_login, username=username, password=secret,
-                                   client_ip=server.client_ip, valid_request=valid_request)
+            candidate = await self.db(auth.lookup, username=username, client_ip=server.client_ip)
+            if candidate.locked:
+                result = auth.LoginResult(locked=True)
+            elif await self.db.hash(auth.verify, candidate=candidate, password=secret, valid_request=valid_request):
+                if candidate.principal.credential_id is not None:
+                    await self.db.write(auth.succeeded, principal=candidate.principal, client_ip=server.client_ip)
+                result = auth.LoginResult(principal=candidate.principal)
+            else:
+                result = await self.db.write(auth.failed, username=username, client_ip=server.client_ip)
         except DatabaseError as error:
             metrics.AUTH.labels(result="tempfail").inc()
             server.event("auth", username=username, result="tempfail", error=type(error).__name__)
@@ -152,7 +159,7 @@ class RelayHandler:
         if not headers.from_addresses or not all(self._from_allowed(principal, a) for a in headers.from_addresses):
             return FROM_REJECTED
         try:
-            message = await self.db(
+            message = await self.db.write(
                 accept_message, principal=principal, mail_from=envelope.mail_from, recipients=envelope.rcpt_tos,
                 content=content, client_ip=server.client_ip, helo=session.host_name or "",
                 tls_version=tls_version(server.transport), headers=headers,

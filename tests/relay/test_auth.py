@@ -107,9 +107,26 @@ def test_every_refusal_is_the_same_535(relay, cast, refusals):
 def test_unknown_user_costs_a_dummy_hash(cast, monkeypatch):
     calls = []
     monkeypatch.setattr(auth.hashing, "check_dummy", lambda password: calls.append(password) or False)
-    assert auth.authenticate("nobody@alpha.test", "secret-1", "127.0.0.1") is None
-    assert auth.authenticate("smtp-000000000000", "secret-2", "127.0.0.1") is None
+    for username, secret in (("nobody@alpha.test", "secret-1"), ("smtp-000000000000", "secret-2")):
+        assert auth.check_login(username=username, password=secret, client_ip="127.0.0.1").principal is None
     assert calls == ["secret-1", "secret-2"]
+
+
+def test_a_remembered_verification_never_outlives_the_password(cast, monkeypatch):
+    hashes = []
+    real = auth.hashing.check_hash
+    monkeypatch.setattr(auth.hashing, "check_hash", lambda p, h: hashes.append(p) or real(p, h))
+
+    def login(password):
+        return auth.check_login(username="info@alpha.test", password=password, client_ip="127.0.0.1").principal
+
+    assert login(PASSWORD) is not None and login(PASSWORD) is not None
+    assert hashes == [PASSWORD]  # the second login did not hash again...
+    assert login("wrong password!") is None  # ...a wrong password always does
+    services.mailbox_set_password(actor=None, mailbox=cast.a.mailbox, password="a brand new password")
+    assert login(PASSWORD) is None
+    assert login("a brand new password") is not None
+    assert hashes == [PASSWORD, "wrong password!", PASSWORD, "a brand new password"]
 
 
 def test_revocation_and_suspension_apply_from_the_next_connection(relay, cast):
@@ -152,7 +169,7 @@ def test_database_down_at_auth_answers_454(relay, cast, monkeypatch):
     def unavailable(**kwargs):
         raise OperationalError("connection refused")
 
-    monkeypatch.setattr(auth, "check_login", unavailable)
+    monkeypatch.setattr(auth, "lookup", unavailable)
     with submission_client(relay.submission) as client:
         code, text = auth_plain(client, "info@alpha.test", PASSWORD)
     assert (code, text[:5]) == (454, b"4.7.0")
