@@ -8,8 +8,9 @@ import ipaddress
 import os
 
 from django.conf import settings
-from django.db.models import Count
+from django.db.models import Count, Min
 from django.http import HttpResponse, HttpResponseForbidden
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
@@ -19,8 +20,12 @@ import relay.metrics  # noqa: F401  (registers the relay's counters in this proc
 from relay.models import QueuedMessage
 
 
+WAITING = (QueuedMessage.State.QUEUED, QueuedMessage.State.DEFERRED)
+
+
 class QueueDepthCollector:
-    """Messages in the queue by state, counted in the database when scraped (exact across every process)."""
+    """Messages in the queue by state, counted in the database when scraped (exact across every process),
+    and the age of the oldest one still waiting to go out: the figure to alert on when delivery falls behind."""
 
     def collect(self):
         family = GaugeMetricFamily("hostingmail_queue_messages", "Messages in the queue by state", labels=["state"])
@@ -28,6 +33,10 @@ class QueueDepthCollector:
         for state in QueuedMessage.State.values:
             family.add_metric([state], counts.get(state, 0))
         yield family
+        oldest = QueuedMessage.objects.filter(state__in=WAITING).aggregate(at=Min("created_at"))["at"]
+        age = (timezone.now() - oldest).total_seconds() if oldest else 0.0
+        yield GaugeMetricFamily("hostingmail_queue_oldest_waiting_seconds",
+                                "Age of the oldest queued or deferred message", value=max(age, 0.0))
 
 
 class _ProcessRegistry:

@@ -1,9 +1,11 @@
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from django.db import OperationalError, connection
+from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
 from relay import metrics as relay_metrics
@@ -54,6 +56,16 @@ def test_queue_depth_gauge_moves_when_a_message_is_queued(client):
     assert queued(after) == queued(before) + 1
     deferred = ("hostingmail_queue_messages", (("state", "deferred"),))
     assert after[deferred] == before[deferred] + 1
+
+
+def test_oldest_waiting_message_age(client):
+    assert samples(client)[("hostingmail_queue_oldest_waiting_seconds", ())] == 0
+    QueuedMessage.objects.create(mail_from="a@example.org", state="delivered",
+                                 created_at=timezone.now() - timedelta(hours=5))
+    QueuedMessage.objects.create(mail_from="a@example.org", state="deferred",
+                                 created_at=timezone.now() - timedelta(minutes=30))
+    age = samples(client)[("hostingmail_queue_oldest_waiting_seconds", ())]
+    assert 1800 <= age < 1900
 
 
 def test_metrics_expose_the_relay_counters(client):
