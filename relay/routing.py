@@ -101,9 +101,15 @@ def allowed_address(address: str) -> bool:
     return ip.is_global and not ip.is_multicast and address not in own_addresses()
 
 
+# Answers kept for their TTL by this process, as a local caching resolver would: a busy worker looks up the same
+# few MX hosts again and again.
+_cache = dns.resolver.LRUCache(max_size=10000)
+
+
 def route(domain: str) -> list[Hop]:
     """Hops for one recipient domain, or RouteError."""
     res = resolver()
+    res.cache = _cache
     hops, lookup_error, refused = [], None, []
     for host in mx_hosts(domain, res=res):
         try:

@@ -6,6 +6,7 @@ messages to the same host reuse the session (RSET between messages).
 """
 
 import re
+import select
 import smtplib
 import socket
 import ssl
@@ -101,6 +102,7 @@ class Client:
             raise ConnectFailed(f"connect to {self.host}[{self.address}]:{self.port}: {_describe(exc)}") from None
         self.smtp = smtp
         try:
+            smtp.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # commands are small and lock-step
             smtp.sock.settimeout(TIMEOUT_GREETING)
             if code != 220:
                 raise ConnectFailed(f"{self.host} greeted with {code} {message.decode(errors='replace')}", code)
@@ -176,10 +178,10 @@ class Client:
                 self._rset()
                 return transaction
             smtp.sock.settimeout(TIMEOUT_DATA_BLOCK)
-            payload = dot_stuffed(content)
-            smtp.send(payload)
+            # Content and the final dot in one write: a separate small write would wait for the peer's delayed
+            # ACK (Nagle), 40 ms a message on a reused connection.
+            smtp.send(dot_stuffed(content) + b".\r\n")
             smtp.sock.settimeout(TIMEOUT_DATA_END)
-            smtp.send(b".\r\n")
             transaction.data = _reply(*smtp.getreply())
         except (OSError, smtplib.SMTPException, AttributeError) as exc:
             self.close()
@@ -195,16 +197,21 @@ class Client:
             self.close()
 
     def reusable(self) -> bool:
-        """Still open, under the per-connection limit, and answering RSET: ready for the next message."""
-        if self.smtp is None or self.messages >= MAX_MESSAGES_PER_CONNECTION:
+        """Still open and under the per-connection limit: ready for the next message.
+
+        A server that has closed the session (or said 421 before closing) has made the socket readable; an idle,
+        healthy session has nothing to read. Checking that costs no round trip, unlike a NOOP.
+        """
+        if self.smtp is None or self.smtp.sock is None or self.messages >= MAX_MESSAGES_PER_CONNECTION:
             return False
         try:
-            self.smtp.sock.settimeout(TIMEOUT_MAIL)
-            code, _ = self.smtp.rset()
-        except (OSError, smtplib.SMTPException, AttributeError):
+            readable, _, _ = select.select([self.smtp.sock], [], [], 0)
+        except (OSError, ValueError):
+            readable = True
+        if readable:
             self.close()
             return False
-        return code == 250
+        return True
 
     def close(self) -> None:
         smtp, self.smtp = self.smtp, None
