@@ -21,8 +21,9 @@ def _subtotal(qs: QuerySet, group: str, expression) -> Coalesce:
                              output_field=IntegerField()), Value(0))
 
 
-def customers_with_usage(reseller: Reseller, *, sort: str = "name") -> QuerySet[Customer]:
-    """The reseller's customers with n_domains, n_mailboxes, storage_mb (allocated) and sent_day annotated."""
+def customers_with_usage(reseller: Reseller, *, sort: str = "name", query: str = "") -> QuerySet[Customer]:
+    """The reseller's customers (those whose name contains `query`) with n_domains, n_mailboxes, storage_mb
+    (allocated) and sent_day annotated."""
     day_start = timezone.now() - timedelta(days=1)
     domains = Domain.objects.filter(customer=OuterRef("pk"))
     mailboxes = Mailbox.objects.filter(domain__customer=OuterRef("pk"))
@@ -33,6 +34,8 @@ def customers_with_usage(reseller: Reseller, *, sort: str = "name") -> QuerySet[
         storage_mb=_subtotal(mailboxes, "domain__customer", Sum("quota_mb")),
         sent_day=_subtotal(sent, "scope_id", Sum("count")),
     )
+    if query.strip():
+        qs = qs.filter(name__icontains=query.strip())
     key = sort.lstrip("-")
     column = CUSTOMER_SORTS.get(key, "name")
     descending = sort.startswith("-") and key in CUSTOMER_SORTS

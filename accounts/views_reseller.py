@@ -62,10 +62,11 @@ def customer_list(request):
     except ValueError:
         per_page = 25
     per_page = per_page if per_page in PAGE_SIZES else 25
-    qs = selectors_reseller.customers_with_usage(request.user.reseller, sort=sort)
+    query = request.GET.get("q", "")[:150]
+    qs = selectors_reseller.customers_with_usage(request.user.reseller, sort=sort, query=query)
     page = Paginator(qs, per_page).get_page(request.GET.get("page"))
     return render(request, "reseller/customers.html", {
-        "page": page, "sort": sort, "per_page": per_page, "page_sizes": PAGE_SIZES,
+        "page": page, "sort": sort, "per_page": per_page, "page_sizes": PAGE_SIZES, "query": query,
         "columns": [("name", "Customer"), ("status", "Status"), ("domains", "Domains"), ("mailboxes", "Mailboxes"),
                     ("storage", "Storage (MB)"), ("sent", "Sent 24 h")],
     })

@@ -171,3 +171,12 @@ def test_edit_customer_name_and_contact(client, cast):
     assert (cast.a.customer.name, cast.a.customer.contact_email) == ("Alpha Ltd", "ops@alpha.test")
     entry = AuditEntry.objects.get(action="customer.update")
     assert entry.before["name"] == "Alpha" and entry.after["name"] == "Alpha Ltd"
+
+
+def test_customer_list_finds_by_name_within_the_reseller_only(client, cast):
+    _many_customers(cast.reseller_a, 3)
+    Customer.objects.create(name="Cust 001 of B", reseller=cast.reseller_b)
+    client.force_login(cast.reseller_a_admin)
+    response = client.get(reverse("reseller:customers"), {"q": "cust 00", "sort": "-name"})
+    assert [c.name for c in response.context["page"].object_list] == ["Cust 002", "Cust 001", "Cust 000"]
+    assert 'value="cust 00"' in response.content.decode()
