@@ -232,3 +232,20 @@ def test_two_admins_allocating_the_last_of_the_pool_at_once_one_wins():
     assert sorted(results) == ["Your pool has 10 mailboxes left to hand out.", "ok"]
     total = sum(Customer.objects.filter(reseller=cast.reseller_a).values_list("max_mailboxes", flat=True))
     assert total == 120
+
+
+def test_domain_cannot_go_below_what_its_mailboxes_allow(cast):
+    limit_set(actor=cast.a.user, obj=cast.a.mailbox, changes={"send_per_day": 300})
+    with pytest.raises(ValidationError) as exc:
+        limit_set(actor=cast.a.user, obj=cast.a.domain, changes={"send_per_day": 299})
+    assert "A mailbox or credential of alpha.test allows 300 recipients per day" in _error(exc, "send_per_day")
+    limit_set(actor=cast.a.user, obj=cast.a.domain, changes={"send_per_day": 300})
+
+
+def test_reseller_pool_sending_is_support_only_and_audited_with_reason(cast):
+    limit_set(actor=cast.support, obj=cast.reseller_a, changes={"send_per_hour": 5000}, reason="contract")
+    entry = AuditEntry.objects.get(action="reseller.limits")
+    assert (entry.before, entry.after, entry.reason, entry.reseller) == (
+        {"send_per_hour": None}, {"send_per_hour": 5000}, "contract", cast.reseller_a)
+    with pytest.raises(PermissionDenied):
+        limit_set(actor=cast.a.user, obj=cast.reseller_a, changes={"send_per_hour": 1})
