@@ -138,8 +138,12 @@ async def measure(server: Server, *, load_logins, storm_logins, sender, args) ->
                             recipient=RECIPIENT, sessions=len(load_logins), messages=0, size=args.size)
     common = dict(host="127.0.0.1", port=server.port, logins=load_logins, sender=sender, recipient=RECIPIENT,
                   sessions=args.sessions, messages=args.messages, size=args.size)
-    load = await smtpload.run_load(**common)
-    accept = await smtpload.run_load(**common, messages_only=True)
+    load = accept = None
+    for _ in range(args.rounds):  # the best round: the one the rest of the machine disturbed least
+        this = await smtpload.run_load(**common)
+        load = this if load is None or this.rate > load.rate else load
+        this = await smtpload.run_load(**common, messages_only=True)
+        accept = this if accept is None or this.rate > accept.rate else accept
     lag = await smtpload.auth_storm_lag(host="127.0.0.1", port=server.port, logins=storm_logins)
     return {"label": server.label, "load": load, "accept": accept, "lag": lag}
 
@@ -149,7 +153,8 @@ def report(results: list[dict], bare: dict, args) -> None:
           f"database {args.db_label}; {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end "
           f"({args.load_at_start:.1f} at the start): other work on the machine skews every figure")
     print("whole sessions = connect + STARTTLS + AUTH + messages on the clock; "
-          "messages only = clock starts once all sessions are authenticated")
+          "messages only = clock starts once all sessions are authenticated"
+          + (f"; best of {args.rounds} rounds" if args.rounds > 1 else ""))
     print(f"{'server':<22}{'phase':<16}{'msgs/s':>8}{'p50 ms':>9}{'p99 ms':>9}{'ratio':>7}{'errors':>8}")
     for r in results:
         for phase, name in (("load", "whole sessions"), ("accept", "messages only")):
@@ -190,6 +195,7 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=5, help="messages per session")
     parser.add_argument("--size", type=int, default=10 * 1024, help="message size in bytes")
     parser.add_argument("--storm", type=int, default=50, help="cold AUTHs at once for the loop-lag figure")
+    parser.add_argument("--rounds", type=int, default=1, help="repeat the load, keep each server's best round")
     args = parser.parse_args()
     args.db_label = "PostgreSQL" if args.database_url else "SQLite"
     args.load_at_start = os.getloadavg()[0]
