@@ -41,17 +41,24 @@ def _field_block(fields: list[tuple[str, str]]) -> Message:
     return block
 
 
+def _address_field(address: str) -> str:
+    if address.isascii():
+        return f"rfc822; {address}"
+    # RFC 6533 3.3: a non-ASCII address in an ASCII report, with \x{HEX} for each code point beyond ASCII.
+    return "utf-8; " + "".join(c if c.isascii() else f"\\x{{{ord(c):X}}}" for c in address)
+
+
 def _recipient_fields(recipient: Recipient, action: str) -> list[tuple[str, str]]:
     status = recipient.last_status or ("4.0.0" if action == "delayed" else "5.0.0")
     if action == "failed" and status.startswith("2"):
         status = "5.0.0"
-    fields = [("Final-Recipient", f"rfc822; {recipient.address}"), ("Action", action), ("Status", status)]
+    fields = [("Final-Recipient", _address_field(recipient.address)), ("Action", action), ("Status", status)]
     if recipient.remote_host:
         fields.append(("Remote-MTA", f"dns; {recipient.remote_host}"))
     if recipient.last_reply:
         diagnostic = f"{recipient.last_code} {recipient.last_reply}" if recipient.last_code else recipient.last_reply
         kind = "smtp" if recipient.last_code else "X-hostingmail"
-        fields.append(("Diagnostic-Code", f"{kind}; {diagnostic}"))
+        fields.append(("Diagnostic-Code", f"{kind}; {diagnostic}".encode("ascii", "replace").decode()))
     return fields
 
 

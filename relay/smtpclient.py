@@ -157,7 +157,10 @@ class Client:
             options.append(f"SIZE={len(content)}")
         if smtp.has_extn("8bitmime") and any(b > 127 for b in content):
             options.append("BODY=8BITMIME")
-        if smtp.has_extn("smtputf8") and not (mail_from + "".join(recipients)).isascii():
+        if not (mail_from + "".join(recipients)).isascii():
+            if not smtp.has_extn("smtputf8"):
+                # RFC 6531 3.2: without the extension the server cannot take these addresses at all.
+                return Transaction(mail=Reply(553, "5.6.7 SMTPUTF8 is required, but was not offered by the host"))
             options.append("SMTPUTF8")
         try:
             smtp.sock.settimeout(TIMEOUT_MAIL)

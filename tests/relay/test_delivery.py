@@ -197,3 +197,25 @@ def test_recipient_states_cover_every_reply(cast, routes, mx):
         "ok@b.test": Recipient.State.DELIVERED, "t@b.test": Recipient.State.DEFERRED,
         "p@b.test": Recipient.State.BOUNCED}
     assert message.state == State.DEFERRED and message.bounces.count() == 0, "one DSN, when the message is done"
+
+
+def test_lines_starting_with_a_dot_and_bare_line_feeds_arrive_intact(cast, routes, mx):
+    message = queue(cast.a, "bob@b.test", body=".hidden\r\n..two\r\nbare\nlf\r\n.\r\nend\r\n")
+    assert deliver(message) == State.DELIVERED
+    [got] = mx.messages
+    assert got.content.split(b"\r\n\r\n", 1)[1] == b".hidden\r\n..two\r\nbare\r\nlf\r\n.\r\nend\r\n"
+
+
+def test_non_ascii_address_needs_smtputf8(cast, routes, settings):
+    from tests.relay.mx import SmtpSink
+
+    sink = SmtpSink()  # smtp-sink does not offer SMTPUTF8
+    settings.DELIVERY_PORT = sink.port
+    try:
+        message = queue(cast.a, "jürgen@b.test")
+        assert deliver(message) == State.BOUNCED
+        assert message.recipients.get().last_status == "5.6.7"
+        dsn = message.bounces.get()
+        assert b"Final-Recipient: utf-8; j\\x{FC}rgen@b.test" in bytes(dsn.content)
+    finally:
+        sink.stop()

@@ -31,6 +31,12 @@ def test_no_mx_falls_back_to_the_address_record(routes):
     assert [(h.host, h.address) for h in routing.route("amx.test")] == [("amx.test", "127.0.0.1")]
 
 
+def test_ipv6_addresses_follow_ipv4_of_the_same_host(dns_server):
+    dns_server(mx=["six.test,mx.six.test,10"], host=["mx.six.test,127.0.0.1,::1", "v6only.test,::1"])
+    assert [h.address for h in routing.route("six.test")] == ["127.0.0.1", "::1"]
+    assert [(h.host, h.address) for h in routing.route("v6only.test")] == [("v6only.test", "::1")]
+
+
 def test_null_mx_is_permanent_5_1_10(routes):
     with pytest.raises(routing.RouteError) as error:
         routing.route("nullmx.test")
