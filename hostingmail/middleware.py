@@ -44,3 +44,24 @@ class RealClientIpMiddleware:
         meta["REMOTE_ADDR"] = real_client_ip(meta.get("REMOTE_ADDR", ""), meta.get("HTTP_X_FORWARDED_FOR", ""),
                                              self.networks)
         return self.get_response(request)
+
+
+class HtmxLoginRedirectMiddleware:
+    """A partial request whose session has ended opens the sign-in page as a whole page.
+
+    Without this, htmx follows the redirect and swaps the sign-in form into whatever fragment asked.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if getattr(request, "htmx", False) and response.status_code == 302:
+            from django.conf import settings
+            from django.shortcuts import resolve_url
+            from django_htmx.http import HttpResponseClientRedirect
+
+            if response["Location"].split("?")[0] == resolve_url(settings.LOGIN_URL):
+                return HttpResponseClientRedirect(response["Location"])
+        return response

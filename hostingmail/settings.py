@@ -56,6 +56,7 @@ MIDDLEWARE = [
     "accounts.middleware.PanelSessionMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "hostingmail.middleware.HtmxLoginRedirectMiddleware",
 ]
 
 ROOT_URLCONF = "hostingmail.urls"

@@ -1,4 +1,5 @@
 from django.test import RequestFactory, override_settings
+from django.urls import reverse
 
 from hostingmail.middleware import RealClientIpMiddleware
 
@@ -33,3 +34,12 @@ def test_a_header_from_an_untrusted_peer_is_ignored():
 @override_settings(TRUSTED_PROXIES=[])
 def test_without_trusted_proxies_remote_addr_stands():
     assert _remote_addr_seen("127.0.0.1", "198.51.100.7") == "127.0.0.1"
+
+
+def test_a_partial_request_after_the_session_ended_opens_the_sign_in_page(client, cast):
+    url = reverse("domain_check", args=[cast.a.domain.pk])
+    response = client.post(url, HTTP_HX_REQUEST="true")
+    assert response.headers["HX-Redirect"].startswith(reverse("login"))
+    # A plain request still gets the ordinary redirect.
+    response = client.post(url)
+    assert response.status_code == 302 and "HX-Redirect" not in response.headers
