@@ -115,19 +115,15 @@ def _state_for(code: int) -> str:
     return Recipient.State.DEFERRED if code < 500 else Recipient.State.BOUNCED
 
 
-def _hops(message: QueuedMessage, domain: str) -> list[routing.Hop]:
-    relay_host = smarthost.for_domain(message.domain)
-    if relay_host is not None:
-        return [routing.Hop(host=relay_host.host, address=relay_host.host, port=relay_host.port)]
-    return routing.route(domain)
-
-
 def deliver_domain(message: QueuedMessage, domain: str, recipients: list[Recipient],
                    cache: ConnectionCache) -> list[Outcome]:
     """Send the message to one recipient domain: every hop in turn until one answers the transaction."""
     try:
         relay_host = smarthost.for_domain(message.domain)
-        hops = _hops(message, domain)
+        if relay_host is not None:
+            hops = [routing.Hop(host=relay_host.host, address=relay_host.host, port=relay_host.port)]
+        else:
+            hops = routing.route(domain)
     except routing.RouteError as error:
         state = Recipient.State.BOUNCED if error.permanent else Recipient.State.DEFERRED
         return [Outcome(r, state, None, error.status, error.text) for r in recipients]
@@ -249,6 +245,17 @@ def deliver(message_id: int, *, owner: str | None = None, cache: ConnectionCache
     for recipient in message.recipients.filter(state__in=PENDING_RECIPIENTS):
         by_domain.setdefault(recipient.address.rpartition("@")[2].lower(), []).append(recipient)
     for domain, recipients in by_domain.items():
+        if not _renew(message, owner=owner, now=now):
+            log.warning(format_event({"event": "lease_lost", "queue_id": message.queue_id, "worker": owner}))
+            return None
         outcomes = deliver_domain(message, domain, recipients, cache)
         _record(message, outcomes, now or timezone.now())
     return _finish(message, owner=owner, now=now or timezone.now())
+
+
+def _renew(message: QueuedMessage, *, owner: str, now: datetime | None) -> bool:
+    """Extend the lease before each remote host, so a slow but live delivery keeps its message; False when
+    another worker has taken it over (this one was too slow), which must then stop."""
+    lease = (now or timezone.now()) + timedelta(seconds=settings.DELIVERY_LEASE_SECONDS)
+    return QueuedMessage.objects.filter(pk=message.pk, lease_owner=owner, state__in=PENDING).update(
+        lease_until=lease) == 1

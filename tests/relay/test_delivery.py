@@ -219,3 +219,20 @@ def test_non_ascii_address_needs_smtputf8(cast, routes, settings):
         assert b"Final-Recipient: utf-8; j\\x{FC}rgen@b.test" in bytes(dsn.content)
     finally:
         sink.stop()
+
+
+def test_a_worker_whose_lease_was_taken_over_stops(cast, routes, mx, monkeypatch):
+    message = queue(cast.a, "bob@b.test", "carol@pair.test")
+    real = delivery.deliver_domain
+
+    def slow_first_domain(msg, domain, recipients, cache):
+        outcomes = real(msg, domain, recipients, cache)
+        # Meanwhile the lease ran out and another worker claimed the message.
+        QueuedMessage.objects.filter(pk=msg.pk).update(lease_owner="other-worker")
+        return outcomes
+
+    monkeypatch.setattr(delivery, "deliver_domain", slow_first_domain)
+    assert delivery.deliver(message.pk, cache=ConnectionCache(idle_seconds=0)) is None
+    message.refresh_from_db()
+    assert message.lease_owner == "other-worker" and message.state == State.QUEUED
+    assert [m.rcpt_tos for m in mx.messages] == [["bob@b.test"]], "the second domain is left to the new owner"
