@@ -46,8 +46,9 @@ class QuotaExceeded(Exception):
         text = f"Sending limit reached: {self.limit} recipients per {self.window} for {self.level.label}"
         if self.retry_at is None:
             return f"{text}; this message has more recipients than the limit allows"
-        fmt = "%H:%M UTC" if self.retry_at.astimezone(UTC).date() == self.now.astimezone(UTC).date() else "%Y-%m-%d %H:%M UTC"
-        return f"{text}; try again after {self.retry_at.astimezone(UTC).strftime(fmt)}"
+        retry_at = self.retry_at.astimezone(UTC)
+        same_day = retry_at.date() == self.now.astimezone(UTC).date()
+        return f"{text}; try again after {retry_at.strftime('%H:%M UTC' if same_day else '%Y-%m-%d %H:%M UTC')}"
 
 
 def _minute(now: datetime) -> datetime:
@@ -232,8 +233,7 @@ def usage(*, scope: str, scope_id: int, now: datetime | None = None) -> dict[str
     return usage_many(scope=scope, scope_ids=[scope_id], now=now)[scope_id]
 
 
-_SCOPE_OF = {Reseller: Scope.RESELLER, Customer: Scope.CUSTOMER, Domain: Scope.DOMAIN, Mailbox: Scope.MAILBOX,
-             SmtpCredential: Scope.CREDENTIAL}
+_SCOPE_OF = {model: scope for scope, model in _MODELS.items()}
 
 
 def usage_for(obj, *, now: datetime | None = None) -> dict[str, dict[str, int | None]]:
