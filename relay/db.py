@@ -24,6 +24,9 @@ def _lower_priority() -> None:
 
 class DbRunner:
     def __init__(self, workers: int = 8, hash_workers: int | None = None):
+        if connections["default"].vendor == "sqlite":
+            # No server to wait for: more threads would only queue for the GIL, and delay the event loop.
+            workers = min(workers, 2)
         self.workers = workers
         self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="relay-db")
         if connections["default"].vendor == "sqlite":
@@ -76,9 +79,20 @@ def _close_in_each_thread(executor: ThreadPoolExecutor) -> None:
 
 
 def _with_fresh_connection(func, *args, **kwargs):
-    # Drops connections past CONN_MAX_AGE or broken by a database restart before and after the work.
-    close_old_connections()
+    _recycle_connections()
     try:
         return func(*args, **kwargs)
     finally:
-        close_old_connections()
+        _recycle_connections()
+
+
+def _recycle_connections() -> None:
+    """Close connections past CONN_MAX_AGE or broken (a database restart), like close_old_connections.
+
+    An SQLite connection is kept open all the same: it is a file, not a server, and closing the last
+    connection to a WAL database checkpoints it, which would cost a sync per message.
+    """
+    for conn in connections.all(initialized_only=True):
+        if conn.vendor == "sqlite" and conn.connection is not None:
+            conn.close_at = None
+    close_old_connections()

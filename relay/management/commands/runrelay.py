@@ -54,6 +54,12 @@ class Command(BaseCommand):
         if grace < 0:
             raise CommandError("--grace cannot be negative")
         self._certificate(Path(cert), Path(key))
+        if settings.CELERY_BROKER_URL == "filesystem://":
+            # The embedded broker is a set of folders; the relay publishes into them from its first message.
+            options = getattr(settings, "CELERY_BROKER_TRANSPORT_OPTIONS", {})
+            for name in ("data_folder_in", "data_folder_out", "processed_folder"):
+                if options.get(name):
+                    Path(options[name]).mkdir(parents=True, exist_ok=True)
         if processes > 1:
             return self._supervise(processes, worker_options)
         config = RelayConfig(cert=Path(cert), key=Path(key), submission=submission, smtps=smtps, http=http_listen,
