@@ -236,13 +236,22 @@ class RelaySMTP(SMTP):
     async def smtp_MAIL(self, arg: str | None) -> None:
         if self._wants_path_check("FROM:", arg) and not self.envelope.mail_from:
             try:
-                _, params = split_path(arg[5:])
+                path, params = split_path(arg[5:])
             except Reject as reject:
                 await self.push(reject.reply)
                 return
             if await self._rejected_path(arg[5:], smtputf8="SMTPUTF8" in params.upper().split()):
                 return
+            # RFC 4954 5: AUTH=<identity> may be sent once AUTH is advertised; this relay has no use for it.
+            kept = [p for p in params.split() if not p.upper().startswith("AUTH=")]
+            arg = f"FROM:<{path}>" + "".join(f" {p}" for p in kept)
         await super().smtp_MAIL(arg)
+
+    async def smtp_STARTTLS(self, arg: str) -> None:
+        if self._tls_protocol is not None:  # aiosmtpd would wrap TLS inside TLS
+            await self.push("554 5.5.1 TLS already active")
+            return
+        await super().smtp_STARTTLS(arg)
 
     async def smtp_RCPT(self, arg: str | None) -> None:
         if self._wants_path_check("TO:", arg) and self.envelope.mail_from:

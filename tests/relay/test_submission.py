@@ -102,3 +102,18 @@ def test_a_repeated_recipient_is_stored_and_counted_once(relay, cast, login):
     assert [code for code, _ in replies] == [250, 250, 250, 250, 354, 250]
     assert list(QueuedMessage.objects.get().recipients.values_list("address", flat=True)) == ["bob@example.org"]
     assert quotas.usage(scope="mailbox", scope_id=cast.a.mailbox.pk)["hour"] == 1
+
+
+def test_starttls_when_tls_is_already_active_is_refused(relay, login):
+    with submission_client(relay.submission) as client:
+        assert client.docmd("STARTTLS") == (554, b"5.5.1 TLS already active")
+        assert client.noop()[0] == 250
+    with smtps_client(relay.smtps) as client:
+        assert client.docmd("STARTTLS") == (554, b"5.5.1 TLS already active")
+        assert client.noop()[0] == 250
+
+
+def test_mail_from_auth_parameter_is_accepted_and_ignored(relay, cast, login):
+    with submission_client(relay.submission, auth=login) as client:
+        assert client.docmd("MAIL", f"FROM:<{login[0]}> AUTH=<> BODY=8BITMIME") == (250, b"2.1.0 Sender OK")
+        assert client.docmd("RCPT", "TO:<bob@example.org>")[0] == 250
