@@ -300,3 +300,27 @@ def test_swaks_sender_mismatch_is_553(relay, cast):
                    "--from", "ceo@bravo.test", "--to", "bob@example.org")
     assert "553 5.7.1 Sender address rejected: not owned by user" in result.stdout
     assert not QueuedMessage.objects.exists()
+
+
+SWAKS_AUTH = ["--auth", "PLAIN", "--auth-user", ME, "--auth-password", PASSWORD]
+
+
+@pytest.mark.parametrize("args, tls, expected, stored", [
+    (["--from", ME, "--to", "bob@example.org"], "--protocol=ESMTP",  # never starts TLS
+     "530 5.7.0 Must issue a STARTTLS command first", 0),
+    (["--from", ME, "--to", "bob@example.org"], "--tls", "530 5.7.0 Authentication required", 0),
+    # The third recipient is refused; the message goes to the first two (RFC 5321 4.5.3.1.10).
+    ([*SWAKS_AUTH, "--from", ME, "--to", "a@example.org,b@example.org,c@example.org"], "--tls",
+     "452 4.5.3 Too many recipients", 1),
+    ([*SWAKS_AUTH, "--from", ME, "--to", "bob@example.org", "--header", "From: boss@bravo.test"], "--tls",
+     "550 5.7.1 From: header address rejected: not owned by user", 0),
+    ([*SWAKS_AUTH, "--from", ME, "--to", "bob@example.org", "--body", "\n".join(["q" * 70] * 40)], "--tls",
+     "552 5.3.4 Message size exceeds fixed limit", 0),
+    ([*SWAKS_AUTH, "--from", ME, "--to", "bob%example.org@alpha.test"], "--tls", "554 5.7.1 Relay access denied", 0),
+])
+def test_swaks_sees_the_replies_of_the_table(relay, cast, settings, args, tls, expected, stored):
+    settings.RELAY_MAX_RECIPIENTS = 2
+    Customer.objects.filter(pk=cast.a.customer.pk).update(max_message_size=2500)
+    result = swaks(relay.submission, *args, tls=tls)
+    assert expected in result.stdout, result.stdout + result.stderr
+    assert QueuedMessage.objects.count() == stored
