@@ -58,19 +58,23 @@ def create_database(url: str | None, workdir: Path) -> tuple[str, callable]:
     return urlunsplit(parts._replace(path=f"/{name}")), drop
 
 
-def seed(count: int) -> tuple[str, list[tuple[str, str]]]:
-    """A customer with a verified domain and `count` app credentials of its mailbox: (sender, logins)."""
+def seed(count: int, customers: int) -> list[tuple[str, str, str]]:
+    """`customers` customers, each with a verified domain and a mailbox, and `count` app credentials of those
+    mailboxes in turn: [(username, secret, sender address)]."""
     from accounts import services
 
-    customer = services.customer_create(actor=None, name="Bench")
-    domain = services.domain_create(actor=None, customer=customer, name="bench.test", verified=True)
-    mailbox = services.mailbox_create(actor=None, domain=domain, local_part="sender",
-                                      password=secrets.token_urlsafe(16), smtp_enabled=True)
+    senders = []
+    for n in range(customers):
+        customer = services.customer_create(actor=None, name=f"Bench {n}")
+        domain = services.domain_create(actor=None, customer=customer, name=f"bench{n}.test", verified=True)
+        senders.append(services.mailbox_create(actor=None, domain=domain, local_part="sender",
+                                               password=secrets.token_urlsafe(16), smtp_enabled=True))
     logins = []
-    for _ in range(count):
-        new = services.credential_create(actor=None, domain=domain, mailbox=mailbox)
-        logins.append((new.credential.username, new.secret))
-    return mailbox.address, logins
+    for i in range(count):
+        mailbox = senders[i % customers]
+        new = services.credential_create(actor=None, domain=mailbox.domain, mailbox=mailbox)
+        logins.append((new.credential.username, new.secret, mailbox.address))
+    return logins
 
 
 # --- the servers -------------------------------------------------------------------------------------------
@@ -109,9 +113,9 @@ def start_relay(env: dict, cert: Path, key: Path, processes: int) -> Server:
                   Path(env["VAR_DIR"]) / f"relay-{processes}.log")
 
 
-def start_bare(env: dict, cert: Path, key: Path, login: tuple[str, str]) -> Server:
+def start_bare(env: dict, cert: Path, key: Path, login: tuple[str, str, str]) -> Server:
     port = free_port()
-    argv = [sys.executable, str(ROOT / "bench" / "bare_smtpd.py"), str(port), str(cert), str(key), *login]
+    argv = [sys.executable, str(ROOT / "bench" / "bare_smtpd.py"), str(port), str(cert), str(key), *login[:2]]
     return Server("bare aiosmtpd", argv, env, port, Path(env["VAR_DIR"]) / "bare.log")
 
 
@@ -132,11 +136,11 @@ def inside_lag(env: dict, start: float, end: float) -> float | None:
     return max(lags) if lags else None
 
 
-async def measure(server: Server, *, load_logins, storm_logins, sender, args) -> dict:
+async def measure(server: Server, *, load_logins, storm_logins, args) -> dict:
     # Warm-up: one AUTH per load login, so the measured load is the steady state of a running relay.
-    await smtpload.run_load(host="127.0.0.1", port=server.port, logins=load_logins, sender=sender,
-                            recipient=RECIPIENT, sessions=len(load_logins), messages=0, size=args.size)
-    common = dict(host="127.0.0.1", port=server.port, logins=load_logins, sender=sender, recipient=RECIPIENT,
+    await smtpload.run_load(host="127.0.0.1", port=server.port, logins=load_logins, recipient=RECIPIENT,
+                            sessions=len(load_logins), messages=0, size=args.size)
+    common = dict(host="127.0.0.1", port=server.port, logins=load_logins, recipient=RECIPIENT,
                   sessions=args.sessions, messages=args.messages, size=args.size)
     load = accept = None
     for _ in range(args.rounds):  # the best round: the one the rest of the machine disturbed least
@@ -149,8 +153,8 @@ async def measure(server: Server, *, load_logins, storm_logins, sender, args) ->
 
 
 def report(results: list[dict], bare: dict, args) -> None:
-    print(f"\n{args.sessions} sessions x {args.messages} messages of {args.size // 1024} KB, STARTTLS + AUTH PLAIN; "
-          f"database {args.db_label}; {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end "
+    print(f"\n{args.sessions} sessions x {args.messages} messages of {args.size // 1024} KB, STARTTLS + AUTH PLAIN, "
+          f"{args.customers} sending customer(s); database {args.db_label}; {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end "
           f"({args.load_at_start:.1f} at the start): other work on the machine skews every figure")
     print("whole sessions = connect + STARTTLS + AUTH + messages on the clock; "
           "messages only = clock starts once all sessions are authenticated"
@@ -196,6 +200,8 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=10 * 1024, help="message size in bytes")
     parser.add_argument("--storm", type=int, default=50, help="cold AUTHs at once for the loop-lag figure")
     parser.add_argument("--rounds", type=int, default=1, help="repeat the load, keep each server's best round")
+    parser.add_argument("--customers", type=int, default=1,
+                        help="spread the sessions over this many customers (1: all share one customer's quota rows)")
     args = parser.parse_args()
     args.db_label = "PostgreSQL" if args.database_url else "SQLite"
     args.load_at_start = os.getloadavg()[0]
@@ -220,25 +226,24 @@ def main() -> None:
         relay_counts = [1, args.processes] if args.processes > 1 else [1]
         print(f"seeding {args.sessions + args.storm * len(relay_counts)} credentials (real password hashing)...",
               flush=True)
-        sender, logins = seed(args.sessions + args.storm * len(relay_counts))
+        logins = seed(args.sessions + args.storm * len(relay_counts), args.customers)
         load_logins, storm_sets = logins[:args.sessions], logins[args.sessions:]
         from django.db import connections
 
         connections.close_all()
 
-        bare_login = ("bench", secrets.token_urlsafe(12))
+        bare_login = ("bench", secrets.token_urlsafe(12), logins[0][2])
         bare_server = start_bare(env, cert, key, bare_login)
         servers.append(bare_server)
         bare = asyncio.run(measure(bare_server, load_logins=[bare_login], storm_logins=[bare_login] * args.storm,
-                                   sender=sender, args=args))
+                                   args=args))
         bare_server.stop()
         results = [bare]
         for i, processes in enumerate(relay_counts):
             relay = start_relay(env, cert, key, processes)
             servers.append(relay)
             storm = storm_sets[i * args.storm:(i + 1) * args.storm]
-            result = asyncio.run(measure(relay, load_logins=load_logins, storm_logins=storm, sender=sender,
-                                         args=args))
+            result = asyncio.run(measure(relay, load_logins=load_logins, storm_logins=storm, args=args))
             if processes == 1:
                 result["lag"]["inside_max_ms"] = inside_lag(env, *result["lag"]["storm_wall"])
             results.append(result)

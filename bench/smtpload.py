@@ -110,13 +110,14 @@ class LoadResult:
         return statistics.quantiles(self.latencies, n=100, method="inclusive")[int(p) - 1]
 
 
-async def _session(result: LoadResult, host: str, port: int, login: tuple[str, str], sender: str,
-                   recipient: str, messages: int, size: int, ready: "Gate | None") -> None:
+async def _session(result: LoadResult, host: str, port: int, login: tuple[str, str, str], recipient: str,
+                   messages: int, size: int, ready: "Gate | None") -> None:
+    username, password, sender = login
     client = Client(host, port)
     try:
         try:
             await client.connect_tls()
-            await client.auth_plain(*login)
+            await client.auth_plain(username, password)
         finally:
             if ready is not None:
                 await ready.arrive()
@@ -146,9 +147,11 @@ class Gate:
         await self.opened.wait()
 
 
-async def run_load(*, host: str, port: int, logins: list[tuple[str, str]], sender: str, recipient: str,
-                   sessions: int, messages: int, size: int, messages_only: bool = False) -> LoadResult:
+async def run_load(*, host: str, port: int, logins: list[tuple[str, str, str]], recipient: str, sessions: int,
+                   messages: int, size: int, messages_only: bool = False) -> LoadResult:
     """`sessions` concurrent sessions, each: connect, STARTTLS, AUTH PLAIN, `messages` messages, QUIT.
+
+    logins are (username, password, sender address); session i uses logins[i % len(logins)].
 
     messages_only: the clock starts once every session has connected and authenticated, so the figure is
     the rate of accepting messages alone.
@@ -157,7 +160,7 @@ async def run_load(*, host: str, port: int, logins: list[tuple[str, str]], sende
     gate = Gate(sessions) if messages_only else None
     started = time.perf_counter()
     await asyncio.gather(*(
-        _session(result, host, port, logins[i % len(logins)], sender, recipient, messages, size, gate)
+        _session(result, host, port, logins[i % len(logins)], recipient, messages, size, gate)
         for i in range(sessions)
     ))
     result.seconds = time.perf_counter() - (gate.opened_at if gate else started)
@@ -172,7 +175,7 @@ async def _probe(client: Client, samples: list[float], stop: asyncio.Event) -> N
         await asyncio.sleep(0.002)
 
 
-async def auth_storm_lag(*, host: str, port: int, logins: list[tuple[str, str]]) -> dict:
+async def auth_storm_lag(*, host: str, port: int, logins: list[tuple[str, str, str]]) -> dict:
     """Extra NOOP round-trip time on an idle session while every login in `logins` AUTHs at once.
 
     The connections and their TLS handshakes are made first, so only the AUTHs (password hashing and the
@@ -193,7 +196,7 @@ async def auth_storm_lag(*, host: str, port: int, logins: list[tuple[str, str]])
     stop = asyncio.Event()
     task = asyncio.create_task(_probe(probe, storm, stop))
     started, wall_start = time.perf_counter(), time.time()
-    outcomes = await asyncio.gather(*(c.auth_plain(*login) for c, login in zip(clients, logins)),
+    outcomes = await asyncio.gather(*(c.auth_plain(*login[:2]) for c, login in zip(clients, logins)),
                                     return_exceptions=True)
     storm_seconds, wall_end = time.perf_counter() - started, time.time()
     stop.set()
