@@ -14,51 +14,55 @@ def resellers_visible_to(user: User) -> QuerySet[Reseller]:
     return Reseller.objects.none()
 
 
-def customers_visible_to(user: User) -> QuerySet[Customer]:
-    qs = Customer.objects.select_related("reseller")
+def by_tenant(qs: QuerySet, user: User, *, reseller: str, customer: str) -> QuerySet:
+    """The rows a user may see: support every row (no filter at all), a reseller admin those whose `reseller` lookup
+    is their reseller, a customer user those whose `customer` lookup is their customer, anyone else none. The
+    lookups end on indexed ids (joins on foreign keys, never an IN over a subquery the database runs per count)."""
     if user.is_support:
         return qs
     if user.role == User.Role.RESELLER and user.reseller_id:
-        return qs.filter(reseller_id=user.reseller_id)
+        return qs.filter(**{reseller: user.reseller_id})
     if user.role == User.Role.CUSTOMER and user.customer_id:
-        return qs.filter(pk=user.customer_id)
+        return qs.filter(**{customer: user.customer_id})
     return qs.none()
+
+
+def customers_visible_to(user: User) -> QuerySet[Customer]:
+    return by_tenant(Customer.objects.select_related("reseller"), user, reseller="reseller_id", customer="pk")
 
 
 def domains_visible_to(user: User) -> QuerySet[Domain]:
-    qs = Domain.objects.select_related("customer", "customer__reseller")
-    if user.is_support:
-        return qs
-    if user.role == User.Role.RESELLER and user.reseller_id:
-        return qs.filter(customer__reseller_id=user.reseller_id)
-    if user.role == User.Role.CUSTOMER and user.customer_id:
-        return qs.filter(customer_id=user.customer_id)
-    return qs.none()
+    return by_tenant(Domain.objects.select_related("customer", "customer__reseller"), user,
+                      reseller="customer__reseller_id", customer="customer_id")
 
 
 def mailboxes_visible_to(user: User) -> QuerySet[Mailbox]:
     qs = Mailbox.objects.select_related("domain", "domain__customer")
     if user.role == User.Role.MAILBOX:
         return qs.filter(pk=user.mailbox_id) if user.mailbox_id else qs.none()
-    return qs.filter(domain__in=domains_visible_to(user))
+    return by_tenant(qs, user, reseller="domain__customer__reseller_id", customer="domain__customer_id")
 
 
 def credentials_visible_to(user: User) -> QuerySet[SmtpCredential]:
     qs = SmtpCredential.objects.select_related("domain", "mailbox", "mailbox__domain", "customer")
     if user.role == User.Role.MAILBOX:
         return qs.filter(mailbox_id=user.mailbox_id) if user.mailbox_id else qs.none()
-    return qs.filter(domain__in=domains_visible_to(user))
+    return by_tenant(qs, user, reseller="domain__customer__reseller_id", customer="domain__customer_id")
+
+
+def with_mailbox_counts(domains: list[Domain]) -> list[Domain]:
+    """Sets `mailbox_count` on each of a page's domains with one grouped query over those ids only."""
+    from django.db.models import Count
+
+    counts = dict(Mailbox.objects.filter(domain_id__in=[d.pk for d in domains]).order_by()
+                  .values_list("domain_id").annotate(n=Count("id")))
+    for domain in domains:
+        domain.mailbox_count = counts.get(domain.pk, 0)
+    return domains
 
 
 def audit_visible_to(user: User) -> QuerySet[AuditEntry]:
-    qs = AuditEntry.objects.select_related("actor")
-    if user.is_support:
-        return qs
-    if user.role == User.Role.RESELLER and user.reseller_id:
-        return qs.filter(reseller_id=user.reseller_id)
-    if user.role == User.Role.CUSTOMER and user.customer_id:
-        return qs.filter(customer_id=user.customer_id)
-    return qs.none()
+    return by_tenant(AuditEntry.objects.select_related("actor"), user, reseller="reseller_id", customer="customer_id")
 
 
 def mailbox_by_address(address: str) -> Mailbox | None:

@@ -2,7 +2,6 @@
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db.models import Count
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
@@ -15,7 +14,8 @@ from accounts.views_common import (_get_domain_for_user, as_stored_name, client_
 
 @login_required
 def domain_list(request):
-    domains = selectors.domains_visible_to(request.user).annotate(mailbox_count=Count("mailboxes")).order_by("name")
+    # Counted and paged without the mailbox counts: those are fetched for the page's rows only.
+    domains = selectors.domains_visible_to(request.user).order_by("name")
     customer = None
     if request.user.role != User.Role.CUSTOMER and request.GET.get("customer"):
         customer = customer_in_context(request)
@@ -23,8 +23,9 @@ def domain_list(request):
     q = request.GET.get("q", "").strip()
     if q:
         domains = domains.filter(name__icontains=as_stored_name(q))
-    return render(request, "accounts/domains/list.html", {"page": paginate(request, domains), "customer": customer,
-                                                          "q": q})
+    page = paginate(request, domains)
+    page.object_list = selectors.with_mailbox_counts(list(page.object_list))
+    return render(request, "accounts/domains/list.html", {"page": page, "customer": customer, "q": q})
 
 
 @login_required

@@ -229,3 +229,21 @@ def test_check_now_says_when_the_dns_cannot_be_asked(client, cast, settings):
     domain.refresh_from_db()
     assert not domain.is_verified and "The DNS could not be asked" in body
     assert '<span class="badge error">error</span>' in body
+
+
+def test_domain_list_shows_each_rows_mailbox_count_on_every_page(client, cast):
+    from accounts.models import Customer, Mailbox
+
+    Customer.objects.filter(pk=cast.a.customer.pk).update(max_domains=100, max_mailboxes=100)
+    shops = [Domain.objects.create(name=f"shop{i:02}.alpha.test", customer=cast.a.customer) for i in range(52)]
+    for n, domain in ((3, shops[0]), (2, shops[51])):
+        for k in range(n):
+            Mailbox.objects.create(domain=domain, local_part=f"box{k}", password_hash="x", quota_mb=1)
+    expected = {d.name: d.mailboxes.count() for d in Domain.objects.filter(customer=cast.a.customer)}
+    for user in (cast.a.user, cast.support):
+        client.force_login(user)
+        params = {"customer": cast.a.customer.pk} if user == cast.support else {}
+        rows = [*client.get(reverse("domain_list"), params).context["page"],
+                *client.get(reverse("domain_list"), {**params, "page": 2}).context["page"]]
+        assert {d.name: d.mailbox_count for d in rows} == expected
+        assert expected["shop00.alpha.test"] == 3 and expected["shop51.alpha.test"] == 2
