@@ -35,6 +35,10 @@ class ConnectFailed(Exception):
         self.text, self.code = text, code
 
 
+class TlsFailed(ConnectFailed):
+    """STARTTLS was offered but did not work."""
+
+
 @dataclass
 class Reply:
     code: int
@@ -88,6 +92,18 @@ class Client:
         self.last_used = 0.0
 
     def connect(self) -> None:
+        try:
+            self._connect(plain=False)
+        except TlsFailed as failed:
+            # Opportunistic TLS (RFC 7435): a remote MX whose STARTTLS fails gets the message in plain text on a
+            # new session rather than never; smart hosts configured for TLS never do.
+            try:
+                self._connect(plain=True)
+            except ConnectFailed as error:
+                raise ConnectFailed(f"{failed.text}; without TLS: {error.text}", error.code) from None
+
+    def _connect(self, *, plain: bool) -> None:
+        self.tls_version = ""
         helo = settings.DELIVERY_HELO_NAME
         implicit = self.smarthost is not None and self.smarthost.tls == "implicit"
         try:
@@ -107,7 +123,8 @@ class Client:
             if code != 220:
                 raise ConnectFailed(f"{self.host} greeted with {code} {message.decode(errors='replace')}", code)
             self._ehlo()
-            self._starttls()
+            if not plain:
+                self._starttls()
             if self.smarthost is not None and self.smarthost.username:
                 self._login()
             if implicit:
@@ -136,11 +153,17 @@ class Client:
                 raise ConnectFailed(f"smart host {self.host} does not offer STARTTLS")
             return
         verify = self.smarthost.verify if self.smarthost else False
-        context = _tls_context(verify)
         self.smtp._host = self.host
-        code, message = self.smtp.starttls(context=context)
-        self.tls_version = self.smtp.sock.version() or ""
-        self._ehlo()
+        try:
+            self.smtp.starttls(context=_tls_context(verify))
+            self.tls_version = self.smtp.sock.version() or ""
+            # With TLS 1.3 a server that dislikes the handshake may say so only now, by closing the session.
+            self._ehlo()
+        except (OSError, smtplib.SMTPException) as exc:
+            text = f"STARTTLS with {self.host}[{self.address}] failed: {_describe(exc)}"
+            if mode == "opportunistic":
+                raise TlsFailed(text) from None
+            raise ConnectFailed(text) from None
 
     def _login(self) -> None:
         try:

@@ -236,3 +236,23 @@ def test_a_worker_whose_lease_was_taken_over_stops(cast, routes, mx, monkeypatch
     message.refresh_from_db()
     assert message.lease_owner == "other-worker" and message.state == State.QUEUED
     assert [m.rcpt_tos for m in mx.messages] == [["bob@b.test"]], "the second domain is left to the new owner"
+
+
+def test_broken_starttls_falls_back_to_plain_text(cast, routes, settings, relay_cert):
+    import ssl
+
+    from relay.tls import server_context
+    from tests.relay.mx import start_mx
+
+    context = server_context(*relay_cert)
+    context.verify_mode = ssl.CERT_REQUIRED  # demands a client certificate: our handshake fails
+    context.load_verify_locations(str(relay_cert[0]))
+    broken = start_mx(tls_context=context)
+    settings.DELIVERY_PORT = broken.port
+    try:
+        message = queue(cast.a, "bob@b.test")
+        assert deliver(message) == State.DELIVERED
+        [got] = broken.messages
+        assert not got.tls
+    finally:
+        broken.stop()
