@@ -103,3 +103,19 @@ def test_sender_domain_smart_host_wins(cast, settings, auth_host):
     assert run(message) == State.DELIVERED and len(host.messages) == 1
     other = queue(cast.b, "someone@far-away.example")
     assert run(other) == State.DEFERRED and "refused" in other.recipients.get().last_reply
+
+
+@pytest.mark.django_db
+def test_smart_host_without_starttls_is_not_used_in_plain_text_unless_configured(cast, settings):
+    plain = start_mx(users={"relayuser": "pw"})
+    try:
+        settings.SMARTHOST_URL = f"smtp://relayuser:pw@127.0.0.1:{plain.port}"
+        message = queue(cast.a, "someone@far-away.example")
+        assert run(message) == State.DEFERRED
+        assert "does not offer STARTTLS" in message.recipients.get().last_reply and plain.messages == []
+        settings.SMARTHOST_URL = f"smtp://relayuser:pw@127.0.0.1:{plain.port}?tls=none"  # loopback only
+        message = queue(cast.a, "someone@far-away.example", subject="plain")
+        assert run(message) == State.DELIVERED
+        assert [(m.auth, m.tls) for m in plain.messages] == [("relayuser", False)]
+    finally:
+        plain.stop()
