@@ -3,12 +3,13 @@
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
+from django.core.cache import cache
 from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from accounts.models import Customer, Reseller, User
-from accounts.selectors import customers_visible_to
+from accounts.selectors import by_tenant
 from relay.models import DeliveryAttempt, QueuedMessage, Recipient
 
 
@@ -21,7 +22,8 @@ def messages_visible_to(user: User) -> QuerySet[QueuedMessage]:
             return qs.none()
         # Sent with the mailbox's own login, or with an app credential scoped to that mailbox.
         return qs.filter(Q(mailbox_id=user.mailbox_id) | Q(credential__mailbox_id=user.mailbox_id))
-    return qs.filter(customer__in=customers_visible_to(user).values("pk"))
+    # The same scope as accounts.selectors.customers_visible_to, on the message's indexed customer id.
+    return by_tenant(qs, user, reseller="customer__reseller_id", customer="customer_id")
 
 
 @dataclass(frozen=True)
@@ -40,7 +42,11 @@ def _start_of(day: date) -> datetime:
 
 
 def message_search(qs: QuerySet[QueuedMessage], f: MessageFilter) -> QuerySet[QueuedMessage]:
-    """The log page's rows: filtered, with what a row shows fetched in a fixed number of queries."""
+    """The log page's rows: filtered, with what a row shows fetched in a fixed number of queries.
+
+    Nothing here joins a message to its recipients: the paginator's COUNT(*) then reads the messages only, and a
+    row's recipients (and so how many it has) come from the prefetch of the page's own rows.
+    """
     if f.customer:
         qs = qs.filter(customer__name__icontains=f.customer)
     if f.recipient:
@@ -59,7 +65,6 @@ def message_search(qs: QuerySet[QueuedMessage], f: MessageFilter) -> QuerySet[Qu
     return (
         qs.select_related("customer")
         .defer("content")
-        .annotate(recipient_count=Count("recipients", distinct=True))
         .prefetch_related(Prefetch("recipients", queryset=Recipient.objects.only("id", "message_id", "address", "state")))
         .order_by("-created_at", "-id")
     )
@@ -84,28 +89,52 @@ def message_detail(qs: QuerySet[QueuedMessage], pk) -> QuerySet[QueuedMessage]:
 CHART_SERIES = ("sent", "delivered", "deferred", "bounced")
 
 
-def sending_per_day(*, messages: QuerySet[QueuedMessage], days: int = 14, today: date | None = None) -> list[dict]:
-    """Recipients accepted per day over the last `days` days and where they stand now, in one query.
-
-    A day's "sent" is every recipient accepted that day (bounces the relay itself sent are not counted);
-    delivered, deferred and bounced are how many of those recipients are in that state.
-    """
-    today = today or timezone.localdate()
-    first = today - timedelta(days=days - 1)
+def _recipients_per_day(messages: QuerySet[QueuedMessage], since: datetime,
+                        until: datetime | None = None) -> dict[date, dict]:
+    """{day: {sent, delivered, deferred, bounced}} of the messages accepted from `since` (until `until`): one
+    grouped query over the messages in that created_at range (indexed) and their recipients."""
+    qs = messages.filter(is_bounce=False, created_at__gte=since)
+    if until is not None:
+        qs = qs.filter(created_at__lt=until)
     rows = (
-        Recipient.objects.filter(message__in=messages.filter(is_bounce=False).values("pk"),
-                                 message__created_at__gte=_start_of(first))
-        .annotate(day=TruncDate("message__created_at"))
+        qs.annotate(day=TruncDate("created_at"))
         .values("day")
         .annotate(
-            sent=Count("id"),
-            delivered=Count("id", filter=Q(state=Recipient.State.DELIVERED)),
-            deferred=Count("id", filter=Q(state=Recipient.State.DEFERRED)),
-            bounced=Count("id", filter=Q(state=Recipient.State.BOUNCED)),
+            sent=Count("recipients"),
+            delivered=Count("recipients", filter=Q(recipients__state=Recipient.State.DELIVERED)),
+            deferred=Count("recipients", filter=Q(recipients__state=Recipient.State.DEFERRED)),
+            bounced=Count("recipients", filter=Q(recipients__state=Recipient.State.BOUNCED)),
         )
         .order_by("day")
     )
-    by_day = {row["day"]: row for row in rows}
+    return {row["day"]: {name: row[name] for name in CHART_SERIES} for row in rows}
+
+
+# A chart over every message (support's home) reads the recipients of the whole system for 14 days: its days
+# before today are counted once per this many seconds and kept in the cache; today is always counted live.
+PAST_DAYS_CACHE_SECONDS = 600
+
+
+def sending_per_day(*, messages: QuerySet[QueuedMessage], days: int = 14, today: date | None = None,
+                    cache_key: str = "") -> list[dict]:
+    """Recipients accepted per day over the last `days` days and where they stand now.
+
+    A day's "sent" is every recipient accepted that day (bounces the relay itself sent are not counted);
+    delivered, deferred and bounced are how many of those recipients are in that state. One query; with a
+    cache_key (which must name the scope of `messages`), the days before today come from the cache when it
+    holds them (PAST_DAYS_CACHE_SECONDS) and only today is counted.
+    """
+    today = today or timezone.localdate()
+    first = today - timedelta(days=days - 1)
+    if not cache_key:
+        by_day = _recipients_per_day(messages, _start_of(first))
+    else:
+        key = f"relay:sending-per-day:{cache_key}:{first}:{today}"
+        past = cache.get(key)
+        if past is None:
+            past = _recipients_per_day(messages, _start_of(first), _start_of(today))
+            cache.set(key, past, PAST_DAYS_CACHE_SECONDS)
+        by_day = {**past, **_recipients_per_day(messages, _start_of(today))}
     out = []
     for i in range(days):
         day = first + timedelta(days=i)
@@ -122,3 +151,12 @@ def chart_messages(*, user: User, customer: Customer | None = None, reseller: Re
     elif reseller is not None:
         qs = qs.filter(customer__reseller=reseller)
     return qs
+
+
+def sending_chart_days(*, user: User, customer: Customer | None = None, reseller: Reseller | None = None,
+                       days: int = 14) -> list[dict]:
+    """The days of a dashboard's chart. Support's chart of everything keeps its earlier days in the cache: it is
+    the same for every support user and reads every recipient of the period."""
+    whole_system = user.is_support and customer is None and reseller is None
+    return sending_per_day(messages=chart_messages(user=user, customer=customer, reseller=reseller), days=days,
+                           cache_key="all" if whole_system else "")

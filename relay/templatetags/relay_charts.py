@@ -2,7 +2,7 @@
 
 from django import template
 
-from relay.selectors import CHART_SERIES, chart_messages, sending_per_day
+from relay.selectors import CHART_SERIES, sending_chart_days
 
 register = template.Library()
 
@@ -56,6 +56,5 @@ def sending_chart(context, customer=None, reseller=None, days: int = 14):
     """A customer's chart, a reseller's customers' together, or (neither given) all the viewer may see."""
     user = context["request"].user
     # A missing template variable arrives as "": treat it as "not given", never as a filter on nothing.
-    scope = chart_messages(user=user, customer=customer or None, reseller=reseller or None)
-    data = sending_per_day(messages=scope, days=days)
+    data = sending_chart_days(user=user, customer=customer or None, reseller=reseller or None, days=days)
     return {"chart": chart_layout(data), "days": days}

@@ -3,7 +3,10 @@ import xml.etree.ElementTree as ET
 from datetime import timedelta
 
 import pytest
+from django.core.cache import cache
+from django.db import connection
 from django.template import Context, Template
+from django.test.utils import CaptureQueriesContext
 from django.test import RequestFactory
 from django.urls import reverse
 from django.utils import timezone
@@ -12,6 +15,12 @@ from relay.templatetags.relay_charts import PLOT_H, nice_ceiling
 from tests.relay.logdata import make_message
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    """Support's chart keeps its earlier days in the cache: every test here starts without them."""
+    cache.clear()
 SVG = ""  # inline SVG in HTML needs no namespace
 
 
@@ -90,3 +99,30 @@ def test_dashboards_show_the_chart(client, cast):
     client.force_login(cast.support)
     page = client.get(reverse("customer_dashboard", args=[cast.a.customer.pk])).content.decode()
     assert "1 recipient accepted" in page
+
+
+def test_supports_chart_of_everything_counts_today_live_and_earlier_days_once_per_period(cast, settings):
+    yesterday = timezone.now() - timedelta(days=1)
+    make_message(cast.a, to=("y1@x.org",), created_at=yesterday)
+    days = {d: series["sent"][0] for d, series in bars(render_chart(cast.support)[1]).items()}
+    today, before = timezone.localdate().isoformat(), (timezone.localdate() - timedelta(days=1)).isoformat()
+    assert (days[before], days[today]) == (1, 0)
+
+    make_message(cast.b, to=("y2@x.org",), created_at=yesterday)
+    make_message(cast.b, to=("t1@x.org", "t2@x.org"))
+    with CaptureQueriesContext(connection) as ctx:
+        drawn = bars(render_chart(cast.support)[1])
+    assert len(ctx.captured_queries) == 1  # today's only: the earlier days come from the cache
+    assert (drawn[before]["sent"][0], drawn[today]["sent"][0]) == (1, 2)
+    # Scoped charts and other roles' charts are never cached: they count what they may see, now.
+    assert bars(render_chart(cast.reseller_b_admin)[1])[before]["sent"][0] == 1
+    cache.clear()  # the period is over
+    assert bars(render_chart(cast.support)[1])[before]["sent"][0] == 2
+
+
+def test_the_cached_days_of_supports_chart_are_never_shown_to_a_reseller(cast):
+    make_message(cast.b, to=("y@x.org",), created_at=timezone.now() - timedelta(days=1))
+    before = (timezone.localdate() - timedelta(days=1)).isoformat()
+    assert bars(render_chart(cast.support)[1])[before]["sent"][0] == 1
+    assert bars(render_chart(cast.reseller_a_admin)[1])[before]["sent"][0] == 0
+    assert bars(render_chart(cast.a.user, "customer=customer")[1])[before]["sent"][0] == 0
