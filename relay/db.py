@@ -1,8 +1,9 @@
 """Blocking work from the relay's event loop: on worker threads, never on the loop itself.
 
-Three pools: database reads; database writes (one thread on SQLite, whose single writer lock would otherwise
-have threads sleep in its busy handler; the read pool on PostgreSQL); password hashing, with fewer threads than
-cores and at a lower CPU priority, so cold AUTHs can never starve the event loop of a core.
+Three pools: database reads; database writes, as single-thread lanes chosen by a key (the customer), so two
+writes that would wait on the same rows' locks (sending quotas) queue here instead of inside the database, while
+other customers' writes run beside them (one lane on SQLite, which has a single writer lock anyway); password
+hashing, with fewer threads than cores and at a lower CPU priority, so cold AUTHs never starve the event loop.
 """
 
 import asyncio
@@ -29,10 +30,8 @@ class DbRunner:
             workers = min(workers, 2)
         self.workers = workers
         self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="relay-db")
-        if connections["default"].vendor == "sqlite":
-            self.writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="relay-db-write")
-        else:
-            self.writer = self.executor
+        lanes = 1 if connections["default"].vendor == "sqlite" else max(1, workers // 2)
+        self.lanes = [ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"relay-db-write{i}") for i in range(lanes)]
         hash_workers = hash_workers or max(1, (os.cpu_count() or 2) - 1)
         self.hasher = ThreadPoolExecutor(max_workers=hash_workers, thread_name_prefix="relay-hash",
                                          initializer=_lower_priority)
@@ -41,8 +40,10 @@ class DbRunner:
         return await sync_to_async(_with_fresh_connection, thread_sensitive=False, executor=self.executor)(
             func, *args, **kwargs)
 
-    async def write(self, func, /, *args, **kwargs):
-        return await sync_to_async(_with_fresh_connection, thread_sensitive=False, executor=self.writer)(
+    async def write(self, func, /, *args, lane: int = 0, **kwargs):
+        """A write on the lane of `lane` (e.g. the customer id): writes with the same key never run at once."""
+        executor = self.lanes[lane % len(self.lanes)]
+        return await sync_to_async(_with_fresh_connection, thread_sensitive=False, executor=executor)(
             func, *args, **kwargs)
 
     async def hash(self, func, /, *args, **kwargs):
@@ -51,12 +52,12 @@ class DbRunner:
 
     def shutdown(self) -> None:
         self.close_connections()
-        for executor in {self.executor, self.writer, self.hasher}:
+        for executor in [self.executor, *self.lanes, self.hasher]:
             executor.shutdown(wait=True)
 
     def close_connections(self) -> None:
         """Close every database thread's connection (a connection belongs to the thread that opened it)."""
-        for executor in {self.executor, self.writer}:
+        for executor in [self.executor, *self.lanes]:
             _close_in_each_thread(executor)
 
 

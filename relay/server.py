@@ -95,7 +95,8 @@ class RelayHandler:
                 result = auth.LoginResult(locked=True)
             elif await self.db.hash(auth.verify, candidate=candidate, password=secret, valid_request=valid_request):
                 if candidate.principal.credential_id is not None:
-                    await self.db.write(auth.succeeded, principal=candidate.principal, client_ip=server.client_ip)
+                    await self.db.write(auth.succeeded, principal=candidate.principal, client_ip=server.client_ip,
+                                        lane=candidate.principal.customer_id)
                 result = auth.LoginResult(principal=candidate.principal)
             else:
                 result = await self.db.write(auth.failed, username=username, client_ip=server.client_ip)
@@ -161,7 +162,7 @@ class RelayHandler:
             return FROM_REJECTED
         try:
             message = await self.db.write(
-                accept_message, principal=principal, mail_from=envelope.mail_from, recipients=envelope.rcpt_tos,
+                accept_message, lane=principal.customer_id, principal=principal, mail_from=envelope.mail_from, recipients=envelope.rcpt_tos,
                 content=content, client_ip=server.client_ip, helo=session.host_name or "",
                 tls_version=tls_version(server.transport), headers=headers,
             )
