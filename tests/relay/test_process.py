@@ -159,6 +159,16 @@ def test_bad_arguments_are_refused_with_a_message(args, message):
         call_command("runrelay", *args)
 
 
+def test_unusable_certificate_or_proxy_list_is_refused_with_a_message(tmp_path, relay_cert, settings):
+    garbage = tmp_path / "garbage.pem"
+    garbage.write_text("not a certificate")
+    with pytest.raises(CommandError, match="cannot load the TLS certificate"):
+        call_command("runrelay", "--cert", str(garbage), "--key", str(garbage))
+    settings.RELAY_PROXY_PROTOCOL_FROM = ["10.0.0.0/33"]
+    with pytest.raises(CommandError, match="RELAY_PROXY_PROTOCOL_FROM"):
+        call_command("runrelay", "--cert", str(relay_cert[0]), "--key", str(relay_cert[1]))
+
+
 def test_only_tls_1_2_and_later_are_offered(relay):
     assert relay.relay.tls.context.minimum_version == ssl.TLSVersion.TLSv1_2
     for version in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3):

@@ -2,6 +2,7 @@
 
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -12,7 +13,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from relay.server import RelayConfig, run_relay
-from relay.tls import ensure_certificate
+from relay.protocol import parse_networks
+from relay.tls import ensure_certificate, server_context
 
 
 def parse_listen(value: str) -> tuple[str, int] | None:
@@ -54,6 +56,14 @@ class Command(BaseCommand):
         if grace < 0:
             raise CommandError("--grace cannot be negative")
         self._certificate(Path(cert), Path(key))
+        try:
+            server_context(cert, key)
+        except (OSError, ssl.SSLError) as error:
+            raise CommandError(f"cannot load the TLS certificate {cert} with key {key}: {error}") from None
+        try:
+            parse_networks(settings.RELAY_PROXY_PROTOCOL_FROM)
+        except ValueError as error:
+            raise CommandError(f"RELAY_PROXY_PROTOCOL_FROM: {error}") from None
         if settings.CELERY_BROKER_URL == "filesystem://":
             # The embedded broker is a set of folders; the relay publishes into them from its first message.
             options = getattr(settings, "CELERY_BROKER_TRANSPORT_OPTIONS", {})
