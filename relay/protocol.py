@@ -48,8 +48,6 @@ _PREFIX = [("501 ", "5.5.4"), ("503 ", "5.5.1"), ("500 ", "5.5.2"), ("502 ", "5.
 INTERNAL_ERROR = "451 4.3.0 Internal error; please try again later"
 SHUTDOWN = "421 4.3.2 Service shutting down, please try again later"
 
-log = logging.getLogger("hostingmail.relay")
-
 
 def enhance(status: str) -> str:
     if status in _EXACT:

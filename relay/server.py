@@ -25,7 +25,6 @@ from relay.protocol import RelaySMTP, parse_networks
 from relay.queue import accept_message, notifier, parse_headers
 from relay.tls import TlsStore, tls_version
 
-log = logging.getLogger("hostingmail.relay")
 
 AUTH_OK = "235 2.7.0 Authentication successful"
 AUTH_INVALID = "535 5.7.8 Authentication credentials invalid"
@@ -114,8 +113,7 @@ class RelayHandler:
         if result.locked:
             metrics.AUTH.labels(result="locked").inc()
             server.event("auth", username=username, result="locked")
-            await server.push(AUTH_LOCKED)
-            server.transport.close()
+            server.hang_up(AUTH_LOCKED)
             return AuthResult(success=False, handled=True)
         metrics.AUTH.labels(result="failure").inc()
         server.event("auth", username=username, result="failed")
