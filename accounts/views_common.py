@@ -2,8 +2,10 @@
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import get_object_or_404
+from django.utils.functional import cached_property
 
 from accounts import selectors
 from accounts.models import Customer, Domain, Mailbox, SmtpCredential, User
@@ -77,13 +79,36 @@ def submit(request, form, action, *, failure: str):
 
 
 PAGE_SIZE = 50
+# Lists count at most this many rows: an exact COUNT(*) reads every row (support's lists cover the whole data
+# set), a capped one stops there. Past it the page says "more than 10,000" and the pages stop; a search narrows.
+COUNT_CAP = 10_000
+
+
+class CappedPaginator(Paginator):
+    """A Paginator whose count reads at most cap + 1 rows of the queryset, without its ordering (and the list
+    views page querysets that have no annotations or joins that multiply rows, so the count is the cheap one).
+    Past the cap, `more_than` is true and `count` is the cap."""
+
+    def __init__(self, object_list, per_page, *, cap: int | None = None, **kwargs):
+        super().__init__(object_list, per_page, **kwargs)
+        self.cap = COUNT_CAP if cap is None else cap
+
+    @cached_property
+    def _counted(self) -> int:
+        return self.object_list.order_by()[: self.cap + 1].count()
+
+    @cached_property
+    def count(self) -> int:
+        return min(self._counted, self.cap)
+
+    @property
+    def more_than(self) -> bool:
+        return self._counted > self.cap
 
 
 def paginate(request, queryset):
     """One page of a list (?page=N, 50 a page); a page past the end shows the last one."""
-    from django.core.paginator import Paginator
-
-    return Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
+    return CappedPaginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
 
 
 def as_stored_name(text: str) -> str:

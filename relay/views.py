@@ -5,12 +5,12 @@ from datetime import timedelta
 from django.contrib import messages as flash
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from accounts.models import User
+from accounts.views_common import CappedPaginator
 from relay import lockout, selectors, services
 from relay.forms import PAGE_SIZES, MessageCancelForm, MessageSearchForm
 from relay.models import AuthLockout, QueuedMessage
@@ -55,7 +55,7 @@ def message_list(request):
         qs = qs.none()
     else:
         qs = selectors.message_search(qs, selectors.MessageFilter())
-    page = Paginator(qs, per_page).get_page(request.GET.get("page"))
+    page = CappedPaginator(qs, per_page).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
     return render(request, "relay/message_list.html", {

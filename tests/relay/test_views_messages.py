@@ -110,6 +110,19 @@ def test_the_page_count_never_joins_messages_to_their_recipients(client, cast, p
     assert "GROUP BY" not in counts[0] and "relay_recipient\" ON" not in counts[0]
 
 
+def test_the_log_counts_up_to_a_cap_and_says_more_than_past_it(client, cast, monkeypatch):
+    from accounts import views_common
+
+    for i in range(4):
+        make_message(cast.a, subject=f"Note {i}")
+    monkeypatch.setattr(views_common, "COUNT_CAP", 3)
+    client.force_login(cast.a.user)
+    body = client.get(reverse("relay:message_list")).content.decode()
+    assert "More than 3 messages: narrow the search to see them all" in body
+    narrowed = client.get(reverse("relay:message_list"), {"subject": "Note 1"}).content.decode()
+    assert "1 message</p>" in narrowed
+
+
 def test_bad_search_input_gets_a_form_error(client, cast):
     make_message(cast.a)
     client.force_login(cast.a.user)
