@@ -23,6 +23,17 @@ def format_event(fields: dict) -> str:
     return " ".join(f"{k}={_value(fields[k])}" for k in keys if fields[k] is not None)
 
 
+# LogRecord's own attribute names cannot be passed in `extra`.
+_RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
+
+
+def log_event(log: logging.Logger, level: int, name: str, *, exc_info=None, **fields) -> None:
+    """The line as key=value text, and the same fields as record attributes for LOG_FORMAT=json."""
+    if log.isEnabledFor(level):
+        fields = {"event": name, "pid": os.getpid(), **fields}
+        extra = {k: v for k, v in fields.items() if v is not None and k not in _RESERVED}
+        log.log(level, format_event(fields), exc_info=exc_info, extra=extra)
+
+
 def event(name: str, *, level: int = logging.INFO, exc_info=None, **fields) -> None:
-    if logger.isEnabledFor(level):
-        logger.log(level, format_event({"event": name, "pid": os.getpid(), **fields}), exc_info=exc_info)
+    log_event(logger, level, name, exc_info=exc_info, **fields)
