@@ -58,8 +58,8 @@ def claim(message_id: int, *, owner: str, now: datetime | None = None) -> Queued
     lease = now + timedelta(seconds=settings.DELIVERY_LEASE_SECONDS)
     if connection.vendor == "postgresql":
         with transaction.atomic():
-            message = (QueuedMessage.objects.select_for_update(skip_locked=True)
-                       .filter(_due(now), pk=message_id).first())
+            message = (QueuedMessage.objects.select_for_update(skip_locked=True, of=("self",))
+                       .select_related("customer__reseller", "domain").filter(_due(now), pk=message_id).first())
             if message is None:
                 return None
             message.lease_owner, message.lease_until = owner, lease
@@ -68,7 +68,7 @@ def claim(message_id: int, *, owner: str, now: datetime | None = None) -> Queued
     # SQLite has no row locks: the conditional UPDATE is atomic, and its row count says who won.
     if not QueuedMessage.objects.filter(_due(now), pk=message_id).update(lease_owner=owner, lease_until=lease):
         return None
-    return QueuedMessage.objects.get(pk=message_id)
+    return QueuedMessage.objects.select_related("customer__reseller", "domain").get(pk=message_id)
 
 
 def due_message_ids(*, now: datetime | None = None, limit: int = 1000, fresh_grace: float = 60.0) -> list[int]:
@@ -190,9 +190,10 @@ def retry_delay(attempts: int) -> int:
     return schedule[min(max(attempts, 1), len(schedule)) - 1]
 
 
-def _finish(message: QueuedMessage, *, owner: str, now: datetime) -> str:
+def _finish(message: QueuedMessage, recipients: list[Recipient], *, owner: str, now: datetime) -> str:
+    """Deferred with the next attempt time, or done (and the DSN queued); `recipients` are all of the message's,
+    with the outcomes of this run."""
     give_up_at = message.created_at + timedelta(seconds=settings.DELIVERY_GIVE_UP_SECONDS)
-    recipients = list(message.recipients.all())
     pending = [r for r in recipients if r.state in PENDING_RECIPIENTS]
     attempts = message.attempts + 1
     mine = QueuedMessage.objects.filter(pk=message.pk, lease_owner=owner, state__in=PENDING)
@@ -241,16 +242,25 @@ def deliver(message_id: int, *, owner: str | None = None, cache: ConnectionCache
     if not message.dkim_signed:
         dkim.sign_message(message)
     cache = cache or connection_cache()
+    everyone = list(message.recipients.all())
     by_domain: dict[str, list[Recipient]] = {}
-    for recipient in message.recipients.filter(state__in=PENDING_RECIPIENTS):
-        by_domain.setdefault(recipient.address.rpartition("@")[2].lower(), []).append(recipient)
-    for domain, recipients in by_domain.items():
-        if not _renew(message, owner=owner, now=now):
+    for recipient in everyone:
+        if recipient.state in PENDING_RECIPIENTS:
+            by_domain.setdefault(recipient.address.rpartition("@")[2].lower(), []).append(recipient)
+    groups = list(by_domain.items())
+    for n, (domain, recipients) in enumerate(groups):
+        if n and not _renew(message, owner=owner, now=now):
             log.warning(format_event({"event": "lease_lost", "queue_id": message.queue_id, "worker": owner}))
             return None
         outcomes = deliver_domain(message, domain, recipients, cache)
-        _record(message, outcomes, now or timezone.now())
-    return _finish(message, owner=owner, now=now or timezone.now())
+        if n < len(groups) - 1:
+            _record(message, outcomes, now or timezone.now())
+            continue
+        # The last outcomes and the message's new state in one commit.
+        with transaction.atomic():
+            _record(message, outcomes, now or timezone.now())
+            return _finish(message, everyone, owner=owner, now=now or timezone.now())
+    return _finish(message, everyone, owner=owner, now=now or timezone.now())
 
 
 def _renew(message: QueuedMessage, *, owner: str, now: datetime | None) -> bool:
