@@ -41,11 +41,16 @@ def _start_of(day: date) -> datetime:
     return timezone.make_aware(datetime.combine(day, time.min))
 
 
+# A log row names this many recipients and says how many more there are: a message to thousands fetches three.
+PREVIEW_RECIPIENTS = 3
+
+
 def message_search(qs: QuerySet[QueuedMessage], f: MessageFilter) -> QuerySet[QueuedMessage]:
     """The log page's rows: filtered, with what a row shows fetched in a fixed number of queries.
 
-    Nothing here joins a message to its recipients: the paginator's COUNT(*) then reads the messages only, and a
-    row's recipients (and so how many it has) come from the prefetch of the page's own rows.
+    Nothing here joins a message to its recipients: the paginator's COUNT(*) then reads the messages only. A row
+    shows its first PREVIEW_RECIPIENTS recipients (`preview_recipients`, prefetched for the page's rows only);
+    with_recipient_counts adds how many it has.
     """
     if f.customer:
         qs = qs.filter(customer__name__icontains=f.customer)
@@ -65,9 +70,22 @@ def message_search(qs: QuerySet[QueuedMessage], f: MessageFilter) -> QuerySet[Qu
     return (
         qs.select_related("customer")
         .defer("content")
-        .prefetch_related(Prefetch("recipients", queryset=Recipient.objects.only("id", "message_id", "address", "state")))
+        .prefetch_related(Prefetch(
+            "recipients", to_attr="preview_recipients",
+            queryset=Recipient.objects.only("id", "message_id", "address", "state")[:PREVIEW_RECIPIENTS]))
         .order_by("-created_at", "-id")
     )
+
+
+def with_recipient_counts(messages: list[QueuedMessage]) -> list[QueuedMessage]:
+    """Sets `recipient_count` on each of a page's messages with one grouped query over those ids only, and
+    `more_recipients`: how many its preview_recipients do not name."""
+    counts = dict(Recipient.objects.filter(message_id__in=[m.pk for m in messages]).order_by()
+                  .values_list("message_id").annotate(n=Count("id")))
+    for message in messages:
+        message.recipient_count = counts.get(message.pk, 0)
+        message.more_recipients = message.recipient_count - len(getattr(message, "preview_recipients", ()))
+    return messages
 
 
 def message_detail(qs: QuerySet[QueuedMessage], pk) -> QuerySet[QueuedMessage]:

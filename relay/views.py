@@ -56,6 +56,7 @@ def message_list(request):
     else:
         qs = selectors.message_search(qs, selectors.MessageFilter())
     page = CappedPaginator(qs, per_page).get_page(request.GET.get("page"))
+    page.object_list = selectors.with_recipient_counts(list(page.object_list))
     query = request.GET.copy()
     query.pop("page", None)
     return render(request, "relay/message_list.html", {

@@ -47,7 +47,23 @@ def test_search_combines_filters(cast):
     found = message_search(QueuedMessage.objects.all(), MessageFilter(
         recipient="bob", subject="inv", state="delivered", date_from=today, date_to=today))
     assert [m.queue_id for m in found] == [hit.queue_id]
-    assert [r.address for r in found[0].recipients.all()] == ["bob@example.org"]
+    assert [r.address for r in found[0].preview_recipients] == ["bob@example.org"]
+
+
+def test_a_page_names_three_recipients_a_message_and_counts_the_rest_in_two_queries(cast):
+    from relay.selectors import with_recipient_counts
+
+    big = make_message(cast.a, to=tuple(f"r{i:02}@example.org" for i in range(40)))
+    small = make_message(cast.a, to=("one@example.org",))
+    with CaptureQueriesContext(connection) as ctx:
+        rows = with_recipient_counts(list(message_search(QueuedMessage.objects.all(), MessageFilter())))
+    assert len(ctx.captured_queries) == 3  # the rows, their first recipients, the counts
+    assert "ROW_NUMBER" in ctx.captured_queries[1]["sql"].upper()  # at most three a message leave the database
+    by_id = {m.pk: m for m in rows}
+    assert [r.address for r in by_id[big.pk].preview_recipients] == ["r00@example.org", "r01@example.org",
+                                                                     "r02@example.org"]
+    assert (by_id[big.pk].recipient_count, by_id[big.pk].more_recipients) == (40, 37)
+    assert (by_id[small.pk].recipient_count, by_id[small.pk].more_recipients) == (1, 0)
 
 
 def test_sending_per_day_counts_recipients_by_state_in_one_query(cast):
