@@ -94,8 +94,6 @@ class RelaySMTP(SMTP):
         self.session_id = secrets.token_hex(5)
         self.client_ip = ""
         self.busy = False  # inside DATA: a graceful shutdown waits for it
-        if implicit_tls:
-            self._auth_require_tls = True
 
     def _create_session(self) -> Session:
         return QuietSession(self.loop)
