@@ -256,3 +256,19 @@ def test_broken_starttls_falls_back_to_plain_text(cast, routes, settings, relay_
         assert not got.tls
     finally:
         broken.stop()
+
+
+def test_outcomes_are_counted_and_logged_per_recipient(cast, routes, mx, caplog):
+    from relay.metrics import BOUNCES, DELIVERY_OUTCOMES
+
+    mx.replies["nobody@b.test"] = ["550 5.1.1 No such user here"]
+    before = {s: DELIVERY_OUTCOMES.labels(s)._value.get() for s in ("delivered", "bounced")}
+    bounces = BOUNCES._value.get()
+    with caplog.at_level("INFO", logger="relay.delivery"):
+        deliver(queue(cast.a, "bob@b.test", "nobody@b.test"))
+    assert DELIVERY_OUTCOMES.labels("delivered")._value.get() == before["delivered"] + 1
+    assert DELIVERY_OUTCOMES.labels("bounced")._value.get() == before["bounced"] + 1
+    assert BOUNCES._value.get() == bounces + 1
+    lines = [r.getMessage() for r in caplog.records if r.name == "relay.delivery"]
+    assert any("event=delivery" in line and "recipient=nobody@b.test" in line and "result=bounced" in line
+               and "code=550" in line and f"customer={cast.a.customer.pk}" in line for line in lines)
