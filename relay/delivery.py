@@ -241,6 +241,7 @@ def deliver(message_id: int, *, owner: str | None = None, cache: ConnectionCache
         return QueuedMessage.State.HELD
     if not message.dkim_signed:
         dkim.sign_message(message)
+    message.content = bytes(message.content)  # PostgreSQL hands out a memoryview
     cache = cache or connection_cache()
     everyone = list(message.recipients.all())
     by_domain: dict[str, list[Recipient]] = {}

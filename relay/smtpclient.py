@@ -178,7 +178,7 @@ class Client:
         options = []
         if smtp.has_extn("size"):
             options.append(f"SIZE={len(content)}")
-        if smtp.has_extn("8bitmime") and any(b > 127 for b in content):
+        if smtp.has_extn("8bitmime") and not content.isascii():
             options.append("BODY=8BITMIME")
         if not (mail_from + "".join(recipients)).isascii():
             if not smtp.has_extn("smtputf8"):

@@ -30,6 +30,7 @@ class Received:
     session: int
     tls: bool
     auth: str | None
+    mail_options: list[str] = field(default_factory=list)
 
     @property
     def message(self):
@@ -73,7 +74,8 @@ class RecordingHandler:
             self.messages.append(Received(
                 mail_from=envelope.mail_from, rcpt_tos=list(envelope.rcpt_tos), content=envelope.original_content,
                 session=id(session), tls=session.ssl is not None or server.transport.get_extra_info("sslcontext") is not None,
-                auth=session.auth_data.login.decode() if session.authenticated and session.auth_data else None))
+                auth=session.auth_data.login.decode() if session.authenticated and session.auth_data else None,
+                mail_options=list(envelope.mail_options or [])))
         return "250 2.0.0 Ok: queued"
 
 

@@ -272,3 +272,11 @@ def test_outcomes_are_counted_and_logged_per_recipient(cast, routes, mx, caplog)
     lines = [r.getMessage() for r in caplog.records if r.name == "relay.delivery"]
     assert any("event=delivery" in line and "recipient=nobody@b.test" in line and "result=bounced" in line
                and "code=550" in line and f"customer={cast.a.customer.pk}" in line for line in lines)
+
+
+def test_size_and_8bitmime_declared(cast, routes, mx):
+    message = queue(cast.a, "bob@b.test", body="Grüße aus Köln\r\n")
+    assert deliver(message) == State.DELIVERED
+    [got] = mx.messages
+    assert f"SIZE={message.size}" in got.mail_options and "BODY=8BITMIME" in got.mail_options
+    assert "Grüße aus Köln".encode() in got.content
