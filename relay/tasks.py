@@ -8,6 +8,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from accounts.models import Status
 from relay import delivery, dsn, services
 from relay.models import QueuedMessage, Recipient
 
@@ -19,7 +20,12 @@ def deliver_message(message_id: int) -> str | None:
 
 @shared_task(name="relay.tasks.sweep_queue", ignore_result=True)
 def sweep_queue() -> int:
-    """Hand due deferred messages, expired leases and messages whose task was lost to the workers."""
+    """Hand due deferred messages, expired leases and messages whose task was lost to the workers; release mail
+    held for customers restored since (in case the release task itself was lost)."""
+    restored = (QueuedMessage.objects.filter(state=QueuedMessage.State.HELD, customer__status=Status.ACTIVE)
+                .values_list("customer_id", flat=True).distinct())
+    for customer_id in list(restored):
+        services.release_held(customer_id=customer_id)
     ids = delivery.due_message_ids()
     for message_id in ids:
         deliver_message.delay(message_id)

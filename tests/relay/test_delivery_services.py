@@ -75,6 +75,18 @@ def test_sweep_hands_due_messages_to_the_workers(cast):
     delay.assert_called_once_with(due.pk)
 
 
+def test_sweep_releases_mail_held_for_a_customer_restored_meanwhile(cast):
+    from accounts.models import Customer, Status
+
+    held = queue(cast.a, "bob@b.test", state=State.HELD, state_reason="Customer suspended")
+    still = queue(cast.b, "bob@b.test", state=State.HELD, state_reason="Customer suspended")
+    Customer.objects.filter(pk=cast.b.customer.pk).update(status=Status.SUSPENDED)
+    with mock.patch("relay.services.current_app.send_task"):
+        tasks.sweep_queue()
+    assert QueuedMessage.objects.get(pk=held.pk).state == State.QUEUED
+    assert QueuedMessage.objects.get(pk=still.pk).state == State.HELD
+
+
 def test_purge_drops_old_contents_and_keeps_the_log(cast, settings):
     settings.MESSAGE_RETENTION_DAYS = 7
     old = queue(cast.a, "bob@b.test", state=State.DELIVERED, finished_at=timezone.now() - timedelta(days=8))
