@@ -161,7 +161,7 @@ def deliver_domain(message: QueuedMessage, domain: str, recipients: list[Recipie
 
 
 def _record(message: QueuedMessage, outcomes: list[Outcome], now: datetime) -> None:
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         attempts = []
         for outcome in outcomes:
             recipient = outcome.recipient
@@ -202,7 +202,7 @@ def _finish(message: QueuedMessage, recipients: list[Recipient], *, owner: str, 
         mine.update(state=QueuedMessage.State.DEFERRED, attempts=attempts, next_attempt_at=next_at,
                     lease_owner="", lease_until=None)
         return QueuedMessage.State.DEFERRED
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         for recipient in pending:  # give-up: the last temporary reason becomes a permanent failure
             recipient.state = Recipient.State.BOUNCED
             recipient.last_reply = f"Gave up after {settings.DELIVERY_GIVE_UP_SECONDS // 3600} hours: " \
