@@ -3,6 +3,7 @@
 import smtplib
 
 import pytest
+from prometheus_client import REGISTRY
 from django.db import OperationalError, connections
 
 from accounts import services
@@ -215,7 +216,13 @@ def test_bad_syntax_and_sequence_get_enhanced_codes(client, command, reply):
 # --- quota, headers, errors --------------------------------------------------------------------------------------
 
 
+def counter(name: str, **labels) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
 def test_over_a_sending_limit_is_451_and_nothing_is_stored(relay, cast):
+    quota_before = counter("hostingmail_quota_rejections_total", level="customer")
+    rejected_before = counter("hostingmail_smtp_rejections_total", reason="451 4.7.1")
     Customer.objects.filter(pk=cast.a.customer.pk).update(send_per_hour=2)
     with submission_client(relay.submission, auth=(ME, PASSWORD)) as client:
         replies = send(client, sender=ME, recipients=["a@example.org", "b@example.org", "c@example.org"],
@@ -227,6 +234,8 @@ def test_over_a_sending_limit_is_451_and_nothing_is_stored(relay, cast):
                     data=message(sender=ME))[-1][0] == 250
         assert send(client, sender=ME, recipients=["c@example.org"], data=message(sender=ME))[-1][0] == 451
     assert QueuedMessage.objects.count() == 1
+    assert counter("hostingmail_quota_rejections_total", level="customer") == quota_before + 2
+    assert counter("hostingmail_smtp_rejections_total", reason="451 4.7.1") == rejected_before + 2
 
 
 def test_received_date_and_message_id_are_added(client):

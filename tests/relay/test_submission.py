@@ -62,6 +62,7 @@ def test_accepted_message_is_queued_at_once(relay, cast, login):
     stored = QueuedMessage.objects.get(queue_id=queue_id)
     assert stored.state == QueuedMessage.State.QUEUED
     assert stored.customer == cast.a.customer and stored.mailbox == cast.a.mailbox and stored.credential is None
+    assert stored.domain == cast.a.domain and stored.message_id.startswith("<")
     assert stored.mail_from == "info@alpha.test" and stored.header_from == "info@alpha.test"
     assert stored.subject == "Quarterly report" and stored.client_ip == "127.0.0.1"
     assert stored.tls_version in ("TLSv1.2", "TLSv1.3")
