@@ -5,6 +5,7 @@ loops are avoided.
 """
 
 import email.utils
+import logging
 import secrets
 from datetime import datetime
 from email.message import Message
@@ -122,4 +123,4 @@ def _enqueue(message_id: int) -> None:
     try:
         deliver_message.delay(message_id)
     except Exception:  # the sweep finds it anyway
-        pass
+        logging.getLogger("relay.delivery").exception("could not hand DSN %s to the workers", message_id)

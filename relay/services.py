@@ -1,5 +1,7 @@
 """Support's actions on queued messages, and releasing held mail; each audited."""
 
+import logging
+
 from celery import current_app
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -18,7 +20,7 @@ def _enqueue(message_ids: list[int]) -> None:
         try:
             current_app.send_task("relay.tasks.deliver_message", args=[message_id])
         except Exception:  # the periodic sweep delivers it anyway
-            pass
+            logging.getLogger("relay.delivery").exception("could not hand message %s to the workers", message_id)
 
 
 def _snapshot(message: QueuedMessage) -> dict:
