@@ -1,19 +1,16 @@
 """`manage.py runrelay`: arguments, certificate, processes and signals; the relay itself is relay.server."""
 
 import os
-import signal
 import ssl
-import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from relay.server import RelayConfig, run_relay
 from relay.protocol import parse_networks
+from relay.server import RelayConfig, run_relay
+from relay.supervisor import READY_ENV, Supervisor, SupervisorError
 from relay.tls import ensure_certificate, server_context
 
 
@@ -29,7 +26,8 @@ def parse_listen(value: str) -> tuple[str, int] | None:
 
 
 class Command(BaseCommand):
-    help = "Run the SMTP submission relay (STARTTLS and implicit TLS listeners). SIGTERM stops, SIGHUP reloads TLS."
+    help = ("Run the SMTP submission relay (STARTTLS and implicit TLS listeners). SIGTERM stops, SIGHUP reloads "
+            "TLS; with --processes, SIGUSR2 restarts the processes one by one.")
 
     def add_arguments(self, parser):
         parser.add_argument("--submission", default=settings.RELAY_SUBMISSION_LISTEN,
@@ -79,6 +77,8 @@ class Command(BaseCommand):
             ports = ", ".join(f"{name} {port}" for name, port in relay.ports.items())
             self.stdout.write(f"relay listening ({ports}), pid {os.getpid()}")
             self.stdout.flush()
+            if os.environ.get(READY_ENV):  # started by a supervisor, which waits for this
+                Path(os.environ[READY_ENV]).touch()
 
         try:
             run_relay(config, ready=ready)
@@ -101,47 +101,14 @@ class Command(BaseCommand):
                 f"RELAY_TLS_KEY to a real one in production."))
 
     def _supervise(self, processes: int, worker_options: dict) -> None:
-        """Start N single-process relays bound with SO_REUSEPORT; forward SIGTERM/SIGHUP; restart a crashed one."""
         command = [sys.executable, str(settings.BASE_DIR / "manage.py"), "runrelay", "--reuse-port",
                    *(f"--{name}={value}" for name, value in worker_options.items())]
-        env = dict(os.environ)
-        metrics_dir = None
-        if not env.get("PROMETHEUS_MULTIPROC_DIR"):
-            # One /metrics for all: every process writes its counters where any of them can sum them.
-            metrics_dir = tempfile.mkdtemp(prefix="relay-metrics-")
-            env["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
-        children = [subprocess.Popen(command, env=env) for _ in range(processes)]
-        started = [time.monotonic()] * processes
-        self.stdout.write(f"supervising {processes} relay processes: {', '.join(str(c.pid) for c in children)}")
-        self.stdout.flush()
-        state = {"stopping": False, "failed": ""}
 
-        def forward(signum, _frame):
-            if signum in (signal.SIGTERM, signal.SIGINT):
-                state["stopping"] = True
-            for child in children:
-                if child.poll() is None:
-                    child.send_signal(signal.SIGTERM if signum == signal.SIGINT else signum)
+        def write(text):
+            self.stdout.write(text)
+            self.stdout.flush()
 
-        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-            signal.signal(signum, forward)
-        while not state["stopping"]:
-            for i, child in enumerate(children):
-                if child.poll() is None or state["stopping"]:
-                    continue
-                if time.monotonic() - started[i] < 5:
-                    # Dying at once (port taken, bad certificate): restarting would only repeat it.
-                    state["failed"] = f"relay process {child.pid} exited with {child.returncode} at start"
-                    forward(signal.SIGTERM, None)
-                    break
-                self.stderr.write(f"relay process {child.pid} exited with {child.returncode}; restarting it")
-                children[i], started[i] = subprocess.Popen(command, env=env), time.monotonic()
-            time.sleep(0.2)
-        for child in children:
-            child.wait()
-        if metrics_dir:
-            for path in Path(metrics_dir).glob("*"):
-                path.unlink(missing_ok=True)
-            Path(metrics_dir).rmdir()
-        if state["failed"]:
-            raise CommandError(state["failed"])
+        try:
+            Supervisor(command, processes, write=write).run()
+        except SupervisorError as error:
+            raise CommandError(str(error)) from None
