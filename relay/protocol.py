@@ -251,6 +251,9 @@ class RelaySMTP(SMTP):
 
     async def smtp_RCPT(self, arg: str | None) -> None:
         if self._wants_path_check("TO:", arg) and self.envelope.mail_from:
+            if arg[3:].strip().startswith("<>"):
+                await self.push("501 5.1.3 Bad recipient address syntax: <> is not a recipient")
+                return
             if await self._rejected_path(arg[3:], smtputf8=self.envelope.smtp_utf8):
                 return
         await super().smtp_RCPT(arg)

@@ -110,6 +110,7 @@ def test_unauthenticated_clients_cannot_relay_by_any_trick(relay, cast, recipien
     ('"bob"@example.org', b"501 5.1.3"),
     ("bob@[192.0.2.1]", b"501 5.1.3"),
     ("bob@[IPv6:2001:db8::1]", b"501 5.1.3"),
+    ("", b"501 5.1.3"),
 ])
 def test_authenticated_clients_cannot_use_relay_tricks_either(client, recipient, reply):
     assert mail_from(client, ME)[0] == 250
