@@ -63,7 +63,8 @@ def trace_headers(*, queue_id: str, helo: str, client_ip: str, tls_version: str,
     tls = f" ({tls_version})" if tls_version else ""
     for_clause = f"\r\n\tfor <{recipients[0]}>" if len(recipients) == 1 else ""
     helo = "".join(c for c in (helo or "unknown") if c.isprintable() and c not in "()")[:100]
-    lines = [f"Received: from {helo} ([{client_ip}])\r\n\tby {settings.RELAY_HOSTNAME} (hostingmail)"
+    literal = f"IPv6:{client_ip}" if ":" in client_ip else client_ip  # RFC 5321 4.1.3 address literal
+    lines = [f"Received: from {helo} ([{literal}])\r\n\tby {settings.RELAY_HOSTNAME} (hostingmail)"
              f" with ESMTPSA{tls} id {queue_id}{for_clause};\r\n\t{date}"]
     if not headers.has_date:
         lines.append(f"Date: {date}")

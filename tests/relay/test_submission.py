@@ -118,3 +118,15 @@ def test_mail_from_auth_parameter_is_accepted_and_ignored(relay, cast, login):
     with submission_client(relay.submission, auth=login) as client:
         assert client.docmd("MAIL", f"FROM:<{login[0]}> AUTH=<> BODY=8BITMIME") == (250, b"2.1.0 Sender OK")
         assert client.docmd("RCPT", "TO:<bob@example.org>")[0] == 250
+
+
+def test_received_header_writes_an_ipv6_client_as_an_address_literal():
+    from datetime import UTC, datetime
+
+    from relay.queue import Headers, trace_headers
+
+    head = trace_headers(queue_id="ABC", helo="pc", client_ip="2001:db8::7", tls_version="TLSv1.3",
+                         recipients=["a@example.org", "b@example.org"], headers=Headers(message_id="<x@y>", has_date=True),
+                         sender_domain="alpha.test", now=datetime(2026, 11, 2, 10, 0, tzinfo=UTC)).decode()
+    assert head == ("Received: from pc ([IPv6:2001:db8::7])\r\n\tby relay.test (hostingmail) with ESMTPSA (TLSv1.3) "
+                    "id ABC;\r\n\tMon, 02 Nov 2026 10:00:00 +0000\r\n")
