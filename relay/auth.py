@@ -162,7 +162,9 @@ def verify(*, candidate: Candidate, password: str, valid_request: bool = True) -
     if not candidate.stored_hash or not password or not valid_request:
         hashing.check_dummy(password or "-")
         return False
-    if verified.hit(candidate.stored_hash, password):
+    # Only an account that may log in answers early: a suspended one always costs the full hash, so its
+    # refusal takes as long whether the password was right or not.
+    if candidate.principal is not None and verified.hit(candidate.stored_hash, password):
         ok = True
     else:
         ok = hashing.check_hash(password, candidate.stored_hash)
