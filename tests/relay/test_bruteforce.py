@@ -8,6 +8,7 @@ import smtplib
 import time
 
 import pytest
+from django.db import connection
 
 from relay import lockout
 from relay.models import AuthFailure, AuthLockout
@@ -101,3 +102,15 @@ def test_successful_logins_do_not_count(relay_process, cast):
         assert attempt(port, "127.0.0.9", user, PASSWORD)[0] == 235
     assert AuthFailure.objects.count() == 2
     assert not AuthLockout.objects.exists()
+
+
+def test_failures_racing_on_several_processes_make_one_lockout_each(cast):
+    from tests.relay import racing
+
+    processes = 3 if connection.vendor == "postgresql" else 2
+    results = racing.race([["tests.relay.lockout_racer", "192.0.2.77", "info@alpha.test", "6"]] * processes,
+                          RELAY_AUTH_MAX_FAILURES="3")
+    assert sum(r["failures"] for r in results) == AuthFailure.objects.count() == 6 * processes
+    assert sorted(AuthLockout.objects.values_list("kind", "value")) == [
+        ("address", "192.0.2.77"), ("username", "info@alpha.test")]
+    assert AuthLockout.objects.get(kind="username").customer == cast.a.customer

@@ -4,11 +4,7 @@ PostgreSQL: three processes (row locks in a fixed order); SQLite: two (its IMMED
 writers, so more processes add only waiting).
 """
 
-import json
-import subprocess
-import sys
 import threading
-from pathlib import Path
 
 import pytest
 from django.db import connection, transaction
@@ -17,9 +13,8 @@ from accounts import quotas, services
 from accounts.models import Customer, Domain, SendUsage
 from relay.models import QueuedMessage, Recipient
 from tests.factories import PASSWORD, make_tenant
-from tests.relay.conftest import child_env, message, send, submission_client
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.relay import racing
+from tests.relay.conftest import message, send, submission_client
 
 
 def process_count() -> int:
@@ -27,31 +22,9 @@ def process_count() -> int:
 
 
 def race(senders: list[tuple[str, int]], attempts: int, hold: float = 0.02) -> list[dict]:
-    """Start one racer process per (kind, pk), release them together, return what each reports."""
-    env = child_env(PYTHONPATH=str(ROOT))
-    procs = [
-        subprocess.Popen([sys.executable, "-m", "tests.relay.quota_racer", kind, str(pk), str(attempts), str(hold)],
-                         cwd=ROOT, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        for kind, pk in senders
-    ]
-    try:
-        for proc in procs:
-            line = proc.stdout.readline()
-            if line.strip() != "ready":
-                pytest.fail(f"racer did not start: {line!r}")
-        for proc in procs:
-            proc.stdin.write("go\n")
-            proc.stdin.flush()
-        results = []
-        for proc in procs:
-            out, _ = proc.communicate(timeout=120)
-            assert proc.returncode == 0
-            results.append(json.loads(out.strip().splitlines()[-1]))
-        return results
-    finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.kill()
+    """One racer process per (kind, pk), released together; what each reports."""
+    return racing.race([["tests.relay.quota_racer", kind, str(pk), str(attempts), str(hold)]
+                        for kind, pk in senders])
 
 
 @pytest.mark.django_db(transaction=True)
