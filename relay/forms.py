@@ -49,3 +49,12 @@ class MessageCancelForm(forms.Form):
         if not reason:
             raise forms.ValidationError("Say why the message is cancelled.")
         return reason
+
+
+class SmartHostForm(forms.Form):
+    url = forms.CharField(
+        label="Smart host", required=False, max_length=500,
+        widget=forms.TextInput(attrs={"placeholder": "smtp://user:password@smarthost.example.net:587?tls=starttls"}),
+        help_text="smtp://[user:password@]host[:port][?tls=starttls|none] or smtps://[user:password@]host[:port]. "
+                  "Empty: deliver by MX lookup.")
+    reason = forms.CharField(label="Reason", max_length=500, help_text="Kept in the audit log.")

@@ -100,3 +100,39 @@ def release_held(*, customer_id: int) -> int:
         ids = [m.pk for m in held]
         transaction.on_commit(lambda: _enqueue(ids))
     return len(held)
+
+
+def redacted_url(url: str) -> str:
+    """The URL for the audit log: never the password."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    if not url:
+        return ""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def domain_smarthost_set(*, actor: User, domain, url: str, reason: str, client_ip: str | None = None):
+    """Route mail from this sender domain through a smart host (empty URL: back to MX routing)."""
+    from accounts.models import Domain
+    from relay import smarthost
+
+    url = (url or "").strip()
+    if not reason.strip():
+        raise ValidationError({"reason": "Say why the route changes."})
+    if url:
+        try:
+            smarthost.parse(url)
+        except smarthost.SmartHostError as error:
+            raise ValidationError({"url": str(error)}) from None
+    with transaction.atomic():
+        domain = Domain.objects.select_for_update().get(pk=domain.pk)
+        before = {"smarthost": redacted_url(domain.smarthost_url)}
+        domain.smarthost_url = url
+        domain.save(update_fields=["smarthost_url"])
+        audit(actor=actor, action="domain.smarthost", obj=domain, before=before,
+              after={"smarthost": redacted_url(url)}, reason=reason, client_ip=client_ip)
+    return domain

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from relay import views
+from relay import views, views_smarthost
 
 app_name = "relay"
 
@@ -11,4 +11,5 @@ urlpatterns = [
     path("messages/<int:pk>/cancel/", views.message_cancel, name="message_cancel"),
     path("lockouts/", views.lockout_list, name="lockout_list"),
     path("lockouts/<int:pk>/lift/", views.lockout_lift, name="lockout_lift"),
+    path("support/domains/<int:pk>/smarthost/", views_smarthost.domain_smarthost, name="domain_smarthost"),
 ]

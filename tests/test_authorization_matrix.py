@@ -155,6 +155,8 @@ TABLE: dict[str, U] = {
     "relay:lockout_list": U(signed_in()),
     "relay:lockout_lift": U(POST_ONLY, kwargs={"pk": "lockout"},
                             post=E(support=302, reseller=(403, 404), customer=(403, 404), mailbox=404)),
+    # Support routes a sender domain through a smart host (no URL in the POST: the form answers with its errors).
+    "relay:domain_smarthost": U(STAFF_ONLY, kwargs={"pk": "domain"}, post=STAFF_ONLY),
 }
 
 
