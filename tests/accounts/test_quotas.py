@@ -281,3 +281,10 @@ def test_purge_runs_from_the_beat_schedule(cast):
     assert "accounts.quota_tasks.purge_old_usage" in tasks and "accounts.quota_tasks.purge_old_usage" in app.tasks
     send(1, mailbox=cast.a.mailbox, now=datetime.now(UTC) - timedelta(days=2))
     assert purge_old_usage() == 4
+
+
+def test_unknown_sender_is_an_error_not_a_free_pass(cast):
+    with pytest.raises(Mailbox.DoesNotExist):
+        send(1, mailbox=Mailbox(pk=987654))
+    with pytest.raises(SmtpCredential.DoesNotExist):
+        send(1, credential=SmtpCredential(pk=987654))
