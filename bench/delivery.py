@@ -60,12 +60,15 @@ def delivered(ids: list[int]) -> int:
     return QueuedMessage.objects.filter(pk__in=ids, state=QueuedMessage.State.DELIVERED).count()
 
 
-def run_workers(env: dict, queue: str, count: int, workdir: Path, label: str) -> list[subprocess.Popen]:
+def run_workers(env: dict, queue: str, count: int, workdir: Path, label: str, concurrency: int = 1
+                ) -> list[subprocess.Popen]:
+    # Delivery waits on the network and the database: a worker process runs several deliveries in threads.
+    pool = ["-P", "solo"] if concurrency <= 1 else ["-P", "threads", "--concurrency", str(concurrency)]
     procs = []
     for i in range(count):
         log = open(workdir / f"worker-{label}-{i}.log", "wb")
         procs.append(subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "hostingmail", "worker", "-P", "solo", "-Q", queue,
+            [sys.executable, "-m", "celery", "-A", "hostingmail", "worker", *pool, "-Q", queue,
              "-n", f"bench{i}-{label}@%h", "--without-heartbeat", "--without-gossip", "--without-mingle",
              "--loglevel=INFO"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT))
     return procs
@@ -88,7 +91,7 @@ def measure_delivery(*, args, env: dict, sender: str, reuse: bool, workdir: Path
     queue = f"bench-{label}-{uuid.uuid4().hex[:8]}"
     worker_env = {**env, "DELIVERY_REUSE_SECONDS": "30" if reuse else "0"}
     ids = queue_messages(args.n, args.size, sender)
-    workers = run_workers(worker_env, queue, args.workers, workdir, label)
+    workers = run_workers(worker_env, queue, args.workers, workdir, label, args.concurrency)
     try:
         wait_ready(workdir, label, args.workers)
         started = time.perf_counter()
@@ -136,6 +139,8 @@ def main() -> None:
     parser.add_argument("-n", type=int, default=400, help="messages per run")
     parser.add_argument("--size", type=int, default=10 * 1024)
     parser.add_argument("--workers", type=int, default=2, help="worker processes")
+    parser.add_argument("--concurrency", type=int, default=8,
+                        help="deliveries at once per worker process (threads; 1 = solo pool)")
     parser.add_argument("--redis-url", default=os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15"))
     parser.add_argument("--timeout", type=float, default=300)
     parser.add_argument("--rounds", type=int, default=2, help="runs of each mode, alternating")
@@ -173,7 +178,8 @@ def main() -> None:
         sender = logins[0][2]
         connections.close_all()
         db_label = "PostgreSQL" if args.database_url else "SQLite"
-        print(f"{args.n} messages of {args.size // 1024} KB, {args.workers} worker processes, smtp-sink MX, "
+        print(f"{args.n} messages of {args.size // 1024} KB, {args.workers} worker processes × {args.concurrency} "
+              f"deliveries at once, smtp-sink MX, "
               f"database {db_label}, broker {broker.split('://')[0]}", flush=True)
         results = {False: [], True: []}
         for reuse in [False, True] * args.rounds:  # alternating, so a growing database favours neither
