@@ -142,11 +142,6 @@ def accept_message(*, principal: Principal, mail_from: str, recipients: list[str
     content = trace_headers(queue_id=queue_id, helo=helo, client_ip=client_ip, tls_version=tls_version,
                             recipients=recipients, headers=headers, sender_domain=sender_domain, now=now) + content
     with transaction.atomic():
-        if principal.credential_id is not None:
-            check_and_count(credential=SmtpCredential(pk=principal.credential_id), recipients=len(recipients),
-                            now=now)
-        else:
-            check_and_count(mailbox=Mailbox(pk=principal.mailbox_id), recipients=len(recipients), now=now)
         message = QueuedMessage.objects.create(
             queue_id=queue_id, customer_id=principal.customer_id, domain_id=principal.domain_id,
             credential_id=principal.credential_id, mailbox_id=principal.mailbox_id,
@@ -155,5 +150,13 @@ def accept_message(*, principal: Principal, mail_from: str, recipients: list[str
             tls_version=tls_version, created_at=now, next_attempt_at=now,
         )
         Recipient.objects.bulk_create([Recipient(message=message, address=address) for address in recipients])
+        # Last before the commit: the quota rows stay locked from here to the commit (that is what keeps the count
+        # exact across processes), so the inserts above do not lengthen the time other senders wait. Over a limit,
+        # the raise rolls the inserts back with it.
+        if principal.credential_id is not None:
+            check_and_count(credential=SmtpCredential(pk=principal.credential_id), recipients=len(recipients),
+                            now=now)
+        else:
+            check_and_count(mailbox=Mailbox(pk=principal.mailbox_id), recipients=len(recipients), now=now)
         transaction.on_commit(lambda: notifier.submit(message.pk))
     return message
