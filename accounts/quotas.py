@@ -142,19 +142,6 @@ def _read_levels(credential: SmtpCredential | None, mailbox: Mailbox | None) -> 
     return levels
 
 
-def _lock_levels(levels: list[Level]) -> list[Level]:
-    """Lock each level's row, outermost first, and take its limits as they are under the lock."""
-    if not connection.features.has_select_for_update:
-        return levels  # SQLite: the IMMEDIATE transaction already holds the database's write lock
-    locked = {}
-    for level in sorted(levels, key=lambda lv: _LOCK_ORDER.index(lv.scope)):
-        limits = (_MODELS[level.scope].objects.select_for_update().filter(pk=level.scope_id)
-                  .values("send_per_hour", "send_per_day").get())
-        locked[level.scope] = Level(scope=level.scope, scope_id=level.scope_id, label=level.label,
-                                    per_hour=limits["send_per_hour"], per_day=limits["send_per_day"])
-    return [locked[level.scope] for level in levels]
-
-
 def levels_for(*, credential: SmtpCredential | None = None, mailbox: Mailbox | None = None) -> list[Level]:
     """The sender's levels, innermost first: credential or mailbox, (mailbox), domain, customer, reseller."""
     return _read_levels(credential, mailbox)
@@ -163,7 +150,7 @@ def levels_for(*, credential: SmtpCredential | None = None, mailbox: Mailbox | N
 # --- check and count -----------------------------------------------------------------------------------------
 
 
-def _sums(levels: list[Level], now: datetime) -> dict[tuple[str, int], dict[str, int]]:
+def _sums_sql(levels: list[Level], now: datetime) -> tuple[str, list]:
     # Plain SQL: this runs for every message the relay accepts, and the ORM's query building costs more than
     # the query itself.
     owners = " OR ".join(["(scope = %s AND scope_id = %s)"] * len(levels))
@@ -171,16 +158,51 @@ def _sums(levels: list[Level], now: datetime) -> dict[tuple[str, int], dict[str,
     for level in levels:
         params += [level.scope, level.scope_id]
     params += [_db_time(_window_start(now, "day")), _db_time(_minute(now))]
+    return (f"SELECT scope, scope_id, SUM(CASE WHEN minute >= %s THEN count ELSE 0 END), SUM(count) "
+            f"FROM {_TABLE} WHERE ({owners}) AND minute >= %s AND minute <= %s GROUP BY scope, scope_id"), params
+
+
+def _read_sums(levels: list[Level], rows) -> dict[tuple[str, int], dict[str, int]]:
     sums = {(level.scope, level.scope_id): {"hour": 0, "day": 0} for level in levels}
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT scope, scope_id, SUM(CASE WHEN minute >= %s THEN count ELSE 0 END), SUM(count) "
-            f"FROM {_TABLE} WHERE ({owners}) AND minute >= %s AND minute <= %s GROUP BY scope, scope_id",
-            params,
-        )
-        for scope, scope_id, hour, day in cursor.fetchall():
-            sums[(scope, scope_id)] = {"hour": int(hour or 0), "day": int(day or 0)}
+    for scope, scope_id, hour, day in rows:
+        sums[(scope, scope_id)] = {"hour": int(hour or 0), "day": int(day or 0)}
     return sums
+
+
+def _sums(levels: list[Level], now: datetime) -> dict[tuple[str, int], dict[str, int]]:
+    sql, params = _sums_sql(levels, now)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return _read_sums(levels, cursor.fetchall())
+
+
+def _lock_and_sum(levels: list[Level], now: datetime) -> tuple[list[Level], dict]:
+    """PostgreSQL: lock every level's row, outermost first, read its limits under the lock, then sum the windows.
+
+    One round trip: the statements go to the server as one batch (Django binds parameters on the client), which
+    runs them in order, so the locks are still taken outermost first and the sums read after them.
+    """
+    ordered = sorted(levels, key=lambda lv: _LOCK_ORDER.index(lv.scope))
+    statements, params = [], []
+    for level in ordered:
+        table = connection.ops.quote_name(_MODELS[level.scope]._meta.db_table)
+        statements.append(f"SELECT send_per_hour, send_per_day FROM {table} WHERE id = %s FOR UPDATE")
+        params.append(level.scope_id)
+    sums_sql, sums_params = _sums_sql(levels, now)
+    with connection.cursor() as cursor:
+        cursor.execute("; ".join([*statements, sums_sql]), params + sums_params)
+        locked = {}
+        for index, level in enumerate(ordered):
+            if index:
+                cursor.nextset()
+            row = cursor.fetchone()
+            if row is None:
+                raise _MODELS[level.scope].DoesNotExist(f"no {level.scope} with id {level.scope_id}")
+            locked[level.scope] = Level(scope=level.scope, scope_id=level.scope_id, label=level.label,
+                                        per_hour=row[0], per_day=row[1])
+        cursor.nextset()
+        sums = _read_sums(levels, cursor.fetchall())
+    return [locked[level.scope] for level in levels], sums
 
 
 def _retry_at(level: Level, window: str, *, needed: int, now: datetime) -> datetime:
@@ -224,8 +246,11 @@ def check_and_count(*, credential: SmtpCredential | None = None, mailbox: Mailbo
     if recipients < 1:
         raise ValueError("recipients must be at least 1")
     now = now or timezone.now()
-    levels = _lock_levels(_read_levels(credential, mailbox))
-    sums = _sums(levels, now)
+    levels = _read_levels(credential, mailbox)
+    if connection.features.has_select_for_update:
+        levels, sums = _lock_and_sum(levels, now)
+    else:  # SQLite: the IMMEDIATE transaction already holds the database's write lock
+        sums = _sums(levels, now)
     for level in levels:  # innermost first: the full level named is the one closest to the sender
         for window in WINDOWS:
             limit = level.limit(window)
