@@ -23,6 +23,8 @@ def _client_ip(request) -> str | None:
 def _require_support(request) -> None:
     if not request.user.is_support:
         raise PermissionDenied("Only support staff can do this.")
+    if not request.user.is_verified():  # staff act only from a session that passed the two-factor check
+        raise PermissionDenied("Confirm your two-factor code first.")
 
 
 def _get_message_for_user(request, pk) -> QueuedMessage:

@@ -7,6 +7,7 @@ from django.utils import timezone
 from accounts.models import AuditEntry
 from relay.models import AuthLockout
 from tests.accounts.permissions import assert_matrix
+from tests.support.helpers import sign_in_verified
 
 pytestmark = pytest.mark.django_db
 
@@ -51,7 +52,7 @@ def test_lift_button_only_for_support(client, cast):
 
 def test_support_lifts_a_lockout_with_an_audit_entry(client, cast):
     item = lock("info@alpha.test", customer=cast.a.customer)
-    client.force_login(cast.support)
+    sign_in_verified(client, cast.support)
     response = client.post(reverse("relay:lockout_lift", args=[item.pk]), {"reason": " customer called "},
                            REMOTE_ADDR="192.0.2.44")
     assert response.status_code == 302 and response["Location"] == reverse("relay:lockout_list")
