@@ -14,7 +14,7 @@ from accounts import resellers, selectors_reseller, staff
 from accounts.forms_reseller import BrandingForm, CustomerCreateForm, CustomerEditForm, PlanForm, ReasonForm
 from accounts.limits import limit_set
 from accounts.models import Customer, User
-from accounts.views_common import _get_customer_for_user, apply_errors, client_ip
+from accounts.views_common import _get_customer_for_user, client_ip, submit
 
 PAGE_SIZES = (10, 25, 50)
 
@@ -77,17 +77,13 @@ def customer_create(request):
     reseller = request.user.reseller
     initial = {name: Customer._meta.get_field(name).get_default() for name in PlanForm.base_fields}
     form = CustomerCreateForm(request.POST or None, initial=initial)
-    if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
-        try:
-            customer = resellers.reseller_customer_create(
-                actor=request.user, reseller=reseller, name=data["name"], username=data["username"],
-                email=data["email"], password=data["password"], client_ip=client_ip(request), **form.plan())
-        except ValidationError as exc:
-            apply_errors(form, exc)
-        else:
-            messages.success(request, f"Customer {customer.name} created; {data['username']} can sign in now.")
-            return redirect("reseller:customer", pk=customer.pk)
+    customer = submit(request, form, lambda data: resellers.reseller_customer_create(
+        actor=request.user, reseller=reseller, name=data["name"], username=data["username"], email=data["email"],
+        password=data["password"], client_ip=client_ip(request), **form.plan()),
+        failure="The customer was not created; see the errors below.")
+    if customer is not None:
+        messages.success(request, f"Customer {customer.name} created; {form.cleaned_data['username']} can sign in now.")
+        return redirect("reseller:customer", pk=customer.pk)
     return render(request, "reseller/customer_create.html", {
         "form": form, "pool": selectors_reseller.pool_overview(reseller)})
 
@@ -97,14 +93,12 @@ def customer_detail(request, pk):
     customer = _get_customer_for_user(request, pk)
     initial = {name: getattr(customer, name) for name in PlanForm.base_fields}
     form = PlanForm(request.POST or None, initial=initial)
-    if request.method == "POST" and form.is_valid():
-        try:
-            limit_set(actor=request.user, obj=customer, changes=form.plan(), client_ip=client_ip(request))
-        except ValidationError as exc:
-            apply_errors(form, exc)
-        else:
-            messages.success(request, f"The plan of {customer.name} is saved.")
-            return redirect("reseller:customer", pk=customer.pk)
+    saved = submit(request, form, lambda data: limit_set(
+        actor=request.user, obj=customer, changes=form.plan(), client_ip=client_ip(request)),
+        failure="The plan was not saved; see the errors below.")
+    if saved is not None:
+        messages.success(request, f"The plan of {customer.name} is saved.")
+        return redirect("reseller:customer", pk=customer.pk)
     return render(request, "reseller/customer.html", {
         "customer": customer, "form": form, "reason_form": ReasonForm(),
         "suspended": staff.is_suspended(customer), "pool": selectors_reseller.pool_overview(request.user.reseller),
@@ -116,16 +110,12 @@ def customer_edit(request, pk):
     customer = _get_customer_for_user(request, pk)
     form = CustomerEditForm(request.POST or None,
                             initial={"name": customer.name, "contact_email": customer.contact_email})
-    if request.method == "POST" and form.is_valid():
-        try:
-            customer = resellers.reseller_customer_update(
-                actor=request.user, customer=customer, name=form.cleaned_data["name"],
-                contact_email=form.cleaned_data["contact_email"], client_ip=client_ip(request))
-        except ValidationError as exc:
-            apply_errors(form, exc)
-        else:
-            messages.success(request, f"{customer.name} is saved.")
-            return redirect("reseller:customer", pk=customer.pk)
+    saved = submit(request, form, lambda data: resellers.reseller_customer_update(
+        actor=request.user, customer=customer, name=data["name"], contact_email=data["contact_email"],
+        client_ip=client_ip(request)), failure="The customer was not saved; see the errors below.")
+    if saved is not None:
+        messages.success(request, f"{saved.name} is saved.")
+        return redirect("reseller:customer", pk=saved.pk)
     return render(request, "reseller/customer_edit.html", {"customer": customer, "form": form})
 
 
@@ -163,16 +153,11 @@ def branding(request):
     initial = {"panel_title": reseller.panel_title, "support_email": reseller.support_email,
                "help_url": reseller.help_url}
     form = BrandingForm(request.POST or None, request.FILES or None, initial=initial)
-    if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
-        try:
-            resellers.reseller_branding_update(
-                actor=request.user, reseller=reseller, panel_title=data["panel_title"],
-                support_email=data["support_email"], help_url=data["help_url"], logo=data["logo"],
-                remove_logo=data["remove_logo"], client_ip=client_ip(request))
-        except ValidationError as exc:
-            apply_errors(form, exc)
-        else:
-            messages.success(request, "Your brand is saved; your customers see it on their next page.")
-            return redirect("reseller:branding")
+    saved = submit(request, form, lambda data: resellers.reseller_branding_update(
+        actor=request.user, reseller=reseller, panel_title=data["panel_title"], support_email=data["support_email"],
+        help_url=data["help_url"], logo=data["logo"], remove_logo=data["remove_logo"], client_ip=client_ip(request)),
+        failure="The brand was not saved; see the errors below.")
+    if saved is not None:
+        messages.success(request, "Your brand is saved; your customers see it on their next page.")
+        return redirect("reseller:branding")
     return render(request, "reseller/branding.html", {"form": form, "reseller": reseller})

@@ -9,7 +9,6 @@ import logging
 import queue
 import secrets
 import threading
-import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.header import decode_header, make_header
@@ -85,7 +84,7 @@ class Notifier:
     def __init__(self):
         self._queue: queue.SimpleQueue[int | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()
         self._pending = 0
 
     def submit(self, message_id: int) -> None:
@@ -104,13 +103,13 @@ class Notifier:
             finally:
                 with self._lock:
                     self._pending -= 1
+                    if not self._pending:
+                        self._lock.notify_all()
 
     def drain(self, timeout: float = 10.0) -> bool:
         """Wait until every notice submitted so far is sent (a stopping relay); False on timeout."""
-        deadline = time.monotonic() + timeout
-        while self._pending and time.monotonic() < deadline:
-            time.sleep(0.01)
-        return not self._pending
+        with self._lock:
+            return self._lock.wait_for(lambda: not self._pending, timeout)
 
 
 notifier = Notifier()
