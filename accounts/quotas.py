@@ -11,6 +11,7 @@ import functools
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from django.core.exceptions import ObjectDoesNotExist
 from django.db import connection, transaction
 from django.db.models import Q, Sum
 from django.utils import timezone
@@ -121,30 +122,33 @@ def _levels_sql(root: str, vendor: str) -> str:
     return f"SELECT {', '.join(columns)} FROM {source} WHERE {_ALIAS[root]}.id = %s"
 
 
-def _read_levels(credential: SmtpCredential | None, mailbox: Mailbox | None) -> list[Level]:
-    """Every level of the sender, innermost first, in one query."""
-    if (credential is None) == (mailbox is None):
-        raise TypeError("pass exactly one of credential= or mailbox=")
-    root, sender = (Scope.CREDENTIAL, credential) if credential is not None else (Scope.MAILBOX, mailbox)
+def _read_levels(root: str, pk: int) -> list[Level]:
+    """Every level of the sender (root: Scope.CREDENTIAL or Scope.MAILBOX), innermost first, in one query."""
     with connection.cursor() as cursor:
-        cursor.execute(_levels_sql(root, connection.vendor), [sender.pk])
+        cursor.execute(_levels_sql(root, connection.vendor), [pk])
         row = cursor.fetchone()
     if row is None:
-        raise _MODELS[root].DoesNotExist(f"no {root} with id {sender.pk}")
+        raise _MODELS[root].DoesNotExist(f"no {root} with id {pk}")
     levels, values = [], iter(row)
     for scope in _PATHS[root]:
-        pk, per_hour, per_day = next(values), next(values), next(values)
+        level_id, per_hour, per_day = next(values), next(values), next(values)
         names = [next(values) for _ in _NAME_COLUMNS[scope]]
-        if pk is None:  # a credential for a whole domain, a customer without reseller
+        if level_id is None:  # a credential for a whole domain, a customer without reseller
             continue
-        levels.append(Level(scope=scope, scope_id=pk, label=_label(scope, names), per_hour=per_hour,
+        levels.append(Level(scope=scope, scope_id=level_id, label=_label(scope, names), per_hour=per_hour,
                             per_day=per_day))
     return levels
 
 
+def _sender_key(credential: SmtpCredential | None, mailbox: Mailbox | None) -> tuple[str, int]:
+    if (credential is None) == (mailbox is None):
+        raise TypeError("pass exactly one of credential= or mailbox=")
+    return (Scope.CREDENTIAL, credential.pk) if credential is not None else (Scope.MAILBOX, mailbox.pk)
+
+
 def levels_for(*, credential: SmtpCredential | None = None, mailbox: Mailbox | None = None) -> list[Level]:
     """The sender's levels, innermost first: credential or mailbox, (mailbox), domain, customer, reseller."""
-    return _read_levels(credential, mailbox)
+    return _read_levels(*_sender_key(credential, mailbox))
 
 
 # --- check and count -----------------------------------------------------------------------------------------
@@ -176,13 +180,15 @@ def _sums(levels: list[Level], now: datetime) -> dict[tuple[str, int], dict[str,
         return _read_sums(levels, cursor.fetchall())
 
 
-def _lock_and_sum(levels: list[Level], now: datetime) -> tuple[list[Level], dict]:
-    """PostgreSQL: lock every level's row, outermost first, read its limits under the lock, then sum the windows.
+def _lock_and_sum(levels: list[Level], now: datetime) -> tuple[dict[tuple[str, int], Level], dict]:
+    """PostgreSQL: lock every level's row in one global order, read its limits under the lock, sum the windows.
 
-    One round trip: the statements go to the server as one batch (Django binds parameters on the client), which
-    runs them in order, so the locks are still taken outermost first and the sums read after them.
+    The order is outermost scope first, then by id, in every transaction (one sender's levels or a batch's),
+    so two transactions never wait on each other crosswise. One round trip: the statements go to the server
+    as one batch (Django binds parameters on the client), which runs them in order, so the locks are taken in
+    that order and the sums read after them.
     """
-    ordered = sorted(levels, key=lambda lv: _LOCK_ORDER.index(lv.scope))
+    ordered = sorted(levels, key=lambda lv: (_LOCK_ORDER.index(lv.scope), lv.scope_id))
     statements, params = [], []
     for level in ordered:
         table = connection.ops.quote_name(_MODELS[level.scope]._meta.db_table)
@@ -198,18 +204,23 @@ def _lock_and_sum(levels: list[Level], now: datetime) -> tuple[list[Level], dict
             row = cursor.fetchone()
             if row is None:
                 raise _MODELS[level.scope].DoesNotExist(f"no {level.scope} with id {level.scope_id}")
-            locked[level.scope] = Level(scope=level.scope, scope_id=level.scope_id, label=level.label,
-                                        per_hour=row[0], per_day=row[1])
+            locked[(level.scope, level.scope_id)] = Level(scope=level.scope, scope_id=level.scope_id,
+                                                          label=level.label, per_hour=row[0], per_day=row[1])
         cursor.nextset()
         sums = _read_sums(levels, cursor.fetchall())
-    return [locked[level.scope] for level in levels], sums
+    return locked, sums
 
 
-def _retry_at(level: Level, window: str, *, needed: int, now: datetime) -> datetime:
-    """When the oldest buckets of the window have moved out far enough to free `needed` recipients."""
-    buckets = (SendUsage.objects.filter(scope=level.scope, scope_id=level.scope_id,
-                                        minute__gte=_window_start(now, window), minute__lte=_minute(now))
-               .order_by("minute").values_list("minute", "count"))
+def _retry_at(level: Level, window: str, *, needed: int, now: datetime, pending: int = 0) -> datetime:
+    """When the oldest buckets of the window have moved out far enough to free `needed` recipients.
+
+    pending: recipients this transaction has counted in the current minute but not written yet.
+    """
+    buckets = list(SendUsage.objects.filter(scope=level.scope, scope_id=level.scope_id,
+                                            minute__gte=_window_start(now, window), minute__lte=_minute(now))
+                   .order_by("minute").values_list("minute", "count"))
+    if pending:
+        buckets.append((_minute(now), pending))
     freed = 0
     for minute, count in buckets:
         freed += count
@@ -218,12 +229,12 @@ def _retry_at(level: Level, window: str, *, needed: int, now: datetime) -> datet
     return _minute(now) + WINDOWS[window]  # not reached while the sums and buckets agree
 
 
-def _add_usage(levels: list[Level], minute: datetime, recipients: int) -> None:
+def _add_usage(counts: dict[tuple[str, int], int], minute: datetime) -> None:
     # One upsert for every level's bucket of this minute; the increment happens in the database.
-    values = ", ".join(["(%s, %s, %s, %s)"] * len(levels))
+    values = ", ".join(["(%s, %s, %s, %s)"] * len(counts))
     params = []
-    for level in levels:
-        params += [level.scope, level.scope_id, _db_time(minute), recipients]
+    for (scope, scope_id), recipients in counts.items():
+        params += [scope, scope_id, _db_time(minute), recipients]
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {_TABLE} (scope, scope_id, minute, count) VALUES {values} "
@@ -232,36 +243,79 @@ def _add_usage(levels: list[Level], minute: datetime, recipients: int) -> None:
         )
 
 
+class Counter:
+    """Check-and-count for several messages in one transaction (the relay commits what arrived together at once).
+
+    Created inside the transaction that stores the messages, with every sender that will ask: it locks all their
+    levels' rows (PostgreSQL: SELECT ... FOR UPDATE in one global order, limits read under the lock; SQLite: the
+    IMMEDIATE transaction's write lock) and sums their windows, in one round trip on PostgreSQL. `take` then
+    decides each message in turn against those sums plus what this transaction already took, and `flush`
+    writes the counts in one upsert. The locks last until the commit, so racing senders on any number of
+    processes never overshoot a limit.
+    """
+
+    def __init__(self, senders: list[tuple[str, int]], *, now: datetime | None = None):
+        if not connection.in_atomic_block:
+            raise RuntimeError("quota counting must happen inside transaction.atomic()")
+        self.now = now or timezone.now()
+        self._paths: dict[tuple[str, int], list[Level]] = {}
+        self._missing: dict[tuple[str, int], Exception] = {}  # senders deleted since they logged in
+        for sender in dict.fromkeys(senders):
+            try:
+                self._paths[sender] = _read_levels(*sender)
+            except ObjectDoesNotExist as gone:
+                self._missing[sender] = gone
+        levels = list({(lv.scope, lv.scope_id): lv for path in self._paths.values() for lv in path}.values())
+        self._sums = {}
+        if levels and connection.features.has_select_for_update:
+            locked, self._sums = _lock_and_sum(levels, self.now)
+            self._paths = {key: [locked[(lv.scope, lv.scope_id)] for lv in path] for key, path in self._paths.items()}
+        elif levels:  # SQLite: the IMMEDIATE transaction already holds the database's write lock
+            self._sums = _sums(levels, self.now)
+        self._taken: dict[tuple[str, int], int] = {}
+
+    def take(self, sender: tuple[str, int], recipients: int) -> None:
+        """Count `recipients` for this sender at every level if all have room, else raise QuotaExceeded."""
+        if recipients < 1:
+            raise ValueError("recipients must be at least 1")
+        if sender in self._missing:
+            raise self._missing[sender]
+        path = self._paths[sender]
+        for level in path:  # innermost first: the full level named is the one closest to the sender
+            key = (level.scope, level.scope_id)
+            pending = self._taken.get(key, 0)
+            for window in WINDOWS:
+                limit = level.limit(window)
+                used = self._sums[key][window] + pending
+                if limit is not None and used + recipients > limit:
+                    retry_at = None
+                    if recipients <= limit:
+                        retry_at = _retry_at(level, window, needed=used + recipients - limit, now=self.now,
+                                             pending=pending)
+                    raise QuotaExceeded(level=level, limit=limit, window=window, used=used, requested=recipients,
+                                        retry_at=retry_at, now=self.now)
+        for level in path:
+            key = (level.scope, level.scope_id)
+            self._taken[key] = self._taken.get(key, 0) + recipients
+
+    def flush(self) -> None:
+        if self._taken:
+            _add_usage(self._taken, _minute(self.now))
+            self._taken = {}
+
+
 def check_and_count(*, credential: SmtpCredential | None = None, mailbox: Mailbox | None = None,
                     recipients: int, now: datetime | None = None) -> None:
     """Count `recipients` at every level if all have room, else raise QuotaExceeded and count nothing.
 
-    Must run inside the caller's transaction.atomic(), the one that stores the message: the owner rows stay
-    locked (PostgreSQL: SELECT ... FOR UPDATE, outermost level first, limits read under the lock; SQLite: the
-    IMMEDIATE transaction's write lock) until it commits, so racing senders on any number of processes never
-    overshoot a limit.
+    Must run inside the caller's transaction.atomic(), the one that stores the message (see Counter).
     """
-    if not connection.in_atomic_block:
-        raise RuntimeError("check_and_count must be called inside transaction.atomic()")
+    sender = _sender_key(credential, mailbox)
     if recipients < 1:
         raise ValueError("recipients must be at least 1")
-    now = now or timezone.now()
-    levels = _read_levels(credential, mailbox)
-    if connection.features.has_select_for_update:
-        levels, sums = _lock_and_sum(levels, now)
-    else:  # SQLite: the IMMEDIATE transaction already holds the database's write lock
-        sums = _sums(levels, now)
-    for level in levels:  # innermost first: the full level named is the one closest to the sender
-        for window in WINDOWS:
-            limit = level.limit(window)
-            used = sums[(level.scope, level.scope_id)][window]
-            if limit is not None and used + recipients > limit:
-                retry_at = None
-                if recipients <= limit:
-                    retry_at = _retry_at(level, window, needed=used + recipients - limit, now=now)
-                raise QuotaExceeded(level=level, limit=limit, window=window, used=used, requested=recipients,
-                                    retry_at=retry_at, now=now)
-    _add_usage(levels, _minute(now), recipients)
+    counter = Counter([sender], now=now)
+    counter.take(sender, recipients)
+    counter.flush()
 
 
 # --- reading usage -------------------------------------------------------------------------------------------

@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 sys.path.insert(0, str(ROOT))
 
-from bench import smtpload  # noqa: E402
+from bench import cpu, smtpload  # noqa: E402
 from tests.peers import free_port, wait_for_port  # noqa: E402
 
 RECIPIENT = "someone@example.net"
@@ -81,8 +81,8 @@ def seed(count: int, customers: int) -> list[tuple[str, str, str]]:
 
 
 class Server:
-    def __init__(self, label: str, argv: list[str], env: dict, port: int, log: Path):
-        self.label, self.port, self.log = label, port, log
+    def __init__(self, label: str, argv: list[str], env: dict, port: int, log: Path, uses_database: bool = True):
+        self.label, self.port, self.log, self.uses_database = label, port, log, uses_database
         with open(log, "wb") as out:
             self.proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
                                          start_new_session=True)
@@ -116,7 +116,7 @@ def start_relay(env: dict, cert: Path, key: Path, processes: int) -> Server:
 def start_bare(env: dict, cert: Path, key: Path, login: tuple[str, str, str]) -> Server:
     port = free_port()
     argv = [sys.executable, str(ROOT / "bench" / "bare_smtpd.py"), str(port), str(cert), str(key), *login[:2]]
-    return Server("bare aiosmtpd", argv, env, port, Path(env["VAR_DIR"]) / "bare.log")
+    return Server("bare aiosmtpd", argv, env, port, Path(env["VAR_DIR"]) / "bare.log", uses_database=False)
 
 
 # --- measuring ---------------------------------------------------------------------------------------------
@@ -142,9 +142,15 @@ async def measure(server: Server, *, load_logins, storm_logins, args) -> dict:
                             sessions=len(load_logins), messages=0, size=args.size)
     common = dict(host="127.0.0.1", port=server.port, logins=load_logins, recipient=RECIPIENT,
                   sessions=args.sessions, messages=args.messages, size=args.size)
+    groups = {"server": lambda: cpu.tree(server.proc.pid), "load": lambda: [os.getpid()]}
+    if args.database_url and server.uses_database:
+        groups["database"] = lambda: cpu.named("postgres")
+    meter = cpu.Meter(groups)
     load = accept = None
     for _ in range(args.rounds):  # the best round: the one the rest of the machine disturbed least
+        meter.start()
         this = await smtpload.run_load(**common)
+        this.cpu = meter.stop()
         load = this if load is None or this.rate > load.rate else load
         this = await smtpload.run_load(**common, messages_only=True)
         accept = this if accept is None or this.rate > accept.rate else accept
@@ -168,6 +174,12 @@ def report(results: list[dict], bare: dict, args) -> None:
                   f"{load.percentile(99) * 1000:>9.1f}{ratio:>7.2f}{len(load.errors):>8}")
             for error in load.errors[:3]:
                 print(f"    error: {error}")
+    print("\nCPU per message in the best whole-sessions round (ms; 'load' is this generator, the same for each "
+          "server):")
+    for r in results:
+        spent = r["load"].cpu
+        print(f"{r['label']:<22}" + ", ".join(f"{label} {seconds * 1000 / max(1, r['load'].messages):.2f}"
+                                             for label, seconds in spent.items()))
     print(f"\nNOOP round trip on an idle session while {args.storm} cold AUTHs run at once (extra over calm):")
     for r in results:
         lag = r["lag"]

@@ -16,11 +16,12 @@ from email.parser import BytesHeaderParser
 from email.policy import compat32
 
 from django.conf import settings
+from django.core.exceptions import ObjectDoesNotExist
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.models import Mailbox, SmtpCredential
-from accounts.quotas import check_and_count
+from accounts.models import SendUsage
+from accounts.quotas import Counter, QuotaExceeded
 from relay.models import QueuedMessage, Recipient, new_queue_id
 from relay.policy import Principal
 
@@ -127,35 +128,83 @@ def _enqueue(message_id: int) -> None:
         log.warning("could not notify the delivery workers of message %s: %s", message_id, error)
 
 
+@dataclass
+class Submission:
+    """One message as the relay received it, ready to be accepted."""
+
+    principal: Principal
+    mail_from: str
+    recipients: list[str]
+    content: bytes
+    client_ip: str
+    helo: str
+    tls_version: str
+    headers: Headers | None = None
+
+    @property
+    def sender(self) -> tuple[str, int]:
+        if self.principal.credential_id is not None:
+            return (SendUsage.Scope.CREDENTIAL, self.principal.credential_id)
+        return (SendUsage.Scope.MAILBOX, self.principal.mailbox_id)
+
+
+def accept_messages(submissions: list[Submission], *, now: datetime | None = None) -> list[QueuedMessage | Exception]:
+    """Store several messages and count their recipients against every sending limit, in one transaction.
+
+    Each message is decided in turn: one over a limit gets its QuotaExceeded in the result list (nothing of it
+    stored or counted), one whose sender was deleted since its AUTH the DoesNotExist, while the others are
+    stored. The result is known only after the commit, so one commit
+    and one flush to disk serve every message that arrived together (group commit). A database error fails
+    them all: nothing is stored, and every client gets a temporary failure.
+    """
+    now = now or timezone.now()
+    prepared = []
+    for submission in submissions:
+        headers = submission.headers or parse_headers(submission.content)
+        queue_id = new_queue_id()
+        sender_domain = submission.mail_from.rpartition("@")[2] or submission.principal.domain_name
+        content = trace_headers(queue_id=queue_id, helo=submission.helo, client_ip=submission.client_ip,
+                                tls_version=submission.tls_version, recipients=submission.recipients,
+                                headers=headers, sender_domain=sender_domain, now=now) + submission.content
+        principal = submission.principal
+        prepared.append(QueuedMessage(
+            queue_id=queue_id, customer_id=principal.customer_id, domain_id=principal.domain_id,
+            credential_id=principal.credential_id, mailbox_id=principal.mailbox_id,
+            mail_from=submission.mail_from, header_from=", ".join(headers.from_addresses)[:320],
+            subject=headers.subject, message_id=headers.message_id, size=len(content), content=content,
+            client_ip=submission.client_ip, tls_version=submission.tls_version, created_at=now, next_attempt_at=now,
+        ))
+    results: list[QueuedMessage | Exception] = []
+    with transaction.atomic():
+        counter = Counter([submission.sender for submission in submissions], now=now)
+        for submission, message in zip(submissions, prepared):
+            try:
+                counter.take(submission.sender, len(submission.recipients))
+            except (QuotaExceeded, ObjectDoesNotExist) as refused:
+                results.append(refused)
+            else:
+                results.append(message)
+        stored = [(s, m) for s, m in zip(submissions, results) if isinstance(m, QueuedMessage)]
+        if stored:
+            QueuedMessage.objects.bulk_create([message for _, message in stored])
+            Recipient.objects.bulk_create([Recipient(message=message, address=address)
+                                           for submission, message in stored for address in submission.recipients])
+            counter.flush()
+            ids = [message.pk for _, message in stored]
+            transaction.on_commit(lambda: [notifier.submit(pk) for pk in ids])
+    return results
+
+
 def accept_message(*, principal: Principal, mail_from: str, recipients: list[str], content: bytes,
                    client_ip: str, helo: str, tls_version: str, headers: Headers | None = None,
                    now: datetime | None = None) -> QueuedMessage:
-    """Store the message and count its recipients against every sending limit, atomically.
+    """Store one message and count its recipients against every sending limit, atomically.
 
     Raises accounts.quotas.QuotaExceeded (nothing stored, nothing counted) when a limit has no room.
     """
-    now = now or timezone.now()
-    headers = headers or parse_headers(content)
-    queue_id = new_queue_id()
-    sender_domain = mail_from.rpartition("@")[2] or principal.domain_name
-    content = trace_headers(queue_id=queue_id, helo=helo, client_ip=client_ip, tls_version=tls_version,
-                            recipients=recipients, headers=headers, sender_domain=sender_domain, now=now) + content
-    with transaction.atomic():
-        message = QueuedMessage.objects.create(
-            queue_id=queue_id, customer_id=principal.customer_id, domain_id=principal.domain_id,
-            credential_id=principal.credential_id, mailbox_id=principal.mailbox_id,
-            mail_from=mail_from, header_from=", ".join(headers.from_addresses)[:320], subject=headers.subject,
-            message_id=headers.message_id, size=len(content), content=content, client_ip=client_ip,
-            tls_version=tls_version, created_at=now, next_attempt_at=now,
-        )
-        Recipient.objects.bulk_create([Recipient(message=message, address=address) for address in recipients])
-        # Last before the commit: the quota rows stay locked from here to the commit (that is what keeps the count
-        # exact across processes), so the inserts above do not lengthen the time other senders wait. Over a limit,
-        # the raise rolls the inserts back with it.
-        if principal.credential_id is not None:
-            check_and_count(credential=SmtpCredential(pk=principal.credential_id), recipients=len(recipients),
-                            now=now)
-        else:
-            check_and_count(mailbox=Mailbox(pk=principal.mailbox_id), recipients=len(recipients), now=now)
-        transaction.on_commit(lambda: notifier.submit(message.pk))
-    return message
+    [result] = accept_messages([Submission(principal=principal, mail_from=mail_from, recipients=recipients,
+                                           content=content, client_ip=client_ip, helo=helo,
+                                           tls_version=tls_version, headers=headers)], now=now)
+    if isinstance(result, Exception):
+        raise result
+    return result

@@ -22,7 +22,7 @@ from relay import auth, metrics, relaylog
 from relay.db import DbRunner
 from relay.policy import Reject, check_path, check_recipient_count, check_sender, check_size, may_send_as, size_parameter
 from relay.protocol import RelaySMTP, parse_networks
-from relay.queue import accept_message, notifier, parse_headers
+from relay.queue import Submission, accept_messages, notifier, parse_headers
 from relay.tls import TlsStore, tls_version
 
 
@@ -158,12 +158,11 @@ class RelayHandler:
         headers = await asyncio.to_thread(parse_headers, content)  # decodes the whole message: not on the loop
         if not headers.from_addresses or not all(self._from_allowed(principal, a) for a in headers.from_addresses):
             return FROM_REJECTED
+        submission = Submission(principal=principal, mail_from=envelope.mail_from, recipients=envelope.rcpt_tos,
+                                content=content, client_ip=server.client_ip, helo=session.host_name or "",
+                                tls_version=tls_version(server.transport), headers=headers)
         try:
-            message = await self.db.write(
-                accept_message, lane=principal.customer_id, principal=principal, mail_from=envelope.mail_from, recipients=envelope.rcpt_tos,
-                content=content, client_ip=server.client_ip, helo=session.host_name or "",
-                tls_version=tls_version(server.transport), headers=headers,
-            )
+            message = await self.db.batch(accept_messages, submission, lane=principal.customer_id, size=len(content))
         except QuotaExceeded as exceeded:
             metrics.QUOTA_REJECTIONS.labels(level=exceeded.level.scope).inc()
             return f"451 4.7.1 {exceeded}"

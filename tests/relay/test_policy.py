@@ -269,10 +269,10 @@ def test_dot_stuffed_lines_are_stored_unstuffed(client):
 @pytest.mark.parametrize("error", [RuntimeError("secret internals /srv/app.py line 3"),
                                    OperationalError("could not connect to server")])
 def test_uncaught_or_database_error_is_451_without_details(client, monkeypatch, error, caplog):
-    def broken(**kwargs):
+    def broken(submissions):
         raise error
 
-    monkeypatch.setattr(relay_server, "accept_message", broken)
+    monkeypatch.setattr(relay_server, "accept_messages", broken)
     replies = send(client, sender=ME, recipients=["bob@example.org"], data=message(sender=ME))
     assert replies[-1] == (451, b"4.3.0 Internal error; please try again later")
     assert client.noop()[0] == 250
