@@ -5,11 +5,18 @@ authenticate against the same table. Hashing costs tens of milliseconds by desig
 must run these functions in a thread.
 """
 
+import os
+import threading
+from concurrent.futures import ProcessPoolExecutor
+
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError
 from django.conf import settings
 
 SCHEME = "{ARGON2ID}"
+
+# A thread may hand its verifications to worker processes (the relay's hashing threads do): see process_pool().
+_local = threading.local()
 
 
 def _hasher():
@@ -25,13 +32,45 @@ def make_hash(password: str) -> str:
     return SCHEME + _hasher().hash(password)
 
 
+def _verify(encoded: str, password: str) -> bool:
+    # The cost parameters come from the hash itself: no settings needed (this also runs in worker processes).
+    try:
+        return PasswordHasher(type=Type.ID).verify(encoded, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
 def check_hash(password: str, stored: str) -> bool:
     if not stored or not stored.startswith(SCHEME):
         return False
+    pool = getattr(_local, "pool", None)
+    if pool is not None:
+        return pool.submit(_verify, stored[len(SCHEME):], password).result()
+    return _verify(stored[len(SCHEME):], password)
+
+
+def _worker_start() -> None:
     try:
-        return _hasher().verify(stored[len(SCHEME):], password)
-    except (VerificationError, InvalidHashError):
-        return False
+        os.nice(10)  # below the event loops and the database that share the machine
+    except OSError:
+        pass
+
+
+def process_pool(workers: int) -> ProcessPoolExecutor:
+    """Worker processes for verifications; a thread that calls use_pool(pool) verifies through them.
+
+    Argon2 fills tens of MB per hash: in a process of its own that memory's page faults and unmapping do not
+    stall the threads of the process that asked (an event loop), and the hashing competes with them for CPU only
+    through the kernel's scheduler, at a lower priority.
+    """
+    import multiprocessing
+
+    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_worker_start)
+
+
+def use_pool(pool: ProcessPoolExecutor | None) -> None:
+    _local.pool = pool
 
 
 # Verifying against this keeps the time of an unknown-user attempt close to a known one's.

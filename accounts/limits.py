@@ -7,7 +7,7 @@ level's limit above the level it sits in, storage allocated within the plan.
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import Count, Max, Q, Sum
+from django.db.models import Count, Max, Sum
 
 from accounts.models import Customer, Domain, Mailbox, Reseller, SmtpCredential, User
 from accounts.services import audit

@@ -272,7 +272,7 @@ def main(argv=None) -> int:
             q_small = queries_at_size(client, url, param, small)
             q_large = queries_at_size(client, url, param, large)
             growth.append((role, label, small, q_small, large, q_large))
-    print(f"\nqueries by page size (must not grow):")
+    print("\nqueries by page size (must not grow):")
     grew = False
     for role, label, small, q_small, large, q_large in growth:
         ok = q_large <= q_small

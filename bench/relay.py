@@ -30,6 +30,7 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"
 sys.path.insert(0, str(ROOT))
 
 from bench import cpu, smtpload  # noqa: E402
+from bench.loop_lag import SPAN  # noqa: E402
 from tests.peers import free_port, wait_for_port  # noqa: E402
 
 RECIPIENT = "someone@example.net"
@@ -132,7 +133,8 @@ def inside_lag(env: dict, start: float, end: float) -> float | None:
     if not path.exists():
         return None
     spans = [line.split() for line in path.read_text().splitlines()]
-    lags = [float(lag) for t, lag in spans if start <= float(t) <= end + 0.1]
+    # A line covers the SPAN seconds before its time: keep those that overlap [start, end].
+    lags = [float(lag) for t, lag in spans if start <= float(t) and float(t) - SPAN <= end]
     return max(lags) if lags else None
 
 

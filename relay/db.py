@@ -20,17 +20,12 @@ import time
 
 from django.db import close_old_connections, connections
 
+from accounts import hashing
+
 # A connection used this recently is taken as alive without the health check's round trip (as connection pools
 # do); one idle for longer is checked first, so a restarted database costs no failed message.
 ALIVE_WITHOUT_CHECK = 0.5
 BATCH_ITEMS, BATCH_BYTES = 100, 64 * 1024 * 1024
-
-
-def _lower_priority() -> None:
-    try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)  # Linux: per thread
-    except (AttributeError, OSError):
-        pass
 
 
 class DbRunner:
@@ -43,12 +38,16 @@ class DbRunner:
         lanes = 1 if connections["default"].vendor == "sqlite" else max(1, workers // 2)
         self.lanes = [ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"relay-db-write{i}") for i in range(lanes)]
         hash_workers = hash_workers or max(1, (os.cpu_count() or 2) - 1)
+        self.hash_processes = hashing.process_pool(hash_workers)
         self.hasher = ThreadPoolExecutor(max_workers=hash_workers, thread_name_prefix="relay-hash",
-                                         initializer=_lower_priority)
+                                         initializer=hashing.use_pool, initargs=(self.hash_processes,))
 
         self._batches: dict[tuple[int, object], _Batcher] = {}
 
     async def __call__(self, func, /, *args, **kwargs):
+        # One turn of the loop first: when a burst of commands arrives (fifty AUTHs at once), the loop parses them
+        # all before the threads start, instead of sharing the interpreter lock with them half-way through.
+        await asyncio.sleep(0)
         return await _run(self.executor, func, *args, **kwargs)
 
     async def write(self, func, /, *args, lane: int = 0, **kwargs):
@@ -73,7 +72,7 @@ class DbRunner:
 
     def shutdown(self) -> None:
         self.close_connections()
-        for executor in [self.executor, *self.lanes, self.hasher]:
+        for executor in [self.executor, *self.lanes, self.hasher, self.hash_processes]:
             executor.shutdown(wait=True)
 
     def close_connections(self) -> None:

@@ -1,8 +1,10 @@
 """Mailbox hashes are readable by other implementations: passlib's argon2 and Dovecot's own `doveadm pw -t`."""
 
+import os
 import shutil
 import subprocess
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -64,3 +66,21 @@ def test_we_verify_a_hash_made_by_doveadm():
     assert made.startswith("{ARGON2ID}")
     assert hashing.check_hash("made by dovecot", made)
     assert not hashing.check_hash("made by dovecot!", made)
+
+
+def test_a_thread_given_a_process_pool_verifies_there():
+    stored = hashing.make_hash("right password")
+    pool = hashing.process_pool(1)
+
+    def in_thread():
+        hashing.use_pool(pool)
+        return hashing.check_hash("right password", stored), hashing.check_hash("wrong password", stored)
+
+    try:
+        with ThreadPoolExecutor(max_workers=1) as thread:
+            assert thread.submit(in_thread).result() == (True, False)
+        workers = list(pool._processes)
+        assert workers and os.getpid() not in workers  # the hashing ran in a worker process
+    finally:
+        pool.shutdown()
+    assert hashing.check_hash("right password", stored)  # this thread was given no pool: verifies itself

@@ -1,5 +1,6 @@
 """`manage.py runrelay`: arguments, certificate, processes and signals; the relay itself is relay.server."""
 
+import gc
 import os
 import ssl
 import sys
@@ -80,6 +81,10 @@ class Command(BaseCommand):
             if os.environ.get(READY_ENV):  # started by a supervisor, which waits for this
                 Path(os.environ[READY_ENV]).touch()
 
+        # Everything loaded so far lives as long as the process: out of the collector's sight, a full collection
+        # walks only what serving creates (a 40 ms stop of the event loop became a few ms).
+        gc.collect()
+        gc.freeze()
         try:
             run_relay(config, ready=ready)
         except OSError as error:
