@@ -54,6 +54,16 @@ class DbRunner:
         """A write on the lane of `lane` (e.g. the customer id): writes with the same key never run at once."""
         return await _run(self.lanes[lane % len(self.lanes)], func, *args, **kwargs)
 
+    async def gather(self, func, item, /):
+        """`func(items) -> results` on the read pool with whatever other items arrived meanwhile (one batch at a
+        time per function): fifty AUTHs arriving at once are read by one thread in one go, not by every thread of
+        the pool competing with the event loop for the interpreter lock."""
+        await asyncio.sleep(0)  # see __call__
+        batcher = self._batches.get((None, func))
+        if batcher is None:
+            batcher = self._batches[(None, func)] = _Batcher(self.executor, func)
+        return await batcher.submit(item, 0)
+
     async def batch(self, func, item, /, *, lane: int = 0, size: int = 0):
         """`func(items) -> results` on the lane of `lane`, with whatever other items arrived meanwhile.
 

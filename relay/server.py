@@ -89,7 +89,7 @@ class RelayHandler:
         except UnicodeDecodeError:
             username, secret, valid_request = login.decode("utf-8", "replace"), "", False
         try:
-            candidate = await self.db(auth.lookup, username=username, client_ip=server.client_ip)
+            candidate = await self.db.gather(auth.lookup_many, (username, server.client_ip))
             if candidate.locked:
                 result = auth.LoginResult(locked=True)
             elif await self.db.hash(auth.verify, candidate=candidate, password=secret, valid_request=valid_request):

@@ -172,10 +172,10 @@ def test_auth_line_of_12288_octets_is_read(relay, cast, refusals):
 
 
 def test_database_down_at_auth_answers_454(relay, cast, monkeypatch):
-    def unavailable(**kwargs):
+    def unavailable(requests):
         raise OperationalError("connection refused")
 
-    monkeypatch.setattr(auth, "lookup", unavailable)
+    monkeypatch.setattr(auth, "lookup_many", unavailable)
     with submission_client(relay.submission) as client:
         code, text = auth_plain(client, "info@alpha.test", PASSWORD)
     assert (code, text[:5]) == (454, b"4.7.0")
@@ -217,3 +217,24 @@ def test_smtps_client_authenticates_with_a_credential(relay, cast):
     new = new_credential(cast.a)
     with smtps_client(relay.smtps, auth=(new.credential.username, new.secret)) as client:
         assert client.noop()[0] == 250
+
+
+def test_many_lookups_in_one_go_answer_each_in_its_place(cast):
+    from relay.models import AuthLockout
+
+    new = services.credential_create(actor=None, domain=cast.a.domain, mailbox=cast.a.mailbox)
+    AuthLockout.objects.create(kind="address", value="192.0.2.66", locked_until=timezone.now() + timedelta(minutes=5))
+    staff.suspend(actor=cast.support, obj=cast.b.customer, reason="unpaid invoices")
+    results = auth.lookup_many([
+        ("info@alpha.test", "192.0.2.1"), (new.credential.username, "192.0.2.1"), ("nobody@alpha.test", "192.0.2.1"),
+        ("info@alpha.test", "192.0.2.66"), ("", "192.0.2.1"), ("x" * 400, "192.0.2.1"), ("INFO@Alpha.Test", "192.0.2.1"),
+        (cast.b.mailbox.address, "192.0.2.1"),
+    ])
+    assert [r.locked for r in results] == [False, False, False, True, False, False, False, False]
+    assert results[0].principal.username == "info@alpha.test" and results[0].principal.kind == "mailbox"
+    assert results[1].principal.credential_id == new.credential.pk
+    assert results[1].principal.address == ("info", "alpha.test")
+    assert results[2].stored_hash == "" and results[2].principal is None
+    assert results[4] == auth.Candidate() and results[5] == auth.Candidate()
+    assert results[6].principal == results[0].principal  # any case, one account
+    assert results[7].stored_hash and results[7].principal is None  # suspended customer: hashed, never usable

@@ -85,13 +85,13 @@ def test_database_and_hashing_work_never_runs_on_the_event_loop(relay, cast, log
             return func(*args, **kwargs)
         return wrapper
 
-    monkeypatch.setattr(auth, "lookup", watched(auth.lookup))
+    monkeypatch.setattr(auth, "lookup_many", watched(auth.lookup_many))
     monkeypatch.setattr(auth.hashing, "check_hash", watched(auth.hashing.check_hash))
     monkeypatch.setattr(server, "accept_messages", watched(server.accept_messages))
     auth.verified.__init__()  # forget earlier verifications: this login must hash
     with submission_client(relay.submission, auth=login) as client:
         assert send(client, sender=login[0], recipients=["bob@example.org"], data=message(sender=login[0]))[-1][0] == 250
-    assert [name for name, _ in seen] == ["lookup", "check_hash", "accept_messages"]
+    assert [name for name, _ in seen] == ["lookup_many", "check_hash", "accept_messages"]
     assert seen[0][1].startswith("relay-db") and seen[1][1].startswith("relay-hash"), seen
     assert seen[2][1].startswith("relay-db"), seen
 
