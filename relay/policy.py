@@ -3,6 +3,7 @@
 Replies carry enhanced status codes (RFC 3463); the choice of code is explained where it is not obvious.
 """
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -61,11 +62,14 @@ def split_path(path: str) -> tuple[str, str]:
     return mailbox, rest.strip()
 
 
+@functools.lru_cache(maxsize=8192)
 def check_path(path: str, *, smtputf8: bool, null_ok: bool = False) -> tuple[str, str] | None:
     """(local part, A-label domain) of a MAIL/RCPT path, or None for the null path; Reject for anything else.
 
     Only plain `local@domain` is accepted: the forms that once let a server be used as an open relay
     (source routes, %-hack, !-paths) and quoted local parts and address literals never reach the policy.
+    Remembered per path (a pure function, asked several times per message for the same few addresses; a
+    refusal is not remembered, so it is worked out again each time).
     """
     mailbox, _ = split_path(path)
     if len(mailbox) + 2 > 256:  # RFC 5321 4.5.3.1.3: a path is at most 256 octets with its brackets

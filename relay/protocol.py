@@ -12,6 +12,7 @@
 import asyncio
 import asyncio.sslproto as sslproto
 import collections
+import functools
 import ipaddress
 import logging
 import re
@@ -23,6 +24,18 @@ from django.db import DatabaseError
 
 from relay import metrics, relaylog
 from relay.policy import Reject, check_path, split_path
+
+
+class _PathParser:
+    """What aiosmtpd's SMTP._getaddr reads of its session: the local part limit, nothing else."""
+
+    def __init__(self, local_part_limit: int):
+        self.local_part_limit = local_part_limit
+
+
+@functools.lru_cache(maxsize=8192)
+def _getaddr(arg: str, local_part_limit: int) -> tuple[str | None, str | None]:
+    return SMTP._getaddr(_PathParser(local_part_limit), arg)
 
 _ENHANCED = re.compile(r"^\d{3}[ -][245]\.\d{1,3}\.\d{1,3}( |$)")
 _EXACT = {
@@ -214,6 +227,11 @@ class RelaySMTP(SMTP):
                 transport.abort()
 
     # --- commands ------------------------------------------------------------------------------------------
+
+    def _getaddr(self, arg: str):
+        # aiosmtpd parses a path with the email package's header parser and declares a class at each call: the
+        # same answer for the same text, remembered.
+        return _getaddr(arg, self.local_part_limit)
 
     def _wants_path_check(self, keyword: str, arg: str | None) -> bool:
         # Only where aiosmtpd would go on to parse the path: after EHLO and AUTH, with the keyword present.
