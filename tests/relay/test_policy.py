@@ -334,3 +334,21 @@ def test_swaks_sees_the_replies_of_the_table(relay, cast, settings, args, tls, e
     result = swaks(relay.submission, *args, tls=tls)
     assert expected in result.stdout, result.stdout + result.stderr
     assert QueuedMessage.objects.count() == stored
+
+
+def test_paths_are_remembered_but_refusals_are_worked_out_each_time():
+    from relay.policy import Reject, check_path
+
+    before = check_path.cache_info().hits
+    assert check_path("<Someone@Example.ORG>", smtputf8=False) == check_path("<Someone@Example.ORG>", smtputf8=False)
+    assert check_path.cache_info().hits == before + 1
+    for _ in range(2):
+        with pytest.raises(Reject) as refused:
+            check_path("<a%b@example.org>", smtputf8=False)
+        assert refused.value.reply.startswith("554 5.7.1")
+    # aiosmtpd's own parse of the same text, remembered by the session class: same answer as aiosmtpd's
+    from aiosmtpd.smtp import SMTP
+    from relay.protocol import _PathParser, _getaddr
+
+    for arg in ("<bob@example.org> SIZE=100", "bob@example.org", "<>", "<@route:bob@example.org>"):
+        assert _getaddr(arg, 64) == SMTP._getaddr(_PathParser(64), arg)
