@@ -19,6 +19,8 @@ from functools import partial
 import time
 
 from django.db import close_old_connections, connections
+from django.db.backends.signals import connection_created
+from django.dispatch import receiver
 
 from accounts import hashing
 
@@ -36,7 +38,8 @@ class DbRunner:
         self.workers = workers
         self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="relay-db")
         lanes = 1 if connections["default"].vendor == "sqlite" else max(1, workers // 2)
-        self.lanes = [ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"relay-db-write{i}") for i in range(lanes)]
+        self.lanes = [ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"relay-db-write{i}",
+                                         initializer=_writes_durable) for i in range(lanes)]
         hash_workers = hash_workers or max(1, (os.cpu_count() or 2) - 1)
         self.hash_processes = hashing.process_pool(hash_workers)
         self.hasher = ThreadPoolExecutor(max_workers=hash_workers, thread_name_prefix="relay-hash",
@@ -89,6 +92,23 @@ class DbRunner:
         """Close every database thread's connection (a connection belongs to the thread that opened it)."""
         for executor in [self.executor, *self.lanes]:
             _close_in_each_thread(executor)
+
+
+_lane = threading.local()
+
+
+def _writes_durable() -> None:
+    _lane.durable = True
+
+
+@receiver(connection_created)
+def _full_sync(sender, connection, **kwargs) -> None:
+    """A lane's SQLite connection flushes each commit to disk before it returns (PRAGMA synchronous=FULL; the
+    project's default, NORMAL, may lose the last commits in a power cut). The relay answers 250 after that commit,
+    so what it accepted survives one. PostgreSQL's synchronous_commit is on unless its administrator said no."""
+    if connection.vendor == "sqlite" and getattr(_lane, "durable", False):
+        with connection.cursor() as cursor:
+            cursor.execute("PRAGMA synchronous=FULL")
 
 
 async def _run(executor: ThreadPoolExecutor, func, /, *args, **kwargs):

@@ -156,3 +156,21 @@ def test_concurrent_sessions_are_committed_together(relay, cast, monkeypatch):
     assert sum(sizes) == 12 and len(sizes) < 12 and max(sizes) > 1, sizes
     assert QueuedMessage.objects.count() == 12
     assert quotas.usage(scope="mailbox", scope_id=cast.a.mailbox.pk)["hour"] == 12
+
+
+def test_the_relay_commits_what_it_accepts_to_disk_before_answering(relay):
+    """SQLite: the write lanes' connections use synchronous=FULL; PostgreSQL: synchronous_commit is on."""
+    from django.db import connection
+
+    def setting():
+        with connection.cursor() as cursor:
+            if connection.vendor == "sqlite":
+                cursor.execute("PRAGMA synchronous")
+                return cursor.fetchone()[0]
+            cursor.execute("SHOW synchronous_commit")
+            return cursor.fetchone()[0]
+
+    lane_value = relay.relay.db.lanes[0].submit(setting).result(10)
+    assert lane_value == (2 if connection.vendor == "sqlite" else "on")  # 2 = FULL
+    if connection.vendor == "sqlite":
+        assert setting() == 1  # NORMAL: the panel and the workers keep the project's default
