@@ -84,7 +84,17 @@ def wait_ready(workdir: Path, label: str, count: int, timeout: float = 120) -> N
         time.sleep(0.1)
 
 
-def measure_delivery(*, args, env: dict, sender: str, reuse: bool, workdir: Path) -> tuple[float, int]:
+def cpu_seconds(procs: list[subprocess.Popen]) -> float:
+    """User and system time of these processes so far (Linux /proc)."""
+    total = 0
+    for proc in procs:
+        fields = Path(f"/proc/{proc.pid}/stat").read_text().rpartition(")")[2].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def measure_delivery(*, args, env: dict, sender: str, reuse: bool, workdir: Path) -> tuple[float, int, float]:
+    """msgs/s, messages not delivered in time, and the workers' CPU time per message delivered, in ms."""
     from celery import current_app
 
     label = "reuse" if reuse else "noreuse"
@@ -94,6 +104,7 @@ def measure_delivery(*, args, env: dict, sender: str, reuse: bool, workdir: Path
     workers = run_workers(worker_env, queue, args.workers, workdir, label, args.concurrency)
     try:
         wait_ready(workdir, label, args.workers)
+        cpu = cpu_seconds(workers)
         started = time.perf_counter()
         for pk in ids:
             current_app.send_task("relay.tasks.deliver_message", args=[pk], queue=queue)
@@ -103,12 +114,13 @@ def measure_delivery(*, args, env: dict, sender: str, reuse: bool, workdir: Path
             time.sleep(0.05)
             done = delivered(ids)
         seconds = time.perf_counter() - started
+        cpu = cpu_seconds(workers) - cpu
     finally:
         for proc in workers:
             proc.terminate()
         for proc in workers:
             proc.wait(30)
-    return done / seconds, len(ids) - done
+    return done / seconds, len(ids) - done, cpu * 1000 / max(done, 1)
 
 
 def measure_accept(env: dict, cert: Path, key: Path, logins, args) -> float:
@@ -183,9 +195,10 @@ def main() -> None:
               f"database {db_label}, broker {broker.split('://')[0]}", flush=True)
         results = {False: [], True: []}
         for reuse in [False, True] * args.rounds:  # alternating, so a growing database favours neither
-            rate, missing = measure_delivery(args=args, env=env, sender=sender, reuse=reuse, workdir=workdir)
+            rate, missing, cpu = measure_delivery(args=args, env=env, sender=sender, reuse=reuse, workdir=workdir)
             results[reuse].append(rate)
-            print(f"delivery {'with' if reuse else 'without'} connection reuse: {rate:8.1f} msgs/s"
+            print(f"delivery {'with' if reuse else 'without'} connection reuse: {rate:8.1f} msgs/s, "
+                  f"workers' CPU {cpu:.1f} ms a message"
                   + (f"  ({missing} not delivered in time)" if missing else ""), flush=True)
         results = {reuse: sum(rates) / len(rates) for reuse, rates in results.items()}
         print(f"mean of {args.rounds} runs each: without reuse {results[False]:.1f} msgs/s, "
