@@ -73,6 +73,12 @@ def test_senders_of_one_batch_share_the_levels_above_them(cast, principal):
 # --- the lane's batching, on the event loop --------------------------------------------------------------------
 
 
+def run_in_own_thread(scenario):
+    # A loop of its own, whatever an earlier test left running in this thread (Playwright's sync API does).
+    with ThreadPoolExecutor(max_workers=1) as thread:
+        return thread.submit(lambda: asyncio.run(scenario())).result(30)
+
+
 def test_items_arriving_while_the_lane_is_busy_go_to_one_call_and_errors_stay_with_their_item():
     calls, release = [], threading.Event()
 
@@ -95,7 +101,7 @@ def test_items_arriving_while_the_lane_is_busy_go_to_one_call_and_errors_stay_wi
         runner.lanes[0].shutdown()
         return results
 
-    one, two, bad, three = asyncio.run(scenario())
+    one, two, bad, three = run_in_own_thread(scenario)
     assert calls == [["one"], ["two", "bad", "three"]]
     assert (one, two, three) == ("ONE", "TWO", "THREE")
     assert isinstance(bad, ValueError)
@@ -116,7 +122,7 @@ def test_a_failing_batch_fails_every_item_of_it_and_the_lane_goes_on():
         runner.lanes[0].shutdown()
         return failed, after
 
-    failed, after = asyncio.run(scenario())
+    failed, after = run_in_own_thread(scenario)
     assert isinstance(failed[0], RuntimeError) and after == "fine"
 
 
