@@ -1,6 +1,8 @@
 import os
+import sys
 
 from celery import Celery
+from celery.signals import task_postrun, task_prerun, worker_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hostingmail.settings")
 
@@ -34,3 +36,30 @@ def _delivery_sweep_interval(sender, **kwargs):
     from django.conf import settings
 
     sender.conf.beat_schedule["relay-sweep-queue"]["schedule"] = settings.DELIVERY_SWEEP_SECONDS
+
+
+# Celery's Django fix-up closes a thread's database connections before and after every task whatever CONN_MAX_AGE
+# says, unless told to close them only every so many tasks: that would be a new PostgreSQL session (TCP and
+# authentication) or a new SQLite connection for every delivery, more work than the delivery itself. Workers
+# treat a task as Django treats a request instead (close_old_connections, below).
+app.conf.update(CELERY_DB_REUSE_MAX=sys.maxsize // 4)
+
+
+@worker_init.connect
+def _keep_sqlite_connections(**kwargs):
+    from django.conf import settings
+
+    database = settings.DATABASES["default"]
+    if database["ENGINE"] == "django.db.backends.sqlite3" and not database.get("CONN_MAX_AGE"):
+        # A file: nothing on the other side times out, and opening it again costs its PRAGMAs each time.
+        database["CONN_MAX_AGE"] = None
+
+
+@task_prerun.connect
+@task_postrun.connect
+def _close_old_connections(**kwargs):
+    # Closed when unusable, broken in a transaction or older than CONN_MAX_AGE; health-checked before reuse.
+    if not getattr(kwargs.get("task") and kwargs["task"].request, "is_eager", False):
+        from django.db import close_old_connections
+
+        close_old_connections()
