@@ -146,27 +146,33 @@ def _claim_ids(ids: list[int], *, owner: str, now: datetime) -> list[QueuedMessa
             return []
     messages = list(QueuedMessage.objects.raw(
         f"SELECT m.*, c.status AS customer_status, c.status_reason AS customer_reason, r.status AS reseller_status, "
-        f"r.status_reason AS reseller_reason FROM {_MESSAGES} m LEFT JOIN {_table(Customer)} c ON c.id = m.customer_id "
-        f"LEFT JOIN {_table(Reseller)} r ON r.id = c.reseller_id WHERE m.id IN ({listed}) AND m.lease_owner = %s",
-        [*ids, owner]))
+        f"r.status_reason AS reseller_reason, {', '.join(f'd.{name} AS domain_{name}' for name in _DOMAIN_FIELDS)} "
+        f"FROM {_MESSAGES} m LEFT JOIN {_table(Customer)} c ON c.id = m.customer_id "
+        f"LEFT JOIN {_table(Reseller)} r ON r.id = c.reseller_id LEFT JOIN {_table(Domain)} d ON d.id = m.domain_id "
+        f"WHERE m.id IN ({listed}) AND m.lease_owner = %s", [*ids, owner]))
     if not messages:
         return []
-    listed = ", ".join(["%s"] * len(messages))
-    domain_ids = sorted({m.domain_id for m in messages if m.domain_id})
-    domains = {d.pk: d for d in Domain.objects.raw(
-        f"SELECT id, name, dkim_selector, dkim_private_key, dns_status, smarthost_url FROM {_table(Domain)} "
-        f"WHERE id IN ({', '.join(['%s'] * len(domain_ids))})", domain_ids)} if domain_ids else {}
     recipients: dict[int, list[Recipient]] = {}
     for recipient in Recipient.objects.raw(
-            f"SELECT * FROM {_table(Recipient)} WHERE message_id IN ({listed}) ORDER BY id", [m.pk for m in messages]):
+            f"SELECT * FROM {_table(Recipient)} WHERE message_id IN ({', '.join(['%s'] * len(messages))}) ORDER BY id",
+            [m.pk for m in messages]):
         recipients.setdefault(recipient.message_id, []).append(recipient)
+    dns_status = Domain._meta.get_field("dns_status")
     for message in messages:
         message.claimed_recipients = recipients.get(message.pk, [])
         if message.domain_id:
-            message.domain = domains[message.domain_id]
+            # What DKIM signing and smart-host routing read; the domain's other fields load if ever asked for.
+            values = [getattr(message, f"domain_{name}") for name in _DOMAIN_FIELDS]
+            values[_DOMAIN_FIELDS.index("dns_status")] = dns_status.from_db_value(message.domain_dns_status, None,
+                                                                                 connection)
+            message.domain = Domain.from_db(connection.alias, _DOMAIN_FIELDS, values)
         if message.content is not None:
             message.content = bytes(message.content)  # PostgreSQL hands out a memoryview
     return messages
+
+
+# In the order of the model's fields, as Model.from_db wants them.
+_DOMAIN_FIELDS = ["id", "name", "dkim_selector", "dkim_private_key", "dns_status", "smarthost_url"]
 
 
 def _table(model) -> str:

@@ -255,8 +255,13 @@ class Client:
 
 def dot_stuffed(content: bytes) -> bytes:
     """CRLF line ends, a leading dot doubled (RFC 5321 4.5.2), and a final CRLF before the end-of-data dot."""
-    payload = _DOT.sub(b"..", _EOL.sub(b"\r\n", content))
-    return payload if payload.endswith(b"\r\n") else payload + b"\r\n"
+    lines = content.count(b"\r\n")
+    # Counting is cheaper than two regular expressions over every message: most arrive with CRLF and no dots.
+    if content.count(b"\n") != lines or content.count(b"\r") != lines:
+        content = _EOL.sub(b"\r\n", content)
+    if content.startswith(b".") or b"\n." in content:
+        content = _DOT.sub(b"..", content)
+    return content if content.endswith(b"\r\n") else content + b"\r\n"
 
 
 def _describe(exc: Exception) -> str:
