@@ -16,16 +16,22 @@ from relay.tasks import sweep_queue
 def worker_database(settings):
     """The settings of a worker process, restored afterwards."""
     database = settings.DATABASES["default"]
-    before = database.get("CONN_MAX_AGE")
+    before = {key: database.get(key) for key in ("CONN_MAX_AGE", "CONN_HEALTH_CHECKS")}
     celery._keep_sqlite_connections()
     yield database
-    database["CONN_MAX_AGE"] = before
+    database.update(before)
 
 
-def run_task_signals(fixup, task):
+def select_one():
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+
+
+def run_task_signals(fixup, task, body=select_one):
     """What a worker does around a task: Celery's Django fix-up and the handlers hostingmail adds."""
     fixup.on_task_prerun(sender=task)
     task_prerun.send(sender=task, task_id="t", task=task, args=(), kwargs={})
+    body()
     fixup.on_task_postrun(sender=task)
     task_postrun.send(sender=task, task_id="t", task=task, args=(), kwargs={}, retval=None, state="SUCCESS")
 
@@ -38,8 +44,6 @@ def test_consecutive_tasks_use_one_database_connection(worker_database):
     opened = connection.connection
     for _ in range(3):
         run_task_signals(fixup, task)
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
     assert connection.connection is opened
 
 
@@ -50,5 +54,26 @@ def test_a_connection_past_its_age_is_closed_after_the_task(worker_database):
     connection.close()
     connection.ensure_connection()
     connection.close_at = time.monotonic() - 1
-    run_task_signals(fixup, task)
+    run_task_signals(fixup, task, body=lambda: None)
     assert connection.connection is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_only_a_connection_idle_for_a_while_is_health_checked_before_a_task(worker_database, monkeypatch):
+    worker_database["CONN_HEALTH_CHECKS"] = True
+    fixup, task = DjangoWorkerFixup(celery.app), sweep_queue
+    connection.close()
+    connection.ensure_connection()
+    connection.task_finished_at = 0  # left by an earlier test's tasks
+    checks = []
+    real = connection.is_usable
+    monkeypatch.setattr(connection, "is_usable", lambda: checks.append(1) or real())
+
+    run_task_signals(fixup, task)  # the first: nothing known about the connection yet
+    assert len(checks) == 1
+    for _ in range(3):
+        run_task_signals(fixup, task)
+    assert len(checks) == 1, "back-to-back tasks: no round trip to check"
+    connection.task_finished_at -= celery.ALIVE_WITHOUT_CHECK + 1
+    run_task_signals(fixup, task)
+    assert len(checks) == 2
