@@ -135,21 +135,27 @@ def _claim_ids(ids: list[int], *, owner: str, now: datetime) -> list[QueuedMessa
     due = (f"id IN ({listed}) AND state IN (%s, %s) AND next_attempt_at <= %s "
            f"AND (lease_until IS NULL OR lease_until < %s)")
     due_params = [*ids, *PENDING, adapt(now), adapt(now)]
+    senders = (f"c.status AS customer_status, c.status_reason AS customer_reason, r.status AS reseller_status, "
+               f"r.status_reason AS reseller_reason, {', '.join(f'd.{n} AS domain_{n}' for n in _DOMAIN_FIELDS)}")
+    joins = (f"LEFT JOIN {_table(Customer)} c ON c.id = {{0}}.customer_id LEFT JOIN {_table(Reseller)} r "
+             f"ON r.id = c.reseller_id LEFT JOIN {_table(Domain)} d ON d.id = {{0}}.domain_id")
     if connection.vendor == "postgresql":
-        # Rows another worker is claiming right now are skipped, not waited for.
-        due = f"id IN (SELECT id FROM {_MESSAGES} WHERE {due} FOR UPDATE SKIP LOCKED)"
-    # On SQLite, which has no row locks, the conditional UPDATE is atomic, and the owner it wrote says who won.
-    with connection.cursor() as cursor:
-        cursor.execute(f"UPDATE {_MESSAGES} SET lease_owner = %s, lease_until = %s WHERE {due}",
-                       [owner, lease, *due_params])
-        if not cursor.rowcount:
-            return []
-    messages = list(QueuedMessage.objects.raw(
-        f"SELECT m.*, c.status AS customer_status, c.status_reason AS customer_reason, r.status AS reseller_status, "
-        f"r.status_reason AS reseller_reason, {', '.join(f'd.{name} AS domain_{name}' for name in _DOMAIN_FIELDS)} "
-        f"FROM {_MESSAGES} m LEFT JOIN {_table(Customer)} c ON c.id = m.customer_id "
-        f"LEFT JOIN {_table(Reseller)} r ON r.id = c.reseller_id LEFT JOIN {_table(Domain)} d ON d.id = m.domain_id "
-        f"WHERE m.id IN ({listed}) AND m.lease_owner = %s", [*ids, owner]))
+        # One statement: the lease taken on the due rows nobody else is claiming right now (skipped, not waited
+        # for), and the messages with their senders' status and domains returned.
+        messages = list(QueuedMessage.objects.raw(
+            f"UPDATE {_MESSAGES} m SET lease_owner = %s, lease_until = %s FROM (SELECT id, customer_id, domain_id "
+            f"FROM {_MESSAGES} WHERE {due} FOR UPDATE SKIP LOCKED) x {joins.format('x')} WHERE m.id = x.id "
+            f"RETURNING m.*, {senders}", [owner, lease, *due_params]))
+    else:
+        # SQLite has no row locks: the conditional UPDATE is atomic, and the owner it wrote says who won.
+        with connection.cursor() as cursor:
+            cursor.execute(f"UPDATE {_MESSAGES} SET lease_owner = %s, lease_until = %s WHERE {due}",
+                           [owner, lease, *due_params])
+            if not cursor.rowcount:
+                return []
+        messages = list(QueuedMessage.objects.raw(
+            f"SELECT m.*, {senders} FROM {_MESSAGES} m {joins.format('m')} "
+            f"WHERE m.id IN ({listed}) AND m.lease_owner = %s", [*ids, owner]))
     if not messages:
         return []
     recipients: dict[int, list[Recipient]] = {}

@@ -67,8 +67,9 @@ def test_one_claim_round_for_several_messages_and_a_duplicate_task_gets_nothing(
     assert claimed[0].lease_owner == claimed[1].lease_owner != ""
     assert [r.address for r in claimed[0].claimed_recipients] == ["bob@b.test", "carol@c.test"]
     assert claimed[0].domain.name == cast.a.domain.name and claimed[1].customer_status == "active"
-    # The lease UPDATE, the messages with their senders' status and domains, their recipients.
-    assert len(queries) == 3
+    # The lease UPDATE, the messages with their senders' status and domains (on PostgreSQL returned by the UPDATE),
+    # their recipients.
+    assert len(queries) == (2 if connection.vendor == "postgresql" else 3)
     assert delivery._claim_batch([Request(second.pk, None, None)]) == [None], "leased already"
 
 
