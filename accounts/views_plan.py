@@ -5,14 +5,14 @@ from functools import wraps
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect, render
 
 from accounts import selectors_reseller
 from accounts.forms_reseller import DomainLimitsForm, MailboxLimitsForm
 from accounts.limits import limit_set
 from accounts.models import User
-from accounts.views_common import _get_domain_for_user, _get_mailbox_for_user, apply_errors, client_ip
+from accounts.views_common import _get_domain_for_user, _get_mailbox_for_user, client_ip, submit
 
 
 def customer_user_required(view):
@@ -40,14 +40,12 @@ def plan(request):
 
 def _edit_limits(request, obj, form_class, fields, label):
     form = form_class(request.POST or None, initial={f: getattr(obj, f) for f in fields})
-    if request.method == "POST" and form.is_valid():
-        try:
-            limit_set(actor=request.user, obj=obj, changes=form.cleaned_data, client_ip=client_ip(request))
-        except ValidationError as exc:
-            apply_errors(form, exc)
-        else:
-            messages.success(request, f"The limits of {label} are saved.")
-            return redirect("plan:home")
+    saved = submit(request, form, lambda data: limit_set(actor=request.user, obj=obj, changes=data,
+                                                         client_ip=client_ip(request)) or True,
+                   failure=f"The limits of {label} were not saved.")
+    if saved:
+        messages.success(request, f"The limits of {label} are saved.")
+        return redirect("plan:home")
     return render(request, "plan/limits.html", {"form": form, "label": label, "customer": request.user.customer})
 
 

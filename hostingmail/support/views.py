@@ -1,12 +1,11 @@
 """Support console: search, a customer's page, limits and suspensions (support staff with two-factor only)."""
 
 from django.contrib import messages
-from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
 
 from accounts import limits, selectors, staff
 from accounts.models import Customer, Mailbox
-from accounts.views_common import apply_errors, client_ip
+from accounts.views_common import client_ip, submit
 from accounts.views_security import support_required
 from hostingmail.support import search as support_search
 from hostingmail.support.forms import LimitsForm, ReasonForm, SearchForm
@@ -52,15 +51,12 @@ def customer(request, pk):
 def limits_edit(request, pk, kind):
     obj = _get_object_for_user(request, kind, pk)
     form = LimitsForm(request.POST or None, obj=obj)
-    if request.method == "POST" and form.is_valid():
-        try:
-            limits.limit_set(actor=request.user, obj=obj, changes=form.changes(),
-                             reason=form.cleaned_data["reason"], client_ip=client_ip(request))
-        except ValidationError as exc:
-            apply_errors(form, exc)
-        else:
-            messages.success(request, f"Limits of {obj} saved; the relay applies them from the next message.")
-            return redirect("support:customer", _customer_id(obj))
+    saved = submit(request, form, lambda data: limits.limit_set(
+        actor=request.user, obj=obj, changes=form.changes(), reason=data["reason"], client_ip=client_ip(request),
+    ) or True, failure=f"The limits of {obj} were not saved.")
+    if saved:
+        messages.success(request, f"Limits of {obj} saved; the relay applies them from the next message.")
+        return redirect("support:customer", _customer_id(obj))
     return render(request, "support/limits.html", {"form": form, "obj": obj, "kind": kind,
                                                    "customer_id": _customer_id(obj)})
 
@@ -70,14 +66,12 @@ def status_edit(request, pk, kind):
     obj = _get_object_for_user(request, kind, pk)
     suspended = staff.is_suspended(obj)
     form = ReasonForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        change = staff.restore if suspended else staff.suspend
-        try:
-            change(actor=request.user, obj=obj, reason=form.cleaned_data["reason"], client_ip=client_ip(request))
-        except ValidationError as exc:
-            apply_errors(form, exc)
-        else:
-            messages.success(request, f"{obj} is {'restored' if suspended else 'suspended'}.")
-            return redirect("support:customer", _customer_id(obj))
+    change = staff.restore if suspended else staff.suspend
+    done = submit(request, form, lambda data: change(actor=request.user, obj=obj, reason=data["reason"],
+                                                     client_ip=client_ip(request)) or True,
+                  failure=f"{obj} was not {'restored' if suspended else 'suspended'}.")
+    if done:
+        messages.success(request, f"{obj} is {'restored' if suspended else 'suspended'}.")
+        return redirect("support:customer", _customer_id(obj))
     return render(request, "support/status.html", {"form": form, "obj": obj, "kind": kind, "suspended": suspended,
                                                    "customer_id": _customer_id(obj)})
