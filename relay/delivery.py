@@ -113,7 +113,8 @@ class _ClaimRequest:
 
 
 def _claim_batch(requests: list[_ClaimRequest]) -> list[QueuedMessage | None]:
-    """Claims of several threads: one lease UPDATE and two reads (messages, their recipients) per owner."""
+    """Claims of several threads, per owner: the lease UPDATE (on PostgreSQL returning the messages, on SQLite
+    followed by their read) and the read of their recipients."""
     groups: dict[tuple, list[int]] = {}
     for n, request in enumerate(requests):
         groups.setdefault((request.owner, request.now), []).append(n)
