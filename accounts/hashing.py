@@ -51,7 +51,7 @@ def check_hash(password: str, stored: str) -> bool:
 
 def _worker_start() -> None:
     try:
-        os.nice(10)  # below the event loops and the database that share the machine
+        os.nice(19)  # the lowest priority: the event loops and the database that share the machine go first
     except OSError:
         pass
 
