@@ -162,7 +162,13 @@ async def measure(server: Server, *, load_logins, storm_logins, args) -> dict:
     idle = (time.time(), None)
     await asyncio.sleep(IDLE_SECONDS)
     idle = (idle[0], time.time())
-    lag = await smtpload.auth_storm_lag(host="127.0.0.1", port=server.port, logins=storm_logins)
+    storms = []
+    for k in range(args.storms):  # each storm with credentials never used before
+        storms.append(await smtpload.auth_storm_lag(host="127.0.0.1", port=server.port,
+                                                    logins=storm_logins[k * args.storm:(k + 1) * args.storm]))
+    lag = max(storms, key=lambda one: one["lag_max_ms"])
+    lag["storm_walls"] = [one["storm_wall"] for one in storms]
+    lag["noop_each_ms"] = [one["lag_max_ms"] for one in storms]
     lag["idle_wall"] = idle
     return {"label": server.label, "load": load, "accept": accept, "lag": lag}
 
@@ -196,8 +202,10 @@ def report(results: list[dict], bare: dict, args) -> None:
               f"extra p50 {lag['lag_p50_ms']:.1f} ms over {lag['probes']} probes; storm {lag['storm_seconds']:.2f} s"
               + (f"; {len(lag['auth_failures'])} AUTH errors" if lag["auth_failures"] else ""))
         if lag.get("inside_max_ms") is not None:
-            print(f"{'':<22}worst lag seen by the relay's own loop monitor during the storm: "
-                  f"{lag['inside_max_ms']:.1f} ms; the same relay idle for {IDLE_SECONDS:.0f} s just before "
+            each = ", ".join(f"{ms:.1f}" for ms in lag["inside_each_ms"])
+            print(f"{'':<22}worst lag seen by the relay's own loop monitor during the storm"
+                  + (f"s ({each} ms each)" if len(lag["inside_each_ms"]) > 1 else "")
+                  + f": {lag['inside_max_ms']:.1f} ms; the same relay idle for {IDLE_SECONDS:.0f} s just before "
                   f"(this machine's noise): {lag.get('idle_max_ms') or float('nan'):.1f} ms")
     relays = [r for r in results if r is not bare]
     print()
@@ -221,6 +229,7 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=5, help="messages per session")
     parser.add_argument("--size", type=int, default=10 * 1024, help="message size in bytes")
     parser.add_argument("--storm", type=int, default=50, help="cold AUTHs at once for the loop-lag figure")
+    parser.add_argument("--storms", type=int, default=1, help="storms one after another; the worst is the figure")
     parser.add_argument("--rounds", type=int, default=1, help="repeat the load, keep each server's best round")
     parser.add_argument("--customers", type=int, default=1,
                         help="spread the sessions over this many customers (1: all share one customer's quota rows)")
@@ -246,9 +255,9 @@ def main() -> None:
         cert, key = workdir / "bench.crt", workdir / "bench.key"
         make_self_signed(cert, key, hostname="localhost")
         relay_counts = [1, args.processes] if args.processes > 1 else [1]
-        print(f"seeding {args.sessions + args.storm * len(relay_counts)} credentials (real password hashing)...",
-              flush=True)
-        logins = seed(args.sessions + args.storm * len(relay_counts), args.customers)
+        count = args.sessions + args.storm * args.storms * len(relay_counts)
+        print(f"seeding {count} credentials (real password hashing)...", flush=True)
+        logins = seed(count, args.customers)
         load_logins, storm_sets = logins[:args.sessions], logins[args.sessions:]
         from django.db import connections
 
@@ -257,17 +266,20 @@ def main() -> None:
         bare_login = ("bench", secrets.token_urlsafe(12), logins[0][2])
         bare_server = start_bare(env, cert, key, bare_login)
         servers.append(bare_server)
-        bare = asyncio.run(measure(bare_server, load_logins=[bare_login], storm_logins=[bare_login] * args.storm,
+        bare = asyncio.run(measure(bare_server, load_logins=[bare_login], storm_logins=[bare_login] * args.storm * args.storms,
                                    args=args))
         bare_server.stop()
         results = [bare]
         for i, processes in enumerate(relay_counts):
             relay = start_relay(env, cert, key, processes)
             servers.append(relay)
-            storm = storm_sets[i * args.storm:(i + 1) * args.storm]
+            per_relay = args.storm * args.storms
+            storm = storm_sets[i * per_relay:(i + 1) * per_relay]
             result = asyncio.run(measure(relay, load_logins=load_logins, storm_logins=storm, args=args))
             if processes == 1:
-                result["lag"]["inside_max_ms"] = inside_lag(env, *result["lag"]["storm_wall"])
+                each = [inside_lag(env, *wall) for wall in result["lag"]["storm_walls"]]
+                result["lag"]["inside_each_ms"] = [ms if ms is not None else float("nan") for ms in each]
+                result["lag"]["inside_max_ms"] = max(result["lag"]["inside_each_ms"])
                 result["lag"]["idle_max_ms"] = inside_lag(env, *result["lag"]["idle_wall"])
             results.append(result)
             relay.stop()
