@@ -3,7 +3,8 @@
 Three pools: database reads; database writes, as single-thread lanes chosen by a key (the customer), so two
 writes that would wait on the same rows' locks (sending quotas) queue here instead of inside the database, while
 other customers' writes run beside them (one lane on SQLite, which has a single writer lock anyway); password
-hashing, with fewer threads than cores and at a lower CPU priority, so cold AUTHs never starve the event loop.
+hashing, handed to fewer worker processes than cores at the lowest CPU priority (accounts.hashing.process_pool),
+so cold AUTHs never starve the event loop.
 
 A lane also batches: `batch()` items that arrive while the lane is busy wait together and then go to one call of
 the batch function (one transaction, one commit for all: group commit), so a lane's throughput grows with the
@@ -13,10 +14,9 @@ load instead of being one commit per message.
 import asyncio
 import os
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
-
-import time
 
 from django.db import close_old_connections, connections
 from django.db.backends.signals import connection_created
@@ -44,13 +44,9 @@ class DbRunner:
         self.hash_processes = hashing.process_pool(hash_workers)
         self.hasher = ThreadPoolExecutor(max_workers=hash_workers, thread_name_prefix="relay-hash",
                                          initializer=hashing.use_pool, initargs=(self.hash_processes,))
-
         self._batches: dict[tuple[int, object], _Batcher] = {}
 
     async def __call__(self, func, /, *args, **kwargs):
-        # One turn of the loop first: when a burst of commands arrives (fifty AUTHs at once), the loop parses them
-        # all before the threads start, instead of sharing the interpreter lock with them half-way through.
-        await asyncio.sleep(0)
         return await _run(self.executor, func, *args, **kwargs)
 
     async def write(self, func, /, *args, lane: int = 0, **kwargs):
@@ -61,11 +57,10 @@ class DbRunner:
         """`func(items) -> results` on the read pool with whatever other items arrived meanwhile (one batch at a
         time per function): fifty AUTHs arriving at once are read by one thread in one go, not by every thread of
         the pool competing with the event loop for the interpreter lock."""
-        await asyncio.sleep(0)  # see __call__
-        batcher = self._batches.get((None, func))
-        if batcher is None:
-            batcher = self._batches[(None, func)] = _Batcher(self.executor, func)
-        return await batcher.submit(item, 0)
+        # One turn of the loop first: when a burst of commands arrives, the loop parses them all before the thread
+        # starts, instead of sharing the interpreter lock with it half-way through.
+        await asyncio.sleep(0)
+        return await self._batcher(None, self.executor, func).submit(item, 0)
 
     async def batch(self, func, item, /, *, lane: int = 0, size: int = 0):
         """`func(items) -> results` on the lane of `lane`, with whatever other items arrived meanwhile.
@@ -74,10 +69,13 @@ class DbRunner:
         itself goes to every item of the batch. `size` (bytes) bounds what one batch holds.
         """
         index = lane % len(self.lanes)
-        batcher = self._batches.get((index, func))
+        return await self._batcher(index, self.lanes[index], func).submit(item, size)
+
+    def _batcher(self, key, executor: ThreadPoolExecutor, func) -> "_Batcher":
+        batcher = self._batches.get((key, func))
         if batcher is None:
-            batcher = self._batches[(index, func)] = _Batcher(self.lanes[index], func)
-        return await batcher.submit(item, size)
+            batcher = self._batches[(key, func)] = _Batcher(executor, func)
+        return batcher
 
     async def hash(self, func, /, *args, **kwargs):
         """CPU work that touches no database (password hashing)."""

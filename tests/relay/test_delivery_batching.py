@@ -2,7 +2,6 @@
 the database go together in one transaction, each result back to its own caller."""
 
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -13,15 +12,9 @@ from relay import delivery
 from relay.models import DeliveryAttempt, QueuedMessage, Recipient
 from relay.smtpclient import ConnectionCache
 from tests.relay.delivery_fixtures import mx, queue, routes  # noqa: F401
+from tests.relay.workers import wait_until
 
 State = QueuedMessage.State
-
-
-def wait_for(predicate, what: str) -> None:
-    deadline = time.monotonic() + 10
-    while not predicate():
-        assert time.monotonic() < deadline, what
-        time.sleep(0.001)
 
 
 def test_callers_arriving_while_a_batch_runs_go_together_in_the_next_one():
@@ -39,7 +32,7 @@ def test_callers_arriving_while_a_batch_runs_go_together_in_the_next_one():
         first = pool.submit(group, 0)
         first_started.wait(10)
         others = [pool.submit(group, n) for n in (1, 2, 3)]
-        wait_for(lambda: len(group.waiting) == 3, "three callers waiting")
+        wait_until(lambda: len(group.waiting) == 3, timeout=10, what="three callers waiting")
         release.set()
         assert [f.result(10) for f in (first, *others)] == [0, 10, 20, 30]
     assert batches == [[0], [1, 2, 3]]
