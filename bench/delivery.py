@@ -1,17 +1,22 @@
-"""Delivery benchmark: N queued 10 KB messages delivered by two Celery worker processes to a local smtp-sink MX,
-with and without connection reuse, beside the relay's accept rate on the same machine and database.
+"""Delivery benchmark: N 10 KB messages accepted by the relay, then delivered by two Celery worker processes to a
+local smtp-sink MX, with and without connection reuse, beside the relay's accept rate on the same machine and
+database.
 
     .venv/bin/python bench/delivery.py                      # SQLite in a temporary directory, 400 messages
     .venv/bin/python bench/delivery.py --database-url postgres://postgres@127.0.0.1:5432/hm -n 1000
 
 MX answers come from dnsmasq on loopback (sink.test MX -> 127.0.0.1); the broker is Redis when it answers at
---redis-url (a queue of this run's own), else the embedded filesystem broker. The clock runs from the first
-task sent to the last message marked delivered in the database. The accept rate is bench/relay.py's load
-(20 sessions, STARTTLS + AUTH, messages only); delivery keeps up when its msgs/s is at least that.
+--redis-url (a queue of this run's own), else the embedded filesystem broker. Each round the relay (one process)
+accepts the N messages under bench/relay.py's load (20 sessions, STARTTLS + AUTH, messages only) while no worker
+runs, and the tasks it published -- several messages each when they were accepted together -- are handed to the
+workers as they are. The delivery clock runs from the first task sent to the last message marked delivered in
+the database; delivery keeps up when its msgs/s is at least the accept rate.
 """
 
 import argparse
 import asyncio
+import base64
+import json
 import os
 import shutil
 import subprocess
@@ -25,33 +30,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 sys.path.insert(0, str(ROOT))
 
-from bench import smtpload  # noqa: E402
-from bench.relay import RECIPIENT, create_database, seed, start_relay  # noqa: E402
+from bench import cpu, smtpload  # noqa: E402
+from bench.relay import create_database, seed, start_relay  # noqa: E402
 from tests.peers import DnsServer, free_port, wait_for_port  # noqa: E402
 
 DOMAIN = "sink.test"
-
-
-def queue_messages(count: int, size: int, sender: str) -> list[int]:
-    from django.db import transaction
-
-    from accounts.models import Mailbox
-    from relay.models import QueuedMessage, Recipient
-
-    mailbox = Mailbox.objects.select_related("domain__customer").get(local_part="sender")
-    body = ("x" * 76 + "\r\n") * (size // 78)
-    ids = []
-    with transaction.atomic():
-        for n in range(count):
-            content = (f"From: {sender}\r\nTo: rcpt{n}@{DOMAIN}\r\nSubject: bench {n}\r\n"
-                       f"Message-ID: <bench{n}.{uuid.uuid4().hex}@bench.test>\r\n\r\n{body}").encode()
-            message = QueuedMessage.objects.create(
-                customer=mailbox.domain.customer, domain=mailbox.domain, mailbox=mailbox, mail_from=sender,
-                header_from=sender, subject=f"bench {n}", size=len(content), content=content)
-            ids.append(message.pk)
-        Recipient.objects.bulk_create([Recipient(message_id=pk, address=f"rcpt{i}@{DOMAIN}")
-                                       for i, pk in enumerate(ids)])
-    return ids
 
 
 def delivered(ids: list[int]) -> int:
@@ -84,55 +67,67 @@ def wait_ready(workdir: Path, label: str, count: int, timeout: float = 120) -> N
         time.sleep(0.1)
 
 
-def cpu_seconds(procs: list[subprocess.Popen]) -> float:
-    """User and system time of these processes so far (Linux /proc)."""
-    total = 0
-    for proc in procs:
-        fields = Path(f"/proc/{proc.pid}/stat").read_text().rpartition(")")[2].split()
-        total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / os.sysconf("SC_CLK_TCK")
+def accept(env: dict, cert: Path, key: Path, logins, args) -> tuple[float, list[list[int]]]:
+    """The relay accepts N messages to the MX's domain (20 sessions, STARTTLS + AUTH, messages only) while no
+    worker runs: its notices wait in the embedded filesystem broker. Returns the accept rate and the relay's tasks
+    (the message ids of each), which the workers are then given exactly as the relay made them."""
+    outbox = Path(env["VAR_DIR"]) / "broker" / "out"
+    for old in outbox.glob("*.msg"):
+        old.unlink()
+    relay = start_relay({**env, "CELERY_BROKER_URL": "filesystem://"}, cert, key, 1)
+    try:
+        common = dict(host="127.0.0.1", port=relay.port, logins=logins, recipient=f"rcpt@{DOMAIN}", sessions=20,
+                      size=args.size)
+        asyncio.run(smtpload.run_load(**common, messages=0))  # warm the logins
+        load = asyncio.run(smtpload.run_load(**common, messages=-(-args.n // 20), messages_only=True))
+    finally:
+        relay.stop()  # after its notices are published
+    tasks = []
+    for path in sorted(outbox.glob("*.msg"), key=lambda p: int(p.name.partition("_")[0])):
+        payload = json.loads(path.read_bytes())
+        path.unlink()
+        if payload["headers"]["task"] == "relay.tasks.deliver_messages":
+            body = payload["body"]
+            if payload["properties"].get("body_encoding") == "base64":
+                body = base64.b64decode(body)
+            tasks.append(json.loads(body)[0][0])
+    return load.rate, tasks
 
 
-def measure_delivery(*, args, env: dict, sender: str, reuse: bool, workdir: Path) -> tuple[float, int, float]:
-    """msgs/s, messages not delivered in time, and the workers' CPU time per message delivered, in ms."""
+def measure_delivery(*, args, env: dict, tasks: list[list[int]], reuse: bool, workdir: Path
+                     ) -> tuple[float, int, dict]:
+    """msgs/s, messages not delivered in time, and CPU time per message delivered in ms: the workers', the
+    database server's (PostgreSQL), the broker's (Redis) and the MX's."""
     from celery import current_app
 
     label = "reuse" if reuse else "noreuse"
     queue = f"bench-{label}-{uuid.uuid4().hex[:8]}"
     worker_env = {**env, "DELIVERY_REUSE_SECONDS": "30" if reuse else "0"}
-    ids = queue_messages(args.n, args.size, sender)
+    ids = [pk for task in tasks for pk in task]
     workers = run_workers(worker_env, queue, args.workers, workdir, label, args.concurrency)
     try:
         wait_ready(workdir, label, args.workers)
-        cpu = cpu_seconds(workers)
+        groups = {"workers": lambda: [p.pid for p in workers], "database": lambda: cpu.named("postgres"),
+                  "broker": lambda: cpu.named("redis-server"), "MX": lambda: cpu.named("smtp-sink")}
+        meter = cpu.Meter(groups)
+        meter.start()
         started = time.perf_counter()
-        for pk in ids:
-            current_app.send_task("relay.tasks.deliver_message", args=[pk], queue=queue)
+        for task in tasks:
+            current_app.send_task("relay.tasks.deliver_messages", args=[task], queue=queue)
         deadline = time.monotonic() + args.timeout
         done = 0
         while done < len(ids) and time.monotonic() < deadline:
             time.sleep(0.05)
             done = delivered(ids)
         seconds = time.perf_counter() - started
-        cpu = cpu_seconds(workers) - cpu
+        spent = meter.stop()
     finally:
         for proc in workers:
             proc.terminate()
         for proc in workers:
             proc.wait(30)
-    return done / seconds, len(ids) - done, cpu * 1000 / max(done, 1)
-
-
-def measure_accept(env: dict, cert: Path, key: Path, logins, args) -> float:
-    relay_env = {**env, "CELERY_BROKER_URL": "filesystem://"}  # accepted mail waits in the queue meanwhile
-    relay = start_relay(relay_env, cert, key, 1)
-    try:
-        common = dict(host="127.0.0.1", port=relay.port, logins=logins, recipient=RECIPIENT, sessions=20,
-                      size=args.size)
-        asyncio.run(smtpload.run_load(**common, messages=0))  # warm the logins
-        return asyncio.run(smtpload.run_load(**common, messages=5, messages_only=True)).rate
-    finally:
-        relay.stop()
+    return done / seconds, len(ids) - done, {label: value * 1000 / max(done, 1) for label, value in spent.items()
+                                              if value}
 
 
 def broker_url(redis_url: str) -> str:
@@ -187,26 +182,29 @@ def main() -> None:
         cert, key = workdir / "bench.crt", workdir / "bench.key"
         make_self_signed(cert, key, hostname="localhost")
         logins = seed(20, 1)  # (username, secret, sender) of one customer's mailbox
-        sender = logins[0][2]
         connections.close_all()
         db_label = "PostgreSQL" if args.database_url else "SQLite"
-        print(f"{args.n} messages of {args.size // 1024} KB, {args.workers} worker processes × {args.concurrency} "
-              f"deliveries at once, smtp-sink MX, "
+        print(f"{args.n} messages of {args.size // 1024} KB accepted by the relay, then delivered by {args.workers} "
+              f"worker processes × {args.concurrency} deliveries at once to an smtp-sink MX; "
               f"database {db_label}, broker {broker.split('://')[0]}", flush=True)
-        results = {False: [], True: []}
+        results, accepts, sizes = {False: [], True: []}, [], []
         for reuse in [False, True] * args.rounds:  # alternating, so a growing database favours neither
-            rate, missing, cpu = measure_delivery(args=args, env=env, sender=sender, reuse=reuse, workdir=workdir)
+            accept_rate, tasks = accept(env, cert, key, logins, args)
+            accepts.append(accept_rate)
+            sizes += [len(task) for task in tasks]
+            rate, missing, spent = measure_delivery(args=args, env=env, tasks=tasks, reuse=reuse, workdir=workdir)
             results[reuse].append(rate)
-            print(f"delivery {'with' if reuse else 'without'} connection reuse: {rate:8.1f} msgs/s, "
-                  f"workers' CPU {cpu:.1f} ms a message"
+            print(f"accepted {accept_rate:6.1f} msgs/s in {len(tasks)} tasks; delivered "
+                  f"{'with' if reuse else 'without'} connection reuse: {rate:6.1f} msgs/s, CPU ms a message: "
+                  + ", ".join(f"{label} {value:.1f}" for label, value in spent.items())
                   + (f"  ({missing} not delivered in time)" if missing else ""), flush=True)
         results = {reuse: sum(rates) / len(rates) for reuse, rates in results.items()}
+        accept_rate = sum(accepts) / len(accepts)
         print(f"mean of {args.rounds} runs each: without reuse {results[False]:.1f} msgs/s, "
-              f"with reuse {results[True]:.1f} msgs/s")
-        accept = measure_accept(env, cert, key, logins, args)
-        print(f"relay accept rate (1 process, 20 sessions, messages only): {accept:8.1f} msgs/s")
+              f"with reuse {results[True]:.1f} msgs/s; relay accept rate (1 process, 20 sessions, messages only) "
+              f"{accept_rate:.1f} msgs/s; messages a task {sum(sizes) / len(sizes):.1f} (1 to {max(sizes)})")
         print(f"reuse / no reuse: {results[True] / results[False]:.2f}; "
-              f"delivery (reuse) / accept: {results[True] / accept:.2f} (>= 1.00 keeps up)")
+              f"delivery (reuse) / accept: {results[True] / accept_rate:.2f} (>= 1.00 keeps up)")
     finally:
         sink.terminate()
         sink.wait(10)

@@ -197,6 +197,10 @@ DELIVERY_LEASE_SECONDS = env.int("DELIVERY_LEASE_SECONDS", default=600)
 DELIVERY_CONNECT_TIMEOUT = env.float("DELIVERY_CONNECT_TIMEOUT", default=30.0)
 DELIVERY_REUSE_SECONDS = env.float("DELIVERY_REUSE_SECONDS", default=30.0)
 DELIVERY_SWEEP_SECONDS = env.float("DELIVERY_SWEEP_SECONDS", default=60.0)
+# Messages named by one worker task (accepted together, or due together), delivered one after the other; a task
+# that has run DELIVERY_TASK_SECONDS hands the ones it has not started to a new task.
+DELIVERY_TASK_MESSAGES = env.int("DELIVERY_TASK_MESSAGES", default=10)
+DELIVERY_TASK_SECONDS = env.float("DELIVERY_TASK_SECONDS", default=5.0)
 SMARTHOST_URL = env("SMARTHOST_URL", default="")
 MESSAGE_RETENTION_DAYS = env.int("MESSAGE_RETENTION_DAYS", default=30)
 

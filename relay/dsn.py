@@ -5,7 +5,6 @@ loops are avoided.
 """
 
 import email.utils
-import logging
 import secrets
 from datetime import datetime
 from email.message import Message
@@ -118,9 +117,6 @@ def send_dsn(*, message: QueuedMessage, recipients: list[Recipient], action: str
 
 
 def _enqueue(message_id: int) -> None:
-    from relay.tasks import deliver_message
+    from relay.tasks import enqueue  # the task module imports this one
 
-    try:
-        deliver_message.delay(message_id)
-    except Exception:  # the sweep finds it anyway
-        logging.getLogger("relay.delivery").exception("could not hand DSN %s to the workers", message_id)
+    enqueue([message_id])

@@ -78,32 +78,38 @@ class Notifier:
     """Tells the delivery workers about committed messages from a background thread.
 
     Publishing to the broker takes a round trip; doing it here keeps it out of the accept path (and, on SQLite,
-    off the single writer thread). A notice lost in a crash is harmless: the periodic sweep of queued messages
-    picks the message up.
+    off the single writer thread). Everything committed while the thread was publishing goes out together, a few
+    messages a task (relay.tasks.enqueue). A notice lost in a crash is harmless: the periodic sweep of queued
+    messages picks the message up.
     """
 
     def __init__(self):
-        self._queue: queue.SimpleQueue[int | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[list[int]] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Condition()
         self._pending = 0
 
-    def submit(self, message_id: int) -> None:
+    def submit(self, message_ids: list[int]) -> None:
         with self._lock:
             self._pending += 1
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run, name="relay-notify", daemon=True)
                 self._thread.start()
-        self._queue.put(message_id)
+        self._queue.put(list(message_ids))
 
     def _run(self) -> None:
         while True:
-            message_id = self._queue.get()
+            batches = [self._queue.get()]
+            while True:
+                try:
+                    batches.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
             try:
-                _enqueue(message_id)
+                _enqueue([pk for batch in batches for pk in batch])
             finally:
                 with self._lock:
-                    self._pending -= 1
+                    self._pending -= len(batches)
                     if not self._pending:
                         self._lock.notify_all()
 
@@ -116,16 +122,12 @@ class Notifier:
 notifier = Notifier()
 
 
-def _enqueue(message_id: int) -> None:
+def _enqueue(message_ids: list[int]) -> None:
     try:
-        from relay.tasks import deliver_message
-    except ImportError:  # no delivery engine installed: the message waits in the queue
+        from relay.tasks import enqueue
+    except ImportError:  # no delivery engine installed: the messages wait in the queue
         return
-    try:
-        deliver_message.delay(message_id)
-    except Exception as error:
-        # The row is committed: a periodic sweep of queued messages delivers it anyway.
-        log.warning("could not notify the delivery workers of message %s: %s", message_id, error)
+    enqueue(message_ids)
 
 
 @dataclass
@@ -191,7 +193,7 @@ def accept_messages(submissions: list[Submission], *, now: datetime | None = Non
                                            for submission, message in stored for address in submission.recipients])
             counter.flush()
             ids = [message.pk for _, message in stored]
-            transaction.on_commit(lambda: [notifier.submit(pk) for pk in ids])
+            transaction.on_commit(lambda: notifier.submit(ids))
     return results
 
 

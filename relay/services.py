@@ -1,8 +1,6 @@
 """Support's actions on queued messages, and releasing held mail; each audited."""
 
-import logging
 
-from celery import current_app
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -12,15 +10,13 @@ from accounts.services import audit
 from relay import dsn
 from relay.models import QueuedMessage, Recipient
 
+def enqueue(message_ids: list[int]) -> None:
+    from relay.tasks import enqueue as hand_over  # the task module imports this one
+
+    hand_over(message_ids)
+
+
 WAITING = (QueuedMessage.State.QUEUED, QueuedMessage.State.DEFERRED, QueuedMessage.State.HELD)
-
-
-def _enqueue(message_ids: list[int]) -> None:
-    for message_id in message_ids:
-        try:
-            current_app.send_task("relay.tasks.deliver_message", args=[message_id])
-        except Exception:  # the periodic sweep delivers it anyway
-            logging.getLogger("relay.delivery").exception("could not hand message %s to the workers", message_id)
 
 
 def _snapshot(message: QueuedMessage) -> dict:
@@ -49,7 +45,7 @@ def message_retry_now(*, actor: User, message: QueuedMessage, client_ip: str | N
         message.save(update_fields=["next_attempt_at", "state", "state_reason"])
         audit(actor=actor, action="message.retry", obj=message, before=before, after=_snapshot(message),
               client_ip=client_ip)
-        transaction.on_commit(lambda: _enqueue([message.pk]))
+        transaction.on_commit(lambda: enqueue([message.pk]))
     return message
 
 
@@ -98,7 +94,7 @@ def release_held(*, customer_id: int) -> int:
             audit(actor=None, action="messages.release", obj=customer, after={"released": len(held)},
                   reason="customer restored")
         ids = [m.pk for m in held]
-        transaction.on_commit(lambda: _enqueue(ids))
+        transaction.on_commit(lambda: enqueue(ids))
     return len(held)
 
 

@@ -10,6 +10,7 @@ import select
 import smtplib
 import socket
 import ssl
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -271,36 +272,57 @@ def _describe(exc: Exception) -> str:
 
 
 class ConnectionCache:
-    """Open sessions by destination, for reuse by the next message to the same host (idle ones are closed)."""
+    """Idle open sessions by destination, for reuse by the next message to the same host.
 
-    def __init__(self, *, idle_seconds: float):
+    The threads of a worker delivering to one host at once each need a session of their own: every destination
+    keeps up to `per_host` idle ones (the most recently used handed out first, so a quiet spell lets the others
+    run out of `idle_seconds` and be closed). Thread-safe.
+    """
+
+    def __init__(self, *, idle_seconds: float, per_host: int = 16):
         self.idle_seconds = idle_seconds
-        self.clients: dict[tuple, Client] = {}
+        self.per_host = per_host
+        self.clients: dict[tuple, list[Client]] = {}
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _key(address: str, port: int, smarthost: SmartHost | None) -> tuple:
+        return (address, port, repr(smarthost), smarthost.password if smarthost else "")
 
     def get(self, *, host: str, address: str, port: int, smarthost: SmartHost | None) -> Client:
-        key = (address, port, repr(smarthost), smarthost.password if smarthost else "")
-        client = self.clients.pop(key, None)
-        if client is not None and (time.monotonic() - client.last_used > self.idle_seconds or not client.reusable()):
-            client.close()
-            client = None
+        key = self._key(address, port, smarthost)
+        stale, client = [], None
+        with self._lock:
+            idle = self.clients.get(key, [])
+            now = time.monotonic()
+            # Sessions idle for too long (the oldest, at the front) are closed rather than reused.
+            while idle and now - idle[0].last_used > self.idle_seconds:
+                stale.append(idle.pop(0))
+            if idle:
+                client = idle.pop()
+        for old in stale:
+            old.close()
+        if client is not None and not client.reusable():
+            client = None  # reusable() closed it
         if client is None:
             client = Client(host=host, address=address, port=port, smarthost=smarthost)
             client.connect()
         return client
 
     def put(self, client: Client) -> None:
-        """Give a client back after a message: kept for reuse, or closed when reuse is off."""
-        if self.idle_seconds <= 0 or client.smtp is None:
-            client.close()
-            return
-        key = (client.address, client.port, repr(client.smarthost),
-               client.smarthost.password if client.smarthost else "")
-        old = self.clients.pop(key, None)
-        if old is not None:
-            old.close()
-        self.clients[key] = client
+        """Give a client back after a message: kept for reuse, or closed when reuse is off or enough are idle."""
+        if self.idle_seconds > 0 and client.smtp is not None:
+            client.last_used = time.monotonic()  # idle from now on
+            with self._lock:
+                idle = self.clients.setdefault(self._key(client.address, client.port, client.smarthost), [])
+                if len(idle) < self.per_host:
+                    idle.append(client)
+                    return
+        client.close()
 
     def close_all(self) -> None:
-        for client in self.clients.values():
+        with self._lock:
+            clients = [client for idle in self.clients.values() for client in idle]
+            self.clients.clear()
+        for client in clients:
             client.close()
-        self.clients.clear()

@@ -1,5 +1,14 @@
-"""Delivery tasks. They take ids and are idempotent: the database decides who delivers what."""
+"""Delivery tasks. They take ids and are idempotent: the database decides who delivers what.
 
+A task names up to DELIVERY_TASK_MESSAGES messages (those accepted together, due in one sweep): a broker round
+trip, a task's bookkeeping and its acknowledgement then serve several messages instead of one. Its worker thread
+delivers them in turn, each claimed only when its turn comes (a lease is never held by a message that waits); a
+task that has run DELIVERY_TASK_SECONDS hands the messages it has not started to a new task, so one slow remote
+server delays the others of its task by that much at most.
+"""
+
+import logging
+import time
 from datetime import timedelta
 
 from celery import shared_task
@@ -13,9 +22,45 @@ from relay import delivery, dsn, services
 from relay.models import QueuedMessage, Recipient
 
 
+log = logging.getLogger("relay.delivery")
+
+
+def enqueue(message_ids: list[int]) -> None:
+    """Ask the workers to deliver these messages, DELIVERY_TASK_MESSAGES a task. A broker that cannot be
+    reached costs a delay, not a message: the periodic sweep finds every due message in the database."""
+    size = max(settings.DELIVERY_TASK_MESSAGES, 1)
+    for start in range(0, len(message_ids), size):
+        chunk = list(message_ids[start:start + size])
+        try:
+            deliver_messages.delay(chunk)
+        except Exception as error:  # whatever the broker's client raises
+            log.warning("could not hand messages %s to the delivery workers: %s", chunk, error)
+
+
+@shared_task(name="relay.tasks.deliver_messages", ignore_result=True)
+def deliver_messages(message_ids: list[int]) -> dict[int, str | None]:
+    """Deliver each message in turn; returns each one's new state (None: not claimed, or handed on)."""
+    started = time.monotonic()
+    states: dict[int, str | None] = {}
+    failure = None
+    for n, message_id in enumerate(message_ids):
+        if n and time.monotonic() - started >= settings.DELIVERY_TASK_SECONDS:
+            enqueue(message_ids[n:])
+            break
+        try:
+            states[message_id] = delivery.deliver(message_id)
+        except Exception as error:  # the others are still delivered; its lease brings it back later
+            log.exception("delivery of message %s failed", message_id)
+            states[message_id], failure = None, failure or error
+    if failure is not None:
+        raise failure  # the task is marked failed in the worker's log and monitoring
+    return states
+
+
 @shared_task(name="relay.tasks.deliver_message", ignore_result=True)
 def deliver_message(message_id: int) -> str | None:
-    return delivery.deliver(message_id)
+    """One message (tasks published before deliver_messages existed, or by hand)."""
+    return deliver_messages([message_id])[message_id]
 
 
 @shared_task(name="relay.tasks.sweep_queue", ignore_result=True)
@@ -27,8 +72,7 @@ def sweep_queue() -> int:
     for customer_id in list(restored):
         services.release_held(customer_id=customer_id)
     ids = delivery.due_message_ids()
-    for message_id in ids:
-        deliver_message.delay(message_id)
+    enqueue(ids)
     return len(ids)
 
 

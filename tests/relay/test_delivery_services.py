@@ -19,10 +19,10 @@ State = QueuedMessage.State
 def test_retry_now_makes_a_deferred_message_due_and_is_audited(cast, django_capture_on_commit_callbacks):
     message = queue(cast.a, "bob@b.test", state=State.DEFERRED, attempts=2,
                     next_attempt_at=timezone.now() + timedelta(hours=1))
-    with mock.patch("relay.services.current_app.send_task") as send_task, \
+    with mock.patch.object(tasks.deliver_messages, "delay") as delay, \
             django_capture_on_commit_callbacks(execute=True):
         services.message_retry_now(actor=cast.support, message=message, client_ip="192.0.2.1")
-    send_task.assert_called_once_with("relay.tasks.deliver_message", args=[message.pk])
+    delay.assert_called_once_with([message.pk])
     message.refresh_from_db()
     assert message.next_attempt_at <= timezone.now() and message.state == State.DEFERRED
     entry = AuditEntry.objects.get(action="message.retry")
@@ -59,10 +59,11 @@ def test_release_held_enqueues_each_message(cast, django_capture_on_commit_callb
     held = [queue(cast.a, "bob@b.test", state=State.HELD, state_reason="Customer suspended"),
             queue(cast.a, "bob@b.test", state=State.HELD, attempts=1)]
     other = queue(cast.b, "bob@b.test", state=State.HELD)
-    with mock.patch("relay.services.current_app.send_task") as send_task, \
+    with mock.patch.object(tasks.deliver_messages, "delay") as delay, \
             django_capture_on_commit_callbacks(execute=True):
         assert tasks.release_held(cast.a.customer.pk) == 2
-    assert sorted(c.kwargs["args"][0] for c in send_task.call_args_list) == sorted(m.pk for m in held)
+    delay.assert_called_once()
+    assert sorted(delay.call_args.args[0]) == sorted(m.pk for m in held)
     assert [QueuedMessage.objects.get(pk=m.pk).state for m in held] == [State.QUEUED, State.DEFERRED]
     assert QueuedMessage.objects.get(pk=other.pk).state == State.HELD
 
@@ -70,9 +71,9 @@ def test_release_held_enqueues_each_message(cast, django_capture_on_commit_callb
 def test_sweep_hands_due_messages_to_the_workers(cast):
     due = queue(cast.a, "bob@b.test", state=State.DEFERRED, attempts=1)
     queue(cast.a, "bob@b.test", state=State.DEFERRED, next_attempt_at=timezone.now() + timedelta(hours=1))
-    with mock.patch.object(tasks.deliver_message, "delay") as delay:
+    with mock.patch.object(tasks.deliver_messages, "delay") as delay:
         assert tasks.sweep_queue() == 1
-    delay.assert_called_once_with(due.pk)
+    delay.assert_called_once_with([due.pk])
 
 
 def test_sweep_releases_mail_held_for_a_customer_restored_meanwhile(cast):
@@ -81,7 +82,7 @@ def test_sweep_releases_mail_held_for_a_customer_restored_meanwhile(cast):
     held = queue(cast.a, "bob@b.test", state=State.HELD, state_reason="Customer suspended")
     still = queue(cast.b, "bob@b.test", state=State.HELD, state_reason="Customer suspended")
     Customer.objects.filter(pk=cast.b.customer.pk).update(status=Status.SUSPENDED)
-    with mock.patch("relay.services.current_app.send_task"):
+    with mock.patch.object(tasks.deliver_messages, "delay"):
         tasks.sweep_queue()
     assert QueuedMessage.objects.get(pk=held.pk).state == State.QUEUED
     assert QueuedMessage.objects.get(pk=still.pk).state == State.HELD

@@ -35,4 +35,4 @@ def test_accepted_message_delivered_through_redis(cast, login, routes, mx, relay
     [got] = mx.messages
     assert sorted(got.rcpt_tos) == ["bob@b.test", "carol@b.test"] and got.mail_from == sender
     assert got.message["Subject"] == "Through Redis" and message.queue_id.encode() in got.content
-    assert "relay.tasks.deliver_message" in worker.log()
+    assert "relay.tasks.deliver_messages" in worker.log()
