@@ -27,7 +27,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import Customer, Domain, Reseller, Status
-from relay import dkim, dsn, routing, smarthost
+from relay import dkim, dsn, routing, rows, smarthost
 from relay.metrics import DELIVERY_OUTCOMES, DELIVERY_SECONDS
 from relay.models import DeliveryAttempt, QueuedMessage, Recipient
 from relay.relaylog import format_event
@@ -143,10 +143,10 @@ def _claim_ids(ids: list[int], *, owner: str, now: datetime) -> list[QueuedMessa
     if connection.vendor == "postgresql":
         # One statement: the lease taken on the due rows nobody else is claiming right now (skipped, not waited
         # for), and the messages with their senders' status and domains returned.
-        messages = list(QueuedMessage.objects.raw(
+        messages = rows.fetch(QueuedMessage,
             f"UPDATE {_MESSAGES} m SET lease_owner = %s, lease_until = %s FROM (SELECT id, customer_id, domain_id "
             f"FROM {_MESSAGES} WHERE {due} FOR UPDATE SKIP LOCKED) x {joins.format('x')} WHERE m.id = x.id "
-            f"RETURNING m.*, {senders}", [owner, lease, *due_params]))
+            f"RETURNING m.*, {senders}", [owner, lease, *due_params])
     else:
         # SQLite has no row locks: the conditional UPDATE is atomic, and the owner it wrote says who won.
         with connection.cursor() as cursor:
@@ -154,15 +154,14 @@ def _claim_ids(ids: list[int], *, owner: str, now: datetime) -> list[QueuedMessa
                            [owner, lease, *due_params])
             if not cursor.rowcount:
                 return []
-        messages = list(QueuedMessage.objects.raw(
-            f"SELECT m.*, {senders} FROM {_MESSAGES} m {joins.format('m')} "
-            f"WHERE m.id IN ({listed}) AND m.lease_owner = %s", [*ids, owner]))
+        messages = rows.fetch(QueuedMessage, f"SELECT m.*, {senders} FROM {_MESSAGES} m {joins.format('m')} "
+                                             f"WHERE m.id IN ({listed}) AND m.lease_owner = %s", [*ids, owner])
     if not messages:
         return []
     recipients: dict[int, list[Recipient]] = {}
-    for recipient in Recipient.objects.raw(
-            f"SELECT * FROM {_table(Recipient)} WHERE message_id IN ({', '.join(['%s'] * len(messages))}) ORDER BY id",
-            [m.pk for m in messages]):
+    for recipient in rows.fetch(
+            Recipient, f"SELECT * FROM {_table(Recipient)} WHERE message_id IN ({', '.join(['%s'] * len(messages))}) "
+                       f"ORDER BY id", [m.pk for m in messages]):
         recipients.setdefault(recipient.message_id, []).append(recipient)
     dns_status = Domain._meta.get_field("dns_status")
     for message in messages:
@@ -303,7 +302,7 @@ _records = GroupCommit(_record_batch)
 
 
 def _record(results: list[_Result]) -> None:
-    rows, attempts = [], []
+    updates, attempts = [], []
     adapt = connection.ops.adapt_datetimefield_value
     for result in results:
         message = result.message
@@ -314,7 +313,7 @@ def _record(results: list[_Result]) -> None:
             recipient.last_reply, recipient.remote_host = outcome.reply[:2000], outcome.host
             if outcome.state == Recipient.State.DELIVERED:
                 recipient.delivered_at = result.now
-            rows.append((recipient.state, recipient.last_code, recipient.last_status, recipient.last_reply,
+            updates.append((recipient.state, recipient.last_code, recipient.last_status, recipient.last_reply,
                          recipient.remote_host, adapt(recipient.delivered_at), recipient.pk))
             attempts.append((message.pk, recipient.pk, adapt(result.now), outcome.host, outcome.address[:45],
                              outcome.code, outcome.reply[:2000], outcome.state))
@@ -325,11 +324,11 @@ def _record(results: list[_Result]) -> None:
                 "remote": outcome.host, "code": outcome.code, "status": outcome.status, "result": outcome.state,
                 "reply": outcome.reply[:200],
             }))
-    if rows:
+    if updates:
         # One prepared statement run for every row: the ORM's save() per recipient costs more than the write.
         with connection.cursor() as cursor:
             cursor.executemany(f"UPDATE {_table(Recipient)} SET state = %s, last_code = %s, last_status = %s, "
-                               f"last_reply = %s, remote_host = %s, delivered_at = %s WHERE id = %s", rows)
+                               f"last_reply = %s, remote_host = %s, delivered_at = %s WHERE id = %s", updates)
             cursor.executemany(f"INSERT INTO {_table(DeliveryAttempt)} (message_id, recipient_id, started_at, "
                                f"remote_host, remote_ip, code, reply, outcome) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
                                attempts)

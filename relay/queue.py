@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from accounts.models import SendUsage
 from accounts.quotas import Counter, QuotaExceeded
+from relay import rows
 from relay.models import QueuedMessage, Recipient, new_queue_id
 from relay.policy import Principal
 
@@ -188,9 +189,9 @@ def accept_messages(submissions: list[Submission], *, now: datetime | None = Non
                 results.append(message)
         stored = [(s, m) for s, m in zip(submissions, results) if isinstance(m, QueuedMessage)]
         if stored:
-            QueuedMessage.objects.bulk_create([message for _, message in stored])
-            Recipient.objects.bulk_create([Recipient(message=message, address=address)
-                                           for submission, message in stored for address in submission.recipients])
+            rows.insert([message for _, message in stored], return_ids=True)
+            rows.insert([Recipient(message=message, address=address)
+                         for submission, message in stored for address in submission.recipients])
             counter.flush()
             ids = [message.pk for _, message in stored]
             transaction.on_commit(lambda: notifier.submit(ids))

@@ -1,0 +1,85 @@
+"""Model rows in and out of plain SQL, for the statements that run once or more per message.
+
+The ORM builds each statement anew: a bulk_create compiles its INSERT, a raw() query works out which column is
+which field and its converters, every time. On the relay's accept path and a worker's claim that cost more
+interpreter time than the database's own work for the statement. Here the column plan is worked out once per
+model and set of columns; each value still goes through its field's own conversions, both ways.
+"""
+
+from functools import lru_cache
+
+from django.db import connection
+from django.db.models import Model
+
+
+@lru_cache(maxsize=64)
+def _read_plan(vendor: str, model: type[Model], columns: tuple[str, ...]):
+    """For a result's columns: the model's field names and their positions, per position the converters, and
+    the other columns (set as attributes, e.g. joined values)."""
+    position_of = {column: position for position, column in enumerate(columns)}
+    names, positions, converters = [], [], []
+    for field in model._meta.concrete_fields:  # Model.from_db takes them in the model's order
+        if field.column not in position_of:
+            continue
+        position = position_of.pop(field.column)
+        names.append(field.attname)
+        positions.append(position)
+        col = field.get_col(model._meta.db_table)
+        found = connection.ops.get_db_converters(col) + col.get_db_converters(connection)
+        if found:
+            converters.append((position, col, found))
+    extras = list(position_of.items())
+    if model._meta.pk.attname not in names:
+        raise ValueError(f"a query for {model.__name__} must return its primary key")
+    return names, positions, extras, converters
+
+
+def fetch(model: type[Model], sql: str, params: list) -> list:
+    """Instances of `model` from a query returning its columns (and possibly others)."""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        columns = tuple(column[0] for column in cursor.description)
+        rows = cursor.fetchall()
+    names, positions, extras, converters = _read_plan(connection.vendor, model, columns)
+    instances = []
+    for row in rows:
+        if converters:
+            row = list(row)
+            for position, col, functions in converters:
+                value = row[position]
+                for function in functions:
+                    value = function(value, col, connection)
+                row[position] = value
+        instance = model.from_db(connection.alias, names, [row[p] for p in positions])
+        for column, position in extras:
+            setattr(instance, column, row[position])
+        instances.append(instance)
+    return instances
+
+
+def insert(objs: list[Model], *, return_ids: bool = False) -> None:
+    """INSERT the instances (of one model), in as few statements as the database takes parameters for;
+    `return_ids` sets each one's primary key from the database (RETURNING: PostgreSQL, SQLite 3.35+)."""
+    if not objs:
+        return
+    model = type(objs[0])
+    fields = [field for field in model._meta.concrete_fields if field is not model._meta.pk]
+    table = connection.ops.quote_name(model._meta.db_table)
+    columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
+    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    size = max(connection.ops.bulk_batch_size(fields, objs), 1)
+    returning = f" RETURNING {connection.ops.quote_name(model._meta.pk.column)}" if return_ids else ""
+    with connection.cursor() as cursor:
+        for start in range(0, len(objs), size):
+            chunk = objs[start:start + size]
+            params = [field.get_db_prep_save(getattr(obj, field.attname), connection)
+                      for obj in chunk for field in fields]
+            cursor.execute(f"INSERT INTO {table} ({columns}) VALUES {', '.join([row] * len(chunk))}{returning}",
+                           params)
+            if return_ids:
+                # Keys are handed out in the order the rows are inserted: sorted, they match the VALUES order
+                # whatever order RETURNING lists them in (which SQLite leaves undefined).
+                for obj, pk in zip(chunk, sorted(pk for (pk,) in cursor.fetchall())):
+                    obj.pk = pk
+    for obj in objs:
+        obj._state.adding, obj._state.db = False, connection.alias

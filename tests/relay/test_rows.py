@@ -1,0 +1,47 @@
+"""Plain-SQL rows (relay.rows): what the ORM would have written and read, field conversions included."""
+
+from datetime import datetime
+
+import pytest
+from django.utils import timezone
+
+from relay import rows
+from relay.models import QueuedMessage, Recipient
+
+pytestmark = pytest.mark.django_db
+
+
+def message(n: int) -> QueuedMessage:
+    return QueuedMessage(mail_from=f"s{n}@a.test", subject=f"m{n}", content=b"\x00\xffbody %d" % n, size=7,
+                         client_ip="2001:db8::1", created_at=timezone.now(), next_attempt_at=timezone.now())
+
+
+def test_insert_sets_keys_in_order_and_stores_what_the_orm_would():
+    messages = [message(n) for n in range(3)]
+    rows.insert(messages, return_ids=True)
+    assert all(m.pk and not m._state.adding for m in messages)
+    for m in messages:
+        stored = QueuedMessage.objects.get(pk=m.pk)
+        assert (stored.subject, bytes(stored.content), stored.client_ip, stored.queue_id) == (
+            m.subject, m.content, "2001:db8::1", m.queue_id)
+        assert stored.created_at == m.created_at and stored.is_bounce is False and stored.state == "queued"
+
+
+def test_insert_splits_what_is_more_than_one_statement_takes():
+    [owner] = [message(0)]
+    rows.insert([owner], return_ids=True)
+    recipients = [Recipient(message=owner, address=f"r{n}@b.test") for n in range(700)]  # 5 600 parameters
+    rows.insert(recipients)
+    assert list(owner.recipients.values_list("address", flat=True)) == [f"r{n}@b.test" for n in range(700)]
+
+
+def test_fetch_converts_each_field_and_keeps_other_columns():
+    original = message(1)
+    rows.insert([original], return_ids=True)
+    table = QueuedMessage._meta.db_table
+    [got] = rows.fetch(QueuedMessage, f"SELECT 'extra' AS note, m.* FROM {table} m WHERE m.id = %s", [original.pk])
+    assert got.pk == original.pk and got.note == "extra" and not got._state.adding
+    assert isinstance(got.created_at, datetime) and got.created_at == original.created_at
+    assert got.is_bounce is False and bytes(got.content) == original.content and got.subject == "m1"
+    with pytest.raises(ValueError, match="primary key"):
+        rows.fetch(QueuedMessage, f"SELECT subject FROM {table}", [])
