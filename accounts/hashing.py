@@ -50,9 +50,12 @@ def check_hash(password: str, stored: str) -> bool:
 
 
 def _worker_start() -> None:
+    """The lowest priority there is: hashing runs on CPU nobody else wants. Under SCHED_IDLE (Linux) a waking
+    event loop or database takes the CPU from a hash at once; at nice 19 it could still wait a few ms for it."""
     try:
-        os.nice(19)  # the lowest priority: the event loops and the database that share the machine go first
-    except OSError:
+        os.nice(19)
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))  # lowering one's own priority needs no rights
+    except (AttributeError, OSError):
         pass
 
 

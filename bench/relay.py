@@ -288,7 +288,10 @@ def main() -> None:
         for server in servers:
             server.stop()
         drop_database()
-        shutil.rmtree(workdir, ignore_errors=True)
+        if os.environ.get("BENCH_KEEP"):  # the servers' logs, e.g. with PYTHONASYNCIODEBUG=1 set
+            print("kept", workdir)
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ from aiosmtpd.proxy_protocol import get_proxy
 from aiosmtpd.smtp import SMTP, Session
 from django.db import DatabaseError
 
-from relay import metrics, relaylog
+from relay import metrics, relaylog, turns
 from relay.policy import Reject, check_path, split_path
 
 
@@ -110,6 +110,11 @@ class RelaySMTP(SMTP):
 
     def _create_session(self) -> Session:
         return QuietSession(self.loop)
+
+    def _cb_client_connected(self, reader, writer):
+        # aiosmtpd makes a plain StreamReader; ours adds only the turn budget (relay.turns) to readuntil.
+        reader.__class__ = turns.FairReader
+        super()._cb_client_connected(reader, writer)
 
     # --- logging context -----------------------------------------------------------------------------------
 

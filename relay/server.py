@@ -18,7 +18,7 @@ from django.conf import settings
 from django.db import DatabaseError
 
 from accounts.quotas import QuotaExceeded
-from relay import auth, metrics, relaylog
+from relay import auth, metrics, relaylog, turns
 from relay.db import DbRunner
 from relay.policy import Reject, check_path, check_recipient_count, check_sender, check_size, may_send_as, size_parameter
 from relay.protocol import RelaySMTP, parse_networks
@@ -305,4 +305,5 @@ def run_relay(config: RelayConfig, *, ready=None, stop_event: threading.Event | 
     # A worker thread holds the GIL for at most 1 ms (Python's default is 5) before the event loop gets it.
     sys.setswitchinterval(min(sys.getswitchinterval(), 0.001))
     logging.getLogger("mail.log").setLevel(max(logging.WARNING, logging.getLogger("mail.log").level))
-    asyncio.run(serve(config, ready=ready, stop_event=stop_event, install_signals=install_signals))
+    with asyncio.Runner(loop_factory=turns.new_event_loop) as runner:
+        runner.run(serve(config, ready=ready, stop_event=stop_event, install_signals=install_signals))

@@ -81,6 +81,9 @@ def test_a_thread_given_a_process_pool_verifies_there():
             assert thread.submit(in_thread).result() == (True, False)
         workers = list(pool._processes)
         assert workers and os.getpid() not in workers  # the hashing ran in a worker process
+        # ... at the lowest priority: only CPU time nobody else wants
+        assert {os.sched_getscheduler(pid) for pid in workers} == {os.SCHED_IDLE}
+        assert {os.getpriority(os.PRIO_PROCESS, pid) for pid in workers} == {19}
     finally:
         pool.shutdown()
     assert hashing.check_hash("right password", stored)  # this thread was given no pool: verifies itself

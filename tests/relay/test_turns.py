@@ -1,0 +1,81 @@
+"""The event loop's turn budget (relay.turns): a session's next line waits for the next turn once a turn ran long."""
+
+import asyncio
+import time
+
+from relay import turns
+
+
+def run(coroutine_function):
+    with asyncio.Runner(loop_factory=turns.new_event_loop) as runner:
+        return runner.run(coroutine_function())
+
+
+def reader_with(data: bytes) -> turns.FairReader:
+    reader = turns.FairReader()
+    reader.feed_data(data)
+    return reader
+
+
+def test_a_line_within_the_budget_is_handed_over_at_once():
+    async def main():
+        loop, order = asyncio.get_running_loop(), []
+        reader = reader_with(b"EHLO client\r\n")
+        loop.turn_selector.turn_started = time.monotonic()  # this turn has only just begun
+        loop.call_soon(order.append, "other session")
+        order.append(await reader.readuntil())
+        await asyncio.sleep(0)
+        return order
+
+    assert run(main) == [b"EHLO client\r\n", "other session"]
+
+
+def test_a_line_after_the_budget_waits_for_what_was_ready_first():
+    async def main():
+        loop, order = asyncio.get_running_loop(), []
+        reader = reader_with(b"AUTH PLAIN AGFAYg==\r\n")
+        loop.turn_selector.turn_started = time.monotonic() - 10 * turns.BUDGET  # a long turn
+        loop.call_soon(order.append, "other session")
+        order.append(await reader.readuntil())
+        return order
+
+    assert run(main) == ["other session", b"AUTH PLAIN AGFAYg==\r\n"]
+
+
+def test_the_selector_notes_when_each_turn_begins():
+    async def main():
+        selector = asyncio.get_running_loop().turn_selector
+        before = selector.turn_started
+        await asyncio.sleep(0.01)  # the loop waits in select, then starts a new turn
+        return before, selector.turn_started
+
+    before, after = run(main)
+    assert after > before and time.monotonic() - after < 5
+
+
+def test_other_loops_are_left_alone():
+    async def main():
+        reader = reader_with(b"NOOP\r\n")
+        return await reader.readuntil()
+
+    assert asyncio.run(main()) == b"NOOP\r\n"
+
+
+def test_the_relay_reads_its_sessions_through_the_budget(relay):
+    """Sessions of the running relay read through FairReader, on a loop whose selector notes its turns."""
+    import smtplib
+
+    seen = []
+    original = turns.FairReader.readuntil
+
+    async def spy(self, separator=b"\n"):
+        seen.append(isinstance(getattr(asyncio.get_running_loop(), "turn_selector", None), turns.TimedSelector))
+        return await original(self, separator)
+
+    turns.FairReader.readuntil = spy
+    try:
+        with smtplib.SMTP("127.0.0.1", relay.submission, timeout=10) as client:
+            assert client.noop()[0] == 250
+    finally:
+        turns.FairReader.readuntil = original
+    assert seen and all(seen)
