@@ -15,7 +15,6 @@ import logging
 import os
 import re
 import socket
-import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from django.utils import timezone
 
 from accounts.models import Customer, Domain, Reseller, Status
 from relay import dkim, dsn, routing, rows, smarthost
+from relay.groupcommit import GroupCommit
 from relay.metrics import DELIVERY_OUTCOMES, DELIVERY_SECONDS
 from relay.models import DeliveryAttempt, QueuedMessage, Recipient
 from relay.relaylog import format_event
@@ -58,51 +58,6 @@ def worker_id() -> str:
 def _due(now: datetime) -> Q:
     return (Q(state__in=PENDING, next_attempt_at__lte=now)
             & (Q(lease_until__isnull=True) | Q(lease_until__lt=now)))
-
-
-class GroupCommit:
-    """`func(items) -> results` for the items of every thread that arrives while a call is under way, in the
-    thread that comes next (leader and followers): one database round of work for many deliveries.
-
-    A result that is an exception is raised to its own caller only; an exception from `func` itself to every
-    caller of that batch. The calling thread's own connection does the work, so a test's transaction sees it.
-    """
-
-    def __init__(self, func):
-        self.func = func
-        self.changed = threading.Condition()
-        self.waiting: list[_Slot] = []
-        self.busy = False
-
-    def __call__(self, item):
-        slot = _Slot(item)
-        with self.changed:
-            self.waiting.append(slot)
-            while self.busy and not slot.done:
-                self.changed.wait()
-            if not slot.done:
-                self.busy = True
-                batch, self.waiting = self.waiting, []
-        if not slot.done:
-            try:
-                results = self.func([s.item for s in batch])
-            except BaseException as error:  # noqa: BLE001 -- every waiting caller gets it, the leader re-raises it
-                results = [error] * len(batch)
-            with self.changed:
-                for waiting, result in zip(batch, results):
-                    waiting.result, waiting.done = result, True
-                self.busy = False
-                self.changed.notify_all()
-        if isinstance(slot.result, BaseException):
-            raise slot.result
-        return slot.result
-
-
-@dataclass
-class _Slot:
-    item: object
-    result: object = None
-    done: bool = False
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from relay import delivery
+from relay.groupcommit import GroupCommit
 from relay.models import DeliveryAttempt, QueuedMessage, Recipient
 from relay.smtpclient import ConnectionCache
 from tests.relay.delivery_fixtures import mx, queue, routes  # noqa: F401
@@ -27,7 +28,7 @@ def test_callers_arriving_while_a_batch_runs_go_together_in_the_next_one():
             release.wait(10)
         return [item * 10 for item in items]
 
-    group = delivery.GroupCommit(work)
+    group = GroupCommit(work)
     with ThreadPoolExecutor(4) as pool:
         first = pool.submit(group, 0)
         first_started.wait(10)
@@ -39,11 +40,11 @@ def test_callers_arriving_while_a_batch_runs_go_together_in_the_next_one():
 
 
 def test_an_error_result_is_raised_to_its_own_caller_only():
-    group = delivery.GroupCommit(lambda items: [ValueError(item) if item == "bad" else item for item in items])
+    group = GroupCommit(lambda items: [ValueError(item) if item == "bad" else item for item in items])
     assert group("good") == "good"
     with pytest.raises(ValueError, match="bad"):
         group("bad")
-    failing = delivery.GroupCommit(lambda items: 1 / 0)
+    failing = GroupCommit(lambda items: 1 / 0)
     with pytest.raises(ZeroDivisionError):
         failing("x")
     assert not failing.busy, "the next caller is not left waiting"
