@@ -3,6 +3,7 @@
 from datetime import datetime
 
 import pytest
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from relay import rows
@@ -45,3 +46,12 @@ def test_fetch_converts_each_field_and_keeps_other_columns():
     assert got.is_bounce is False and bytes(got.content) == original.content and got.subject == "m1"
     with pytest.raises(ValueError, match="primary key"):
         rows.fetch(QueuedMessage, f"SELECT subject FROM {table}", [])
+
+
+def test_a_refused_insert_is_django_s_error_and_stores_nothing():
+    """What the relay's error handling recognises (a database error), on either database's cursor."""
+    owner = message(2)
+    rows.insert([owner], return_ids=True)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        rows.insert([Recipient(message=owner, address="ok@b.test"), Recipient(message=owner, address=None)])
+    assert not owner.recipients.exists()
