@@ -20,7 +20,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from threading import Lock
 
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts import hashing
@@ -213,8 +213,19 @@ def verify(*, candidate: Candidate, password: str, valid_request: bool = True) -
 def succeeded(*, principal: Principal, client_ip: str) -> None:
     """Database step after a success: a credential's last use, shown in the panel."""
     if principal.credential_id is not None:
-        SmtpCredential.objects.filter(pk=principal.credential_id).update(last_used_at=timezone.now(),
-                                                                          last_used_ip=client_ip)
+        succeeded_many([(principal.credential_id, client_ip)])
+
+
+def succeeded_many(logins: list[tuple[int, str]]) -> list[None]:
+    """The last use of each (credential id, client address), in one transaction: the relay gathers the successes
+    of a burst of logins on a customer's write lane, one statement run for all (plain SQL: the ORM's UPDATE cost
+    more interpreter time, beside the event loop, than the write)."""
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    table = connection.ops.quote_name(SmtpCredential._meta.db_table)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.executemany(f"UPDATE {table} SET last_used_at = %s, last_used_ip = %s WHERE id = %s",
+                           [(now, client_ip, credential_id) for credential_id, client_ip in logins])
+    return [None] * len(logins)
 
 
 def failed(*, username: str, client_ip: str) -> LoginResult:

@@ -94,7 +94,7 @@ class RelayHandler:
                 result = auth.LoginResult(locked=True)
             elif await self.db.hash(auth.verify, candidate=candidate, password=secret, valid_request=valid_request):
                 if candidate.principal.credential_id is not None:
-                    await self.db.write(auth.succeeded, principal=candidate.principal, client_ip=server.client_ip,
+                    await self.db.batch(auth.succeeded_many, (candidate.principal.credential_id, server.client_ip),
                                         lane=candidate.principal.customer_id)
                 result = auth.LoginResult(principal=candidate.principal)
             else:

@@ -57,6 +57,21 @@ def test_credential_authenticates_and_records_last_use(relay, cast):
     assert timezone.now() - new.credential.last_used_at < timedelta(minutes=1)
 
 
+def test_last_uses_of_several_logins_are_one_transaction(cast):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    credentials = [new_credential(cast.a, mailbox=cast.a.mailbox).credential for _ in range(3)]
+    with CaptureQueriesContext(connection) as queries:
+        assert auth.succeeded_many([(c.pk, f"192.0.2.{n}") for n, c in enumerate(credentials)]) == [None] * 3
+    writes = [q["sql"] for q in queries.captured_queries if "UPDATE" in q["sql"]]
+    assert len(writes) == 1 and writes[0].startswith("3 times: UPDATE"), "one statement run for every login"
+    for n, credential in enumerate(credentials):
+        credential.refresh_from_db()
+        assert credential.last_used_ip == f"192.0.2.{n}"
+        assert timezone.now() - credential.last_used_at < timedelta(minutes=1)
+
+
 def test_auth_login_mechanism(relay, cast):
     with submission_client(relay.submission) as client:
         client.user, client.password = "info@alpha.test", PASSWORD
