@@ -283,10 +283,12 @@ class RelaySMTP(SMTP):
 
     async def smtp_DATA(self, arg: str) -> None:
         self.busy = True
+        self._reader.in_content = True
         try:
             await super().smtp_DATA(arg)
         finally:
             self.busy = False
+            self._reader.in_content = False
         if self.relay is not None and self.relay.stopping:
             self.event("shutdown", result="closed after DATA")
             self.hang_up()

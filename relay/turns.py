@@ -42,9 +42,14 @@ async def fair_share() -> None:
 
 
 class FairReader(asyncio.StreamReader):
-    """A session's stream: a complete line is handed over only within its turn's budget."""
+    """A session's stream: a complete command line is handed over only within its turn's budget. The lines of a
+    message's content (`in_content` set) are one command's work: checking each of them would cost more than the
+    fairness it buys (a turn past its budget would make every line of a message wait a turn)."""
+
+    in_content = False
 
     async def readuntil(self, separator=b"\n"):
         line = await super().readuntil(separator)
-        await fair_share()
+        if not self.in_content:
+            await fair_share()
         return line

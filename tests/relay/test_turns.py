@@ -53,6 +53,20 @@ def test_a_line_after_the_budget_waits_for_what_was_ready_first():
     assert run(main) == ["other session", b"AUTH PLAIN AGFAYg==\r\n"]
 
 
+def test_the_lines_of_a_message_are_not_held_back():
+    async def main():
+        loop, order = asyncio.get_running_loop(), []
+        reader = reader_with(b"Subject: hi\r\n")
+        reader.in_content = True
+        loop.turn_selector.turn_started = time.monotonic() - 10 * turns.BUDGET
+        loop.call_soon(order.append, "other session")
+        order.append(await reader.readuntil())
+        await asyncio.sleep(0)
+        return order
+
+    assert run(main) == [b"Subject: hi\r\n", "other session"]
+
+
 def test_the_selector_notes_when_each_turn_begins():
     async def main():
         selector = asyncio.get_running_loop().turn_selector
