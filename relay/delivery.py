@@ -269,9 +269,10 @@ def _record(results: list[_Result]) -> None:
             if outcome.state == Recipient.State.DELIVERED:
                 recipient.delivered_at = result.now
             updates.append((recipient.state, recipient.last_code, recipient.last_status, recipient.last_reply,
-                         recipient.remote_host, adapt(recipient.delivered_at), recipient.pk))
-            attempts.append((message.pk, recipient.pk, adapt(result.now), outcome.host, outcome.address[:45],
-                             outcome.code, outcome.reply[:2000], outcome.state))
+                            recipient.remote_host, adapt(recipient.delivered_at), recipient.pk))
+            attempts.append(DeliveryAttempt(message_id=message.pk, recipient_id=recipient.pk, started_at=result.now,
+                                            remote_host=outcome.host, remote_ip=outcome.address[:45], code=outcome.code,
+                                            reply=outcome.reply[:2000], outcome=outcome.state))
             DELIVERY_OUTCOMES.labels(outcome.state).inc()
             log.info(format_event({
                 "event": "delivery", "queue_id": message.queue_id, "customer": message.customer_id,
@@ -280,13 +281,11 @@ def _record(results: list[_Result]) -> None:
                 "reply": outcome.reply[:200],
             }))
     if updates:
-        # One prepared statement run for every row: the ORM's save() per recipient costs more than the write.
+        # One statement run for every row: the ORM's save() per recipient costs more than the write.
         with connection.cursor() as cursor:
             cursor.executemany(f"UPDATE {_table(Recipient)} SET state = %s, last_code = %s, last_status = %s, "
                                f"last_reply = %s, remote_host = %s, delivered_at = %s WHERE id = %s", updates)
-            cursor.executemany(f"INSERT INTO {_table(DeliveryAttempt)} (message_id, recipient_id, started_at, "
-                               f"remote_host, remote_ip, code, reply, outcome) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-                               attempts)
+        rows.insert(attempts)
 
 
 def _finish_batch(results: list[_Result]) -> list:

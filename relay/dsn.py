@@ -18,6 +18,7 @@ from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from relay.handoff import enqueue
 from relay.metrics import BOUNCES
 from relay.models import QueuedMessage, Recipient
 
@@ -111,12 +112,6 @@ def send_dsn(*, message: QueuedMessage, recipients: list[Recipient], action: str
             is_bounce=True, bounce_of=message, created_at=now, next_attempt_at=now,
         )
         Recipient.objects.create(message=bounce, address=message.mail_from)
-        transaction.on_commit(lambda: _enqueue(bounce.pk))
+        transaction.on_commit(lambda: enqueue([bounce.pk]))
     BOUNCES.inc()
     return bounce
-
-
-def _enqueue(message_id: int) -> None:
-    from relay.tasks import enqueue  # the task module imports this one
-
-    enqueue([message_id])

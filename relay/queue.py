@@ -5,7 +5,6 @@ on commit, and a lost broker message is harmless because the queue in the databa
 """
 
 import email.utils
-import logging
 import queue
 import secrets
 import threading
@@ -23,10 +22,9 @@ from django.utils import timezone
 from accounts.models import SendUsage
 from accounts.quotas import Counter, QuotaExceeded
 from relay import rows
+from relay.handoff import enqueue
 from relay.models import QueuedMessage, Recipient, new_queue_id
 from relay.policy import Principal
-
-log = logging.getLogger("hostingmail.relay")
 
 
 @dataclass
@@ -80,7 +78,7 @@ class Notifier:
 
     Publishing to the broker takes a round trip; doing it here keeps it out of the accept path (and, on SQLite,
     off the single writer thread). Everything committed while the thread was publishing goes out together, a few
-    messages a task (relay.tasks.enqueue). A notice lost in a crash is harmless: the periodic sweep of queued
+    messages a task (relay.handoff.enqueue). A notice lost in a crash is harmless: the periodic sweep of queued
     messages picks the message up.
     """
 
@@ -107,7 +105,7 @@ class Notifier:
                 except queue.Empty:
                     break
             try:
-                _enqueue([pk for batch in batches for pk in batch])
+                enqueue([pk for batch in batches for pk in batch])
             finally:
                 with self._lock:
                     self._pending -= len(batches)
@@ -121,14 +119,6 @@ class Notifier:
 
 
 notifier = Notifier()
-
-
-def _enqueue(message_ids: list[int]) -> None:
-    try:
-        from relay.tasks import enqueue
-    except ImportError:  # no delivery engine installed: the messages wait in the queue
-        return
-    enqueue(message_ids)
 
 
 @dataclass

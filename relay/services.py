@@ -1,6 +1,5 @@
 """Support's actions on queued messages, and releasing held mail; each audited."""
 
-
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -8,13 +7,8 @@ from django.utils import timezone
 from accounts.models import Customer, Status, User
 from accounts.services import audit
 from relay import dsn
+from relay.handoff import enqueue
 from relay.models import QueuedMessage, Recipient
-
-def enqueue(message_ids: list[int]) -> None:
-    from relay.tasks import enqueue as hand_over  # the task module imports this one
-
-    hand_over(message_ids)
-
 
 WAITING = (QueuedMessage.State.QUEUED, QueuedMessage.State.DEFERRED, QueuedMessage.State.HELD)
 

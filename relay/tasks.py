@@ -19,22 +19,11 @@ from django.utils import timezone
 
 from accounts.models import Status
 from relay import delivery, dsn, services
+from relay.handoff import enqueue
 from relay.models import QueuedMessage, Recipient
 
 
 log = logging.getLogger("relay.delivery")
-
-
-def enqueue(message_ids: list[int]) -> None:
-    """Ask the workers to deliver these messages, DELIVERY_TASK_MESSAGES a task. A broker that cannot be
-    reached costs a delay, not a message: the periodic sweep finds every due message in the database."""
-    size = max(settings.DELIVERY_TASK_MESSAGES, 1)
-    for start in range(0, len(message_ids), size):
-        chunk = list(message_ids[start:start + size])
-        try:
-            deliver_messages.delay(chunk)
-        except Exception as error:  # whatever the broker's client raises
-            log.warning("could not hand messages %s to the delivery workers: %s", chunk, error)
 
 
 @shared_task(name="relay.tasks.deliver_messages", ignore_result=True)

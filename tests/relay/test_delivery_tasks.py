@@ -98,7 +98,7 @@ def test_the_relay_publishes_what_was_committed_meanwhile_together(settings):
         release.wait(10)
 
     notifier = relay_queue.Notifier()
-    with mock.patch.object(tasks, "enqueue", enqueue):
+    with mock.patch.object(relay_queue, "enqueue", enqueue):
         notifier.submit([1])
         assert publishing.wait(10)
         notifier.submit([2, 3])

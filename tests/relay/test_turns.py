@@ -22,49 +22,35 @@ def run(coroutine_function):
     return in_thread(target)
 
 
-def reader_with(data: bytes) -> turns.FairReader:
-    reader = turns.FairReader()
-    reader.feed_data(data)
-    return reader
+def first_served(line: bytes, *, turn_age: float, in_content: bool = False) -> list:
+    """Who is served first, in a turn that began `turn_age` seconds ago: this session's complete `line` or
+    another session's callback that was ready before it."""
+    async def main():
+        loop, order = asyncio.get_running_loop(), []
+        reader = turns.FairReader()
+        reader.feed_data(line)
+        reader.in_content = in_content
+        loop.turn_selector.turn_started = time.monotonic() - turn_age
+        loop.call_soon(order.append, "other session")
+        order.append(await reader.readuntil())
+        await asyncio.sleep(0)
+        return order
+
+    return run(main)
 
 
 def test_a_line_within_the_budget_is_handed_over_at_once():
-    async def main():
-        loop, order = asyncio.get_running_loop(), []
-        reader = reader_with(b"EHLO client\r\n")
-        loop.turn_selector.turn_started = time.monotonic()  # this turn has only just begun
-        loop.call_soon(order.append, "other session")
-        order.append(await reader.readuntil())
-        await asyncio.sleep(0)
-        return order
-
-    assert run(main) == [b"EHLO client\r\n", "other session"]
+    assert first_served(b"EHLO client\r\n", turn_age=0) == [b"EHLO client\r\n", "other session"]
 
 
 def test_a_line_after_the_budget_waits_for_what_was_ready_first():
-    async def main():
-        loop, order = asyncio.get_running_loop(), []
-        reader = reader_with(b"AUTH PLAIN AGFAYg==\r\n")
-        loop.turn_selector.turn_started = time.monotonic() - 10 * turns.BUDGET  # a long turn
-        loop.call_soon(order.append, "other session")
-        order.append(await reader.readuntil())
-        return order
-
-    assert run(main) == ["other session", b"AUTH PLAIN AGFAYg==\r\n"]
+    assert first_served(b"AUTH PLAIN AGFAYg==\r\n", turn_age=10 * turns.BUDGET) == [
+        "other session", b"AUTH PLAIN AGFAYg==\r\n"]
 
 
 def test_the_lines_of_a_message_are_not_held_back():
-    async def main():
-        loop, order = asyncio.get_running_loop(), []
-        reader = reader_with(b"Subject: hi\r\n")
-        reader.in_content = True
-        loop.turn_selector.turn_started = time.monotonic() - 10 * turns.BUDGET
-        loop.call_soon(order.append, "other session")
-        order.append(await reader.readuntil())
-        await asyncio.sleep(0)
-        return order
-
-    assert run(main) == [b"Subject: hi\r\n", "other session"]
+    assert first_served(b"Subject: hi\r\n", turn_age=10 * turns.BUDGET, in_content=True) == [
+        b"Subject: hi\r\n", "other session"]
 
 
 def test_the_selector_notes_when_each_turn_begins():
@@ -80,7 +66,8 @@ def test_the_selector_notes_when_each_turn_begins():
 
 def test_other_loops_are_left_alone():
     async def main():
-        reader = reader_with(b"NOOP\r\n")
+        reader = turns.FairReader()
+        reader.feed_data(b"NOOP\r\n")
         return await reader.readuntil()
 
     assert in_thread(lambda: asyncio.run(main())) == b"NOOP\r\n"
