@@ -21,7 +21,7 @@ from accounts.quotas import QuotaExceeded
 from relay import auth, metrics, relaylog, turns
 from relay.db import DbRunner
 from relay.policy import Reject, check_path, check_recipient_count, check_sender, check_size, may_send_as, size_parameter
-from relay.protocol import RelaySMTP, parse_networks
+from relay.protocol import HookNames, RelaySMTP, parse_networks
 from relay.queue import Submission, accept_messages, notifier, parse_headers
 from relay.tls import TlsStore, tls_version
 
@@ -33,7 +33,9 @@ AUTH_LOCKED = "421 4.7.0 Too many failed authentication attempts, try again late
 FROM_REJECTED = "550 5.7.1 From: header address rejected: not owned by user"
 
 
-class RelayHandler:
+class RelayHandler(HookNames):
+    hook_prefixes = ("handle_", "auth_")
+
     def __init__(self, db: DbRunner):
         self.db = db
 
