@@ -19,10 +19,10 @@ import re
 import secrets
 
 from aiosmtpd.proxy_protocol import get_proxy
-from aiosmtpd.smtp import SMTP, Session
+from aiosmtpd.smtp import MISSING, SMTP, Session
 from django.db import DatabaseError
 
-from relay import metrics, relaylog, turns
+from relay import metrics, relaylog, stream, turns
 from relay.policy import Reject, check_path, split_path
 
 
@@ -88,6 +88,14 @@ class QuietSession(Session):
         self._login_data = value
 
 
+def same_help(method):
+    """The relay's version of one of aiosmtpd's commands: HELP answers with aiosmtpd's syntax text for it."""
+    base = getattr(SMTP, method.__name__)
+    for attribute in ("__smtp_syntax__", "__smtp_syntax_extended__", "__smtp_syntax_when__"):
+        setattr(method, attribute, getattr(base, attribute, None))
+    return method
+
+
 class HookNames:
     """dir() of a session or handler lists only the names aiosmtpd's SMTP constructor looks for.
 
@@ -133,8 +141,9 @@ class RelaySMTP(HookNames, SMTP):
         return QuietSession(self.loop)
 
     def _cb_client_connected(self, reader, writer):
-        # aiosmtpd makes a plain StreamReader; ours adds only the turn budget (relay.turns) to readuntil.
-        reader.__class__ = turns.FairReader
+        # aiosmtpd makes a plain StreamReader; ours adds the turn budget (relay.turns) to readuntil and reads a
+        # message's content in bulk (relay.stream).
+        reader.__class__ = stream.SessionReader
         super()._cb_client_connected(reader, writer)
 
     # --- logging context -----------------------------------------------------------------------------------
@@ -275,6 +284,7 @@ class RelaySMTP(HookNames, SMTP):
             return True
         return False
 
+    @same_help
     async def smtp_MAIL(self, arg: str | None) -> None:
         if self._wants_path_check("FROM:", arg) and not self.envelope.mail_from:
             try:
@@ -289,12 +299,14 @@ class RelaySMTP(HookNames, SMTP):
             arg = f"FROM:<{path}>" + "".join(f" {p}" for p in kept)
         await super().smtp_MAIL(arg)
 
+    @same_help
     async def smtp_STARTTLS(self, arg: str) -> None:
         if self._tls_protocol is not None:  # aiosmtpd would wrap TLS inside TLS
             await self.push("554 5.5.1 TLS already active")
             return
         await super().smtp_STARTTLS(arg)
 
+    @same_help
     async def smtp_RCPT(self, arg: str | None) -> None:
         if self._wants_path_check("TO:", arg) and self.envelope.mail_from:
             if arg[3:].strip().startswith("<>"):
@@ -304,14 +316,37 @@ class RelaySMTP(HookNames, SMTP):
                 return
         await super().smtp_RCPT(arg)
 
+    @same_help
     async def smtp_DATA(self, arg: str) -> None:
+        # aiosmtpd's DATA, with the content read in bulk (relay.stream) instead of an await per line.
+        if await self.check_helo_needed() or await self.check_auth_needed("DATA"):
+            return
+        if not self.envelope.rcpt_tos:
+            await self.push("503 Error: need RCPT command")
+            return
+        if arg:
+            await self.push("501 Syntax: DATA")
+            return
         self.busy = True
-        self._reader.in_content = True
         try:
-            await super().smtp_DATA(arg)
+            await self.push("354 End data with <CR><LF>.<CR><LF>")
+            try:
+                content, problem = await self._reader.read_content(max_bytes=self.data_size_limit,
+                                                                   max_line=self.line_length_limit)
+            except asyncio.CancelledError:  # the connection was lost during DATA
+                self._writer.close()
+                raise
+            if problem is not None:
+                self._set_post_data_state()
+                await self.push("500 Line too long (see RFC5321 4.5.3.1.6)" if problem == stream.TOO_LONG
+                                else "552 Error: Too much mail data")
+            else:
+                self.envelope.content = self.envelope.original_content = content
+                status = await self._call_handler_hook("DATA")
+                self._set_post_data_state()
+                await self.push("250 OK" if status is MISSING else status)
         finally:
             self.busy = False
-            self._reader.in_content = False
         if self.relay is not None and self.relay.stopping:
             self.event("shutdown", result="closed after DATA")
             self.hang_up()

@@ -42,14 +42,10 @@ async def fair_share() -> None:
 
 
 class FairReader(asyncio.StreamReader):
-    """A session's stream: a complete command line is handed over only within its turn's budget. The lines of a
-    message's content (`in_content` set) are one command's work: checking each of them would cost more than the
-    fairness it buys (a turn past its budget would make every line of a message wait a turn)."""
-
-    in_content = False
+    """A session's stream: a complete command line is handed over only within its turn's budget. (A message's
+    content is one command's work, read in bulk by relay.stream.SessionReader, not line by line.)"""
 
     async def readuntil(self, separator=b"\n"):
         line = await super().readuntil(separator)
-        if not self.in_content:
-            await fair_share()
+        await fair_share()
         return line

@@ -8,6 +8,7 @@ from aiosmtpd.smtp import SMTP
 from relay import turns
 from relay.protocol import RelaySMTP
 from relay.server import Relay, RelayConfig, RelayHandler
+from tests.relay.test_turns import in_thread, run
 
 
 def new_session(relay_cert, listener="submission", implicit=False) -> tuple[Relay, RelaySMTP]:
@@ -17,7 +18,7 @@ def new_session(relay_cert, listener="submission", implicit=False) -> tuple[Rela
         return relay._factory(listener, implicit)()
 
     try:
-        return relay, asyncio.run(make())
+        return relay, in_thread(lambda: asyncio.run(make()))
     finally:
         relay.db.shutdown()
 
@@ -83,7 +84,7 @@ def test_a_new_session_greets_its_client_within_the_turn_budget(relay_cert, monk
         session.connection_made, session.push = connected, pushed
         return session
 
-    async def main():
+    async def main():  # on the relay's kind of loop (relay.turns), in a thread of its own
         server = await asyncio.get_running_loop().create_server(factory, "127.0.0.1", 0)
         reader, writer = await asyncio.open_connection(*server.sockets[0].getsockname()[:2])
         greeting = await reader.readline()
@@ -92,9 +93,18 @@ def test_a_new_session_greets_its_client_within_the_turn_budget(relay_cert, monk
         return greeting
 
     try:
-        with asyncio.Runner(loop_factory=turns.new_event_loop) as runner:
-            greeting = runner.run(main())
+        greeting = run(main)
     finally:
         relay.db.shutdown()
     assert greeting.startswith(b"220 ")
     assert order[:2] == ["other session", "220"]
+
+
+def test_help_knows_the_commands_the_relay_implements_itself(relay_cert):
+    _, session = new_session(relay_cert)
+    for command in ("MAIL", "RCPT", "DATA", "STARTTLS"):
+        method = session._smtp_methods[command]
+        assert method.__func__ is getattr(RelaySMTP, f"smtp_{command}")  # the relay's own
+        assert session._syntax_available(method)
+        assert method.__smtp_syntax__ == getattr(SMTP, f"smtp_{command}").__smtp_syntax__
+    assert session.smtp_MAIL.__smtp_syntax__.startswith("MAIL FROM:")

@@ -22,14 +22,13 @@ def run(coroutine_function):
     return in_thread(target)
 
 
-def first_served(line: bytes, *, turn_age: float, in_content: bool = False) -> list:
+def first_served(line: bytes, *, turn_age: float) -> list:
     """Who is served first, in a turn that began `turn_age` seconds ago: this session's complete `line` or
     another session's callback that was ready before it."""
     async def main():
         loop, order = asyncio.get_running_loop(), []
         reader = turns.FairReader()
         reader.feed_data(line)
-        reader.in_content = in_content
         loop.turn_selector.turn_started = time.monotonic() - turn_age
         loop.call_soon(order.append, "other session")
         order.append(await reader.readuntil())
@@ -46,11 +45,6 @@ def test_a_line_within_the_budget_is_handed_over_at_once():
 def test_a_line_after_the_budget_waits_for_what_was_ready_first():
     assert first_served(b"AUTH PLAIN AGFAYg==\r\n", turn_age=10 * turns.BUDGET) == [
         "other session", b"AUTH PLAIN AGFAYg==\r\n"]
-
-
-def test_the_lines_of_a_message_are_not_held_back():
-    assert first_served(b"Subject: hi\r\n", turn_age=10 * turns.BUDGET, in_content=True) == [
-        b"Subject: hi\r\n", "other session"]
 
 
 def test_the_selector_notes_when_each_turn_begins():
