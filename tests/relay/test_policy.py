@@ -266,6 +266,25 @@ def test_dot_stuffed_lines_are_stored_unstuffed(client):
     assert bytes(QueuedMessage.objects.get().content).endswith(b"\r\n\r\n.hidden\r\n..two\r\n")
 
 
+def test_the_next_transaction_may_follow_the_end_of_a_message_in_the_same_write(client):
+    """RFC 2920: after the lone dot a client may send its next commands at once; each is answered in turn and no
+    message holds anything of what followed its end."""
+    assert client.docmd("MAIL", f"FROM:<{ME}>")[0] == 250
+    assert client.docmd("RCPT", "TO:<bob@example.org>")[0] == 250
+    assert client.docmd("DATA")[0] == 354
+    client.send(message(sender=ME, subject="first", body="..dot\r\n") + b".\r\n"
+                + f"MAIL FROM:<{ME}>\r\nRCPT TO:<carol@example.org>\r\n".encode())
+    assert [client.getreply()[0] for _ in range(3)] == [250, 250, 250]
+    assert client.docmd("DATA")[0] == 354
+    client.send(message(sender=ME, subject="second") + b".\r\nNOOP\r\n")
+    assert [client.getreply()[0] for _ in range(2)] == [250, 250]
+    first, second = (bytes(m.content) for m in QueuedMessage.objects.order_by("id"))
+    assert b"Subject: first" in first and first.endswith(b"\r\n\r\n.dot\r\n") and b"MAIL FROM" not in first
+    assert b"Subject: second" in second and b"NOOP" not in second
+    assert list(QueuedMessage.objects.order_by("id").values_list("recipients__address", flat=True)) == [
+        "bob@example.org", "carol@example.org"]
+
+
 @pytest.mark.parametrize("error", [RuntimeError("secret internals /srv/app.py line 3"),
                                    OperationalError("could not connect to server")])
 def test_uncaught_or_database_error_is_451_without_details(client, monkeypatch, error, caplog):
