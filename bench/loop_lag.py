@@ -54,7 +54,15 @@ def _flush(path: str, ticks: list[str]) -> None:
 _turn: list[tuple[float, str]] = []
 
 
+def _inner(handle):
+    """The socket's own callback behind relay.turns.FairLoop's budget check."""
+    if getattr(handle._callback, "__name__", "") == "_serve" and handle._args:
+        return handle._args[0]
+    return handle
+
+
 def _name(handle) -> str:
+    handle = _inner(handle)
     callback = handle._callback
     coro = getattr(getattr(callback, "__self__", None), "get_coro", lambda: None)()
     return getattr(coro, "__qualname__", None) or getattr(callback, "__qualname__", None) or type(callback).__name__
@@ -71,7 +79,7 @@ def trace_slow_callbacks(path: str) -> None:
         _turn.append((took, _name(handle)))
         if took > SLOW:
             out.write(f"{time.time():.3f} {took * 1000:.1f} cpu {(time.thread_time() - cpu) * 1000:.1f} "
-                      f"{handle._callback!r:.200}\n")
+                      f"{_inner(handle)._callback!r:.200}\n")
 
     asyncio.events.Handle._run = timed_run
 

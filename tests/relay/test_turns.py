@@ -1,6 +1,7 @@
 """The event loop's turn budget (relay.turns): a session's next line waits for the next turn once a turn ran long."""
 
 import asyncio
+import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -85,3 +86,65 @@ def test_the_relay_reads_its_sessions_through_the_budget(relay):
     finally:
         turns.FairReader.readuntil = original
     assert seen and all(seen)
+
+
+def turns_of_ready_sockets(work_seconds: float) -> list:
+    """Three sockets made ready before the loop looks at them, each reader working `work_seconds`: the turn (its
+    start) in which each was served, and what it read."""
+    async def main():
+        loop, served, done = asyncio.get_running_loop(), [], asyncio.Event()
+        pairs = [socket.socketpair() for _ in range(3)]
+
+        def read(sock):
+            served.append((loop.turn_selector.turn_started, sock.recv(100)))
+            time.sleep(work_seconds)
+            loop.remove_reader(sock)
+            if len(served) == len(pairs):
+                done.set()
+
+        try:
+            for number, (ours, theirs) in enumerate(pairs):
+                theirs.send(b"data %d" % number)
+            for ours, _ in pairs:  # all three are ready at the next select
+                loop.add_reader(ours, read, ours)
+            await asyncio.wait_for(done.wait(), 10)
+        finally:
+            for pair in pairs:
+                for sock in pair:
+                    sock.close()
+        return served
+
+    return run(main)
+
+
+def test_sockets_found_ready_past_the_budget_wait_for_the_next_turn():
+    served = turns_of_ready_sockets(work_seconds=2 * turns.BUDGET)
+    assert sorted(data for _, data in served) == [b"data 0", b"data 1", b"data 2"]  # nothing lost
+    assert len({turn for turn, _ in served}) == 3  # each in a turn of its own
+
+
+def test_sockets_within_the_budget_are_served_in_the_same_turn():
+    served = turns_of_ready_sockets(work_seconds=0)
+    assert sorted(data for _, data in served) == [b"data 0", b"data 1", b"data 2"]
+    assert len({turn for turn, _ in served}) == 1
+
+
+def test_a_session_put_off_checks_the_budget_again_in_each_turn_but_is_never_starved(monkeypatch):
+    """Fifty sessions put off together do not all run in the next turn: each checks again. Under overload (every
+    turn past its budget) each still goes on after turns.MAX_WAITS turns."""
+    monkeypatch.setattr(turns, "BUDGET", -1.0)
+
+    async def main():
+        loop, seen = asyncio.get_running_loop(), set()
+
+        async def count_turns():
+            while True:
+                seen.add(loop.turn_selector.turn_started)
+                await asyncio.sleep(0)
+
+        counter = asyncio.create_task(count_turns())
+        await turns.fair_share()
+        counter.cancel()
+        return len(seen)
+
+    assert run(main) == turns.MAX_WAITS  # the turns after the one it began in, each checked
