@@ -5,6 +5,7 @@ authenticate against the same table. Hashing costs tens of milliseconds by desig
 must run these functions in a thread.
 """
 
+import ctypes
 import os
 import threading
 from concurrent.futures import ProcessPoolExecutor
@@ -57,6 +58,23 @@ def _worker_start() -> None:
         os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))  # lowering one's own priority needs no rights
     except (AttributeError, OSError):
         pass
+    _keep_freed_memory()
+
+
+# glibc's mallopt() parameters.
+_M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4
+
+
+def _keep_freed_memory() -> None:
+    """Reuse one hash's memory for the next. glibc maps each of Argon2's 64 MiB blocks afresh (above its mmap
+    threshold) and unmaps it after: 16 384 page faults, the kernel clearing 64 MiB and a TLB shootdown per hash,
+    ~15 % of its time. Served from the heap and kept there, the memory is faulted in once per worker."""
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):  # not glibc (musl has no mallopt): hashes as before
+        return
+    mallopt(_M_MMAP_MAX, 0)
+    mallopt(_M_TRIM_THRESHOLD, 1 << 30)
 
 
 def process_pool(workers: int) -> ProcessPoolExecutor:

@@ -1,6 +1,7 @@
 """Run a command's Python program with an event-loop lag monitor in every asyncio loop it creates.
 
     python bench/loop_lag.py OUT_FILE manage.py runrelay ...
+    python bench/loop_lag.py OUT_FILE          # an empty event loop: the machine's own noise, for comparison
 
 Every loop gets a task that sleeps 2 ms at a time and records how late it wakes up: the time the loop was kept
 from running anything else. Each tick is appended to OUT_FILE as "<unix time it began> <lateness ms>" (by a
@@ -144,7 +145,11 @@ def trace_collections(path: str) -> None:
 
 
 def main() -> None:
-    path, program, *args = sys.argv[1:]
+    path, *command = sys.argv[1:]
+    if not command:  # the empty loop: it runs nothing but the monitor, whose lateness is then the machine's alone
+        asyncio.run(_with_monitor(path))
+        return
+    program, *args = command
     init = asyncio.base_events.BaseEventLoop.__init__
 
     def init_with_monitor(loop, *a, **kw):  # every loop, whoever makes it (a policy, a Runner's loop_factory)
@@ -159,6 +164,11 @@ def main() -> None:
         trace_collections(os.environ["BENCH_SLOW_CALLBACKS"])
     sys.argv = [program, *args]
     runpy.run_path(program, run_name="__main__")
+
+
+async def _with_monitor(path: str) -> None:
+    asyncio.get_running_loop().create_task(monitor(path))
+    await asyncio.Event().wait()
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from django.db.backends.signals import connection_created
 from django.dispatch import receiver
 
 from accounts import hashing
+from relay import turns
 
 # A connection used this recently is taken as alive without the health check's round trip (as connection pools
 # do); one idle for longer is checked first, so a restarted database costs no failed message.
@@ -127,7 +128,11 @@ class _Batcher:
         self.waiting.append((item, size, future))
         if not self.running:
             self._next()
-        return await future
+        result = await future
+        # A batch wakes all its sessions in one turn of the loop (fifty AUTHs looked up at once): each goes on
+        # within the turn's budget, the rest in the turns after, so that no timer or other client waits for all.
+        await turns.fair_share()
+        return result
 
     def _next(self) -> None:
         count, total = 0, 0

@@ -2,6 +2,7 @@
 
 import asyncio
 import socket
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -149,3 +150,39 @@ def test_a_session_put_off_checks_the_budget_again_in_each_turn_but_is_never_sta
         return len(seen)
 
     assert run(main) == turns.MAX_WAITS  # the turns after the one it began in, each checked
+
+
+def test_sessions_woken_by_one_batch_go_on_within_the_turn_budget():
+    """A batch (fifty AUTHs looked up in one query) wakes all its sessions at once: each goes on within a turn's
+    budget, the others in the turns after, instead of all their work in one turn."""
+    from relay import db as relay_db
+
+    release = threading.Event()
+
+    def lookup(items):
+        release.wait(5)
+        return items
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        runner = relay_db.DbRunner.__new__(relay_db.DbRunner)
+        runner.lanes, runner._batches = [ThreadPoolExecutor(max_workers=1)], {}
+        turns_seen = []
+
+        async def session(item):
+            await runner.batch(lookup, item)
+            turns_seen.append(loop.turn_selector.turn_started)
+            time.sleep(2 * turns.BUDGET)  # what a session does with its result
+
+        first = asyncio.ensure_future(session("first"))  # the lane is busy with it while the others arrive
+        await asyncio.sleep(0.05)
+        others = [asyncio.ensure_future(session(n)) for n in range(4)]
+        await asyncio.sleep(0.05)
+        release.set()
+        await asyncio.gather(first, *others)
+        runner.lanes[0].shutdown()
+        return turns_seen
+
+    seen = run(main)
+    assert len(seen) == 5
+    assert len(set(seen[1:])) == 4  # the four woken together: each in a turn of its own
