@@ -186,3 +186,14 @@ def test_sessions_woken_by_one_batch_go_on_within_the_turn_budget():
     seen = run(main)
     assert len(seen) == 5
     assert len(set(seen[1:])) == 4  # the four woken together: each in a turn of its own
+
+
+def test_the_running_relay_takes_the_interpreter_lock_back_from_its_threads_within_the_switch_interval(relay):
+    """Each send or select of the loop hands the lock to a busy database thread; the loop gets it back after at
+    most relay.server.SWITCH_INTERVAL (Python's default is 5 ms, and a turn may wait that once per system call)."""
+    import sys
+
+    from relay import server
+
+    assert server.SWITCH_INTERVAL <= 0.0002
+    assert sys.getswitchinterval() <= server.SWITCH_INTERVAL
