@@ -193,10 +193,16 @@ async def measure(server: Server, *, load_logins, storm_logins, args) -> dict:
     return {"label": server.label, "load": load, "accept": accept, "lag": lag}
 
 
+def each_lag(env: dict, walls: list[tuple[float, float]], name: str = "loop-lag.txt") -> list[float]:
+    """inside_lag of each span; nan where the monitor recorded no tick."""
+    lags = [inside_lag(env, *wall, name=name) for wall in walls]
+    return [ms if ms is not None else float("nan") for ms in lags]
+
+
 def as_load(args, coroutine):
     """Run the load generator in a thread of its own at `--load-nice` (Linux: a thread's own priority; the servers,
     started by the main thread, keep theirs). The generator is the busiest process of a run; at the same priority
-    as the server it takes turns with it on the shared cores, and its time slices (3 ms) show up as the server's
+    as the server it takes turns with it on the shared cores, and its time slices (2-4 ms) show up as the server's
     lag. Clients of a real relay run elsewhere. Both servers are measured with the same generator."""
     def target():
         if args.load_nice:
@@ -342,21 +348,19 @@ def main() -> None:
         for i, processes in enumerate(relay_counts):
             relay = start_relay(env, cert, key, processes)
             servers.append(relay)
-            canary = start_canary(env) if processes == 1 else None
-            helpers.append(canary) if canary else None
+            if processes == 1:
+                helpers.append(start_canary(env))
             per_relay = args.storm * args.storms
             storm = storm_sets[i * per_relay:(i + 1) * per_relay]
             result = as_load(args, measure(relay, load_logins=load_logins, storm_logins=storm, args=args))
             if processes == 1:
-                each = [inside_lag(env, *wall) for wall in result["lag"]["storm_walls"]]
-                result["lag"]["inside_each_ms"] = [ms if ms is not None else float("nan") for ms in each]
-                result["lag"]["inside_max_ms"] = max(result["lag"]["inside_each_ms"])
-                result["lag"]["idle_max_ms"] = inside_lag(env, *result["lag"]["idle_wall"])
-                bursts = [inside_lag(env, *wall) for wall in result["lag"]["connect_walls"]]
-                result["lag"]["connect_each_ms"] = [ms if ms is not None else float("nan") for ms in bursts]
-                beside = [inside_lag(env, *wall, name=CANARY) for wall in result["lag"]["storm_walls"]]
-                result["lag"]["canary_each_ms"] = [ms if ms is not None else float("nan") for ms in beside]
-                result["lag"]["canary_idle_ms"] = inside_lag(env, *result["lag"]["idle_wall"], name=CANARY)
+                lag = result["lag"]
+                lag["inside_each_ms"] = each_lag(env, lag["storm_walls"])
+                lag["inside_max_ms"] = max(lag["inside_each_ms"])
+                lag["idle_max_ms"] = inside_lag(env, *lag["idle_wall"])
+                lag["connect_each_ms"] = each_lag(env, lag["connect_walls"])
+                lag["canary_each_ms"] = each_lag(env, lag["storm_walls"], name=CANARY)
+                lag["canary_idle_ms"] = inside_lag(env, *lag["idle_wall"], name=CANARY)
             results.append(result)
             relay.stop()
         report(results, bare, args)

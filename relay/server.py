@@ -302,8 +302,8 @@ async def serve(config: RelayConfig, *, ready=None, stop_event: threading.Event 
 
 # While a database thread runs Python code, each system call of the event loop (a send, a select) hands it the
 # interpreter lock, and the loop waits up to this long to get it back: a turn with ten sends waited ten intervals.
-# At 1 ms the worst lag of a storm of 50 cold AUTHs (bench/relay.py, PostgreSQL) was over 10 ms in 6 of 24 storms,
-# at 0.2 ms in 1 of 15 (10.2 ms), the accept rate unchanged within this machine's noise.
+# At 1 ms the worst lag of a storm of 50 cold AUTHs (bench/relay.py, PostgreSQL) was over 10 ms in 7 of 24 storms,
+# at 0.2 ms in 4 of 27, the accept rate unchanged within the machine's noise (bench/README.md).
 SWITCH_INTERVAL = 0.0002
 
 
