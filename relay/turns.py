@@ -15,6 +15,7 @@ that fifty clients negotiating TLS together no longer take one 10-20 ms turn. Ea
 import asyncio
 import selectors
 import time
+from asyncio import selector_events
 
 # Seconds of one turn after which a session handling a new line waits for the next turn.
 BUDGET = 0.002
@@ -34,7 +35,8 @@ class TimedSelector(selectors.DefaultSelector):
 
 
 class FairLoop(asyncio.SelectorEventLoop):
-    """A selector loop whose turns serve ready sockets within the turn budget."""
+    """A selector loop whose turns serve ready sockets within the turn budget, and whose socket transports are
+    freed by reference counting as soon as their connection is over."""
 
     def __init__(self):
         self.turn_selector = TimedSelector()
@@ -55,6 +57,9 @@ class FairLoop(asyncio.SelectorEventLoop):
                 else:
                     self._ready.append(asyncio.Handle(self._serve, (writer,), self, writer._context))
 
+    def _make_socket_transport(self, sock, protocol, waiter=None, *, extra=None, server=None):
+        return _SocketTransport(self, sock, protocol, waiter, extra, server)
+
     def _serve(self, handle: asyncio.Handle) -> None:
         selector = self.turn_selector
         if selector.served and time.monotonic() - selector.turn_started > BUDGET:
@@ -62,6 +67,19 @@ class FairLoop(asyncio.SelectorEventLoop):
         selector.served += 1
         if not handle._cancelled:
             handle._callback(*handle._args)
+
+
+class _SocketTransport(selector_events._SelectorSocketTransport):
+    """asyncio's socket transport, freed as soon as its connection is over.
+
+    It keeps its own bound read method (a reference cycle that asyncio never breaks): every closed connection
+    was garbage for the cycle collector, whose full collections stop the event loop."""
+
+    def _call_connection_lost(self, exc):
+        try:
+            super()._call_connection_lost(exc)
+        finally:
+            self._read_ready_cb = None
 
 
 def new_event_loop() -> asyncio.AbstractEventLoop:
