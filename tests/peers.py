@@ -1,5 +1,6 @@
 """Real peers on loopback for tests: a DNS server (dnsmasq) with the records a test needs, free ports."""
 
+import random
 import shutil
 import socket
 import subprocess
@@ -11,10 +12,36 @@ import dns.query
 import dns.rdatatype
 
 
+def _ephemeral_ports() -> range:
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as ports:
+            low, high = (int(n) for n in ports.read().split())
+        return range(low, high + 1)
+    except (OSError, ValueError):
+        return range(32768, 61000)
+
+
+# Not the random module's shared state: pytest-randomly seeds it alike in every worker, which would then try the
+# same ports in the same order.
+_choice = random.SystemRandom().choice
+
+
 def free_port(kind=socket.SOCK_STREAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port nothing is bound to, for a server a test starts in another process.
+
+    Taken below the kernel's ephemeral range: a port from that range (what binding port 0 gives) can be handed to
+    some other test's outgoing connection before the server binds it ("address already in use")."""
+    ephemeral = _ephemeral_ports()
+    below = range(10000, ephemeral.start) if ephemeral.start > 11000 else range(ephemeral.stop, 65536)
+    for _ in range(200):
+        port = _choice(below)
+        with socket.socket(socket.AF_INET, kind) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port found in {below.start}-{below.stop - 1}")
 
 
 def wait_for_port(port: int, host: str = "127.0.0.1", timeout: float = 15.0, proc: subprocess.Popen | None = None):
