@@ -15,6 +15,7 @@ With --database-url, a database named <name>_bench_<pid> is created next to the 
 import argparse
 import asyncio
 import contextlib
+import functools
 import os
 import secrets
 import shutil
@@ -152,7 +153,10 @@ def inside_lag(env: dict, start: float, end: float, name: str = "loop-lag.txt") 
     return max(lags) if lags else None
 
 
-async def measure(server: Server, *, load_logins, storm_logins, args) -> dict:
+async def measure(server: Server, *, load_logins, storm_logins, args, noise=None) -> dict:
+    """The server's best rounds and its storms. With `noise(wall) -> ms` (the empty loop beside the server), a storm
+    in whose seconds the machine kept even an empty event loop waiting past the target is set aside as disturbed
+    and another storm, with credentials of its own, is run in its place (as many as `storm_logins` holds)."""
     # Warm-up: an AUTH per load login, so the measured load is the steady state of a running relay. Each process
     # remembers the passwords it verified; the kernel hands each connection to any of them (SO_REUSEPORT), so with
     # several processes every login logs in 12 times per process: each process is missed with odds below 1 in 4000.
@@ -177,15 +181,26 @@ async def measure(server: Server, *, load_logins, storm_logins, args) -> dict:
     idle = (time.time(), None)
     await asyncio.sleep(IDLE_SECONDS)
     idle = (idle[0], time.time())
-    storms = []
-    for k in range(args.storms):  # each storm with credentials never used before
-        storms.append(await smtpload.auth_storm_lag(host="127.0.0.1", port=server.port,
-                                                    logins=storm_logins[k * args.storm:(k + 1) * args.storm]))
+    storms, disturbed = [], []
+    chunks = (storm_logins[k:k + args.storm] for k in range(0, len(storm_logins), args.storm))
+    for chunk in chunks:  # each storm with credentials never used before
+        if len(storms) == args.storms:
+            break
+        one = await smtpload.auth_storm_lag(host="127.0.0.1", port=server.port, logins=chunk)
+        if noise is not None:
+            await asyncio.sleep(0.5)  # the monitors write their ticks every 0.2 s
+            one["noise_ms"] = noise(one["storm_wall"])
+            if one["noise_ms"] is not None and one["noise_ms"] > TARGET_LAG_MS:
+                disturbed.append(one)
+                continue
+        storms.append(one)
+    storms = storms or disturbed
     if os.environ.get("BENCH_SLOW_CALLBACKS"):  # where each storm falls among the traced turns
         with open(os.environ["BENCH_SLOW_CALLBACKS"], "a") as out:
             out.writelines(f"{one['storm_wall'][0]:.3f} - storm of {server.label} until {one['storm_wall'][1]:.3f}\n"
-                           for one in storms)
+                           for one in storms + disturbed)
     lag = max(storms, key=lambda one: one["lag_max_ms"])
+    lag["disturbed_walls"] = [one["storm_wall"] for one in disturbed if one not in storms]
     lag["storm_walls"] = [one["storm_wall"] for one in storms]
     lag["connect_walls"] = [one["connect_wall"] for one in storms]
     lag["noop_each_ms"] = [one["lag_max_ms"] for one in storms]
@@ -275,6 +290,10 @@ def report(results: list[dict], bare: dict, args) -> None:
             beside = ", ".join(f"{ms:.1f}" for ms in lag["canary_each_ms"])
             print(f"{'':<22}an empty event loop in a process of its own beside it, in the same seconds (the machine's "
                   f"noise): {beside} ms; idle {lag.get('canary_idle_ms') or float('nan'):.1f} ms")
+            if lag["disturbed_ms"]:
+                pairs = ", ".join(f"{mine:.1f} ms (empty loop {theirs:.1f})" for mine, theirs in lag["disturbed_ms"])
+                print(f"{'':<22}storms the machine disturbed (the empty loop beside it kept waiting over "
+                      f"{TARGET_LAG_MS:.0f} ms in the same seconds), each run again with new credentials: relay {pairs}")
             bursts = ", ".join(f"{ms:.1f}" for ms in lag["connect_each_ms"])
             print(f"{'':<22}(before each storm, while its {args.storm} connections were made and negotiated TLS at "
                   f"once: {bursts} ms; not part of the storm's figure)")
@@ -285,7 +304,9 @@ def report(results: list[dict], bare: dict, args) -> None:
         print(f"{r['label']}: ratio relay/bare {r['load'].rate / bare['load'].rate:.2f} whole sessions, "
               f"{r['accept'].rate / bare['accept'].rate:.2f} messages only (target >= {TARGET_RATIO}); "
               f"loop lag max {inside if inside is not None else r['lag']['lag_max_ms']:.1f} ms "
-              f"(target <= {TARGET_LAG_MS:.0f} ms)"
+              f"(target <= {TARGET_LAG_MS:.0f} ms"
+              + (f"; {len(r['lag']['disturbed_ms'])} storm(s) the machine disturbed run again"
+                 if r["lag"].get("disturbed_ms") else "") + ")"
               + (f"; the empty loop beside it: {max(r['lag']['canary_each_ms']):.1f} ms"
                  if r["lag"].get("canary_each_ms") else ""))
     if len(relays) == 2:
@@ -330,7 +351,8 @@ def main() -> None:
         cert, key = workdir / "bench.crt", workdir / "bench.key"
         make_self_signed(cert, key, hostname="localhost")
         relay_counts = [1, args.processes] if args.processes > 1 else [1]
-        count = args.sessions + args.storm * args.storms * len(relay_counts)
+        # The single process's storms have as many again in reserve, for storms the machine disturbs.
+        count = args.sessions + args.storm * args.storms * (len(relay_counts) + 1)
         print(f"seeding {count} credentials (real password hashing)...", flush=True)
         logins = seed(count, args.customers)
         load_logins, storm_sets = logins[:args.sessions], logins[args.sessions:]
@@ -351,8 +373,13 @@ def main() -> None:
             if processes == 1:
                 helpers.append(start_canary(env))
             per_relay = args.storm * args.storms
-            storm = storm_sets[i * per_relay:(i + 1) * per_relay]
-            result = as_load(args, measure(relay, load_logins=load_logins, storm_logins=storm, args=args))
+            if processes == 1:
+                storm, storm_sets = storm_sets[:2 * per_relay], storm_sets[2 * per_relay:]
+                noise = functools.partial(inside_lag, env, name=CANARY)
+            else:
+                storm, storm_sets, noise = storm_sets[:per_relay], storm_sets[per_relay:], None
+            result = as_load(args, measure(relay, load_logins=load_logins, storm_logins=storm, args=args,
+                                           noise=noise and (lambda wall: noise(*wall))))
             if processes == 1:
                 lag = result["lag"]
                 lag["inside_each_ms"] = each_lag(env, lag["storm_walls"])
@@ -361,6 +388,8 @@ def main() -> None:
                 lag["connect_each_ms"] = each_lag(env, lag["connect_walls"])
                 lag["canary_each_ms"] = each_lag(env, lag["storm_walls"], name=CANARY)
                 lag["canary_idle_ms"] = inside_lag(env, *lag["idle_wall"], name=CANARY)
+                lag["disturbed_ms"] = list(zip(each_lag(env, lag["disturbed_walls"]),
+                                               each_lag(env, lag["disturbed_walls"], name=CANARY)))
             results.append(result)
             relay.stop()
         report(results, bare, args)
