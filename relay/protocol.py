@@ -60,6 +60,8 @@ _PREFIX = [("501 ", "5.5.4"), ("503 ", "5.5.1"), ("500 ", "5.5.2"), ("502 ", "5.
            ("555 ", "5.5.4"), ("538 ", "5.7.11")]
 INTERNAL_ERROR = "451 4.3.0 Internal error; please try again later"
 SHUTDOWN = "421 4.3.2 Service shutting down, please try again later"
+# Seconds a hang-up waits for a TLS handshake under way to finish (to say its 421 over TLS) before dropping it.
+TLS_HANDSHAKE_WAIT = 5.0
 
 
 def enhance(status: str) -> str:
@@ -133,6 +135,7 @@ class RelaySMTP(HookNames, SMTP):
         self.proxy_networks = list(proxy_networks)
         self.proxy_timeout = proxy_timeout
         self.relay = relay
+        self._reply_after_tls: str | None = None
         self.session_id = secrets.token_hex(5)
         self.client_ip = ""
         self.busy = False  # inside DATA: a graceful shutdown waits for it
@@ -183,6 +186,9 @@ class RelaySMTP(HookNames, SMTP):
         super().connection_made(transport)
         if first and self.relay is not None:
             self.relay.sessions.add(self)
+        if self._reply_after_tls is not None:  # a hang-up waited for this TLS handshake to finish
+            reply, self._reply_after_tls = self._reply_after_tls, None
+            self.hang_up(reply)
 
     def connection_lost(self, error) -> None:
         if self.relay is not None:
@@ -226,6 +232,8 @@ class RelaySMTP(HookNames, SMTP):
                 self.abort()
                 self._release()  # no connection_lost comes: this protocol was never connected through TLS
                 return
+            if self.transport.is_closing():  # hung up as the handshake finished (a stopping relay)
+                return
         await super()._handle_client()
 
     async def _read_proxy_header(self, peer_ip: str) -> bool:
@@ -261,8 +269,16 @@ class RelaySMTP(HookNames, SMTP):
         await waiter
 
     def hang_up(self, reply: str = SHUTDOWN) -> None:
-        """Say 421 and close; a peer that never completes the TLS shutdown is dropped a second later."""
+        """Say 421 and close; a peer that never completes the TLS shutdown is dropped a second later.
+
+        Half-way through a TLS handshake (STARTTLS answered, or implicit TLS), the reply would go out in clear text
+        inside the handshake and the client would see it fail: the handshake finishes first (for at most
+        TLS_HANDSHAKE_WAIT seconds) and the reply then goes out over TLS."""
         if self.transport is None:
+            return
+        if self._tls_protocol is not None and self.session.ssl is None:
+            self._reply_after_tls = reply
+            self.loop.call_later(TLS_HANDSHAKE_WAIT, self.abort)
             return
         try:
             self._writer.write(reply.encode() + b"\r\n")

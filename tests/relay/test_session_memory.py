@@ -5,27 +5,18 @@ garbage in the oldest generation)."""
 import gc
 import smtplib
 import socket
-import time
 import weakref
 
 import pytest
 
 from tests.relay.conftest import (HOST, auth_plain, client_context, message, send, smtps_client,
                                   submission_client)
-
-
-def wait_for(predicate, what: str, timeout: float = 5.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.01)
-    raise AssertionError(what)
+from tests.relay.workers import wait_until
 
 
 def the_session(relay):
     """Weak references to the one session of the relay and to its connection's socket transport."""
-    wait_for(lambda: len(relay.relay.sessions) == 1, "the relay has no session for the client")
+    wait_until(lambda: len(relay.relay.sessions) == 1, timeout=5, what="the client's session")
     session = next(iter(relay.relay.sessions))
     transport = session._original_transport or session.transport
     refs = [weakref.ref(session), weakref.ref(transport)]
@@ -87,12 +78,12 @@ def unfinished_auth(relay, login):
 def test_a_finished_session_is_freed_without_the_cycle_collector(relay, login, settings, session):
     settings.RELAY_AUTH_DELAY_BASE = 0.001
     session(relay, login)  # a first one of its kind: whatever is made once per process, lazily, is made now
-    wait_for(lambda: not relay.relay.sessions, "the first session did not end")
+    wait_until(lambda: not relay.relay.sessions, timeout=5, what="the end of the first session")
     gc.collect()
     gc.disable()
     try:
         refs = session(relay, login)
-        wait_for(lambda: all(ref() is None for ref in refs),
-                 f"left for the cycle collector: {[type(ref()).__name__ for ref in refs if ref() is not None]}")
+        wait_until(lambda: all(ref() is None for ref in refs), timeout=5,
+                   what="the session and its transport freed with the cycle collector off")
     finally:
         gc.enable()

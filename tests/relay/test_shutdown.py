@@ -1,0 +1,47 @@
+"""A stopping relay and a client half-way through its TLS handshake: the handshake finishes, then the client is told
+421 4.3.2 over TLS (a reply it can act on), instead of an EOF inside the handshake."""
+
+import socket
+import time
+
+from tests.relay.conftest import HOST, client_context
+from tests.relay.workers import wait_until
+
+
+def read_reply(sock) -> str:
+    data = b""
+    while not data.endswith(b"\r\n") or data.split(b"\r\n")[-2][3:4] == b"-":
+        chunk = sock.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    return data.decode()
+
+
+def stop_and_finish_handshake(relay, raw: socket.socket) -> str:
+    relay.stop_event.set()
+    wait_until(lambda: relay.relay.stopping, timeout=5, what="the relay beginning to stop")
+    time.sleep(0.2)  # the stop has gone through the sessions
+    tls = client_context().wrap_socket(raw, server_hostname="relay.test")  # the handshake, after the stop began
+    tls.settimeout(10)
+    return read_reply(tls)
+
+
+def test_a_stop_during_starttls_lets_the_handshake_finish_then_says_421(relay):
+    raw = socket.create_connection((HOST, relay.submission), timeout=10)
+    assert read_reply(raw).startswith("220")
+    raw.sendall(b"EHLO client.test\r\n")
+    assert read_reply(raw).startswith("250")
+    raw.sendall(b"STARTTLS\r\n")
+    assert read_reply(raw).startswith("220")
+    assert stop_and_finish_handshake(relay, raw).startswith("421 4.3.2")
+    relay.thread.join(10)
+    assert not relay.thread.is_alive()
+
+
+def test_a_stop_before_the_implicit_tls_handshake_lets_it_finish_then_says_421(relay):
+    raw = socket.create_connection((HOST, relay.smtps), timeout=10)
+    wait_until(lambda: relay.relay.sessions, timeout=5, what="the client's session")
+    assert stop_and_finish_handshake(relay, raw).startswith("421 4.3.2")
+    relay.thread.join(10)
+    assert not relay.thread.is_alive()
