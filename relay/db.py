@@ -88,12 +88,27 @@ class DbRunner:
             executor.shutdown(wait=True)
 
     def close_connections(self) -> None:
-        """Close every database thread's connection (a connection belongs to the thread that opened it)."""
+        """Close every database thread's connection (a connection belongs to the thread that opened it).
+
+        Each thread the pools have started closes its own now; and any thread, before its next job, closes
+        connections opened before this call — one the pool started while the closing jobs were handed out may
+        have taken one of them, leaving an older thread's connection open."""
+        global _generation
+        _generation += 1
         for executor in [self.executor, *self.lanes]:
             _close_in_each_thread(executor)
 
 
 _lane = threading.local()
+# close_connections() calls so far, and (per thread) how many of them the thread's connections have seen.
+_generation = 0
+_closed_for = threading.local()
+
+
+def _close_if_stale() -> None:
+    if getattr(_closed_for, "generation", 0) != _generation:
+        connections.close_all()
+        _closed_for.generation = _generation
 
 
 def _writes_durable() -> None:
@@ -169,7 +184,7 @@ def _close_in_each_thread(executor: ThreadPoolExecutor) -> None:
     barrier = threading.Barrier(threads, timeout=10)
 
     def close_here():
-        connections.close_all()
+        _close_if_stale()
         try:
             barrier.wait()  # holds this thread so each job lands on a different one
         except threading.BrokenBarrierError:
@@ -180,6 +195,7 @@ def _close_in_each_thread(executor: ThreadPoolExecutor) -> None:
 
 
 def _with_fresh_connection(func, *args, **kwargs):
+    _close_if_stale()
     _recycle_connections()
     try:
         return func(*args, **kwargs)
