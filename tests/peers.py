@@ -21,8 +21,8 @@ def _ephemeral_ports() -> range:
         return range(32768, 61000)
 
 
-# Not the random module's shared state: pytest-randomly seeds it alike in every worker, which would then try the
-# same ports in the same order.
+# Not the random module's shared state, which a test or a plugin (pytest-randomly) may seed alike in every worker:
+# the workers would then try the same ports in the same order.
 _choice = random.SystemRandom().choice
 
 
