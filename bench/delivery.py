@@ -146,7 +146,7 @@ def main() -> None:
     parser.add_argument("-n", type=int, default=400, help="messages per run")
     parser.add_argument("--size", type=int, default=10 * 1024)
     parser.add_argument("--workers", type=int, default=2, help="worker processes")
-    parser.add_argument("--concurrency", type=int, default=8,
+    parser.add_argument("--concurrency", type=int, default=16,
                         help="deliveries at once per worker process (threads; 1 = solo pool)")
     parser.add_argument("--redis-url", default=os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15"))
     parser.add_argument("--timeout", type=float, default=300)
