@@ -8,7 +8,10 @@ The same asyncio load generator (bench/smtpload.py) drives, in one run: (a) `man
 fresh database, and (b) bench/bare_smtpd.py, aiosmtpd with the same TLS and AUTH that discards mail (the
 stack's ceiling). Each does 20 concurrent sessions of STARTTLS + AUTH PLAIN + 5 messages of 10 KB. The logins
 of the load are warmed by one AUTH each first (steady state); the loop-lag figure then measures 50 cold AUTHs
-(50 credentials never used before) at once, as the extra NOOP round trip of an idle session meanwhile.
+(50 credentials never used before) at once, as the extra NOOP round trip of an idle session meanwhile and,
+for one relay process, as the lateness of a timer inside its own event loop (bench/loop_lag.py), beside that of an
+empty event loop in a process of its own: a storm in whose seconds even the empty loop waited past the target is
+the machine's, printed apart and run again with new credentials.
 With --database-url, a database named <name>_bench_<pid> is created next to the given one and dropped after.
 """
 
