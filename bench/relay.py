@@ -18,7 +18,6 @@ With --database-url, a database named <name>_bench_<pid> is created next to the 
 import argparse
 import asyncio
 import contextlib
-import functools
 import os
 import secrets
 import shutil
@@ -376,13 +375,13 @@ def main() -> None:
             if processes == 1:
                 helpers.append(start_canary(env))
             per_relay = args.storm * args.storms
-            if processes == 1:
+            if processes == 1:  # the empty loop beside it tells the storms the machine disturbed
                 storm, storm_sets = storm_sets[:2 * per_relay], storm_sets[2 * per_relay:]
-                noise = functools.partial(inside_lag, env, name=CANARY)
+                noise = lambda wall: inside_lag(env, *wall, name=CANARY)  # noqa: E731
             else:
                 storm, storm_sets, noise = storm_sets[:per_relay], storm_sets[per_relay:], None
             result = as_load(args, measure(relay, load_logins=load_logins, storm_logins=storm, args=args,
-                                           noise=noise and (lambda wall: noise(*wall))))
+                                           noise=noise))
             if processes == 1:
                 lag = result["lag"]
                 lag["inside_each_ms"] = each_lag(env, lag["storm_walls"])

@@ -156,6 +156,7 @@ def test_sessions_woken_by_one_batch_go_on_within_the_turn_budget():
     """A batch (fifty AUTHs looked up in one query) wakes all its sessions at once: each goes on within a turn's
     budget, the others in the turns after, instead of all their work in one turn."""
     from relay import db as relay_db
+    from tests.relay.test_group_commit import until_async
 
     release = threading.Event()
 
@@ -175,9 +176,9 @@ def test_sessions_woken_by_one_batch_go_on_within_the_turn_budget():
             time.sleep(2 * turns.BUDGET)  # what a session does with its result
 
         first = asyncio.ensure_future(session("first"))  # the lane is busy with it while the others arrive
-        await asyncio.sleep(0.05)
+        await until_async(lambda: runner._batches and runner._batches[(0, lookup)].running, "the first lookup")
         others = [asyncio.ensure_future(session(n)) for n in range(4)]
-        await asyncio.sleep(0.05)
+        await until_async(lambda: len(runner._batches[(0, lookup)].waiting) == 4, "four lookups waiting")
         release.set()
         await asyncio.gather(first, *others)
         runner.lanes[0].shutdown()
