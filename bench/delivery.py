@@ -177,7 +177,7 @@ def main() -> None:
         django.setup()
         from django.db import connections
 
-        from relay.tls import make_self_signed
+        from relay.smtpd.tls import make_self_signed
 
         cert, key = workdir / "bench.crt", workdir / "bench.key"
         make_self_signed(cert, key, hostname="localhost")

@@ -56,7 +56,7 @@ _turn: list[tuple[float, str]] = []
 
 
 def _inner(handle):
-    """The socket's own callback behind relay.turns.FairLoop's budget check."""
+    """The socket's own callback behind relay.smtpd.fairloop.FairLoop's budget check."""
     if getattr(handle._callback, "__name__", "") == "_serve" and handle._args:
         return handle._args[0]
     return handle

@@ -348,7 +348,7 @@ def main() -> None:
         import django
 
         django.setup()
-        from relay.tls import make_self_signed
+        from relay.smtpd.tls import make_self_signed
 
         cert, key = workdir / "bench.crt", workdir / "bench.key"
         make_self_signed(cert, key, hostname="localhost")

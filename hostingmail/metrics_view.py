@@ -19,7 +19,6 @@ from prometheus_client.core import GaugeMetricFamily
 import relay.metrics  # noqa: F401  (registers the relay's counters in this process)
 from relay.models import QueuedMessage
 
-
 WAITING = (QueuedMessage.State.QUEUED, QueuedMessage.State.DEFERRED)
 
 

@@ -75,6 +75,8 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "accounts.context_processors.branding",
             ],
+            # Tag libraries that live with the pages they serve rather than in an app's templatetags package.
+            "libraries": {"relay_charts": "relay.panel.templatetags.relay_charts"},
         },
     },
 ]

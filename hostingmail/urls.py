@@ -24,7 +24,7 @@ urlpatterns = [
     path("reseller/", include("accounts.urls_reseller")),
     path("plan/", include("accounts.urls_plan")),
     path("", include("accounts.urls")),
-    path("", include("relay.urls")),
+    path("", include("relay.panel.urls")),
 ]
 if settings.DEBUG:
     urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)

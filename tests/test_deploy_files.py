@@ -87,7 +87,7 @@ def test_relay_unit_runs_runrelay_with_options_it_accepts():
 def test_celery_units_load_the_project_app(name, command):
     argv = exec_start(name)
     assert argv[:4] == ["celery", "-A", "hostingmail", command]
-    if command == "worker":  # threads share their claims and outcomes in one database round (relay.groupcommit)
+    if command == "worker":  # threads share their claims and outcomes in one database round (relay.delivery.groupcommit)
         assert argv[argv.index("--pool") + 1] == "threads" and int(argv[argv.index("--concurrency") + 1]) >= 16
     from hostingmail.celery import app
 

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 from accounts import selectors
 from accounts.models import User
-from relay.selectors import messages_visible_to
+from relay.panel.selectors import messages_visible_to
 
 LIMIT = 20
 

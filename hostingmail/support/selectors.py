@@ -2,8 +2,7 @@
 
 from accounts import quotas, selectors
 from accounts.models import AuditEntry, Customer, Domain, Mailbox, SmtpCredential, User
-from relay.lockout import lockouts_visible_to
-from relay.selectors import messages_visible_to
+from relay.panel.selectors import lockouts_visible_to, messages_visible_to
 
 ROWS = 100  # per section; the panel's own lists page through the rest
 RECENT = 20

@@ -10,7 +10,6 @@ no index at all, instead of every index of the table (among them two trigram GIN
 import django.utils.timezone
 from django.db import migrations, models
 
-
 # Percent of each page filled by inserts; the rest keeps the next versions of its rows.
 FILLFACTOR = 80
 TABLES = ("relay_queuedmessage", "relay_recipient")

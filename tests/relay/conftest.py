@@ -17,8 +17,8 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-from relay.server import Relay, RelayConfig, run_relay
-from relay.tls import make_self_signed
+from relay.smtpd.server import Relay, RelayConfig, run_relay
+from relay.smtpd.tls import make_self_signed
 from tests.factories import PASSWORD
 from tests.peers import free_port, wait_for_port
 
@@ -58,7 +58,7 @@ class RunningRelay:
 
 
 def start_relay(cert: Path, key: Path, **options) -> RunningRelay:
-    """Run relay.server.run_relay in a thread, on free ports unless given; returns once it listens."""
+    """Run relay.smtpd.server.run_relay in a thread, on free ports unless given; returns once it listens."""
     config = RelayConfig(cert=cert, key=key, submission=(HOST, options.pop("submission_port", 0)),
                          smtps=(HOST, options.pop("smtps_port", 0)), grace=options.pop("grace", 5.0), **options)
     started, holder, errors = threading.Event(), {}, []

@@ -3,12 +3,30 @@
 Import the fixtures into a test module: ``from tests.relay.delivery_fixtures import mx, routes  # noqa: F401``.
 """
 
+from contextlib import contextmanager
+from unittest import mock
+
 import pytest
 from django.utils import timezone
 
-from relay.tls import server_context
+from relay import handoff
 from relay.models import QueuedMessage, Recipient
+from relay.smtpd.tls import server_context
 from tests.relay.mx import start_mx
+
+
+@contextmanager
+def handed_over(**kwargs):
+    """Stands in for the broker: each delivery task handed over (relay.handoff) is a call `send(message_ids)`."""
+    send = mock.Mock(**kwargs)
+
+    def publish(name, args):
+        assert name == handoff.DELIVER_MESSAGES
+        return send(*args)
+
+    with mock.patch.object(handoff, "send", publish):
+        yield send
+
 
 # 127.0.0.2 is loopback too, but nothing listens there on the MX's port: a host that is down.
 DOWN = "127.0.0.2"
@@ -51,7 +69,7 @@ def routes(dns_server, cast):
 
 def queue(tenant, *recipients: str, body: str = "Hello.\r\n", subject: str = "Test", mail_from: str | None = None,
           **fields) -> QueuedMessage:
-    """A message accepted from the tenant's mailbox, as relay.queue stores it."""
+    """A message accepted from the tenant's mailbox, as relay.submission.accept stores it."""
     sender = tenant.mailbox.address if mail_from is None else mail_from
     content = (f"Received: from client.test ([127.0.0.1]) by relay.test\r\nFrom: {sender or 'x@y.test'}\r\n"
                f"To: {', '.join(recipients)}\r\nSubject: {subject}\r\nMessage-ID: <{subject.replace(' ', '')}@t>\r\n"

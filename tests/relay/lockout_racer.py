@@ -1,6 +1,6 @@
 """A racer (tests/relay/racing.py) failing AUTH: `lockout_racer CLIENT_IP USERNAME ATTEMPTS`.
 
-Records ATTEMPTS failed logins through relay.lockout.record_failure; reports {"failures": n}.
+Records ATTEMPTS failed logins through relay.submission.lockout.record_failure; reports {"failures": n}.
 """
 
 import sys
@@ -11,7 +11,7 @@ from tests.relay import racing
 def main() -> None:
     client_ip, username, attempts = sys.argv[1], sys.argv[2], int(sys.argv[3])
     racing.start()
-    from relay import lockout
+    from relay.submission import lockout
 
     racing.go()
     for _ in range(attempts):

@@ -15,7 +15,6 @@ from email.policy import default
 from pathlib import Path
 
 import pytest
-
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 

@@ -7,9 +7,10 @@ import pytest
 from celery import current_app
 
 from accounts import services, staff
-from relay import auth, delivery
+from relay.delivery import attempts
 from relay.models import QueuedMessage
 from tests.factories import PASSWORD
+from tests.relay.logins import authenticate
 from tests.relay.conftest import auth_plain, message, send, submission_client
 from tests.relay.delivery_fixtures import mx, routes  # noqa: F401
 
@@ -19,12 +20,12 @@ pytestmark = pytest.mark.django_db
 def test_relay_refuses_every_login_of_a_suspended_customer_and_accepts_them_again_when_restored(cast):
     new = services.credential_create(actor=None, domain=cast.a.domain)
     logins = [(cast.a.mailbox.address, PASSWORD), (new.credential.username, new.secret)]
-    assert all(auth.authenticate(user, secret, "192.0.2.10") is not None for user, secret in logins)
+    assert all(authenticate(user, secret, "192.0.2.10") is not None for user, secret in logins)
     staff.suspend(actor=cast.support, obj=cast.a.customer, reason="unpaid")
-    assert all(auth.authenticate(user, secret, "192.0.2.10") is None for user, secret in logins)
-    assert auth.authenticate(cast.b.mailbox.address, PASSWORD, "192.0.2.10") is not None  # others unaffected
+    assert all(authenticate(user, secret, "192.0.2.10") is None for user, secret in logins)
+    assert authenticate(cast.b.mailbox.address, PASSWORD, "192.0.2.10") is not None  # others unaffected
     staff.restore(actor=cast.support, obj=cast.a.customer, reason="paid")
-    assert all(auth.authenticate(user, secret, "192.0.2.10") is not None for user, secret in logins)
+    assert all(authenticate(user, secret, "192.0.2.10") is not None for user, secret in logins)
 
 
 @pytest.mark.parametrize("target", ["domain", "mailbox", "credential"])
@@ -32,11 +33,11 @@ def test_relay_refuses_a_suspended_domain_mailbox_or_credential(cast, target):
     new = services.credential_create(actor=None, domain=cast.a.domain, mailbox=cast.a.mailbox)
     obj = {"domain": cast.a.domain, "mailbox": cast.a.mailbox, "credential": new.credential}[target]
     staff.suspend(actor=cast.support, obj=obj, reason="investigating")
-    assert auth.authenticate(new.credential.username, new.secret, "192.0.2.10") is None
+    assert authenticate(new.credential.username, new.secret, "192.0.2.10") is None
     if target != "credential":
-        assert auth.authenticate(cast.a.mailbox.address, PASSWORD, "192.0.2.10") is None
+        assert authenticate(cast.a.mailbox.address, PASSWORD, "192.0.2.10") is None
     staff.restore(actor=cast.support, obj=obj, reason="resolved")
-    assert auth.authenticate(new.credential.username, new.secret, "192.0.2.10") is not None
+    assert authenticate(new.credential.username, new.secret, "192.0.2.10") is not None
 
 
 @pytest.mark.django_db(transaction=True)
@@ -63,7 +64,7 @@ def test_mail_queued_before_a_suspension_is_held_and_goes_on_when_restored(relay
     queued = QueuedMessage.objects.get(queue_id=queue_id)
 
     staff.suspend(actor=cast.support, obj=cast.a.customer, reason="unpaid invoice")
-    assert delivery.deliver(queued.pk) == QueuedMessage.State.HELD
+    assert attempts.deliver(queued.pk) == QueuedMessage.State.HELD
     queued.refresh_from_db()
     assert queued.state == QueuedMessage.State.HELD and mx.messages == []
 
@@ -71,9 +72,11 @@ def test_mail_queued_before_a_suspension_is_held_and_goes_on_when_restored(relay
         with django_capture_on_commit_callbacks(execute=True):
             staff.restore(actor=cast.support, obj=cast.a.customer, reason="paid")
     (name,), kwargs = send_task.call_args
-    # What a worker runs for that message: the registered task of that name, with those arguments.
+    # What a worker runs for that message: the task registered under that name once the worker has imported the
+    # task modules (autodiscovery, as at a worker's start), with those arguments.
+    current_app.loader.import_default_modules()
     assert current_app.tasks[name](*kwargs["args"]) == 1
     queued.refresh_from_db()
     assert queued.state == QueuedMessage.State.QUEUED
-    assert delivery.deliver(queued.pk) == QueuedMessage.State.DELIVERED
+    assert attempts.deliver(queued.pk) == QueuedMessage.State.DELIVERED
     assert [m.rcpt_tos for m in mx.messages] == [["bob@b.test"]]

@@ -1,4 +1,4 @@
-"""`manage.py runrelay`: arguments, certificate, processes and signals; the relay itself is relay.server."""
+"""`manage.py runrelay`: arguments, certificate, processes and signals; the relay itself is relay.smtpd.server."""
 
 import gc
 import os
@@ -7,12 +7,13 @@ import sys
 from pathlib import Path
 
 from django.conf import settings
+from django.core.checks import Tags
 from django.core.management.base import BaseCommand, CommandError
 
-from relay.protocol import parse_networks
-from relay.server import RelayConfig, run_relay
-from relay.supervisor import READY_ENV, Supervisor, SupervisorError
-from relay.tls import ensure_certificate, server_context
+from relay.smtpd.protocol import parse_networks
+from relay.smtpd.server import RelayConfig, run_relay
+from relay.smtpd.supervisor import READY_ENV, Supervisor, SupervisorError
+from relay.smtpd.tls import ensure_certificate, server_context
 
 
 def parse_listen(value: str) -> tuple[str, int] | None:
@@ -27,6 +28,10 @@ def parse_listen(value: str) -> tuple[str, int] | None:
 
 
 class Command(BaseCommand):
+    # Every system check but those of the URL configuration, the template engines and the admin (which sets the
+    # engines up): they import the panel's views and tag libraries, and the relay process serves no page.
+    requires_system_checks = [Tags.async_support, Tags.caches, Tags.compatibility, Tags.files, Tags.models,
+                              Tags.security, Tags.signals, Tags.sites, Tags.staticfiles, Tags.translation]
     help = ("Run the SMTP submission relay (STARTTLS and implicit TLS listeners). SIGTERM stops, SIGHUP reloads "
             "TLS; with --processes, SIGUSR2 restarts the processes one by one.")
 

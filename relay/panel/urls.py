@@ -1,0 +1,15 @@
+from django.urls import path
+
+from relay.panel.views import messages, smarthost
+
+app_name = "relay"
+
+urlpatterns = [
+    path("messages/", messages.message_list, name="message_list"),
+    path("messages/<int:pk>/", messages.message_detail, name="message_detail"),
+    path("messages/<int:pk>/retry/", messages.message_retry, name="message_retry"),
+    path("messages/<int:pk>/cancel/", messages.message_cancel, name="message_cancel"),
+    path("lockouts/", messages.lockout_list, name="lockout_list"),
+    path("lockouts/<int:pk>/lift/", messages.lockout_lift, name="lockout_lift"),
+    path("support/domains/<int:pk>/smarthost/", smarthost.domain_smarthost, name="domain_smarthost"),
+]

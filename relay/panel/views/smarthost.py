@@ -1,0 +1,26 @@
+"""Support routes a sender domain through its own smart host (issue: smart host per sender domain)."""
+
+from django.contrib import messages
+from django.shortcuts import get_object_or_404, redirect, render
+
+from accounts.selectors import domains_visible_to
+from accounts.views_common import client_ip, submit
+from accounts.views_security import support_required
+from relay.panel import services
+from relay.panel.forms import SmartHostForm
+
+
+@support_required
+def domain_smarthost(request, pk):
+    domain = get_object_or_404(domains_visible_to(request.user), pk=pk)
+    form = SmartHostForm(request.POST or None)
+    saved = submit(request, form, lambda data: services.domain_smarthost_set(
+        actor=request.user, domain=domain, url=data["url"], reason=data["reason"], client_ip=client_ip(request)),
+        failure="The route was not changed; see the errors below.")
+    if saved is not None:
+        route = "its smart host" if saved.smarthost_url else "MX lookup"
+        messages.success(request, f"Mail from {domain.unicode_name} now goes by {route}.")
+        return redirect("support:customer", domain.customer_id)
+    return render(request, "relay/domain_smarthost.html", {
+        "form": form, "domain": domain, "current": services.redacted_url(domain.smarthost_url),
+    })

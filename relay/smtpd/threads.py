@@ -1,0 +1,222 @@
+"""Blocking work from the relay's event loop: on worker threads, never on the loop itself.
+
+Three pools: database reads; database writes, as single-thread lanes chosen by a key (the customer), so two
+writes that would wait on the same rows' locks (sending quotas) queue here instead of inside the database, while
+other customers' writes run beside them (one lane on SQLite, which has a single writer lock anyway); password
+hashing, handed to fewer worker processes than cores at the lowest CPU priority (accounts.hashing.process_pool),
+so cold AUTHs never starve the event loop.
+
+A lane also batches: `batch()` items that arrive while the lane is busy wait together and then go to one call of
+the batch function (one transaction, one commit for all: group commit), so a lane's throughput grows with the
+load instead of being one commit per message.
+"""
+
+import asyncio
+import os
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+
+from django.db import close_old_connections, connections
+from django.db.backends.signals import connection_created
+from django.dispatch import receiver
+
+from accounts import hashing
+from relay.smtpd import fairloop
+
+# A connection used this recently is taken as alive without the health check's round trip (as connection pools
+# do); one idle for longer is checked first, so a restarted database costs no failed message.
+ALIVE_WITHOUT_CHECK = 0.5
+BATCH_ITEMS, BATCH_BYTES = 100, 64 * 1024 * 1024
+
+
+class DbRunner:
+    def __init__(self, workers: int = 8, hash_workers: int | None = None):
+        if connections["default"].vendor == "sqlite":
+            # No server to wait for: more threads would only queue for the GIL, and delay the event loop.
+            workers = min(workers, 2)
+        self.workers = workers
+        self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="relay-db")
+        lanes = 1 if connections["default"].vendor == "sqlite" else max(1, workers // 2)
+        self.lanes = [ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"relay-db-write{i}",
+                                         initializer=_writes_durable) for i in range(lanes)]
+        hash_workers = hash_workers or max(1, (os.cpu_count() or 2) - 1)
+        self.hash_processes = hashing.process_pool(hash_workers)
+        self.hasher = ThreadPoolExecutor(max_workers=hash_workers, thread_name_prefix="relay-hash",
+                                         initializer=hashing.use_pool, initargs=(self.hash_processes,))
+        self._batches: dict[tuple[int, object], _Batcher] = {}
+
+    async def __call__(self, func, /, *args, **kwargs):
+        return await _run(self.executor, func, *args, **kwargs)
+
+    async def write(self, func, /, *args, lane: int = 0, **kwargs):
+        """A write on the lane of `lane` (e.g. the customer id): writes with the same key never run at once."""
+        return await _run(self.lanes[lane % len(self.lanes)], func, *args, **kwargs)
+
+    async def gather(self, func, item, /):
+        """`func(items) -> results` on the read pool with whatever other items arrived meanwhile (one batch at a
+        time per function): fifty AUTHs arriving at once are read by one thread in one go, not by every thread of
+        the pool competing with the event loop for the interpreter lock."""
+        # One turn of the loop first: when a burst of commands arrives, the loop parses them all before the thread
+        # starts, instead of sharing the interpreter lock with it half-way through.
+        await asyncio.sleep(0)
+        return await self._batcher(None, self.executor, func).submit(item, 0)
+
+    async def batch(self, func, item, /, *, lane: int = 0, size: int = 0):
+        """`func(items) -> results` on the lane of `lane`, with whatever other items arrived meanwhile.
+
+        A result that is an exception is raised to the caller of its item alone; an exception from the call
+        itself goes to every item of the batch. `size` (bytes) bounds what one batch holds.
+        """
+        index = lane % len(self.lanes)
+        return await self._batcher(index, self.lanes[index], func).submit(item, size)
+
+    def _batcher(self, key, executor: ThreadPoolExecutor, func) -> "_Batcher":
+        batcher = self._batches.get((key, func))
+        if batcher is None:
+            batcher = self._batches[(key, func)] = _Batcher(executor, func)
+        return batcher
+
+    async def hash(self, func, /, *args, **kwargs):
+        """CPU work that touches no database (password hashing)."""
+        return await asyncio.get_running_loop().run_in_executor(self.hasher, partial(func, *args, **kwargs))
+
+    def shutdown(self) -> None:
+        self.close_connections()
+        for executor in [self.executor, *self.lanes, self.hasher, self.hash_processes]:
+            executor.shutdown(wait=True)
+
+    def close_connections(self) -> None:
+        """Close every database thread's connection (a connection belongs to the thread that opened it).
+
+        Each thread the pools have started closes its own now; and any thread, before its next job, closes
+        connections opened before this call — one the pool started while the closing jobs were handed out may
+        have taken one of them, leaving an older thread's connection open."""
+        global _generation
+        _generation += 1
+        for executor in [self.executor, *self.lanes]:
+            _close_in_each_thread(executor)
+
+
+_lane = threading.local()
+# close_connections() calls so far, and (per thread) how many of them the thread's connections have seen.
+_generation = 0
+_closed_for = threading.local()
+
+
+def _close_if_stale() -> None:
+    if getattr(_closed_for, "generation", 0) != _generation:
+        connections.close_all()
+        _closed_for.generation = _generation
+
+
+def _writes_durable() -> None:
+    _lane.durable = True
+
+
+@receiver(connection_created)
+def _full_sync(sender, connection, **kwargs) -> None:
+    """A lane's SQLite connection flushes each commit to disk before it returns (PRAGMA synchronous=FULL; the
+    project's default, NORMAL, may lose the last commits in a power cut). The relay answers 250 after that commit,
+    so what it accepted survives one. PostgreSQL's synchronous_commit is on unless its administrator said no."""
+    if connection.vendor == "sqlite" and getattr(_lane, "durable", False):
+        with connection.cursor() as cursor:
+            cursor.execute("PRAGMA synchronous=FULL")
+
+
+async def _run(executor: ThreadPoolExecutor, func, /, *args, **kwargs):
+    return await asyncio.get_running_loop().run_in_executor(
+        executor, partial(_with_fresh_connection, func, *args, **kwargs))
+
+
+class _Batcher:
+    """The items waiting for one lane's batch function; runs on the event loop's thread only (no locks)."""
+
+    def __init__(self, executor: ThreadPoolExecutor, func):
+        self.executor, self.func = executor, func
+        self.waiting: list[tuple[object, int, asyncio.Future]] = []
+        self.running = False
+
+    async def submit(self, item, size: int):
+        future = asyncio.get_running_loop().create_future()
+        self.waiting.append((item, size, future))
+        if not self.running:
+            self._next()
+        result = await future
+        # A batch wakes all its sessions in one turn of the loop (fifty AUTHs looked up at once): each goes on
+        # within the turn's budget, the rest in the turns after, so that no timer or other client waits for all.
+        await fairloop.fair_share()
+        return result
+
+    def _next(self) -> None:
+        count, total = 0, 0
+        for _, size, _ in self.waiting:
+            if count and (count == BATCH_ITEMS or total + size > BATCH_BYTES):
+                break
+            count, total = count + 1, total + size
+        batch, self.waiting = self.waiting[:count], self.waiting[count:]
+        if not batch:
+            return
+        self.running = True
+        done = asyncio.ensure_future(_run(self.executor, self.func, [item for item, _, _ in batch]))
+        done.add_done_callback(lambda finished: self._finished(batch, finished))
+
+    def _finished(self, batch, finished: asyncio.Future) -> None:
+        self.running = False
+        error = finished.exception() if not finished.cancelled() else asyncio.CancelledError()
+        results = [error] * len(batch) if error is not None else finished.result()
+        for (_, _, future), result in zip(batch, results):
+            if future.done():  # its session went away meanwhile
+                continue
+            if isinstance(result, BaseException):
+                future.set_exception(result)
+            else:
+                future.set_result(result)
+        self._next()
+
+
+def _close_in_each_thread(executor: ThreadPoolExecutor) -> None:
+    # The pool starts threads lazily: only those it has started hold a connection.
+    threads = len(executor._threads)
+    if not threads:
+        return
+    barrier = threading.Barrier(threads, timeout=10)
+
+    def close_here():
+        _close_if_stale()
+        try:
+            barrier.wait()  # holds this thread so each job lands on a different one
+        except threading.BrokenBarrierError:
+            pass
+
+    for future in [executor.submit(close_here) for _ in range(threads)]:
+        future.result()
+
+
+def _with_fresh_connection(func, *args, **kwargs):
+    _close_if_stale()
+    _recycle_connections()
+    try:
+        return func(*args, **kwargs)
+    finally:
+        _recycle_connections()
+        now = time.monotonic()
+        for conn in connections.all(initialized_only=True):
+            conn.relay_used_at = now
+
+
+def _recycle_connections() -> None:
+    """Close connections past CONN_MAX_AGE or broken (a database restart), like close_old_connections.
+
+    An SQLite connection is kept open all the same: it is a file, not a server, and closing the last
+    connection to a WAL database checkpoints it, which would cost a sync per message.
+    """
+    for conn in connections.all(initialized_only=True):
+        if conn.vendor == "sqlite" and conn.connection is not None:
+            conn.close_at = None
+    close_old_connections()
+    now = time.monotonic()
+    for conn in connections.all(initialized_only=True):
+        if conn.connection is not None and now - getattr(conn, "relay_used_at", float("-inf")) < ALIVE_WITHOUT_CHECK:
+            conn.health_check_done = True

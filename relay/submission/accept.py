@@ -1,0 +1,188 @@
+"""Accepting a message durably: the message, its recipients and its quota use in one transaction.
+
+The relay answers 250 only after `accept_messages` returns, i.e. after the commit; delivery is asked for
+on commit, and a lost broker message is harmless because the queue in the database is the truth.
+"""
+
+import email.utils
+import queue
+import secrets
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime
+from email.header import decode_header, make_header
+from email.parser import BytesHeaderParser
+from email.policy import compat32
+
+from django.conf import settings
+from django.core.exceptions import ObjectDoesNotExist
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import SendUsage
+from accounts.quotas import Counter, QuotaExceeded
+from relay import sqlrows
+from relay.handoff import enqueue
+from relay.models import QueuedMessage, Recipient, new_queue_id
+from relay.submission.policy import Principal
+
+
+@dataclass
+class Headers:
+    from_addresses: list[str] = field(default_factory=list)
+    subject: str = ""
+    message_id: str = ""
+    has_date: bool = False
+
+
+def _decoded(value) -> str:
+    if value is None:
+        return ""
+    try:
+        return str(make_header(decode_header(str(value))))
+    except Exception:  # malformed encoded-words: show them as they came
+        return str(value)
+
+
+def parse_headers(content: bytes) -> Headers:
+    message = BytesHeaderParser(policy=compat32).parsebytes(content)
+    froms = [address for _, address in email.utils.getaddresses(message.get_all("From", []))]
+    return Headers(
+        from_addresses=froms,
+        subject=_decoded(message.get("Subject")).replace("\r", " ").replace("\n", " ")[:300],
+        message_id=str(message.get("Message-ID", "")).strip()[:300],
+        has_date=message.get("Date") is not None,
+    )
+
+
+def trace_headers(*, queue_id: str, helo: str, client_ip: str, tls_version: str, recipients: list[str],
+                  headers: Headers, sender_domain: str, now: datetime) -> bytes:
+    """Received (RFC 5321 4.4, "with ESMTPSA" per RFC 3848), and Date and Message-ID when missing (RFC 6409 8)."""
+    date = email.utils.format_datetime(now)
+    tls = f" ({tls_version})" if tls_version else ""
+    for_clause = f"\r\n\tfor <{recipients[0]}>" if len(recipients) == 1 else ""
+    helo = "".join(c for c in (helo or "unknown") if c.isprintable() and c not in "()")[:100]
+    literal = f"IPv6:{client_ip}" if ":" in client_ip else client_ip  # RFC 5321 4.1.3 address literal
+    lines = [f"Received: from {helo} ([{literal}])\r\n\tby {settings.RELAY_HOSTNAME} (hostingmail)"
+             f" with ESMTPSA{tls} id {queue_id}{for_clause};\r\n\t{date}"]
+    if not headers.has_date:
+        lines.append(f"Date: {date}")
+    if not headers.message_id:
+        headers.message_id = f"<{secrets.token_hex(12)}.{queue_id}@{sender_domain}>"
+        lines.append(f"Message-ID: {headers.message_id}")
+    return "".join(line + "\r\n" for line in lines).encode("utf-8")
+
+
+class Notifier:
+    """Tells the delivery workers about committed messages from a background thread.
+
+    Publishing to the broker takes a round trip; doing it here keeps it out of the accept path (and, on SQLite,
+    off the single writer thread). Everything committed while the thread was publishing goes out together, a few
+    messages a task (relay.handoff.enqueue). A notice lost in a crash is harmless: the periodic sweep of queued
+    messages picks the message up.
+    """
+
+    def __init__(self):
+        self._queue: queue.SimpleQueue[list[int]] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Condition()
+        self._pending = 0
+
+    def submit(self, message_ids: list[int]) -> None:
+        with self._lock:
+            self._pending += 1
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="relay-notify", daemon=True)
+                self._thread.start()
+        self._queue.put(list(message_ids))
+
+    def _run(self) -> None:
+        while True:
+            batches = [self._queue.get()]
+            while True:
+                try:
+                    batches.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            try:
+                enqueue([pk for batch in batches for pk in batch])
+            finally:
+                with self._lock:
+                    self._pending -= len(batches)
+                    if not self._pending:
+                        self._lock.notify_all()
+
+    def drain(self, timeout: float = 10.0) -> bool:
+        """Wait until every notice submitted so far is sent (a stopping relay); False on timeout."""
+        with self._lock:
+            return self._lock.wait_for(lambda: not self._pending, timeout)
+
+
+notifier = Notifier()
+
+
+@dataclass
+class Submission:
+    """One message as the relay received it, ready to be accepted."""
+
+    principal: Principal
+    mail_from: str
+    recipients: list[str]
+    content: bytes
+    client_ip: str
+    helo: str
+    tls_version: str
+    headers: Headers | None = None
+
+    @property
+    def sender(self) -> tuple[str, int]:
+        if self.principal.credential_id is not None:
+            return (SendUsage.Scope.CREDENTIAL, self.principal.credential_id)
+        return (SendUsage.Scope.MAILBOX, self.principal.mailbox_id)
+
+
+def accept_messages(submissions: list[Submission], *, now: datetime | None = None) -> list[QueuedMessage | Exception]:
+    """Store several messages and count their recipients against every sending limit, in one transaction.
+
+    Each message is decided in turn: one over a limit gets its QuotaExceeded in the result list (nothing of it
+    stored or counted), one whose sender was deleted since its AUTH the DoesNotExist, while the others are
+    stored. The result is known only after the commit, so one commit
+    and one flush to disk serve every message that arrived together (group commit). A database error fails
+    them all: nothing is stored, and every client gets a temporary failure.
+    """
+    now = now or timezone.now()
+    prepared = []
+    for submission in submissions:
+        headers = submission.headers or parse_headers(submission.content)
+        queue_id = new_queue_id()
+        sender_domain = submission.mail_from.rpartition("@")[2] or submission.principal.domain_name
+        content = trace_headers(queue_id=queue_id, helo=submission.helo, client_ip=submission.client_ip,
+                                tls_version=submission.tls_version, recipients=submission.recipients,
+                                headers=headers, sender_domain=sender_domain, now=now) + submission.content
+        principal = submission.principal
+        prepared.append(QueuedMessage(
+            queue_id=queue_id, customer_id=principal.customer_id, domain_id=principal.domain_id,
+            credential_id=principal.credential_id, mailbox_id=principal.mailbox_id,
+            mail_from=submission.mail_from, header_from=", ".join(headers.from_addresses)[:320],
+            subject=headers.subject, message_id=headers.message_id, size=len(content), content=content,
+            client_ip=submission.client_ip, tls_version=submission.tls_version, created_at=now, next_attempt_at=now,
+        ))
+    results: list[QueuedMessage | Exception] = []
+    with transaction.atomic():
+        counter = Counter([submission.sender for submission in submissions], now=now)
+        for submission, message in zip(submissions, prepared):
+            try:
+                counter.take(submission.sender, len(submission.recipients))
+            except (QuotaExceeded, ObjectDoesNotExist) as refused:
+                results.append(refused)
+            else:
+                results.append(message)
+        stored = [(s, m) for s, m in zip(submissions, results) if isinstance(m, QueuedMessage)]
+        if stored:
+            sqlrows.insert([message for _, message in stored], return_ids=True)
+            sqlrows.insert([Recipient(message=message, address=address)
+                         for submission, message in stored for address in submission.recipients])
+            counter.flush()
+            ids = [message.pk for _, message in stored]
+            transaction.on_commit(lambda: notifier.submit(ids))
+    return results

@@ -1,0 +1,23 @@
+"""A whole SMTP login in the calling thread, for tests: the relay runs its three steps (lookup, hash, record) on
+separate pools (relay.smtpd.server), through the same functions of relay.submission.auth."""
+
+from relay.submission import auth
+from relay.submission.policy import Principal
+
+
+def authenticate(username: str, password: str, client_ip: str) -> Principal | None:
+    """The principal if these credentials may log in now; no lockout bookkeeping."""
+    [candidate] = auth.lookup_many([(username, client_ip)], with_lockout=False)
+    return candidate.principal if auth.verify(candidate=candidate, password=password) else None
+
+
+def check_login(*, username: str, password: str, client_ip: str, valid_request: bool = True) -> auth.LoginResult:
+    """Lockout in force, password, then the success or the failure recorded, as the relay does."""
+    [candidate] = auth.lookup_many([(username, client_ip)])
+    if candidate.locked:
+        return auth.LoginResult(locked=True)
+    if auth.verify(candidate=candidate, password=password, valid_request=valid_request):
+        if candidate.principal.credential_id is not None:
+            auth.succeeded_many([(candidate.principal.credential_id, client_ip)])
+        return auth.LoginResult(principal=candidate.principal)
+    return auth.failed(username=username, client_ip=client_ip)
