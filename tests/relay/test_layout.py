@@ -38,3 +38,13 @@ def test_the_relay_process_accepts_and_hands_over_without_loading_delivery(relay
     assert "relay.smtpd.server" in modules and "relay.submission.accept" in modules
     loaded = sorted(m for m in modules if m.startswith(("relay.delivery", "relay.panel")))
     assert loaded == [], f"the relay process loaded {loaded}"
+
+
+def test_every_scheduled_task_is_found_by_autodiscovery():
+    from hostingmail.celery import app
+
+    app.loader.import_default_modules()  # what a worker and beat do at start
+    scheduled = {entry["task"] for entry in app.conf.beat_schedule.values()}
+    assert scheduled - set(app.tasks) == set()
+    assert {"relay.tasks.deliver_messages", "relay.tasks.release_held", "relay.lockout_tasks.purge_old_auth_failures",
+            "relay.tasks.sweep_queue"} <= set(app.tasks)
