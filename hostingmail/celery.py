@@ -5,6 +5,9 @@ from pathlib import Path
 
 from celery import Celery
 from celery.signals import task_postrun, task_prerun, worker_init
+from django.apps import apps
+from django.conf import settings
+from django.db import connections
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hostingmail.settings")
 
@@ -16,8 +19,6 @@ def packages_with_tasks() -> list[str]:
     """Every package of the project's own apps that holds a tasks.py (accounts, relay.delivery, relay.submission):
     a package gains tasks by having the module, with no list here to keep in step. Task names are given
     explicitly (`name=`), so a module that moves keeps its tasks' names."""
-    from django.apps import apps
-
     project = Path(__file__).resolve().parent.parent
     packages = []
     for config in apps.get_app_configs():
@@ -52,8 +53,6 @@ app.conf.beat_schedule = {
 @app.on_after_configure.connect
 def _delivery_sweep_interval(sender, **kwargs):
     # Django's settings cannot be read while this module is imported (the settings import the package).
-    from django.conf import settings
-
     sender.conf.beat_schedule["relay-sweep-queue"]["schedule"] = settings.DELIVERY_SWEEP_SECONDS
 
 
@@ -66,8 +65,6 @@ app.conf.update(CELERY_DB_REUSE_MAX=sys.maxsize // 4)
 
 @worker_init.connect
 def _keep_sqlite_connections(**kwargs):
-    from django.conf import settings
-
     database = settings.DATABASES["default"]
     if database["ENGINE"] == "django.db.backends.sqlite3" and not database.get("CONN_MAX_AGE"):
         # A file: nothing on the other side times out, and opening it again costs its PRAGMAs each time.
@@ -84,8 +81,6 @@ ALIVE_WITHOUT_CHECK = 1.0
 def _before_task(task=None, **kwargs):
     # Closed when unusable or older than CONN_MAX_AGE, as at the start of a request.
     if task is None or not task.request.is_eager:
-        from django.db import connections
-
         for connection in connections.all(initialized_only=True):
             connection.close_if_unusable_or_obsolete()
             if connection.connection is not None and \
@@ -97,8 +92,6 @@ def _before_task(task=None, **kwargs):
 def _after_task(task=None, **kwargs):
     # Closed when broken (an error in the task), left in a transaction or too old, as at the end of a request.
     if task is None or not task.request.is_eager:
-        from django.db import connections
-
         for connection in connections.all(initialized_only=True):
             connection.close_if_unusable_or_obsolete()
             connection.task_finished_at = time.monotonic()

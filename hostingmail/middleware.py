@@ -8,6 +8,8 @@ itself a trusted proxy. A header from anyone else is ignored: clients cannot cho
 import ipaddress
 
 from django.conf import settings
+from django.shortcuts import resolve_url
+from django_htmx.http import HttpResponseClientRedirect
 
 
 def _networks():
@@ -58,10 +60,6 @@ class HtmxLoginRedirectMiddleware:
     def __call__(self, request):
         response = self.get_response(request)
         if getattr(request, "htmx", False) and response.status_code == 302:
-            from django.conf import settings
-            from django.shortcuts import resolve_url
-            from django_htmx.http import HttpResponseClientRedirect
-
             if response["Location"].split("?")[0] == resolve_url(settings.LOGIN_URL):
                 return HttpResponseClientRedirect(response["Location"])
         return response

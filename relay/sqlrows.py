@@ -8,6 +8,7 @@ model and set of columns; each value still goes through its field's own conversi
 
 from functools import lru_cache
 
+import psycopg
 from django.db import connection
 from django.db.models import Model
 
@@ -70,8 +71,6 @@ def _binding_cursor():
 
 @lru_cache(maxsize=1)
 def _unprepared_cursor_class():
-    import psycopg
-
     class UnpreparedCursor(psycopg.Cursor):
         def execute(self, query, params=None, **kwargs):
             return super().execute(query, params, prepare=False, **kwargs)

@@ -20,6 +20,7 @@ from django.db import DatabaseError
 from accounts.quotas import QuotaExceeded
 from relay import eventlog, metrics
 from relay.smtpd import fairloop
+from relay.smtpd.httpd import start_http
 from relay.smtpd.protocol import HookNames, RelaySMTP, parse_networks
 from relay.smtpd.threads import DbRunner
 from relay.smtpd.tls import TlsStore, tls_version
@@ -235,7 +236,6 @@ class Relay:
             self.servers.append(server)
             self.ports[listener] = server.sockets[0].getsockname()[1]
         if self.config.http is not None:
-            from relay.smtpd.httpd import start_http
 
             server = await start_http(self, *self.config.http)
             self.servers.append(server)
