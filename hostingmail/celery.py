@@ -11,7 +11,7 @@ app = Celery("hostingmail")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 # Task modules beside tasks.py that workers and beat must import too.
-app.conf.imports = ("accounts.quota_tasks", "relay.lockout_tasks", "accounts.security_tasks", "accounts.history_tasks")
+app.conf.imports = ("relay.lockout_tasks",)
 app.conf.beat_schedule = {
     # A customer's DNS changes without telling us: notice removed or altered records, verify pending domains.
     "accounts-recheck-domains": {"task": "accounts.tasks.recheck_domains", "schedule": 3600.0},

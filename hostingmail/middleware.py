@@ -8,25 +8,17 @@ itself a trusted proxy. A header from anyone else is ignored: clients cannot cho
 import ipaddress
 
 from django.conf import settings
+from django.shortcuts import resolve_url
+from django_htmx.http import HttpResponseClientRedirect
 
-
-def _networks():
-    return [ipaddress.ip_network(item, strict=False) for item in settings.TRUSTED_PROXIES]
-
-
-def _trusted(address: str, networks) -> bool:
-    try:
-        ip = ipaddress.ip_address(address.strip())
-    except ValueError:
-        return False
-    return any(ip in network for network in networks)
+from accounts.networks import address_in, parse_networks
 
 
 def real_client_ip(remote_addr: str, forwarded_for: str, networks) -> str:
-    if not networks or not _trusted(remote_addr, networks):
+    if not networks or not address_in(remote_addr, networks):
         return remote_addr
     for hop in reversed([h.strip() for h in forwarded_for.split(",") if h.strip()]):
-        if not _trusted(hop, networks):
+        if not address_in(hop, networks):
             try:
                 return str(ipaddress.ip_address(hop))
             except ValueError:
@@ -37,7 +29,7 @@ def real_client_ip(remote_addr: str, forwarded_for: str, networks) -> str:
 class RealClientIpMiddleware:
     def __init__(self, get_response):
         self.get_response = get_response
-        self.networks = _networks()
+        self.networks = parse_networks(settings.TRUSTED_PROXIES)
 
     def __call__(self, request):
         meta = request.META
@@ -58,10 +50,6 @@ class HtmxLoginRedirectMiddleware:
     def __call__(self, request):
         response = self.get_response(request)
         if getattr(request, "htmx", False) and response.status_code == 302:
-            from django.conf import settings
-            from django.shortcuts import resolve_url
-            from django_htmx.http import HttpResponseClientRedirect
-
             if response["Location"].split("?")[0] == resolve_url(settings.LOGIN_URL):
                 return HttpResponseClientRedirect(response["Location"])
         return response

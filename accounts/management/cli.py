@@ -9,9 +9,11 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from accounts import selectors, services
+from accounts import selectors
 from accounts.models import Customer, Domain, Mailbox, Reseller
 from accounts.normalize import normalize_domain
+from accounts.services.mailboxes import validate_mailbox_password
+from accounts.services.tenants import user_create
 
 
 class ServiceCommand(BaseCommand):
@@ -64,7 +66,7 @@ class ServiceCommand(BaseCommand):
         if not username:
             return None
         password, generated = self.password(options, panel=True)
-        services.user_create(actor=None, username=username, password=password, role=role, **tenant)
+        user_create(actor=None, username=username, password=password, role=role, **tenant)
         return login(username, password, generated)
 
 
@@ -79,7 +81,7 @@ def generate_password(*, address: str = "") -> str:
     while True:
         password = "".join(secrets.choice(alphabet) for _ in range(20))
         try:
-            services.validate_mailbox_password(password, address=address)
+            validate_mailbox_password(password, address=address)
             return password
         except ValidationError:
             continue

@@ -4,10 +4,12 @@ import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection
 
-from accounts import services
-from accounts.limits import limit_set
+from accounts.services.limits import limit_set
 from accounts.models import AuditEntry, Customer, Mailbox, Reseller, User
-from tests.factories import PASSWORD, make_cast
+from accounts.services.credentials import credential_create
+from accounts.services.domains import domain_create
+from accounts.services.tenants import customer_create, user_create
+from tests.support.factories import PASSWORD, make_cast
 
 
 def _error(exc_info, field):
@@ -70,7 +72,7 @@ def test_customer_splits_its_plan_but_cannot_change_the_plan(cast):
 
 
 def test_mailbox_owner_changes_no_limits(cast):
-    owner = services.user_create(actor=None, username="owner", password=PASSWORD, role=User.Role.MAILBOX)
+    owner = user_create(actor=None, username="owner", password=PASSWORD, role=User.Role.MAILBOX)
     owner.mailbox = cast.a.mailbox
     owner.save()
     with pytest.raises(PermissionDenied):
@@ -107,7 +109,7 @@ def test_domain_and_mailbox_sending_cannot_exceed_the_customers(cast):
 
 
 def test_credential_sending_cannot_exceed_its_mailbox(cast):
-    cred = services.credential_create(actor=None, domain=cast.a.domain, mailbox=cast.a.mailbox).credential
+    cred = credential_create(actor=None, domain=cast.a.domain, mailbox=cast.a.mailbox).credential
     limit_set(actor=cast.a.user, obj=cast.a.mailbox, changes={"send_per_day": 30})
     with pytest.raises(ValidationError) as exc:
         limit_set(actor=cast.a.user, obj=cred, changes={"send_per_day": 31})
@@ -128,7 +130,7 @@ def test_mailbox_storage_is_allocated_within_the_plan(cast):
 
 
 def test_domain_storage_is_allocated_within_the_plan_and_holds_its_mailboxes(cast):
-    second = services.domain_create(actor=None, customer=cast.a.customer, name="alpha2.test", verified=True)
+    second = domain_create(actor=None, customer=cast.a.customer, name="alpha2.test", verified=True)
     limit_set(actor=cast.support, obj=cast.a.customer, changes={"max_storage_mb": 1000}, reason="plan")
     limit_set(actor=cast.a.user, obj=cast.a.domain, changes={"max_storage_mb": 700})
     with pytest.raises(ValidationError) as exc:
@@ -205,11 +207,11 @@ def test_pool_cannot_go_below_what_is_handed_out(cast):
 @pytest.mark.django_db(transaction=True)
 def test_two_admins_allocating_the_last_of_the_pool_at_once_one_wins():
     cast = make_cast()
-    second = services.customer_create(actor=None, name="Alpha Two", reseller=cast.reseller_a)
+    second = customer_create(actor=None, name="Alpha Two", reseller=cast.reseller_a)
     # Two customers of 50 mailboxes each; the pool has room for 30 more in all.
     Reseller.objects.filter(pk=cast.reseller_a.pk).update(max_mailboxes=130)
-    other_admin = services.user_create(actor=None, username="reseller-a2", password=PASSWORD,
-                                       role=User.Role.RESELLER, reseller=cast.reseller_a)
+    other_admin = user_create(actor=None, username="reseller-a2", password=PASSWORD,
+                              role=User.Role.RESELLER, reseller=cast.reseller_a)
     barrier = threading.Barrier(2)
     results = []
 

@@ -5,15 +5,15 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 
-from accounts import resellers
 from accounts.models import AuditEntry, Customer, Reseller, User
-from tests.factories import PASSWORD, make_cast
+from accounts.services.tenants import reseller_branding_update, reseller_customer_create, reseller_customer_update
+from tests.support.factories import PASSWORD, make_cast
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 64
 
 
 def _create(cast, actor=None, name="Charlie", username="charlie", **plan):
-    return resellers.reseller_customer_create(
+    return reseller_customer_create(
         actor=actor or cast.reseller_a_admin, reseller=cast.reseller_a, name=name, username=username,
         email="c@example.net", password="long enough secret", **plan)
 
@@ -64,8 +64,8 @@ def test_user_problems_leave_nothing_half_written(cast):
     assert "taken" in exc.value.message_dict["username"][0]
     assert not Customer.objects.filter(name="Charlie").exists()
     with pytest.raises(ValidationError) as exc:
-        resellers.reseller_customer_create(actor=cast.reseller_a_admin, reseller=cast.reseller_a, name="Charlie",
-                                           username="charlie", password="short")
+        reseller_customer_create(actor=cast.reseller_a_admin, reseller=cast.reseller_a, name="Charlie",
+                                 username="charlie", password="short")
     assert "password" in exc.value.message_dict
     with pytest.raises(ValidationError) as exc:
         _create(cast, name="Alpha")
@@ -80,8 +80,8 @@ def test_bad_plan_numbers_are_refused(cast):
 
 def _brand(cast, actor=None, **kwargs):
     values = {"panel_title": "Acme Mail", "support_email": "help@acme.example", "help_url": "https://acme.example/help"}
-    return resellers.reseller_branding_update(actor=actor or cast.reseller_a_admin, reseller=cast.reseller_a,
-                                              **(values | kwargs))
+    return reseller_branding_update(actor=actor or cast.reseller_a_admin, reseller=cast.reseller_a,
+                                    **(values | kwargs))
 
 
 def test_branding_is_saved_with_a_logo_and_audited(cast, settings, tmp_path):
@@ -134,8 +134,8 @@ def test_two_admins_creating_customers_for_the_last_of_the_pool_one_wins():
     def create(actor, name):
         try:
             barrier.wait(timeout=10)
-            resellers.reseller_customer_create(actor=actor, reseller=cast.reseller_a, name=name,
-                                               username=name.lower(), password="long enough secret")
+            reseller_customer_create(actor=actor, reseller=cast.reseller_a, name=name,
+                                     username=name.lower(), password="long enough secret")
             results.append("ok")
         except ValidationError as exc:
             results.append(" ".join(exc.message_dict["name"]))
@@ -155,10 +155,10 @@ def test_two_admins_creating_customers_for_the_last_of_the_pool_one_wins():
 def test_only_its_resellers_admins_edit_a_customer(cast):
     for actor in (cast.reseller_b_admin, cast.a.user):
         with pytest.raises(PermissionDenied):
-            resellers.reseller_customer_update(actor=actor, customer=cast.a.customer, name="X")
+            reseller_customer_update(actor=actor, customer=cast.a.customer, name="X")
     with pytest.raises(PermissionDenied):  # the provider's own customer
-        resellers.reseller_customer_update(actor=cast.reseller_a_admin, customer=cast.direct.customer, name="X")
+        reseller_customer_update(actor=cast.reseller_a_admin, customer=cast.direct.customer, name="X")
     with pytest.raises(ValidationError) as exc:
-        resellers.reseller_customer_update(actor=cast.reseller_a_admin, customer=cast.a.customer, name=" ",
-                                           contact_email="nope")
+        reseller_customer_update(actor=cast.reseller_a_admin, customer=cast.a.customer, name=" ",
+                                 contact_email="nope")
     assert set(exc.value.message_dict) == {"name", "contact_email"}

@@ -5,10 +5,11 @@ from django.test import Client
 from django.urls import reverse
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from accounts import security, staff
 from accounts.models import AuditEntry, Customer, PanelLoginFailure, PanelSession, Status
-from tests.factories import PASSWORD
-from tests.support.helpers import code_for, enrol_totp, sign_in_verified
+from accounts.services import security
+from accounts.services.suspension import suspend
+from tests.support.factories import PASSWORD
+from tests.support.signin import code_for, enrol_totp, sign_in_verified
 
 pytestmark = pytest.mark.django_db
 LOGIN = "/login/"
@@ -65,7 +66,7 @@ def test_failures_older_than_the_window_do_not_count(client, cast, settings):
 
 
 def test_suspended_customers_user_and_mailbox_owner_cannot_sign_in(client, cast):
-    staff.suspend(actor=cast.support, obj=cast.a.customer, reason="unpaid invoice")
+    suspend(actor=cast.support, obj=cast.a.customer, reason="unpaid invoice")
     response = login(client, cast.a.user.username)
     assert response.status_code == 200
     assert "This account is suspended" in response.content.decode()
@@ -79,7 +80,7 @@ def test_suspending_a_customer_signs_its_users_out_at_once(cast):
     assert login(customer_client, cast.a.user.username).status_code == 302
     assert login(mailbox_client, cast.a.mailbox.address).status_code == 302
     assert login(other_client, cast.b.user.username).status_code == 302
-    staff.suspend(actor=cast.support, obj=cast.a.customer, reason="abuse report")
+    suspend(actor=cast.support, obj=cast.a.customer, reason="abuse report")
     for c in (customer_client, mailbox_client):
         response = c.get(reverse("dashboard"))
         assert response.status_code == 302 and response.url.startswith(LOGIN)
@@ -286,7 +287,7 @@ def test_admin_needs_a_verified_support_session(client, cast):
 
 
 def test_upkeep_drops_old_failures_and_ended_sessions(cast):
-    from accounts.security_tasks import purge_stale_sign_ins
+    from accounts.tasks import purge_stale_sign_ins
 
     live, ended = Client(), Client()
     login(live, cast.a.user.username)
@@ -325,7 +326,7 @@ def test_an_unverified_session_cannot_replace_the_authenticator(client, cast):
 def test_suspension_between_password_and_code_stops_the_sign_in(client, cast):
     device = enrol_totp(cast.a.user)
     assert login(client, cast.a.user.username).url == reverse("security:code")
-    staff.suspend(actor=cast.support, obj=cast.a.customer, reason="chargeback")
+    suspend(actor=cast.support, obj=cast.a.customer, reason="chargeback")
     client.post(reverse("security:code"), {"token": code_for(device)})
     assert "_auth_user_id" not in client.session
 
@@ -343,7 +344,7 @@ def test_suspending_a_mailbox_signs_its_owner_out_and_keeps_them_out(cast):
     owner, customer = Client(), Client()
     assert login(owner, cast.a.mailbox.address).status_code == 302
     assert login(customer, cast.a.user.username).status_code == 302
-    staff.suspend(actor=cast.support, obj=cast.a.mailbox, reason="compromised")
+    suspend(actor=cast.support, obj=cast.a.mailbox, reason="compromised")
     response = owner.get(reverse("dashboard"))
     assert response.status_code == 302 and response.url.startswith(LOGIN)
     assert "_auth_user_id" not in login(owner, cast.a.mailbox.address).wsgi_request.session

@@ -8,9 +8,11 @@ from cryptography.hazmat.primitives.serialization import load_der_public_key, lo
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from accounts import services
 from accounts.models import AuditEntry, Domain, Mailbox, SmtpCredential
-from tests.factories import PASSWORD
+from accounts.services.credentials import credential_create, credential_revoke
+from accounts.services.domains import domain_create, domain_delete, domain_mark_verified
+from accounts.services.mailboxes import mailbox_create, mailbox_set_password, mailbox_update
+from tests.support.factories import PASSWORD
 
 pytestmark = pytest.mark.django_db
 GOOD = "a long enough secret"
@@ -20,8 +22,8 @@ GOOD = "a long enough secret"
 
 
 def test_domain_create_stores_the_lower_case_a_label_with_a_dkim_key_pair(cast):
-    domain = services.domain_create(actor=cast.a.user, customer=cast.a.customer, name=" MÜNCHEN-Alpha.Test. ",
-                                    client_ip="192.0.2.1")
+    domain = domain_create(actor=cast.a.user, customer=cast.a.customer, name=" MÜNCHEN-Alpha.Test. ",
+                           client_ip="192.0.2.1")
     assert domain.name == "xn--mnchen-alpha-dlb.test" and domain.unicode_name == "münchen-alpha.test"
     assert domain.status == Domain.DomainStatus.PENDING and not domain.is_verified and domain.verification_token
     private = load_pem_private_key(domain.dkim_private_key.encode(), password=None)
@@ -35,20 +37,20 @@ def test_domain_create_stores_the_lower_case_a_label_with_a_dkim_key_pair(cast):
 @pytest.mark.parametrize("name", ["alpha.test", "ALPHA.TEST", "alpha.test."])
 def test_domain_create_refuses_a_domain_registered_by_anyone(cast, name):
     with pytest.raises(ValidationError, match="already registered"):
-        services.domain_create(actor=None, customer=cast.b.customer, name=name)
+        domain_create(actor=None, customer=cast.b.customer, name=name)
 
 
 def test_domain_create_refuses_a_unicode_name_already_registered_as_its_a_label(cast):
-    services.domain_create(actor=None, customer=cast.a.customer, name="xn--bcher-kva.test")
+    domain_create(actor=None, customer=cast.a.customer, name="xn--bcher-kva.test")
     with pytest.raises(ValidationError, match="already registered"):
-        services.domain_create(actor=None, customer=cast.b.customer, name="Bücher.test")
+        domain_create(actor=None, customer=cast.b.customer, name="Bücher.test")
 
 
 def test_domain_create_stops_at_the_plans_limit_and_writes_nothing(cast):
     cast.a.customer.max_domains = 1
     cast.a.customer.save()
     with pytest.raises(ValidationError, match="Your plan allows 1 domains"):
-        services.domain_create(actor=None, customer=cast.a.customer, name="two.test")
+        domain_create(actor=None, customer=cast.a.customer, name="two.test")
     assert not Domain.objects.filter(name="two.test").exists()
     assert not AuditEntry.objects.filter(object_repr="two.test").exists()
 
@@ -57,23 +59,23 @@ def test_domain_create_stops_at_the_plans_limit_and_writes_nothing(cast):
                                   "x" * 64 + ".test"])
 def test_domain_create_refuses_invalid_names(cast, name):
     with pytest.raises(ValidationError):
-        services.domain_create(actor=None, customer=cast.a.customer, name=name)
+        domain_create(actor=None, customer=cast.a.customer, name=name)
 
 
 def test_domain_mark_verified_activates_once_and_audits_once(cast):
-    domain = services.domain_create(actor=None, customer=cast.a.customer, name="proof.test")
-    services.domain_mark_verified(actor=cast.a.user, domain=domain, client_ip="192.0.2.2")
+    domain = domain_create(actor=None, customer=cast.a.customer, name="proof.test")
+    domain_mark_verified(actor=cast.a.user, domain=domain, client_ip="192.0.2.2")
     first = Domain.objects.get(pk=domain.pk)
-    services.domain_mark_verified(actor=cast.a.user, domain=domain)
+    domain_mark_verified(actor=cast.a.user, domain=domain)
     again = Domain.objects.get(pk=domain.pk)
     assert first.status == Domain.DomainStatus.ACTIVE and first.verified_at == again.verified_at
     assert AuditEntry.objects.filter(action="domain.verify", object_id=str(domain.pk)).count() == 1
 
 
 def test_domain_delete_removes_its_mailboxes_and_credentials_with_an_audit_entry(cast):
-    services.credential_create(actor=None, domain=cast.a.domain, mailbox=cast.a.mailbox)
+    credential_create(actor=None, domain=cast.a.domain, mailbox=cast.a.mailbox)
     domain_pk = cast.a.domain.pk
-    services.domain_delete(actor=cast.support, domain=cast.a.domain, client_ip="192.0.2.3")
+    domain_delete(actor=cast.support, domain=cast.a.domain, client_ip="192.0.2.3")
     assert not Mailbox.objects.filter(domain_id=domain_pk).exists()
     assert not SmtpCredential.objects.filter(domain_id=domain_pk).exists()
     entry = AuditEntry.objects.get(action="domain.delete", object_id=str(domain_pk))
@@ -86,7 +88,7 @@ def test_domain_delete_removes_its_mailboxes_and_credentials_with_an_audit_entry
 def test_mailbox_hash_is_read_by_independent_implementations(cast):
     from passlib.hash import argon2
 
-    mailbox = services.mailbox_create(actor=None, domain=cast.a.domain, local_part="Sales", password="pässwörd 2026")
+    mailbox = mailbox_create(actor=None, domain=cast.a.domain, local_part="Sales", password="pässwörd 2026")
     assert mailbox.local_part == "sales" and mailbox.password_hash.startswith("{ARGON2ID}$argon2id$")
     encoded = mailbox.password_hash.removeprefix("{ARGON2ID}")
     assert argon2.verify("pässwörd 2026", encoded) and not argon2.verify("wrong password", encoded)
@@ -100,8 +102,8 @@ def test_mailbox_hash_is_read_by_independent_implementations(cast):
 
 
 def test_two_mailboxes_with_one_password_get_different_salts(cast):
-    one = services.mailbox_create(actor=None, domain=cast.a.domain, local_part="one", password=GOOD)
-    two = services.mailbox_create(actor=None, domain=cast.a.domain, local_part="two", password=GOOD)
+    one = mailbox_create(actor=None, domain=cast.a.domain, local_part="one", password=GOOD)
+    two = mailbox_create(actor=None, domain=cast.a.domain, local_part="two", password=GOOD)
     assert one.password_hash != two.password_hash
 
 
@@ -111,7 +113,7 @@ def test_two_mailboxes_with_one_password_get_different_salts(cast):
 ])
 def test_mailbox_password_rules(cast, password, error):
     with pytest.raises(ValidationError, match=error):
-        services.mailbox_create(actor=None, domain=cast.a.domain, local_part="sales", password=password)
+        mailbox_create(actor=None, domain=cast.a.domain, local_part="sales", password=password)
     assert not Mailbox.objects.filter(local_part="sales").exists()
 
 
@@ -120,25 +122,25 @@ def test_mailbox_create_enforces_mailbox_count_and_storage(cast):
     customer.max_mailboxes, customer.max_storage_mb = 2, 300
     customer.save()
     with pytest.raises(ValidationError, match="200 MB of storage left"):
-        services.mailbox_create(actor=None, domain=cast.a.domain, local_part="big", password=GOOD, quota_mb=201)
-    services.mailbox_create(actor=None, domain=cast.a.domain, local_part="fits", password=GOOD, quota_mb=200)
+        mailbox_create(actor=None, domain=cast.a.domain, local_part="big", password=GOOD, quota_mb=201)
+    mailbox_create(actor=None, domain=cast.a.domain, local_part="fits", password=GOOD, quota_mb=200)
     with pytest.raises(ValidationError, match="Your plan allows 2 mailboxes"):
-        services.mailbox_create(actor=None, domain=cast.a.domain, local_part="third", password=GOOD, quota_mb=1)
+        mailbox_create(actor=None, domain=cast.a.domain, local_part="third", password=GOOD, quota_mb=1)
 
 
 def test_mailbox_create_refuses_a_duplicate_address(cast):
     with pytest.raises(ValidationError, match="already exists"):
-        services.mailbox_create(actor=None, domain=cast.a.domain, local_part="INFO", password=GOOD)
+        mailbox_create(actor=None, domain=cast.a.domain, local_part="INFO", password=GOOD)
 
 
 def test_mailbox_update_checks_storage_excluding_itself_and_audits_before_and_after(cast):
     cast.a.customer.max_storage_mb = 150
     cast.a.customer.save()
-    mailbox = services.mailbox_update(actor=cast.a.user, mailbox=cast.a.mailbox, quota_mb=150, is_active=False,
-                                      client_ip="192.0.2.4")
+    mailbox = mailbox_update(actor=cast.a.user, mailbox=cast.a.mailbox, quota_mb=150, is_active=False,
+                             client_ip="192.0.2.4")
     assert mailbox.quota_mb == 150 and not mailbox.is_active
     with pytest.raises(ValidationError, match="150 MB of storage left"):
-        services.mailbox_update(actor=None, mailbox=mailbox, quota_mb=151)
+        mailbox_update(actor=None, mailbox=mailbox, quota_mb=151)
     entry = AuditEntry.objects.get(action="mailbox.update", object_id=str(mailbox.pk))
     assert (entry.before["quota_mb"], entry.after["quota_mb"]) == (100, 150)
     assert entry.before["is_active"] is True and entry.after["is_active"] is False
@@ -147,15 +149,15 @@ def test_mailbox_update_checks_storage_excluding_itself_and_audits_before_and_af
 
 def test_mailbox_update_refuses_fields_it_does_not_manage(cast):
     with pytest.raises(ValueError, match="password_hash"):
-        services.mailbox_update(actor=None, mailbox=cast.a.mailbox, password_hash="x")
+        mailbox_update(actor=None, mailbox=cast.a.mailbox, password_hash="x")
 
 
 def test_mailbox_set_password_checks_rules_and_rehashes(cast):
     from accounts import hashing
 
     with pytest.raises(ValidationError):
-        services.mailbox_set_password(actor=None, mailbox=cast.a.mailbox, password="short")
-    services.mailbox_set_password(actor=None, mailbox=cast.a.mailbox, password=GOOD)
+        mailbox_set_password(actor=None, mailbox=cast.a.mailbox, password="short")
+    mailbox_set_password(actor=None, mailbox=cast.a.mailbox, password=GOOD)
     stored = Mailbox.objects.get(pk=cast.a.mailbox.pk).password_hash
     assert hashing.check_hash(GOOD, stored) and not hashing.check_hash(PASSWORD, stored)
     entry = AuditEntry.objects.get(action="mailbox.password", object_id=str(cast.a.mailbox.pk))
@@ -168,9 +170,9 @@ def test_mailbox_set_password_checks_rules_and_rehashes(cast):
 def test_credential_create_returns_the_secret_once_and_stores_a_hash(cast):
     from accounts import hashing
 
-    new = services.credential_create(actor=cast.a.user, domain=cast.a.domain, mailbox=cast.a.mailbox,
-                                     description="shop", allowed_networks="192.0.2.7 10.0.0.0/8,2001:db8::/32",
-                                     client_ip="192.0.2.5")
+    new = credential_create(actor=cast.a.user, domain=cast.a.domain, mailbox=cast.a.mailbox,
+                            description="shop", allowed_networks="192.0.2.7 10.0.0.0/8,2001:db8::/32",
+                            client_ip="192.0.2.5")
     credential = SmtpCredential.objects.get(pk=new.credential.pk)
     assert "@" not in credential.username and credential.customer == cast.a.customer
     assert new.secret not in credential.secret_hash and hashing.check_hash(new.secret, credential.secret_hash)
@@ -182,17 +184,17 @@ def test_credential_create_returns_the_secret_once_and_stores_a_hash(cast):
 
 def test_credential_create_refuses_bad_scope_networks_and_expiry(cast):
     with pytest.raises(ValidationError, match="not in this domain"):
-        services.credential_create(actor=None, domain=cast.a.domain, mailbox=cast.b.mailbox)
+        credential_create(actor=None, domain=cast.a.domain, mailbox=cast.b.mailbox)
     with pytest.raises(ValidationError, match="“10.0.0.0/40” is not an IP address"):
-        services.credential_create(actor=None, domain=cast.a.domain, allowed_networks="10.0.0.0/40")
+        credential_create(actor=None, domain=cast.a.domain, allowed_networks="10.0.0.0/40")
     with pytest.raises(ValidationError, match="must be in the future"):
-        services.credential_create(actor=None, domain=cast.a.domain, expires_at=timezone.now() - timedelta(minutes=1))
+        credential_create(actor=None, domain=cast.a.domain, expires_at=timezone.now() - timedelta(minutes=1))
     assert not SmtpCredential.objects.exists()
 
 
 def test_credential_revoke_disables_and_audits(cast):
-    credential = services.credential_create(actor=None, domain=cast.a.domain).credential
-    revoked = services.credential_revoke(actor=cast.a.user, credential=credential, client_ip="192.0.2.6")
+    credential = credential_create(actor=None, domain=cast.a.domain).credential
+    revoked = credential_revoke(actor=cast.a.user, credential=credential, client_ip="192.0.2.6")
     assert revoked.revoked_at is not None and not revoked.is_active
     entry = AuditEntry.objects.get(action="credential.revoke", object_id=str(credential.pk))
     assert entry.before["is_active"] is True and entry.after["is_active"] is False and entry.client_ip == "192.0.2.6"
@@ -201,15 +203,15 @@ def test_credential_revoke_disables_and_audits(cast):
 def test_mailbox_quota_stays_within_the_domains_own_storage_share(cast):
     Domain.objects.filter(pk=cast.a.domain.pk).update(max_storage_mb=150)  # info@ holds 100 of it
     with pytest.raises(ValidationError, match="alpha.test has 50 MB of storage left"):
-        services.mailbox_create(actor=None, domain=cast.a.domain, local_part="big", password=GOOD, quota_mb=51)
-    services.mailbox_create(actor=None, domain=cast.a.domain, local_part="fits", password=GOOD, quota_mb=50)
+        mailbox_create(actor=None, domain=cast.a.domain, local_part="big", password=GOOD, quota_mb=51)
+    mailbox_create(actor=None, domain=cast.a.domain, local_part="fits", password=GOOD, quota_mb=50)
     with pytest.raises(ValidationError, match="alpha.test has 100 MB of storage left"):
-        services.mailbox_update(actor=None, mailbox=cast.a.mailbox, quota_mb=101)
-    services.mailbox_update(actor=None, mailbox=cast.a.mailbox, quota_mb=100)
+        mailbox_update(actor=None, mailbox=cast.a.mailbox, quota_mb=101)
+    mailbox_update(actor=None, mailbox=cast.a.mailbox, quota_mb=100)
 
 
 def test_mailbox_quota_cannot_go_below_what_it_stores(cast):
     Mailbox.objects.filter(pk=cast.a.mailbox.pk).update(used_bytes=40 * 1024 * 1024 + 1)
     with pytest.raises(ValidationError, match="already stores 41 MB"):
-        services.mailbox_update(actor=None, mailbox=cast.a.mailbox, quota_mb=40)
-    assert services.mailbox_update(actor=None, mailbox=cast.a.mailbox, quota_mb=41).quota_mb == 41
+        mailbox_update(actor=None, mailbox=cast.a.mailbox, quota_mb=40)
+    assert mailbox_update(actor=None, mailbox=cast.a.mailbox, quota_mb=41).quota_mb == 41

@@ -5,14 +5,17 @@ from unittest import mock
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 
-from accounts import services, staff
 from accounts.models import AuditEntry, Domain, Status
+from accounts.selectors import may_sign_in
+from accounts.services.credentials import credential_create, credential_revoke
+from accounts.services.domains import domain_create
+from accounts.services.suspension import restore, suspend
 
 pytestmark = pytest.mark.django_db
 
 
 def test_suspend_customer_records_reason_and_before_after(cast):
-    staff.suspend(actor=cast.support, obj=cast.a.customer, reason="unpaid invoice", client_ip="192.0.2.1")
+    suspend(actor=cast.support, obj=cast.a.customer, reason="unpaid invoice", client_ip="192.0.2.1")
     cast.a.customer.refresh_from_db()
     assert cast.a.customer.status == Status.SUSPENDED
     assert cast.a.customer.status_reason == "unpaid invoice"
@@ -24,7 +27,7 @@ def test_suspend_customer_records_reason_and_before_after(cast):
 
 def test_reason_is_required(cast):
     with pytest.raises(ValidationError) as exc:
-        staff.suspend(actor=cast.support, obj=cast.a.customer, reason="  ")
+        suspend(actor=cast.support, obj=cast.a.customer, reason="  ")
     assert "reason" in exc.value.message_dict
     cast.a.customer.refresh_from_db()
     assert cast.a.customer.status == Status.ACTIVE
@@ -32,18 +35,18 @@ def test_reason_is_required(cast):
 
 
 def test_suspending_twice_is_a_clear_error(cast):
-    staff.suspend(actor=cast.support, obj=cast.a.domain, reason="phishing")
+    suspend(actor=cast.support, obj=cast.a.domain, reason="phishing")
     with pytest.raises(ValidationError, match="already suspended"):
-        staff.suspend(actor=cast.support, obj=cast.a.domain, reason="phishing")
+        suspend(actor=cast.support, obj=cast.a.domain, reason="phishing")
     with pytest.raises(ValidationError, match="already active"):
-        staff.restore(actor=cast.support, obj=cast.b.customer, reason="x")
+        restore(actor=cast.support, obj=cast.b.customer, reason="x")
 
 
 def test_restoring_a_customer_releases_its_held_mail_after_commit(cast, django_capture_on_commit_callbacks):
-    staff.suspend(actor=cast.support, obj=cast.a.customer, reason="unpaid")
-    with mock.patch("accounts.staff.current_app.send_task") as send_task:
+    suspend(actor=cast.support, obj=cast.a.customer, reason="unpaid")
+    with mock.patch("accounts.services.suspension.current_app.send_task") as send_task:
         with django_capture_on_commit_callbacks(execute=False) as callbacks:
-            staff.restore(actor=cast.support, obj=cast.a.customer, reason="paid")
+            restore(actor=cast.support, obj=cast.a.customer, reason="paid")
         send_task.assert_not_called()  # nothing leaves before the commit
         for callback in callbacks:
             callback()
@@ -54,36 +57,36 @@ def test_restoring_a_customer_releases_its_held_mail_after_commit(cast, django_c
 
 
 def test_suspending_sends_no_release(cast, django_capture_on_commit_callbacks):
-    with mock.patch("accounts.staff.current_app.send_task") as send_task:
+    with mock.patch("accounts.services.suspension.current_app.send_task") as send_task:
         with django_capture_on_commit_callbacks(execute=True):
-            staff.suspend(actor=cast.support, obj=cast.a.customer, reason="unpaid")
+            suspend(actor=cast.support, obj=cast.a.customer, reason="unpaid")
     send_task.assert_not_called()
 
 
 def test_domain_restore_returns_to_active_or_pending(cast):
-    staff.suspend(actor=cast.support, obj=cast.a.domain, reason="phishing")
+    suspend(actor=cast.support, obj=cast.a.domain, reason="phishing")
     cast.a.domain.refresh_from_db()
     assert cast.a.domain.status == Domain.DomainStatus.SUSPENDED and not cast.a.domain.can_send
-    staff.restore(actor=cast.support, obj=cast.a.domain, reason="cleaned up")
+    restore(actor=cast.support, obj=cast.a.domain, reason="cleaned up")
     cast.a.domain.refresh_from_db()
     assert cast.a.domain.status == Domain.DomainStatus.ACTIVE and cast.a.domain.can_send
-    pending = services.domain_create(actor=None, customer=cast.a.customer, name="pending.test")
-    staff.suspend(actor=cast.support, obj=pending, reason="x")
-    staff.restore(actor=cast.support, obj=pending, reason="y")
+    pending = domain_create(actor=None, customer=cast.a.customer, name="pending.test")
+    suspend(actor=cast.support, obj=pending, reason="x")
+    restore(actor=cast.support, obj=pending, reason="y")
     pending.refresh_from_db()
     assert pending.status == Domain.DomainStatus.PENDING
 
 
 def test_mailbox_and_credential_suspend_and_restore(cast):
-    credential = services.credential_create(actor=None, domain=cast.a.domain).credential
-    staff.suspend(actor=cast.support, obj=cast.a.mailbox, reason="compromised")
-    staff.suspend(actor=cast.support, obj=credential, reason="leaked in a repository")
+    credential = credential_create(actor=None, domain=cast.a.domain).credential
+    suspend(actor=cast.support, obj=cast.a.mailbox, reason="compromised")
+    suspend(actor=cast.support, obj=credential, reason="leaked in a repository")
     cast.a.mailbox.refresh_from_db()
     credential.refresh_from_db()
     assert not cast.a.mailbox.is_active and not credential.is_active
     assert credential.status_reason == "leaked in a repository"
-    staff.restore(actor=cast.support, obj=cast.a.mailbox, reason="password reset")
-    staff.restore(actor=cast.support, obj=credential, reason="rotated")
+    restore(actor=cast.support, obj=cast.a.mailbox, reason="password reset")
+    restore(actor=cast.support, obj=credential, reason="rotated")
     cast.a.mailbox.refresh_from_db()
     credential.refresh_from_db()
     assert cast.a.mailbox.is_active and credential.is_active
@@ -92,29 +95,29 @@ def test_mailbox_and_credential_suspend_and_restore(cast):
 
 
 def test_a_revoked_credential_cannot_be_restored(cast):
-    credential = services.credential_create(actor=None, domain=cast.a.domain).credential
-    services.credential_revoke(actor=None, credential=credential)
+    credential = credential_create(actor=None, domain=cast.a.domain).credential
+    credential_revoke(actor=None, credential=credential)
     credential.refresh_from_db()
     # Revoked is already inactive, so restoring is the only thing one could try.
     with pytest.raises(ValidationError, match="revoked"):
-        staff.restore(actor=cast.support, obj=credential, reason="oops")
+        restore(actor=cast.support, obj=credential, reason="oops")
 
 
 def test_reseller_suspends_its_own_customers_only(cast):
-    staff.suspend(actor=cast.reseller_a_admin, obj=cast.a.customer, reason="unpaid")
+    suspend(actor=cast.reseller_a_admin, obj=cast.a.customer, reason="unpaid")
     with pytest.raises(PermissionDenied):
-        staff.suspend(actor=cast.reseller_a_admin, obj=cast.b.customer, reason="unpaid")
+        suspend(actor=cast.reseller_a_admin, obj=cast.b.customer, reason="unpaid")
     with pytest.raises(PermissionDenied):
-        staff.suspend(actor=cast.reseller_b_admin, obj=cast.a.mailbox, reason="x")
+        suspend(actor=cast.reseller_b_admin, obj=cast.a.mailbox, reason="x")
     cast.b.customer.refresh_from_db()
     assert cast.b.customer.status == Status.ACTIVE
 
 
 def test_customers_and_mailbox_owners_may_not_suspend(cast):
     with pytest.raises(PermissionDenied):
-        staff.suspend(actor=cast.a.user, obj=cast.a.customer, reason="x")
+        suspend(actor=cast.a.user, obj=cast.a.customer, reason="x")
     with pytest.raises(PermissionDenied):
-        staff.suspend(actor=cast.a.user, obj=cast.a.domain, reason="x")
+        suspend(actor=cast.a.user, obj=cast.a.domain, reason="x")
 
 
 def test_may_sign_in_follows_customer_and_mailbox_state(cast):
@@ -122,9 +125,9 @@ def test_may_sign_in_follows_customer_and_mailbox_state(cast):
 
     mailbox_user = User.objects.create(username="mailbox:1", role=User.Role.MAILBOX, mailbox=cast.a.mailbox,
                                        customer=cast.a.customer)
-    assert staff.may_sign_in(cast.a.user) and staff.may_sign_in(mailbox_user)
-    staff.suspend(actor=cast.support, obj=cast.a.mailbox, reason="compromised")
-    assert staff.may_sign_in(cast.a.user) and not staff.may_sign_in(mailbox_user)
-    staff.suspend(actor=cast.support, obj=cast.a.customer, reason="unpaid")
-    assert not staff.may_sign_in(cast.a.user)
-    assert staff.may_sign_in(cast.support) and staff.may_sign_in(cast.b.user)
+    assert may_sign_in(cast.a.user) and may_sign_in(mailbox_user)
+    suspend(actor=cast.support, obj=cast.a.mailbox, reason="compromised")
+    assert may_sign_in(cast.a.user) and not may_sign_in(mailbox_user)
+    suspend(actor=cast.support, obj=cast.a.customer, reason="unpaid")
+    assert not may_sign_in(cast.a.user)
+    assert may_sign_in(cast.support) and may_sign_in(cast.b.user)

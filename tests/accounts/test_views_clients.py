@@ -1,8 +1,10 @@
 import pytest
 from django.urls import reverse
 
-from accounts import services
-from tests.accounts.permissions import MANAGE, assert_matrix, mailbox_user
+from accounts.services.credentials import credential_create
+from accounts.services.domains import domain_create
+from accounts.services.mailboxes import mailbox_create, mailbox_update
+from tests.support.permissions import MANAGE, assert_matrix, mailbox_user
 
 pytestmark = pytest.mark.django_db
 
@@ -25,13 +27,13 @@ def test_mailbox_settings_page_has_host_ports_username_and_security(client, cast
 
 
 def test_settings_page_warns_when_smtp_access_is_off(client, cast, relay):
-    services.mailbox_update(actor=None, mailbox=cast.a.mailbox, smtp_enabled=False)
+    mailbox_update(actor=None, mailbox=cast.a.mailbox, smtp_enabled=False)
     client.force_login(cast.a.user)
     assert "SMTP access is off" in client.get(reverse("mailbox_settings", args=[cast.a.mailbox.pk])).content.decode()
 
 
 def test_credential_settings_page_uses_the_credential_username(client, cast, relay):
-    credential = services.credential_create(actor=None, domain=cast.a.domain, description="printer").credential
+    credential = credential_create(actor=None, domain=cast.a.domain, description="printer").credential
     client.force_login(cast.a.user)
     body = client.get(reverse("credential_settings", args=[credential.pk])).content.decode()
     assert f'<dd class="mono" id="smtp-username">{credential.username}</dd>' in body
@@ -55,8 +57,8 @@ def test_mailbox_settings_permission_matrix(client, cast):
 
 
 def test_mailbox_owner_sees_only_their_own_settings(client, cast):
-    other = services.mailbox_create(actor=None, domain=cast.a.domain, local_part="sales", password="a fine secret!",
-                                    quota_mb=10)
+    other = mailbox_create(actor=None, domain=cast.a.domain, local_part="sales", password="a fine secret!",
+                           quota_mb=10)
     client.force_login(mailbox_user(cast.a.mailbox))
     assert client.get(reverse("mailbox_settings", args=[other.pk])).status_code == 404
 
@@ -68,8 +70,8 @@ def test_credential_settings_show_its_limits_and_last_use(client, cast, relay):
 
     from accounts.models import SmtpCredential
 
-    credential = services.credential_create(actor=None, domain=cast.a.domain, allowed_networks="192.0.2.0/24",
-                                            expires_at=timezone.now() + timedelta(days=2)).credential
+    credential = credential_create(actor=None, domain=cast.a.domain, allowed_networks="192.0.2.0/24",
+                                   expires_at=timezone.now() + timedelta(days=2)).credential
     SmtpCredential.objects.filter(pk=credential.pk).update(last_used_at=timezone.now(), last_used_ip="192.0.2.80")
     client.force_login(cast.a.user)
     body = client.get(reverse("credential_settings", args=[credential.pk])).content.decode()
@@ -77,8 +79,8 @@ def test_credential_settings_show_its_limits_and_last_use(client, cast, relay):
 
 
 def test_settings_page_warns_while_the_domain_cannot_send(client, cast, relay):
-    pending = services.domain_create(actor=None, customer=cast.a.customer, name="later.test")
-    mailbox = services.mailbox_create(actor=None, domain=pending, local_part="x", password="fine password!", quota_mb=1)
+    pending = domain_create(actor=None, customer=cast.a.customer, name="later.test")
+    mailbox = mailbox_create(actor=None, domain=pending, local_part="x", password="fine password!", quota_mb=1)
     client.force_login(cast.a.user)
     body = client.get(reverse("mailbox_settings", args=[mailbox.pk])).content.decode()
     assert "later.test is not verified yet" in body

@@ -4,15 +4,17 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts import hashing, services
+from accounts import hashing
 from accounts.models import AuditEntry, SmtpCredential
-from tests.accounts.permissions import DENIED, MANAGE, assert_matrix, mailbox_user
+from accounts.services.credentials import credential_create
+from accounts.services.mailboxes import mailbox_create
+from tests.support.permissions import DENIED, MANAGE, assert_matrix, mailbox_user
 
 pytestmark = pytest.mark.django_db
 
 
 def _credential(tenant, **kwargs):
-    return services.credential_create(actor=None, domain=tenant.domain, **kwargs).credential
+    return credential_create(actor=None, domain=tenant.domain, **kwargs).credential
 
 
 def test_credential_pages_permission_matrix(client, cast):
@@ -101,8 +103,8 @@ def test_create_credential_for_another_tenants_scope_is_refused(client, cast):
 
 
 def test_mailbox_owner_creates_app_passwords_for_their_own_address_only(client, cast):
-    other = services.mailbox_create(actor=None, domain=cast.a.domain, local_part="sales", password="another good one",
-                                    quota_mb=10)
+    other = mailbox_create(actor=None, domain=cast.a.domain, local_part="sales", password="another good one",
+                           quota_mb=10)
     client.force_login(mailbox_user(cast.a.mailbox))
     form = client.get(reverse("credential_add")).context["form"]
     assert [value for value, _ in form.fields["scope"].choices] == [f"m:{cast.a.mailbox.pk}"]

@@ -1,8 +1,8 @@
 import pytest
 from django.urls import reverse
 
-from accounts import services
-from tests.accounts.permissions import MANAGE, assert_matrix, assert_shows_only, mailbox_user
+from accounts.services.credentials import credential_create, credential_revoke
+from tests.support.permissions import MANAGE, assert_matrix, assert_shows_only, mailbox_user
 
 pytestmark = pytest.mark.django_db
 
@@ -11,7 +11,7 @@ def test_customer_dashboard_shows_its_objects_and_plan_usage(client, cast):
     customer = cast.a.customer
     customer.max_domains, customer.max_mailboxes, customer.max_storage_mb = 4, 10, 1000
     customer.save()
-    credential = services.credential_create(actor=None, domain=cast.a.domain, description="web shop").credential
+    credential = credential_create(actor=None, domain=cast.a.domain, description="web shop").credential
     client.force_login(cast.a.user)
     response = client.get(reverse("dashboard"))
     body = response.content.decode()
@@ -23,8 +23,8 @@ def test_customer_dashboard_shows_its_objects_and_plan_usage(client, cast):
 
 
 def test_revoked_credentials_are_not_on_the_dashboard(client, cast):
-    credential = services.credential_create(actor=None, domain=cast.a.domain).credential
-    services.credential_revoke(actor=None, credential=credential)
+    credential = credential_create(actor=None, domain=cast.a.domain).credential
+    credential_revoke(actor=None, credential=credential)
     client.force_login(cast.a.user)
     assert credential.username not in client.get(reverse("dashboard")).content.decode()
 

@@ -3,15 +3,15 @@ from django.urls import reverse
 
 from accounts import dnscheck
 from accounts.models import AuditEntry, Domain
-from tests.accounts.permissions import DENIED, MANAGE, assert_matrix, assert_shows_only, mailbox_user
+from accounts.services.domains import domain_create
+from tests.support.permissions import DENIED, MANAGE, assert_matrix, assert_shows_only, mailbox_user
 
 pytestmark = pytest.mark.django_db
 
 
 def _pending(cast, name="new-alpha.test"):
-    from accounts import services
 
-    return services.domain_create(actor=None, customer=cast.a.customer, name=name)
+    return domain_create(actor=None, customer=cast.a.customer, name=name)
 
 
 def test_domain_pages_permission_matrix(client, cast):

@@ -1,10 +1,11 @@
 import pytest
 from django.urls import reverse
 
-from accounts import hashing, services
+from accounts import hashing
 from accounts.models import AuditEntry, Mailbox
-from tests.accounts.permissions import DENIED, MANAGE, assert_matrix, assert_shows_only, mailbox_user
-from tests.factories import PASSWORD
+from accounts.services.mailboxes import mailbox_create
+from tests.support.factories import PASSWORD
+from tests.support.permissions import DENIED, MANAGE, assert_matrix, assert_shows_only, mailbox_user
 
 pytestmark = pytest.mark.django_db
 
@@ -178,7 +179,7 @@ def test_delete_mailbox_of_another_tenant_is_404(client, cast):
 
 
 def test_mailbox_list_search_by_address(client, cast):
-    services.mailbox_create(actor=None, domain=cast.a.domain, local_part="sales", password=NEW_PASSWORD, quota_mb=10)
+    mailbox_create(actor=None, domain=cast.a.domain, local_part="sales", password=NEW_PASSWORD, quota_mb=10)
     client.force_login(cast.a.user)
     response = client.get(reverse("mailbox_list"), {"q": "SALES@alpha"})
     assert [m.address for m in response.context["page"]] == ["sales@alpha.test"]

@@ -6,10 +6,10 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts import services
 from accounts.models import AuditEntry, Customer, SendUsage
-from tests.accounts.permissions import assert_matrix
-from tests.factories import PASSWORD
+from accounts.services.mailboxes import mailbox_create
+from tests.support.factories import PASSWORD
+from tests.support.permissions import assert_matrix
 
 # The plan page is the customer user's own; staff change plans elsewhere, mailbox owners change none.
 PLAN = {"owner": 200, "support": 403, "reseller": 403, "other_reseller": 403, "other_customer": 200,
@@ -46,7 +46,7 @@ def test_plan_page_queries_do_not_grow_with_mailboxes(client, cast):
 
     before = count()
     for i in range(5):
-        services.mailbox_create(actor=None, domain=cast.a.domain, local_part=f"u{i}", password=PASSWORD, quota_mb=10)
+        mailbox_create(actor=None, domain=cast.a.domain, local_part=f"u{i}", password=PASSWORD, quota_mb=10)
     assert count() == before
 
 

@@ -8,7 +8,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import AuditEntry, Customer, Reseller, SendUsage, SendUsageHourly, Status, User
-from tests.accounts.permissions import assert_matrix
+from tests.support.permissions import assert_matrix
 
 # The console belongs to reseller admins; everyone else is refused (anonymous: sign-in page).
 CONSOLE = {"owner": 403, "support": 403, "reseller": 200, "other_reseller": 200, "other_customer": 403,

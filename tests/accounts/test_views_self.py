@@ -3,10 +3,11 @@
 import pytest
 from django.urls import reverse
 
-from accounts import hashing, services
+from accounts import hashing
 from accounts.models import AuditEntry, User
-from tests.accounts.permissions import MANAGE, assert_matrix, mailbox_user
-from tests.factories import PASSWORD
+from accounts.services.mailboxes import mailbox_update
+from tests.support.factories import PASSWORD
+from tests.support.permissions import MANAGE, assert_matrix, mailbox_user
 
 pytestmark = pytest.mark.django_db
 NEW = "my new mailbox secret"
@@ -21,7 +22,7 @@ def test_mailbox_owner_signs_in_with_address_and_password(client, cast):
 
 
 def test_disabled_mailbox_cannot_sign_in(client, cast):
-    services.mailbox_update(actor=None, mailbox=cast.a.mailbox, is_active=False)
+    mailbox_update(actor=None, mailbox=cast.a.mailbox, is_active=False)
     response = client.post("/login/", {"username": "info@alpha.test", "password": PASSWORD})
     assert response.status_code == 200 and not response.context["user"].is_authenticated
 
@@ -67,7 +68,7 @@ def test_disabling_the_mailbox_or_suspending_the_customer_ends_open_sessions(cli
     client.post("/login/", {"username": "info@alpha.test", "password": PASSWORD})
     assert client.get(reverse("dashboard")).status_code == 200
     if cut_off == "mailbox":
-        services.mailbox_update(actor=None, mailbox=cast.a.mailbox, is_active=False)
+        mailbox_update(actor=None, mailbox=cast.a.mailbox, is_active=False)
     else:
         cast.a.customer.status = "suspended"
         cast.a.customer.save()

@@ -12,8 +12,8 @@ from django.db import connection
 
 from relay import lockout
 from relay.models import AuthFailure, AuthLockout
-from tests.factories import PASSWORD
 from tests.relay.conftest import HOST, auth_plain, client_context, message, send
+from tests.support.factories import PASSWORD
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

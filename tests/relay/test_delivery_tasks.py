@@ -8,9 +8,9 @@ import pytest
 from relay import auth, delivery, queue as relay_queue, tasks
 from relay.models import QueuedMessage
 from relay.smtpclient import ConnectionCache
-from tests.factories import PASSWORD
 from tests.relay.conftest import message
 from tests.relay.delivery_fixtures import mx, queue, routes  # noqa: F401
+from tests.support.factories import PASSWORD
 
 pytestmark = pytest.mark.django_db
 State = QueuedMessage.State
