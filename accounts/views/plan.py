@@ -20,7 +20,7 @@ def _with_left(item: dict) -> dict:
 def plan(request):
     context = customer_plan(request.user.customer)
     context["usage"] = {key: _with_left(item) for key, item in context["usage"].items()}
-    return render(request, "plan/plan.html", context)
+    return render(request, "accounts/plan/plan.html", context)
 
 
 def _edit_limits(request, obj, form_class, fields, label):
@@ -31,7 +31,7 @@ def _edit_limits(request, obj, form_class, fields, label):
     if saved:
         messages.success(request, f"The limits of {label} are saved.")
         return redirect("plan:home")
-    return render(request, "plan/limits.html", {"form": form, "label": label, "customer": request.user.customer})
+    return render(request, "accounts/plan/limits.html", {"form": form, "label": label, "customer": request.user.customer})
 
 
 @role_required(User.Role.CUSTOMER)

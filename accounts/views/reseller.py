@@ -7,6 +7,7 @@ from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from accounts.charts import bar_chart
 from accounts.forms.reseller import BrandingForm, CustomerCreateForm, CustomerEditForm, PlanForm, ReasonForm
 from accounts.models import Customer, User
 from accounts.selectors import reseller as selectors_reseller
@@ -17,24 +18,16 @@ from accounts.views.common import _get_customer_for_user, client_ip, role_requir
 PAGE_SIZES = (10, 25, 50)
 
 
-def sending_chart(points, *, width: int = 560, height: int = 120) -> dict:
-    """Bar geometry for the inline SVG of daily sending: one bar per day, scaled to the busiest."""
-    busiest = max((count for _, count in points), default=0)
-    top = busiest or 1
-    step = width / max(len(points), 1)
-    bars = []
-    for i, (day, count) in enumerate(points):
-        h = round(count / top * height, 1)
-        bars.append({"x": round(i * step + 2, 1), "w": round(step - 4, 1), "y": round(height - h, 1), "h": h,
-                     "day": day, "count": count})
-    return {"bars": bars, "width": width, "height": height, "busiest": busiest,
-            "total": sum(count for _, count in points)}
+def sending_chart(points) -> dict:
+    """Daily sending as one bar per day, scaled to the busiest."""
+    days = [{"day": day, "count": count} for day, count in points]
+    return bar_chart(days, ("count",), width=560, height=120, margin=2, nice=False)
 
 
 @role_required(User.Role.RESELLER)
 def home(request):
     reseller = request.user.reseller
-    return render(request, "reseller/home.html", {
+    return render(request, "accounts/reseller/home.html", {
         "reseller": reseller,
         "pool": selectors_reseller.pool_overview(reseller),
         "chart": sending_chart(selectors_reseller.sending_by_day(reseller)),
@@ -52,7 +45,7 @@ def customer_list(request):
     query = request.GET.get("q", "")[:150]
     qs = selectors_reseller.customers_with_usage(request.user.reseller, sort=sort, query=query)
     page = Paginator(qs, per_page).get_page(request.GET.get("page"))
-    return render(request, "reseller/customers.html", {
+    return render(request, "accounts/reseller/customers.html", {
         "page": page, "sort": sort, "per_page": per_page, "page_sizes": PAGE_SIZES, "query": query,
         "columns": [("name", "Customer"), ("status", "Status"), ("domains", "Domains"), ("mailboxes", "Mailboxes"),
                     ("storage", "Storage (MB)"), ("sent", "Sent 24 h")],
@@ -71,7 +64,7 @@ def customer_create(request):
     if customer is not None:
         messages.success(request, f"Customer {customer.name} created; {form.cleaned_data['username']} can sign in now.")
         return redirect("reseller:customer", pk=customer.pk)
-    return render(request, "reseller/customer_create.html", {
+    return render(request, "accounts/reseller/customer_create.html", {
         "form": form, "pool": selectors_reseller.pool_overview(reseller)})
 
 
@@ -86,7 +79,7 @@ def customer_detail(request, pk):
     if saved is not None:
         messages.success(request, f"The plan of {customer.name} is saved.")
         return redirect("reseller:customer", pk=customer.pk)
-    return render(request, "reseller/customer.html", {
+    return render(request, "accounts/reseller/customer.html", {
         "customer": customer, "form": form, "reason_form": ReasonForm(),
         "suspended": suspension.is_suspended(customer), "pool": selectors_reseller.pool_overview(request.user.reseller),
     })
@@ -103,7 +96,7 @@ def customer_edit(request, pk):
     if saved is not None:
         messages.success(request, f"{saved.name} is saved.")
         return redirect("reseller:customer", pk=saved.pk)
-    return render(request, "reseller/customer_edit.html", {"customer": customer, "form": form})
+    return render(request, "accounts/reseller/customer_edit.html", {"customer": customer, "form": form})
 
 
 def _suspend_or_restore(request, pk, action):
@@ -147,4 +140,4 @@ def branding(request):
     if saved is not None:
         messages.success(request, "Your brand is saved; your customers see it on their next page.")
         return redirect("reseller:branding")
-    return render(request, "reseller/branding.html", {"form": form, "reseller": reseller})
+    return render(request, "accounts/reseller/branding.html", {"form": form, "reseller": reseller})

@@ -124,7 +124,7 @@ def test_home_shows_the_pool_and_a_chart_of_sending(client, cast):
     client.force_login(cast.reseller_a_admin)
     response = client.get(reverse("reseller:home"))
     chart = response.context["chart"]
-    assert len(chart["bars"]) == 14 and chart["total"] == 12 and chart["bars"][-1]["count"] == 7
+    assert len(chart["groups"]) == 14 and chart["totals"]["count"] == 12 and chart["groups"][-1]["bars"][0]["value"] == 7
     body = response.content.decode()
     assert "<svg" in body and "12 recipients in all" in body
     assert "1 of 100 handed out" in body  # customers
