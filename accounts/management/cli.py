@@ -1,5 +1,6 @@
 """What the account commands share: --json output, clear errors with a non-zero exit, lookups by name."""
 
+import argparse
 import json
 import secrets
 import string
@@ -150,8 +151,6 @@ def login_lines(credentials: dict | None, who: str) -> list[str]:
 
 def nonnegative(value: str) -> int:
     """argparse type for limits: a whole number, 0 or more."""
-    import argparse
-
     try:
         number = int(value)
     except ValueError:
