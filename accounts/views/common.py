@@ -54,11 +54,6 @@ def client_ip(request) -> str | None:
     return request.META.get("REMOTE_ADDR") or None
 
 
-def is_manager(user) -> bool:
-    """Customer users, their reseller's admins and support manage a customer's domains and mailboxes."""
-    return user.role in (User.Role.CUSTOMER, User.Role.RESELLER, User.Role.SUPPORT)
-
-
 def _get_customer_for_user(request, pk) -> Customer:
     return get_object_or_404(selectors.customers_visible_to(request.user), pk=pk)
 

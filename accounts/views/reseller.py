@@ -10,7 +10,7 @@ from django.views.decorators.http import require_POST
 from accounts.charts import bar_chart
 from accounts.forms.reseller import BrandingForm, CustomerCreateForm, CustomerEditForm, PlanForm, ReasonForm
 from accounts.models import Customer, User
-from accounts.selectors import reseller as selectors_reseller
+from accounts.selectors.reseller import customers_with_usage, pool_overview, sending_by_day
 from accounts.services import suspension, tenants
 from accounts.services.limits import limit_set
 from accounts.views.common import _get_customer_for_user, client_ip, role_required, submit
@@ -29,8 +29,8 @@ def home(request):
     reseller = request.user.reseller
     return render(request, "accounts/reseller/home.html", {
         "reseller": reseller,
-        "pool": selectors_reseller.pool_overview(reseller),
-        "chart": sending_chart(selectors_reseller.sending_by_day(reseller)),
+        "pool": pool_overview(reseller),
+        "chart": sending_chart(sending_by_day(reseller)),
     })
 
 
@@ -43,7 +43,7 @@ def customer_list(request):
         per_page = 25
     per_page = per_page if per_page in PAGE_SIZES else 25
     query = request.GET.get("q", "")[:150]
-    qs = selectors_reseller.customers_with_usage(request.user.reseller, sort=sort, query=query)
+    qs = customers_with_usage(request.user.reseller, sort=sort, query=query)
     page = Paginator(qs, per_page).get_page(request.GET.get("page"))
     return render(request, "accounts/reseller/customers.html", {
         "page": page, "sort": sort, "per_page": per_page, "page_sizes": PAGE_SIZES, "query": query,
@@ -65,7 +65,7 @@ def customer_create(request):
         messages.success(request, f"Customer {customer.name} created; {form.cleaned_data['username']} can sign in now.")
         return redirect("reseller:customer", pk=customer.pk)
     return render(request, "accounts/reseller/customer_create.html", {
-        "form": form, "pool": selectors_reseller.pool_overview(reseller)})
+        "form": form, "pool": pool_overview(reseller)})
 
 
 @role_required(User.Role.RESELLER)
@@ -81,7 +81,7 @@ def customer_detail(request, pk):
         return redirect("reseller:customer", pk=customer.pk)
     return render(request, "accounts/reseller/customer.html", {
         "customer": customer, "form": form, "reason_form": ReasonForm(),
-        "suspended": suspension.is_suspended(customer), "pool": selectors_reseller.pool_overview(request.user.reseller),
+        "suspended": suspension.is_suspended(customer), "pool": pool_overview(request.user.reseller),
     })
 
 
