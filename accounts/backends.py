@@ -4,6 +4,7 @@ from django.contrib.auth.backends import BaseBackend
 
 from accounts import hashing
 from accounts.models import User
+from accounts.selectors import mailbox_by_address
 
 
 def _may_sign_in(mailbox) -> bool:
@@ -14,8 +15,6 @@ class MailboxBackend(BaseBackend):
     def authenticate(self, request, username=None, password=None, **kwargs):
         if not username or not password or "@" not in username:
             return None
-        from accounts.selectors import mailbox_by_address
-
         mailbox = mailbox_by_address(username)
         if mailbox is None:
             hashing.check_dummy(password)

@@ -1,4 +1,5 @@
-"""Domain ownership proof and DNS health (MX, SPF, DKIM, DMARC), looked up for real with dnspython.
+"""Domain ownership proof and DNS health (MX, SPF, DKIM, DMARC), looked up for real with dnspython (reads only:
+accounts.services.domains stores the results).
 
 The ownership proof is a TXT record at ``_hostingmail.<domain>`` rather than at the domain itself: the apex
 already carries the SPF record (and often other providers' tokens), and a name of its own can be removed after
@@ -8,11 +9,8 @@ verification without touching anything else.
 import dns.exception
 import dns.resolver
 from django.conf import settings
-from django.db import transaction
-from django.utils import timezone
 
-from accounts.models import Domain, User
-from accounts.services import audit, domain_mark_verified
+from accounts.models import Domain
 
 VERIFICATION_LABEL = "_hostingmail"
 KINDS = ("mx", "spf", "dkim", "dmarc")
@@ -166,34 +164,3 @@ def check_verification(domain: Domain) -> dict:
     else:
         status = "missing"
     return {"status": status, "expected": value, "found": found}
-
-
-def _statuses(dns_status: dict) -> dict:
-    return {kind: (dns_status or {}).get(kind, {}).get("status") for kind in KINDS}
-
-
-def domain_record_dns(*, actor: User | None, domain: Domain, dns_status: dict, client_ip: str | None = None) -> Domain:
-    """Store a check's result; a change of any record's status goes to the audit log as domain.dns_changed."""
-    with transaction.atomic():
-        domain = Domain.objects.select_for_update().get(pk=domain.pk)
-        before = _statuses(domain.dns_status)
-        domain.dns_status = dns_status
-        domain.dns_checked_at = timezone.now()
-        domain.save(update_fields=["dns_status", "dns_checked_at"])
-        after = _statuses(dns_status)
-        if before != after:
-            audit(actor=actor, action="domain.dns_changed", obj=domain, before=before, after=after,
-                  client_ip=client_ip)
-    return domain
-
-
-def domain_check_now(*, actor: User | None, domain: Domain, client_ip: str | None = None) -> Domain:
-    """Look for the ownership proof (verifying the domain when found), then check the records of a verified one."""
-    if not domain.is_verified:
-        proof = check_verification(domain)
-        if proof["status"] != "found":
-            # Kept so the page can say why (missing, another token, DNS error); no record checks before the proof.
-            return domain_record_dns(actor=actor, domain=domain, dns_status={"verification": proof},
-                                     client_ip=client_ip)
-        domain = domain_mark_verified(actor=actor, domain=domain, client_ip=client_ip)
-    return domain_record_dns(actor=actor, domain=domain, dns_status=check_records(domain), client_ip=client_ip)

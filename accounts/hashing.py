@@ -6,6 +6,7 @@ must run these functions in a thread.
 """
 
 import ctypes
+import multiprocessing
 import os
 import threading
 from concurrent.futures import ProcessPoolExecutor
@@ -85,8 +86,6 @@ def process_pool(workers: int) -> ProcessPoolExecutor:
     stall the threads of the process that asked (an event loop), and the hashing competes with them for CPU only
     through the kernel's scheduler, at a lower priority.
     """
-    import multiprocessing
-
     return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
                                initializer=_worker_start)
 

@@ -11,6 +11,7 @@ class TrigramIndex(Index):
     def create_sql(self, model, schema_editor, using="", **kwargs):
         if schema_editor.connection.vendor != "postgresql":
             return super().create_sql(model, schema_editor, using=using, **kwargs)
+        # Imported here, on PostgreSQL only: django.contrib.postgres is not an installed app and needs psycopg.
         from django.contrib.postgres.indexes import GinIndex, OpClass
         from django.db.models import OrderBy
         from django.db.models.functions import Collate

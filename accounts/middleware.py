@@ -7,8 +7,8 @@ from django.contrib import messages
 from django.contrib.auth import logout
 from django.shortcuts import redirect
 
-from accounts.security import SEEN_KEY, session_touch
-from accounts.staff import may_sign_in
+from accounts.selectors import may_sign_in
+from accounts.services.security import SEEN_KEY, session_touch
 
 
 class PanelSessionMiddleware:

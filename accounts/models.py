@@ -8,6 +8,7 @@ from django.db.models.functions import Upper
 from django.utils import timezone
 
 from accounts.indexes import TrigramIndex
+from accounts.normalize import domain_to_unicode
 
 
 class Status(models.TextChoices):
@@ -127,10 +128,7 @@ class Domain(SendingLimits):
 
     @property
     def unicode_name(self):
-        try:
-            return self.name.encode("ascii").decode("idna")
-        except UnicodeError:
-            return self.name
+        return domain_to_unicode(self.name)
 
     @property
     def is_verified(self):

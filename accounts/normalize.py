@@ -8,13 +8,35 @@ _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 _LOCAL = re.compile(r"^[a-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
 
 
+def domain_to_ascii(name: str) -> str:
+    """The lower-case IDNA A-label form of a domain name given in Unicode or ASCII; UnicodeError if it has none."""
+    return name.encode("idna").decode("ascii").lower()
+
+
+def domain_to_unicode(name: str) -> str:
+    """The Unicode form of a stored A-label name, for people; the name as stored if it is not valid IDNA."""
+    try:
+        return name.encode("ascii").decode("idna")
+    except UnicodeError:
+        return name
+
+
+def domain_search_term(text: str) -> str:
+    """What to look for among stored names when someone types a domain (or part of one): "bücher.test" finds
+    "xn--bcher-kva.test"; text without an IDNA form is searched as typed, lower-cased."""
+    try:
+        return domain_to_ascii(text)
+    except UnicodeError:
+        return text.lower()
+
+
 def normalize_domain(name: str) -> str:
     """Lower-case A-label for a domain given in Unicode or ASCII; ValidationError with a reason otherwise."""
     name = (name or "").strip().rstrip(".")
     if not name:
         raise ValidationError("Enter a domain name.", code="required")
     try:
-        ascii_name = name.encode("idna").decode("ascii").lower()
+        ascii_name = domain_to_ascii(name)
     except UnicodeError:
         raise ValidationError(f"“{name}” is not a valid domain name.", code="invalid") from None
     labels = ascii_name.split(".")

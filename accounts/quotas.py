@@ -17,6 +17,7 @@ from django.db.models import Q, Sum
 from django.utils import timezone
 
 from accounts.models import Customer, Domain, Mailbox, Reseller, SendUsage, SmtpCredential
+from accounts.normalize import domain_to_unicode
 
 Scope = SendUsage.Scope
 _TABLE = SendUsage._meta.db_table  # a plain identifier: needs no quoting in the SQL below
@@ -82,17 +83,10 @@ _PATHS = {
 def _label(scope: str, names: list[str]) -> str:
     if scope == Scope.MAILBOX:
         local_part, domain = names
-        return f"mailbox {local_part}@{_unicode_domain(domain)}"
+        return f"mailbox {local_part}@{domain_to_unicode(domain)}"
     if scope == Scope.DOMAIN:
-        return f"domain {_unicode_domain(names[0])}"
+        return f"domain {domain_to_unicode(names[0])}"
     return f"{scope} {names[0]}"
-
-
-def _unicode_domain(name: str) -> str:
-    try:
-        return name.encode("ascii").decode("idna")
-    except UnicodeError:
-        return name
 
 
 # Table aliases and the columns that name each level in its label.
@@ -138,17 +132,6 @@ def _read_levels(root: str, pk: int) -> list[Level]:
         levels.append(Level(scope=scope, scope_id=level_id, label=_label(scope, names), per_hour=per_hour,
                             per_day=per_day))
     return levels
-
-
-def _sender_key(credential: SmtpCredential | None, mailbox: Mailbox | None) -> tuple[str, int]:
-    if (credential is None) == (mailbox is None):
-        raise TypeError("pass exactly one of credential= or mailbox=")
-    return (Scope.CREDENTIAL, credential.pk) if credential is not None else (Scope.MAILBOX, mailbox.pk)
-
-
-def levels_for(*, credential: SmtpCredential | None = None, mailbox: Mailbox | None = None) -> list[Level]:
-    """The sender's levels, innermost first: credential or mailbox, (mailbox), domain, customer, reseller."""
-    return _read_levels(*_sender_key(credential, mailbox))
 
 
 # --- check and count -----------------------------------------------------------------------------------------
@@ -304,20 +287,6 @@ class Counter:
             self._taken = {}
 
 
-def check_and_count(*, credential: SmtpCredential | None = None, mailbox: Mailbox | None = None,
-                    recipients: int, now: datetime | None = None) -> None:
-    """Count `recipients` at every level if all have room, else raise QuotaExceeded and count nothing.
-
-    Must run inside the caller's transaction.atomic(), the one that stores the message (see Counter).
-    """
-    sender = _sender_key(credential, mailbox)
-    if recipients < 1:
-        raise ValueError("recipients must be at least 1")
-    counter = Counter([sender], now=now)
-    counter.take(sender, recipients)
-    counter.flush()
-
-
 # --- reading usage -------------------------------------------------------------------------------------------
 
 
@@ -337,17 +306,6 @@ def usage_many(*, scope: str, scope_ids, now: datetime | None = None) -> dict[in
 
 def usage(*, scope: str, scope_id: int, now: datetime | None = None) -> dict[str, int]:
     return usage_many(scope=scope, scope_ids=[scope_id], now=now)[scope_id]
-
-
-_SCOPE_OF = {model: scope for scope, model in _MODELS.items()}
-
-
-def usage_for(obj, *, now: datetime | None = None) -> dict[str, dict[str, int | None]]:
-    """For the progress bars: {"hour": {"used": n, "limit": n|None}, "day": {...}} of a reseller, customer,
-    domain, mailbox or credential (limit None: no limit of its own)."""
-    used = usage(scope=_SCOPE_OF[type(obj)], scope_id=obj.pk, now=now)
-    return {"hour": {"used": used["hour"], "limit": obj.send_per_hour},
-            "day": {"used": used["day"], "limit": obj.send_per_day}}
 
 
 def purge_old_usage(*, now: datetime | None = None) -> int:

@@ -1,14 +1,17 @@
-"""Periodic work on accounts: DNS re-checks of domains, and Dovecot's quota usage copied into the panel."""
+"""Every Celery task of accounts (scheduled in hostingmail/celery.py). Each takes ids and calls a service.
+
+The names are explicit: they are what beat and the broker know the tasks by, kept as they were when the tasks
+lived in modules of their own.
+"""
 
 from celery import shared_task
-from django.db import transaction
-from django.utils import timezone
 
-from accounts import dnscheck
-from accounts.models import Domain, DovecotQuota, Mailbox
+from accounts import quotas, sending_history
+from accounts.models import Domain
+from accounts.services import domains, mailboxes, security
 
 
-@shared_task(ignore_result=True)
+@shared_task(name="accounts.tasks.recheck_domains", ignore_result=True)
 def recheck_domains() -> list[int]:
     """Fan out one re-check per domain: verified ones have their records checked, pending ones their proof."""
     ids = list(Domain.objects.exclude(status=Domain.DomainStatus.SUSPENDED).order_by("pk").values_list("pk", flat=True))
@@ -17,30 +20,29 @@ def recheck_domains() -> list[int]:
     return ids
 
 
-@shared_task(ignore_result=True)
+@shared_task(name="accounts.tasks.recheck_domain", ignore_result=True)
 def recheck_domain(domain_id: int) -> None:
     domain = Domain.objects.filter(pk=domain_id).first()
     if domain is None:  # deleted since it was queued
         return
-    dnscheck.domain_check_now(actor=None, domain=domain)
+    domains.domain_check_now(actor=None, domain=domain)
 
 
-@shared_task(ignore_result=True)
+@shared_task(name="accounts.tasks.import_dovecot_quota", ignore_result=True)
 def import_dovecot_quota() -> int:
-    """Copy Dovecot's quota dict rows (username = the mailbox address) into Mailbox.used_*; returns rows matched."""
-    by_domain: dict[str, dict[str, DovecotQuota]] = {}
-    for row in DovecotQuota.objects.all():
-        local, _, domain = row.username.lower().rpartition("@")
-        by_domain.setdefault(domain, {})[local] = row
-    now = timezone.now()
-    changed = []
-    for domain, rows in by_domain.items():
-        for mailbox in Mailbox.objects.filter(domain__name=domain, local_part__in=list(rows)).only("pk", "local_part"):
-            row = rows[mailbox.local_part]
-            mailbox.used_bytes = max(row.bytes, 0)
-            mailbox.used_messages = max(row.messages, 0)
-            mailbox.usage_updated_at = now
-            changed.append(mailbox)
-    with transaction.atomic():
-        Mailbox.objects.bulk_update(changed, ["used_bytes", "used_messages", "usage_updated_at"], batch_size=500)
-    return len(changed)
+    return mailboxes.mailboxes_import_dovecot_usage()
+
+
+@shared_task(name="accounts.quota_tasks.purge_old_usage", ignore_result=True)
+def purge_old_usage() -> int:
+    return quotas.purge_old_usage()
+
+
+@shared_task(name="accounts.security_tasks.purge_stale_sign_ins", ignore_result=True)
+def purge_stale_sign_ins() -> dict[str, int]:
+    return security.purge_stale()
+
+
+@shared_task(name="accounts.history_tasks.rollup_send_usage", ignore_result=True)
+def rollup_send_usage() -> int:
+    return sending_history.rollup_send_usage()

@@ -1,34 +1,66 @@
-from django.urls import path
+from django.urls import include, path
 
-from accounts import views, views_clients, views_credentials, views_domains, views_mailboxes, views_self
+from accounts.views import (audit, clients, credentials, dashboard, domains, mailboxes, plan, reseller, security,
+                            self)
+
+security_patterns = [
+    path("login/code/", security.code_view, name="code"),
+    path("login/two-factor/", security.enrol_view, name="enrol"),
+    path("security/", security.security_page, name="page"),
+    path("security/recovery-codes/", security.recovery_codes_view, name="recovery_codes"),
+    path("security/two-factor/off/", security.otp_disable_view, name="otp_disable"),
+    path("security/sessions/<int:pk>/revoke/", security.session_revoke_view, name="session_revoke"),
+    path("security/sessions/others/revoke/", security.sessions_revoke_others_view, name="sessions_revoke_others"),
+    path("audit/", audit.audit_log, name="audit_log"),
+]
+
+reseller_patterns = [
+    path("", reseller.home, name="home"),
+    path("customers/", reseller.customer_list, name="customers"),
+    path("customers/new/", reseller.customer_create, name="customer_create"),
+    path("customers/<int:pk>/", reseller.customer_detail, name="customer"),
+    path("customers/<int:pk>/edit/", reseller.customer_edit, name="customer_edit"),
+    path("customers/<int:pk>/suspend/", reseller.customer_suspend, name="customer_suspend"),
+    path("customers/<int:pk>/restore/", reseller.customer_restore, name="customer_restore"),
+    path("branding/", reseller.branding, name="branding"),
+]
+
+plan_patterns = [
+    path("", plan.plan, name="home"),
+    path("domains/<int:pk>/", plan.domain_limits, name="domain"),
+    path("mailboxes/<int:pk>/", plan.mailbox_limits, name="mailbox"),
+]
 
 urlpatterns = [
-    path("", views.dashboard, name="dashboard"),
-    path("customers/<int:pk>/", views.customer_dashboard, name="customer_dashboard"),
-    path("domains/", views_domains.domain_list, name="domain_list"),
-    path("domains/add/", views_domains.domain_add, name="domain_add"),
-    path("domains/<int:pk>/", views_domains.domain_detail, name="domain_detail"),
-    path("domains/<int:pk>/check/", views_domains.domain_check, name="domain_check"),
-    path("domains/<int:pk>/delete/", views_domains.domain_delete, name="domain_delete"),
-    path("domains/<int:domain_pk>/mailboxes/add/", views_mailboxes.mailbox_add, name="mailbox_add"),
-    path("mailboxes/", views_mailboxes.mailbox_list, name="mailbox_list"),
-    path("mailboxes/<int:pk>/", views_mailboxes.mailbox_edit, name="mailbox_edit"),
-    path("mailboxes/<int:pk>/password/", views_mailboxes.mailbox_password, name="mailbox_password"),
-    path("mailboxes/<int:pk>/smtp/", views_mailboxes.mailbox_smtp, name="mailbox_smtp"),
-    path("mailboxes/<int:pk>/delete/", views_mailboxes.mailbox_delete, name="mailbox_delete"),
-    path("mailboxes/<int:pk>/settings/", views_clients.mailbox_settings, name="mailbox_settings"),
-    path("mailboxes/<int:pk>/settings.mobileconfig", views_clients.mailbox_mobileconfig, name="mailbox_mobileconfig"),
-    path("credentials/", views_credentials.credential_list, name="credential_list"),
-    path("credentials/add/", views_credentials.credential_add, name="credential_add"),
-    path("credentials/<int:pk>/settings/", views_clients.credential_settings, name="credential_settings"),
-    path("credentials/<int:pk>/settings.mobileconfig", views_clients.credential_mobileconfig,
+    path("", include((security_patterns, "security"))),
+    path("reseller/", include((reseller_patterns, "reseller"))),
+    path("plan/", include((plan_patterns, "plan"))),
+    path("", dashboard.dashboard, name="dashboard"),
+    path("customers/<int:pk>/", dashboard.customer_dashboard, name="customer_dashboard"),
+    path("domains/", domains.domain_list, name="domain_list"),
+    path("domains/add/", domains.domain_add, name="domain_add"),
+    path("domains/<int:pk>/", domains.domain_detail, name="domain_detail"),
+    path("domains/<int:pk>/check/", domains.domain_check, name="domain_check"),
+    path("domains/<int:pk>/delete/", domains.domain_delete, name="domain_delete"),
+    path("domains/<int:domain_pk>/mailboxes/add/", mailboxes.mailbox_add, name="mailbox_add"),
+    path("mailboxes/", mailboxes.mailbox_list, name="mailbox_list"),
+    path("mailboxes/<int:pk>/", mailboxes.mailbox_edit, name="mailbox_edit"),
+    path("mailboxes/<int:pk>/password/", mailboxes.mailbox_password, name="mailbox_password"),
+    path("mailboxes/<int:pk>/smtp/", mailboxes.mailbox_smtp, name="mailbox_smtp"),
+    path("mailboxes/<int:pk>/delete/", mailboxes.mailbox_delete, name="mailbox_delete"),
+    path("mailboxes/<int:pk>/settings/", clients.mailbox_settings, name="mailbox_settings"),
+    path("mailboxes/<int:pk>/settings.mobileconfig", clients.mailbox_mobileconfig, name="mailbox_mobileconfig"),
+    path("credentials/", credentials.credential_list, name="credential_list"),
+    path("credentials/add/", credentials.credential_add, name="credential_add"),
+    path("credentials/<int:pk>/settings/", clients.credential_settings, name="credential_settings"),
+    path("credentials/<int:pk>/settings.mobileconfig", clients.credential_mobileconfig,
          name="credential_mobileconfig"),
-    path("credentials/<int:pk>/revoke/", views_credentials.credential_revoke, name="credential_revoke"),
-    path("me/password/", views_self.own_password, name="own_password"),
-    path("account/password/", views_self.account_password, name="account_password"),
+    path("credentials/<int:pk>/revoke/", credentials.credential_revoke, name="credential_revoke"),
+    path("me/password/", self.own_password, name="own_password"),
+    path("account/password/", self.account_password, name="account_password"),
     # Mail clients' automatic setup: public, answered for domains hosted here only.
-    path(".well-known/autoconfig/mail/config-v1.1.xml", views_clients.autoconfig, name="autoconfig_wellknown"),
-    path("mail/config-v1.1.xml", views_clients.autoconfig, name="autoconfig"),
-    path("autodiscover/autodiscover.xml", views_clients.autodiscover, name="autodiscover"),
-    path("Autodiscover/Autodiscover.xml", views_clients.autodiscover),
+    path(".well-known/autoconfig/mail/config-v1.1.xml", clients.autoconfig, name="autoconfig_wellknown"),
+    path("mail/config-v1.1.xml", clients.autoconfig, name="autoconfig"),
+    path("autodiscover/autodiscover.xml", clients.autodiscover, name="autodiscover"),
+    path("Autodiscover/Autodiscover.xml", clients.autodiscover),
 ]

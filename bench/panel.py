@@ -171,7 +171,7 @@ def pages(users: dict) -> list[tuple[str, str, str, tuple | None]]:
     any_customer = Customer.objects.filter(name__startswith=f"{PREFIX}-c").order_by("-pk").first()
     messages_size = ("per_page", 25, 100)
     # Lists with a fixed page size: the bench sets the module's constant to 10, then 50.
-    fixed_size = ("accounts.views_common.PAGE_SIZE", 10, 50)
+    fixed_size = ("accounts.views.common.PAGE_SIZE", 10, 50)
     rows = []
     for role in ("support", "reseller", "customer"):
         rows += [
@@ -183,7 +183,7 @@ def pages(users: dict) -> list[tuple[str, str, str, tuple | None]]:
             (role, "messages by sender", "relay:message_list", {"sender": mailbox.address}, messages_size),
             (role, "messages by recipient", "relay:message_list", {"recipient": "customer7@example.org"},
              messages_size),
-            (role, "audit log", "security:audit_log", {}, ("accounts.views_audit.PAGE_SIZE", 10, 50)),
+            (role, "audit log", "security:audit_log", {}, ("accounts.views.audit.PAGE_SIZE", 10, 50)),
         ]
     rows += [
         ("support", "search: customer", "support:home", {"q": any_customer.name}, None),

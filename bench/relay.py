@@ -68,18 +68,21 @@ def create_database(url: str | None, workdir: Path) -> tuple[str, callable]:
 def seed(count: int, customers: int) -> list[tuple[str, str, str]]:
     """`customers` customers, each with a verified domain and a mailbox, and `count` app credentials of those
     mailboxes in turn: [(username, secret, sender address)]."""
-    from accounts import services
+    from accounts.services.credentials import credential_create
+    from accounts.services.domains import domain_create
+    from accounts.services.mailboxes import mailbox_create
+    from accounts.services.tenants import customer_create
 
     senders = []
     for n in range(customers):
-        customer = services.customer_create(actor=None, name=f"Bench {n}")
-        domain = services.domain_create(actor=None, customer=customer, name=f"bench{n}.test", verified=True)
-        senders.append(services.mailbox_create(actor=None, domain=domain, local_part="sender",
-                                               password=secrets.token_urlsafe(16), smtp_enabled=True))
+        customer = customer_create(actor=None, name=f"Bench {n}")
+        domain = domain_create(actor=None, customer=customer, name=f"bench{n}.test", verified=True)
+        senders.append(mailbox_create(actor=None, domain=domain, local_part="sender",
+                                      password=secrets.token_urlsafe(16), smtp_enabled=True))
     logins = []
     for i in range(count):
         mailbox = senders[i % customers]
-        new = services.credential_create(actor=None, domain=mailbox.domain, mailbox=mailbox)
+        new = credential_create(actor=None, domain=mailbox.domain, mailbox=mailbox)
         logins.append((new.credential.username, new.secret, mailbox.address))
     return logins
 

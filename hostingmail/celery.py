@@ -30,7 +30,6 @@ def packages_with_tasks() -> list[str]:
 
 
 app.autodiscover_tasks(packages_with_tasks)
-app.conf.imports = ("accounts.quota_tasks", "accounts.security_tasks", "accounts.history_tasks")
 app.conf.beat_schedule = {
     # A customer's DNS changes without telling us: notice removed or altered records, verify pending domains.
     "accounts-recheck-domains": {"task": "accounts.tasks.recheck_domains", "schedule": 3600.0},

@@ -4,7 +4,6 @@ With PROMETHEUS_MULTIPROC_DIR set, every relay, worker and panel process writes 
 and this view reports their sum; without it, only this process's own counters (useful for `make run`).
 """
 
-import ipaddress
 import os
 
 from django.conf import settings
@@ -17,6 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, 
 from prometheus_client.core import GaugeMetricFamily
 
 import relay.metrics  # noqa: F401  (registers the relay's counters in this process)
+from accounts.networks import address_in, parse_networks
 from relay.models import QueuedMessage
 
 WAITING = (QueuedMessage.State.QUEUED, QueuedMessage.State.DEFERRED)
@@ -56,11 +56,7 @@ def scrape_registry() -> CollectorRegistry:
 
 
 def _allowed(request) -> bool:
-    try:
-        addr = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
-    except ValueError:
-        return False
-    return any(addr in ipaddress.ip_network(net, strict=False) for net in settings.METRICS_ALLOWED_IPS)
+    return address_in(request.META.get("REMOTE_ADDR", ""), parse_networks(settings.METRICS_ALLOWED_IPS))
 
 
 @never_cache

@@ -11,24 +11,14 @@ from django.conf import settings
 from django.shortcuts import resolve_url
 from django_htmx.http import HttpResponseClientRedirect
 
-
-def _networks():
-    return [ipaddress.ip_network(item, strict=False) for item in settings.TRUSTED_PROXIES]
-
-
-def _trusted(address: str, networks) -> bool:
-    try:
-        ip = ipaddress.ip_address(address.strip())
-    except ValueError:
-        return False
-    return any(ip in network for network in networks)
+from accounts.networks import address_in, parse_networks
 
 
 def real_client_ip(remote_addr: str, forwarded_for: str, networks) -> str:
-    if not networks or not _trusted(remote_addr, networks):
+    if not networks or not address_in(remote_addr, networks):
         return remote_addr
     for hop in reversed([h.strip() for h in forwarded_for.split(",") if h.strip()]):
-        if not _trusted(hop, networks):
+        if not address_in(hop, networks):
             try:
                 return str(ipaddress.ip_address(hop))
             except ValueError:
@@ -39,7 +29,7 @@ def real_client_ip(remote_addr: str, forwarded_for: str, networks) -> str:
 class RealClientIpMiddleware:
     def __init__(self, get_response):
         self.get_response = get_response
-        self.networks = _networks()
+        self.networks = parse_networks(settings.TRUSTED_PROXIES)
 
     def __call__(self, request):
         meta = request.META

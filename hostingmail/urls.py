@@ -5,7 +5,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from accounts import views_security
+from accounts.views import security
 from hostingmail import health, metrics_view
 
 # The admin signs in through the panel's sign-in (throttled, two-factor) and needs a verified session.
@@ -17,12 +17,9 @@ urlpatterns = [
     path("metrics", metrics_view.metrics, name="metrics"),
     path("admin/login/", RedirectView.as_view(pattern_name="login", query_string=True)),
     path("admin/", admin.site.urls),
-    path("login/", views_security.login_view, name="login"),
-    path("", include("accounts.urls_security")),
+    path("login/", security.login_view, name="login"),
     path("support/", include("hostingmail.support.urls")),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("reseller/", include("accounts.urls_reseller")),
-    path("plan/", include("accounts.urls_plan")),
     path("", include("accounts.urls")),
     path("", include("relay.panel.urls")),
 ]

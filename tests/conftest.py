@@ -1,7 +1,7 @@
 import pytest
 
-from tests.factories import make_cast
 from tests.peers import DnsServer
+from tests.support.factories import make_cast
 
 
 @pytest.fixture

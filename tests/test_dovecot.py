@@ -14,11 +14,13 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
-from accounts import services, staff
 from accounts.models import DovecotQuota, Mailbox
+from accounts.services.mailboxes import mailbox_create, mailbox_set_password, mailbox_update
+from accounts.services.suspension import suspend
+from accounts.services.tenants import reseller_create
 from accounts.tasks import import_dovecot_quota
-from tests.factories import PASSWORD, make_tenant
 from tests.peers import free_port, wait_for_port
+from tests.support.factories import PASSWORD, make_tenant
 
 DEPLOY = Path(__file__).resolve().parents[1] / "hostingmail" / "deploy" / "dovecot"
 needs_postgresql = pytest.mark.skipif(
@@ -162,7 +164,7 @@ class Dovecot:
 @pytest.mark.django_db(transaction=True)
 def test_imap_signs_in_with_the_panel_password_only(dovecot):
     tenant = make_tenant("Dove", "dove.test")
-    other = services.mailbox_create(actor=None, domain=tenant.domain, local_part="sales", password="another password 7")
+    other = mailbox_create(actor=None, domain=tenant.domain, local_part="sales", password="another password 7")
 
     imap = dovecot.login("info@dove.test", PASSWORD)
     assert imap.select("INBOX")[0] == "OK"
@@ -175,12 +177,12 @@ def test_imap_signs_in_with_the_panel_password_only(dovecot):
     assert dovecot.refuses("nobody@dove.test", PASSWORD)
     assert dovecot.refuses("info", PASSWORD)
 
-    services.mailbox_update(actor=None, mailbox=other, is_active=False)
+    mailbox_update(actor=None, mailbox=other, is_active=False)
     assert dovecot.refuses("sales@dove.test", "another password 7")
     dovecot.login("info@dove.test", PASSWORD).logout()
 
     # A changed password counts at once (no cache between the panel and Dovecot).
-    services.mailbox_set_password(actor=None, mailbox=tenant.mailbox, password="a brand new password")
+    mailbox_set_password(actor=None, mailbox=tenant.mailbox, password="a brand new password")
     assert dovecot.refuses("info@dove.test", PASSWORD)
     dovecot.login("info@dove.test", "a brand new password").logout()
 
@@ -189,14 +191,14 @@ def test_imap_signs_in_with_the_panel_password_only(dovecot):
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("suspended", ["domain", "customer", "reseller"])
 def test_imap_refuses_mailboxes_of_suspended_domains_and_customers(dovecot, suspended):
-    reseller = services.reseller_create(actor=None, name="Dove Reseller")
+    reseller = reseller_create(actor=None, name="Dove Reseller")
     tenant = make_tenant("Dove", "dove.test", reseller)
     dovecot.login("info@dove.test", PASSWORD).logout()
     if suspended == "reseller":
         # No suspend service for resellers yet: the status field is what the query reads.
         type(reseller).objects.filter(pk=reseller.pk).update(status="suspended")
     else:
-        staff.suspend(actor=None, obj=getattr(tenant, suspended), reason="unpaid invoice")
+        suspend(actor=None, obj=getattr(tenant, suspended), reason="unpaid invoice")
     assert dovecot.refuses("info@dove.test", PASSWORD)
 
 
@@ -214,7 +216,7 @@ def wait_for_quota_row(dovecot: "Dovecot", username: str, timeout: float = 10.0)
 @pytest.mark.django_db(transaction=True)
 def test_quota_limit_comes_from_the_panel_and_usage_flows_back(dovecot):
     tenant = make_tenant("Dove", "dove.test")
-    services.mailbox_update(actor=None, mailbox=tenant.mailbox, quota_mb=20)
+    mailbox_update(actor=None, mailbox=tenant.mailbox, quota_mb=20)
 
     imap = dovecot.login("info@dove.test", PASSWORD)
     typ, data = imap.getquotaroot("INBOX")

@@ -1,5 +1,6 @@
 """What the account commands share: --json output, clear errors with a non-zero exit, lookups by name."""
 
+import argparse
 import json
 import secrets
 import string
@@ -9,9 +10,11 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from accounts import selectors, services
+from accounts import selectors
 from accounts.models import Customer, Domain, Mailbox, Reseller
 from accounts.normalize import normalize_domain
+from accounts.services.mailboxes import validate_mailbox_password
+from accounts.services.tenants import user_create
 
 
 class ServiceCommand(BaseCommand):
@@ -64,7 +67,7 @@ class ServiceCommand(BaseCommand):
         if not username:
             return None
         password, generated = self.password(options, panel=True)
-        services.user_create(actor=None, username=username, password=password, role=role, **tenant)
+        user_create(actor=None, username=username, password=password, role=role, **tenant)
         return login(username, password, generated)
 
 
@@ -79,7 +82,7 @@ def generate_password(*, address: str = "") -> str:
     while True:
         password = "".join(secrets.choice(alphabet) for _ in range(20))
         try:
-            services.validate_mailbox_password(password, address=address)
+            validate_mailbox_password(password, address=address)
             return password
         except ValidationError:
             continue
@@ -148,8 +151,6 @@ def login_lines(credentials: dict | None, who: str) -> list[str]:
 
 def nonnegative(value: str) -> int:
     """argparse type for limits: a whole number, 0 or more."""
-    import argparse
-
     try:
         number = int(value)
     except ValueError:

@@ -1,6 +1,6 @@
 from django import forms
 
-from accounts.limits import FIELDS, LABELS, NULLABLE
+from accounts.services.limits import FIELDS, LABELS, NULLABLE
 
 
 class SearchForm(forms.Form):

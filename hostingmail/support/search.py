@@ -4,6 +4,7 @@ from dataclasses import dataclass
 
 from accounts import selectors
 from accounts.models import User
+from accounts.normalize import domain_search_term
 from relay.panel.selectors import messages_visible_to
 
 LIMIT = 20
@@ -19,16 +20,9 @@ class Hit:
     url_pk: int | None = None
 
 
-def _ascii(text: str) -> str:
-    """The IDNA form of what was typed, so "bücher.test" finds "xn--bcher-kva.test"; as typed if it has none."""
-    try:
-        return text.encode("idna").decode("ascii").lower()
-    except UnicodeError:
-        return text.lower()
-
-
 def _domain_part(text: str) -> str:
-    return ".".join(_ascii(label) if label else "" for label in text.split("."))
+    # Label by label, so a partial name ("bücher." or ".test") finds its stored A-labels too.
+    return ".".join(domain_search_term(label) if label else "" for label in text.split("."))
 
 
 def search(user: User, query: str) -> dict[str, list[Hit]]:

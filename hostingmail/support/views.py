@@ -3,10 +3,10 @@
 from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect, render
 
-from accounts import limits, selectors, staff
-from accounts.models import Customer, Mailbox
-from accounts.views_common import client_ip, submit
-from accounts.views_security import support_required
+from accounts import selectors
+from accounts.models import Customer, Mailbox, User
+from accounts.services import limits, suspension
+from accounts.views.common import client_ip, role_required, submit
 from hostingmail.support import search as support_search
 from hostingmail.support.forms import LimitsForm, ReasonForm, SearchForm
 from hostingmail.support.selectors import customer_page
@@ -31,7 +31,7 @@ def _customer_id(obj) -> int:
     return obj.customer_id
 
 
-@support_required
+@role_required(User.Role.SUPPORT, verified=True)
 def home(request):
     form = SearchForm(request.GET or None)
     query = form.cleaned_data["q"] if form.is_valid() else ""
@@ -41,13 +41,13 @@ def home(request):
     })
 
 
-@support_required
+@role_required(User.Role.SUPPORT, verified=True)
 def customer(request, pk):
     obj = _get_object_for_user(request, "customer", pk)
     return render(request, "support/customer.html", customer_page(request.user, obj))
 
 
-@support_required
+@role_required(User.Role.SUPPORT, verified=True)
 def limits_edit(request, pk, kind):
     obj = _get_object_for_user(request, kind, pk)
     form = LimitsForm(request.POST or None, obj=obj)
@@ -61,12 +61,12 @@ def limits_edit(request, pk, kind):
                                                    "customer_id": _customer_id(obj)})
 
 
-@support_required
+@role_required(User.Role.SUPPORT, verified=True)
 def status_edit(request, pk, kind):
     obj = _get_object_for_user(request, kind, pk)
-    suspended = staff.is_suspended(obj)
+    suspended = suspension.is_suspended(obj)
     form = ReasonForm(request.POST or None)
-    change = staff.restore if suspended else staff.suspend
+    change = suspension.restore if suspended else suspension.suspend
     done = submit(request, form, lambda data: change(actor=request.user, obj=obj, reason=data["reason"],
                                                      client_ip=client_ip(request)) or True,
                   failure=f"{obj} was not {'restored' if suspended else 'suspended'}.")

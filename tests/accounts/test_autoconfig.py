@@ -6,8 +6,9 @@ import xml.etree.ElementTree as ET
 import pytest
 from django.urls import reverse
 
-from accounts import services
-from tests.accounts.permissions import MANAGE, assert_matrix, mailbox_user
+from accounts.services.credentials import credential_create
+from accounts.services.domains import domain_create
+from tests.support.permissions import MANAGE, assert_matrix, mailbox_user
 
 pytestmark = pytest.mark.django_db
 OUTLOOK = "{http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a}"
@@ -47,7 +48,7 @@ def test_autoconfig_takes_the_domain_from_the_autoconfig_host(client, cast, sett
 
 
 def test_autoconfig_answers_nothing_for_foreign_or_pending_domains(client, cast):
-    services.domain_create(actor=None, customer=cast.a.customer, name="pending.test")
+    domain_create(actor=None, customer=cast.a.customer, name="pending.test")
     for address in ("someone@example.org", "x@pending.test", "not-an-address", ""):
         assert client.get("/mail/config-v1.1.xml", {"emailaddress": address}).status_code == 404, address
 
@@ -106,17 +107,17 @@ def test_mailbox_mobileconfig_is_a_plist_profile_without_a_password(client, cast
 
 
 def test_credential_mobileconfig_uses_the_credential_for_sending(client, cast):
-    credential = services.credential_create(actor=None, domain=cast.a.domain, mailbox=cast.a.mailbox).credential
+    credential = credential_create(actor=None, domain=cast.a.domain, mailbox=cast.a.mailbox).credential
     client.force_login(cast.a.user)
     account = plistlib.loads(client.get(reverse("credential_mobileconfig", args=[credential.pk])).content)["PayloadContent"][0]
     assert account["OutgoingMailServerUsername"] == credential.username
     assert account["OutgoingPasswordSameAsIncomingPassword"] is False
-    domain_wide = services.credential_create(actor=None, domain=cast.a.domain).credential
+    domain_wide = credential_create(actor=None, domain=cast.a.domain).credential
     assert client.get(reverse("credential_mobileconfig", args=[domain_wide.pk])).status_code == 404
 
 
 def test_mobileconfig_permission_matrix(client, cast):
-    credential = services.credential_create(actor=None, domain=cast.a.domain, mailbox=cast.a.mailbox).credential
+    credential = credential_create(actor=None, domain=cast.a.domain, mailbox=cast.a.mailbox).credential
     own = {**MANAGE, "mailbox_owner": 200}
     assert_matrix(client, cast, reverse("mailbox_mobileconfig", args=[cast.a.mailbox.pk]), own)
     assert_matrix(client, cast, reverse("credential_mobileconfig", args=[credential.pk]), own)

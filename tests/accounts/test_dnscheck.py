@@ -7,8 +7,9 @@ import dns.resolver
 import pytest
 from celery import current_app
 
-from accounts import dnscheck, services
+from accounts import dnscheck
 from accounts.models import AuditEntry, Domain
+from accounts.services.domains import dkim_keypair, domain_check_now, domain_create
 from accounts.tasks import recheck_domain, recheck_domains
 
 MX = "mx.example.net"
@@ -23,7 +24,7 @@ def _published_names(settings):
 
 @pytest.fixture
 def pending(cast):
-    return services.domain_create(actor=None, customer=cast.a.customer, name="new.test")
+    return domain_create(actor=None, customer=cast.a.customer, name="new.test")
 
 
 @pytest.fixture
@@ -80,7 +81,7 @@ def test_published_proof_verifies_the_domain(pending, dns_server, cast):
     name, value = dnscheck.verification_record(pending)
     dns_server(txt=[f"{name},{value}", "new.test,v=spf1 -all"])
 
-    domain = dnscheck.domain_check_now(actor=cast.a.user, domain=pending, client_ip="192.0.2.7")
+    domain = domain_check_now(actor=cast.a.user, domain=pending, client_ip="192.0.2.7")
 
     assert domain.is_verified and domain.status == Domain.DomainStatus.ACTIVE
     entry = AuditEntry.objects.get(action="domain.verify", object_id=str(pending.pk))
@@ -94,7 +95,7 @@ def test_another_token_does_not_verify(pending, dns_server, settings):
     name, _ = dnscheck.verification_record(pending)
     dns_server(txt=[f"{name},{settings.VERIFICATION_TXT_PREFIX}not-the-token"])
 
-    domain = dnscheck.domain_check_now(actor=None, domain=pending)
+    domain = domain_check_now(actor=None, domain=pending)
 
     assert not domain.is_verified and domain.status == Domain.DomainStatus.PENDING
     assert domain.dns_status["verification"]["status"] == "wrong"
@@ -105,7 +106,7 @@ def test_another_token_does_not_verify(pending, dns_server, settings):
 def test_missing_proof_does_not_verify(pending, dns_server):
     dns_server(txt=["new.test,v=spf1 -all"])
 
-    domain = dnscheck.domain_check_now(actor=None, domain=pending)
+    domain = domain_check_now(actor=None, domain=pending)
 
     assert not domain.is_verified
     assert domain.dns_status["verification"] == {
@@ -125,7 +126,7 @@ def test_all_records_found(cast, dns_server):
 
 def test_long_dkim_key_published_as_several_strings_is_found(cast, dns_server):
     domain = cast.a.domain
-    domain.dkim_private_key, domain.dkim_public_key = services.dkim_keypair(bits=2048)
+    domain.dkim_private_key, domain.dkim_public_key = dkim_keypair(bits=2048)
     domain.save()
     record = next(r for r in dnscheck.expected_records(domain) if r["kind"] == "dkim")
     assert len(record["value"]) > 255 and [len(s) for s in record["strings"]][0] == 255
@@ -182,7 +183,7 @@ def test_silent_nameserver_is_an_error_not_a_crash(cast, silent_dns):
 
 
 def test_silent_nameserver_leaves_a_pending_domain_pending(pending, silent_dns):
-    domain = dnscheck.domain_check_now(actor=None, domain=pending)
+    domain = domain_check_now(actor=None, domain=pending)
     assert not domain.is_verified
     assert domain.dns_status["verification"]["status"] == "error"
 
@@ -190,7 +191,7 @@ def test_silent_nameserver_leaves_a_pending_domain_pending(pending, silent_dns):
 def test_periodic_recheck_notices_a_removed_record(cast, dns_server, monkeypatch):
     domain = cast.a.domain
     server = dns_server(**published(domain))
-    dnscheck.domain_check_now(actor=None, domain=domain)
+    domain_check_now(actor=None, domain=domain)
     first = AuditEntry.objects.filter(action="domain.dns_changed", object_id=str(domain.pk)).count()
     server.stop()
     dns_server(**published(domain, dkim=None))

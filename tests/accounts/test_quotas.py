@@ -3,16 +3,21 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.db import transaction
 
-from accounts import quotas, services
+from accounts import quotas
 from accounts.models import Customer, Domain, Mailbox, Reseller, SendUsage, SmtpCredential
 from accounts.quotas import QuotaExceeded
+from accounts.services.credentials import credential_create
+from accounts.services.domains import domain_create
+from accounts.services.mailboxes import mailbox_create
+from accounts.services.tenants import customer_create
+from tests.support.quotas import check_and_count, levels_for, usage_for
 
 T0 = datetime(2026, 11, 25, 14, 5, 30, tzinfo=UTC)
 
 
 def send(n, *, mailbox=None, credential=None, now=T0):
     with transaction.atomic():
-        quotas.check_and_count(mailbox=mailbox, credential=credential, recipients=n, now=now)
+        check_and_count(mailbox=mailbox, credential=credential, recipients=n, now=now)
 
 
 def set_limit(obj, **limits):
@@ -26,17 +31,17 @@ def owners(tenant, credential=None):
 
 @pytest.fixture
 def credential(cast):
-    return services.credential_create(actor=None, domain=cast.a.domain, mailbox=cast.a.mailbox).credential
+    return credential_create(actor=None, domain=cast.a.domain, mailbox=cast.a.mailbox).credential
 
 
 @pytest.fixture
 def domain_credential(cast):
-    return services.credential_create(actor=None, domain=cast.a.domain).credential
+    return credential_create(actor=None, domain=cast.a.domain).credential
 
 
 def test_levels_of_a_mailbox_go_up_to_the_reseller(cast):
     set_limit(cast.a.domain, send_per_hour=50)
-    levels = quotas.levels_for(mailbox=cast.a.mailbox)
+    levels = levels_for(mailbox=cast.a.mailbox)
     assert [lv.label for lv in levels] == ["mailbox info@alpha.test", "domain alpha.test", "customer Alpha",
                                            "reseller Reseller A"]
     assert [(lv.per_hour, lv.per_day) for lv in levels] == [(None, None), (50, None), (None, None), (None, None)]
@@ -44,22 +49,22 @@ def test_levels_of_a_mailbox_go_up_to_the_reseller(cast):
 
 
 def test_customer_without_reseller_has_no_reseller_level(cast):
-    assert [lv.scope for lv in quotas.levels_for(mailbox=cast.direct.mailbox)] == ["mailbox", "domain", "customer"]
+    assert [lv.scope for lv in levels_for(mailbox=cast.direct.mailbox)] == ["mailbox", "domain", "customer"]
 
 
 def test_credential_of_a_mailbox_is_held_to_the_mailbox_too(credential, domain_credential):
-    assert [lv.scope for lv in quotas.levels_for(credential=credential)] == [
-        "credential", "mailbox", "domain", "customer", "reseller"]
-    levels = quotas.levels_for(credential=domain_credential)
+    assert [lv.scope for lv in levels_for(credential=credential)] == [
+ "credential", "mailbox", "domain", "customer", "reseller"]
+    levels = levels_for(credential=domain_credential)
     assert [lv.scope for lv in levels] == ["credential", "domain", "customer", "reseller"]
     assert levels[0].label == f"credential {domain_credential.username}"
 
 
 def test_levels_need_exactly_one_sender(cast, credential):
     with pytest.raises(TypeError):
-        quotas.levels_for()
+        levels_for()
     with pytest.raises(TypeError):
-        quotas.levels_for(mailbox=cast.a.mailbox, credential=credential)
+        levels_for(mailbox=cast.a.mailbox, credential=credential)
 
 
 def test_each_recipient_counts_at_every_level(cast, credential):
@@ -94,9 +99,9 @@ def test_a_limit_counts_the_sends_of_every_sender_below_it(cast, credential):
 
 
 def test_reseller_limit_spans_its_customers(cast, settings):
-    other = services.customer_create(actor=None, name="Alpha Two", reseller=cast.reseller_a)
-    dom = services.domain_create(actor=None, customer=other, name="alpha-two.test", verified=True)
-    box = services.mailbox_create(actor=None, domain=dom, local_part="info", password="correct horse battery")
+    other = customer_create(actor=None, name="Alpha Two", reseller=cast.reseller_a)
+    dom = domain_create(actor=None, customer=other, name="alpha-two.test", verified=True)
+    box = mailbox_create(actor=None, domain=dom, local_part="info", password="correct horse battery")
     set_limit(cast.reseller_a, send_per_day=10)
     send(6, mailbox=cast.a.mailbox)
     with pytest.raises(QuotaExceeded) as exc:
@@ -109,8 +114,8 @@ def test_reseller_limit_spans_its_customers(cast, settings):
 def test_null_limits_mean_no_limit(cast):
     send(10_000, mailbox=cast.a.mailbox)
     send(10_000, mailbox=cast.a.mailbox)
-    assert quotas.usage_for(cast.a.customer, now=T0) == {"hour": {"used": 20_000, "limit": None},
-                                                         "day": {"used": 20_000, "limit": None}}
+    assert usage_for(cast.a.customer, now=T0) == {"hour": {"used": 20_000, "limit": None},
+                                                  "day": {"used": 20_000, "limit": None}}
 
 
 def test_exact_boundary_and_all_or_nothing(cast):
@@ -135,7 +140,7 @@ def test_refusal_counts_nothing_at_any_level(cast):
 def test_rolled_back_transaction_uses_no_quota(cast):
     with pytest.raises(ZeroDivisionError):
         with transaction.atomic():
-            quotas.check_and_count(mailbox=cast.a.mailbox, recipients=4, now=T0)
+            check_and_count(mailbox=cast.a.mailbox, recipients=4, now=T0)
             1 / 0  # the message could not be stored
     assert quotas.usage(scope="mailbox", scope_id=cast.a.mailbox.pk, now=T0) == {"hour": 0, "day": 0}
 
@@ -216,8 +221,8 @@ def test_limit_change_applies_to_the_next_check(cast):
 
 
 def test_unicode_domain_in_label(cast):
-    dom = services.domain_create(actor=None, customer=cast.a.customer, name="bücher.test", verified=True)
-    box = services.mailbox_create(actor=None, domain=dom, local_part="shop", password="correct horse battery")
+    dom = domain_create(actor=None, customer=cast.a.customer, name="bücher.test", verified=True)
+    box = mailbox_create(actor=None, domain=dom, local_part="shop", password="correct horse battery")
     set_limit(box, send_per_hour=1)
     send(1, mailbox=box)
     with pytest.raises(QuotaExceeded) as exc:
@@ -232,11 +237,11 @@ def test_recipients_must_be_positive(cast):
 
 @pytest.mark.django_db(transaction=True)
 def test_check_and_count_refuses_to_run_outside_a_transaction():
-    from tests.factories import make_tenant
+    from tests.support.factories import make_tenant
 
     tenant = make_tenant("Solo", "solo.test")
     with pytest.raises(RuntimeError):
-        quotas.check_and_count(mailbox=tenant.mailbox, recipients=1)
+        check_and_count(mailbox=tenant.mailbox, recipients=1)
     assert not SendUsage.objects.exists()
 
 
@@ -244,10 +249,10 @@ def test_usage_for_every_kind_of_owner(cast, credential):
     set_limit(cast.a.customer, send_per_hour=100, send_per_day=1000)
     send(7, credential=credential)
     customer = Customer.objects.get(pk=cast.a.customer.pk)
-    assert quotas.usage_for(customer, now=T0) == {"hour": {"used": 7, "limit": 100}, "day": {"used": 7, "limit": 1000}}
+    assert usage_for(customer, now=T0) == {"hour": {"used": 7, "limit": 100}, "day": {"used": 7, "limit": 1000}}
     for model, pk in [(Reseller, cast.reseller_a.pk), (Domain, cast.a.domain.pk), (Mailbox, cast.a.mailbox.pk),
                       (SmtpCredential, credential.pk)]:
-        assert quotas.usage_for(model.objects.get(pk=pk), now=T0)["day"]["used"] == 7
+        assert usage_for(model.objects.get(pk=pk), now=T0)["day"]["used"] == 7
 
 
 def test_usage_many_reads_a_page_in_one_query(cast, django_assert_num_queries):
@@ -273,7 +278,7 @@ def test_purge_deletes_only_buckets_no_window_reads(cast):
 
 
 def test_purge_runs_from_the_beat_schedule(cast):
-    from accounts.quota_tasks import purge_old_usage
+    from accounts.tasks import purge_old_usage
     from hostingmail.celery import app
 
     app.loader.import_default_modules()

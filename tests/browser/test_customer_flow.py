@@ -2,8 +2,9 @@
 
 import pytest
 
-from accounts import dnscheck, services
+from accounts import dnscheck
 from accounts.models import Domain, Mailbox, SmtpCredential, User
+from accounts.services.tenants import customer_create, user_create
 from tests.browser.conftest import sign_in
 
 PASSWORD = "shop owner secret"
@@ -14,8 +15,8 @@ MAILBOX_PASSWORD = "mailbox secret 2026"
 @pytest.mark.django_db(transaction=True)
 def test_customer_adds_domain_verifies_creates_mailbox_smtp_and_credential(page, shot, dns_server, settings):
     settings.RELAY_HOSTNAME = "smtp.provider.test"
-    customer = services.customer_create(actor=None, name="Shop", max_domains=3, max_mailboxes=5, max_storage_mb=2048)
-    services.user_create(actor=None, username="shop", password=PASSWORD, role=User.Role.CUSTOMER, customer=customer)
+    customer = customer_create(actor=None, name="Shop", max_domains=3, max_mailboxes=5, max_storage_mb=2048)
+    user_create(actor=None, username="shop", password=PASSWORD, role=User.Role.CUSTOMER, customer=customer)
 
     sign_in(page, "shop", PASSWORD)
     assert "0 of 3" in page.inner_text("main")
@@ -102,7 +103,7 @@ def test_customer_adds_domain_verifies_creates_mailbox_smtp_and_credential(page,
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
 def test_panel_is_usable_at_phone_width(page, shot, cast):
-    from tests.factories import PASSWORD as CAST_PASSWORD
+    from tests.support.factories import PASSWORD as CAST_PASSWORD
 
     page.set_viewport_size({"width": 390, "height": 844})
     sign_in(page, "alpha-user", CAST_PASSWORD)
@@ -119,7 +120,7 @@ def test_panel_is_usable_at_phone_width(page, shot, cast):
 @pytest.mark.django_db(transaction=True)
 def test_mailbox_owner_signs_in_with_the_address_and_manages_own_app_passwords(page, shot, cast):
     from accounts import hashing
-    from tests.factories import PASSWORD as CAST_PASSWORD
+    from tests.support.factories import PASSWORD as CAST_PASSWORD
 
     sign_in(page, "info@alpha.test", CAST_PASSWORD)
     assert page.inner_text("h1") == "info@alpha.test"

@@ -4,7 +4,7 @@ import pytest
 
 from accounts.models import Customer, Reseller, User
 from tests.browser.conftest import sign_in
-from tests.factories import PASSWORD
+from tests.support.factories import PASSWORD
 
 
 def _fill_customer(page, name: str, mailboxes: int) -> None:

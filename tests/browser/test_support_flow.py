@@ -5,8 +5,8 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import AuditEntry, Customer
 from tests.browser.conftest import sign_in
-from tests.factories import PASSWORD
-from tests.support.helpers import code_for
+from tests.support.factories import PASSWORD
+from tests.support.signin import code_for
 
 
 @pytest.mark.browser

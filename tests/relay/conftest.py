@@ -19,8 +19,8 @@ from django.db import connection
 
 from relay.smtpd.server import Relay, RelayConfig, run_relay
 from relay.smtpd.tls import make_self_signed
-from tests.factories import PASSWORD
 from tests.peers import free_port, wait_for_port
+from tests.support.factories import PASSWORD
 
 ROOT = Path(__file__).resolve().parents[2]
 HOST = "127.0.0.1"

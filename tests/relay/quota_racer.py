@@ -17,6 +17,7 @@ def main() -> None:
 
     from accounts import quotas
     from accounts.models import Mailbox, SmtpCredential
+    from tests.support.quotas import check_and_count
 
     sender = {"mailbox": Mailbox(pk=pk)} if kind == "mailbox" else {"credential": SmtpCredential(pk=pk)}
     racing.go()
@@ -24,7 +25,7 @@ def main() -> None:
     for _ in range(attempts):
         try:
             with transaction.atomic():
-                quotas.check_and_count(recipients=1, **sender)
+                check_and_count(recipients=1, **sender)
                 time.sleep(hold)
             accepted += 1
         except quotas.QuotaExceeded:

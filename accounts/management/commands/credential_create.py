@@ -2,8 +2,8 @@ from datetime import timedelta
 
 from django.utils import timezone
 
-from accounts import services
 from accounts.management.cli import ServiceCommand, domain_named, mailbox_at, nonnegative
+from accounts.services.credentials import credential_create
 
 
 class Command(ServiceCommand):
@@ -23,8 +23,8 @@ class Command(ServiceCommand):
         expires_at = None
         if options["expires_days"] is not None:
             expires_at = timezone.now() + timedelta(days=options["expires_days"])
-        new = services.credential_create(actor=None, domain=domain, mailbox=mailbox, description=options["description"],
-                                         allowed_networks=options["allow"], expires_at=expires_at)
+        new = credential_create(actor=None, domain=domain, mailbox=mailbox, description=options["description"],
+                                allowed_networks=options["allow"], expires_at=expires_at)
         credential = new.credential
         return {"id": credential.pk, "username": credential.username, "secret": new.secret,
                 "scope": credential.scope_label, "domain": domain.name, "mailbox": mailbox.address if mailbox else None,

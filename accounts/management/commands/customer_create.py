@@ -1,8 +1,8 @@
 from django.db import transaction
 
-from accounts import services
 from accounts.management.cli import ServiceCommand, add_password_stdin, login_lines, nonnegative, reseller_named
 from accounts.models import User
+from accounts.services.tenants import customer_create
 
 PLAN = ("max_domains", "max_mailboxes", "max_storage_mb", "send_per_hour", "send_per_day")
 
@@ -25,7 +25,7 @@ class Command(ServiceCommand):
         if options["contact_email"]:
             plan["contact_email"] = options["contact_email"]
         with transaction.atomic():
-            customer = services.customer_create(actor=None, name=options["name"], reseller=reseller, **plan)
+            customer = customer_create(actor=None, name=options["name"], reseller=reseller, **plan)
             result = {"id": customer.pk, "name": customer.name, "reseller": reseller.name if reseller else None,
                       **{key: getattr(customer, key) for key in PLAN}}
             result["user"] = self.panel_user(options, options["user"], role=User.Role.CUSTOMER, customer=customer)

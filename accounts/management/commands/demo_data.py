@@ -5,9 +5,13 @@ from django.conf import settings
 from django.core.management.base import CommandError
 from django.db import transaction
 
-from accounts import hashing, services
+from accounts import hashing
 from accounts.management.cli import ServiceCommand, generate_password
 from accounts.models import Customer, Domain, Mailbox, Reseller, User
+from accounts.services.audit_log import audit
+from accounts.services.domains import domain_create
+from accounts.services.mailboxes import mailbox_create, mailbox_set_password
+from accounts.services.tenants import customer_create, reseller_create, user_create
 
 PANEL_URL = "http://127.0.0.1:8000/"
 RESELLER = "Demo Reseller"
@@ -29,7 +33,7 @@ class Command(ServiceCommand):
         for key in ("support", "reseller", "shop", "mailbox", "direct"):
             passwords.setdefault(key, generate_password(address=f"{MAILBOX_LOCAL}@{SHOP_DOMAIN}"))
         with transaction.atomic():
-            reseller = Reseller.objects.filter(name=RESELLER).first() or services.reseller_create(actor=None, name=RESELLER)
+            reseller = Reseller.objects.filter(name=RESELLER).first() or reseller_create(actor=None, name=RESELLER)
             shop = self._customer(SHOP, reseller)
             direct = self._customer(DIRECT, None)
             self._user("support", passwords["support"], role=User.Role.SUPPORT)
@@ -67,28 +71,28 @@ class Command(ServiceCommand):
 
     def _customer(self, name: str, reseller: Reseller | None) -> Customer:
         existing = Customer.objects.filter(name=name, reseller=reseller).first()
-        return existing or services.customer_create(actor=None, name=name, reseller=reseller)
+        return existing or customer_create(actor=None, name=name, reseller=reseller)
 
     def _user(self, username: str, password: str, **fields) -> User:
         user = User.objects.filter(username=username).first()
         if user is None:
-            return services.user_create(actor=None, username=username, password=password, **fields)
+            return user_create(actor=None, username=username, password=password, **fields)
         if not user.check_password(password):
             # The stored passwords were lost (var/ cleaned): the printed ones must work again.
             user.set_password(password)
             user.save(update_fields=["password"])
-            services.audit(actor=None, action="user.password", obj=user, reason="demo_data")
+            audit(actor=None, action="user.password", obj=user, reason="demo_data")
         return user
 
     def _domain(self, customer: Customer, name: str, *, verified: bool) -> Domain:
         existing = Domain.objects.filter(name=name).first()
-        return existing or services.domain_create(actor=None, customer=customer, name=name, verified=verified)
+        return existing or domain_create(actor=None, customer=customer, name=name, verified=verified)
 
     def _mailbox(self, domain: Domain, password: str) -> Mailbox:
         mailbox = Mailbox.objects.filter(domain=domain, local_part=MAILBOX_LOCAL).select_related("domain").first()
         if mailbox is None:
-            return services.mailbox_create(actor=None, domain=domain, local_part=MAILBOX_LOCAL, password=password,
-                                           quota_mb=1024, smtp_enabled=True, display_name="Example Shop")
+            return mailbox_create(actor=None, domain=domain, local_part=MAILBOX_LOCAL, password=password,
+                                  quota_mb=1024, smtp_enabled=True, display_name="Example Shop")
         if not hashing.check_hash(password, mailbox.password_hash):
-            services.mailbox_set_password(actor=None, mailbox=mailbox, password=password)
+            mailbox_set_password(actor=None, mailbox=mailbox, password=password)
         return mailbox

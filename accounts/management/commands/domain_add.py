@@ -1,5 +1,6 @@
-from accounts import dnscheck, services
+from accounts import dnscheck
 from accounts.management.cli import ServiceCommand, customer_named
+from accounts.services.domains import domain_create
 
 
 class Command(ServiceCommand):
@@ -15,8 +16,8 @@ class Command(ServiceCommand):
 
     def run(self, **options) -> dict:
         customer = customer_named(options["customer"], reseller=options["reseller"])
-        domain = services.domain_create(actor=None, customer=customer, name=options["domain"],
-                                        verified=options["verified"])
+        domain = domain_create(actor=None, customer=customer, name=options["domain"],
+                               verified=options["verified"])
         name, value = dnscheck.verification_record(domain)
         return {
             "id": domain.pk, "name": domain.name, "unicode_name": domain.unicode_name, "customer": customer.name,

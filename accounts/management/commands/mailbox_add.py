@@ -1,7 +1,7 @@
 from django.core.management.base import CommandError
 
-from accounts import services
 from accounts.management.cli import ServiceCommand, add_password_stdin, domain_named, nonnegative
+from accounts.services.mailboxes import mailbox_create
 
 
 class Command(ServiceCommand):
@@ -21,9 +21,9 @@ class Command(ServiceCommand):
             raise CommandError(f"“{address}” is not an address: use local@domain.")
         domain = domain_named(domain_name)
         password, generated = self.password(options, address=address)
-        mailbox = services.mailbox_create(actor=None, domain=domain, local_part=local, password=password,
-                                          quota_mb=options["quota_mb"], smtp_enabled=options["smtp"],
-                                          display_name=options["display_name"])
+        mailbox = mailbox_create(actor=None, domain=domain, local_part=local, password=password,
+                                 quota_mb=options["quota_mb"], smtp_enabled=options["smtp"],
+                                 display_name=options["display_name"])
         return {"id": mailbox.pk, "address": mailbox.address, "unicode_address": mailbox.unicode_address,
                 "customer": domain.customer.name, "quota_mb": mailbox.quota_mb, "smtp_enabled": mailbox.smtp_enabled,
                 "password": password if generated else None}

@@ -1,8 +1,8 @@
 from django.db import transaction
 
-from accounts import services
 from accounts.management.cli import ServiceCommand, add_password_stdin, login_lines, nonnegative
 from accounts.models import User
+from accounts.services.tenants import reseller_create
 
 
 class Command(ServiceCommand):
@@ -23,7 +23,7 @@ class Command(ServiceCommand):
         if options["support_email"]:
             pool["support_email"] = options["support_email"]
         with transaction.atomic():
-            reseller = services.reseller_create(actor=None, name=options["name"], **pool)
+            reseller = reseller_create(actor=None, name=options["name"], **pool)
             result = {"id": reseller.pk, "name": reseller.name, "max_customers": reseller.max_customers,
                       "max_domains": reseller.max_domains, "max_mailboxes": reseller.max_mailboxes,
                       "max_storage_mb": reseller.max_storage_mb, "send_per_hour": reseller.send_per_hour,

@@ -18,8 +18,9 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 
-from accounts import hashing, services
+from accounts import hashing
 from accounts.models import AuditEntry, Customer, Domain, Mailbox, Reseller, SmtpCredential, User
+from accounts.services.domains import dkim_keypair
 
 PASSWORD = "scale-password-1"
 
@@ -86,7 +87,7 @@ class Seeder:
         self.out.write("hashing the shared password and generating the shared DKIM key pair")
         mail_hash = hashing.make_hash(PASSWORD)
         user_hash = make_password(PASSWORD)
-        dkim_private, dkim_public = services.dkim_keypair()
+        dkim_private, dkim_public = dkim_keypair()
 
         # Resellers and their admins.
         names = [f"{p}-r{i:05}" for i in range(counts["resellers"])]

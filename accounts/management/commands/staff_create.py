@@ -1,6 +1,6 @@
-from accounts import services
 from accounts.management.cli import ServiceCommand, add_password_stdin, login, login_lines
 from accounts.models import User
+from accounts.services.tenants import user_create
 
 
 class Command(ServiceCommand):
@@ -13,8 +13,8 @@ class Command(ServiceCommand):
 
     def run(self, **options) -> dict:
         password, generated = self.password(options, panel=True)
-        user = services.user_create(actor=None, username=options["username"], password=password,
-                                    role=User.Role.SUPPORT, email=options["email"])
+        user = user_create(actor=None, username=options["username"], password=password,
+                           role=User.Role.SUPPORT, email=options["email"])
         return {"id": user.pk, "role": user.role, **login(user.username, password, generated)}
 
     def text(self, result: dict) -> str:

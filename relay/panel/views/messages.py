@@ -4,13 +4,13 @@ from datetime import timedelta
 
 from django.contrib import messages as flash
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from accounts.models import User
-from accounts.views_common import CappedPaginator
+from accounts.views.common import CappedPaginator, role_required
 from relay.models import AuthLockout, QueuedMessage
 from relay.panel import selectors, services
 from relay.panel.forms import PAGE_SIZES, MessageCancelForm, MessageSearchForm
@@ -18,13 +18,6 @@ from relay.panel.forms import PAGE_SIZES, MessageCancelForm, MessageSearchForm
 
 def _client_ip(request) -> str | None:
     return request.META.get("REMOTE_ADDR") or None
-
-
-def _require_support(request) -> None:
-    if not request.user.is_support:
-        raise PermissionDenied("Only support staff can do this.")
-    if not request.user.is_verified():  # staff act only from a session that passed the two-factor check
-        raise PermissionDenied("Confirm your two-factor code first.")
 
 
 def _get_message_for_user(request, pk) -> QueuedMessage:
@@ -82,19 +75,18 @@ _ACTIONABLE = {QueuedMessage.State.QUEUED, QueuedMessage.State.DEFERRED, QueuedM
 
 @login_required
 @require_POST
+@role_required(User.Role.SUPPORT, verified=True)
 def message_retry(request, pk):
     message = _get_message_for_user(request, pk)
-    _require_support(request)
     _flash_outcome(request, lambda: services.message_retry_now(actor=request.user, message=message,
                                                                        client_ip=_client_ip(request)),
                    f"Message {message.queue_id} will be tried again now.")
     return redirect("relay:message_detail", pk=message.pk)
 
 
-@login_required
+@role_required(User.Role.SUPPORT, verified=True)
 def message_cancel(request, pk):
     message = _get_message_for_user(request, pk)
-    _require_support(request)
     form = MessageCancelForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         bounce = form.cleaned_data["action"] == "bounce"
@@ -126,9 +118,9 @@ def lockout_list(request):
 
 @login_required
 @require_POST
+@role_required(User.Role.SUPPORT, verified=True)
 def lockout_lift(request, pk):
     item = _get_lockout_for_user(request, pk)
-    _require_support(request)
     reason = request.POST.get("reason", "").strip()[:300]
     _flash_outcome(request, lambda: services.lockout_lift(actor=request.user, lockout=item, reason=reason,
                                                          client_ip=_client_ip(request)),

@@ -3,14 +3,14 @@
 from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect, render
 
+from accounts.models import User
 from accounts.selectors import domains_visible_to
-from accounts.views_common import client_ip, submit
-from accounts.views_security import support_required
+from accounts.views.common import client_ip, role_required, submit
 from relay.panel import services
 from relay.panel.forms import SmartHostForm
 
 
-@support_required
+@role_required(User.Role.SUPPORT, verified=True)
 def domain_smarthost(request, pk):
     domain = get_object_or_404(domains_visible_to(request.user), pk=pk)
     form = SmartHostForm(request.POST or None)

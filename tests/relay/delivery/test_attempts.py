@@ -5,6 +5,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from accounts.services.suspension import restore, suspend
 from relay.delivery import attempts
 from relay.delivery.smtpclient import ConnectionCache
 from relay.models import DeliveryAttempt, QueuedMessage, Recipient
@@ -173,16 +174,15 @@ def test_sweep_skips_fresh_messages_whose_task_is_on_its_way(cast):
 
 
 def test_held_while_the_customer_is_suspended_and_sent_when_restored(cast, routes, mx):
-    from accounts import staff
     from relay.delivery import tasks
 
-    staff.suspend(actor=cast.support, obj=cast.a.customer, reason="unpaid invoice")
+    suspend(actor=cast.support, obj=cast.a.customer, reason="unpaid invoice")
     message = queue(cast.a, "bob@b.test")
     assert deliver(message) == State.HELD
     assert message.state_reason == "Customer suspended: unpaid invoice" and mx.messages == []
     assert attempts.deliver(message.pk) is None, "held mail is not claimed"
     assert tasks.release_held(cast.a.customer.pk) == 0, "still suspended"
-    staff.restore(actor=cast.support, obj=cast.a.customer, reason="paid")
+    restore(actor=cast.support, obj=cast.a.customer, reason="paid")
     assert tasks.release_held(cast.a.customer.pk) == 1
     message.refresh_from_db()
     assert message.state == State.QUEUED and message.state_reason == ""

@@ -4,6 +4,7 @@ import dkim as dkimpy
 import pytest
 
 from accounts import dnscheck
+from accounts.services.domains import domain_check_now
 from relay.delivery import attempts, dkim
 from relay.delivery.smtpclient import ConnectionCache
 from tests.relay.delivery_fixtures import mx, queue, routes  # noqa: F401
@@ -20,7 +21,7 @@ def dns_txt(name, timeout=5):
 
 def publish_checked(domain):
     """Record the DNS check the panel runs, so the domain's DKIM record counts as published."""
-    dnscheck.domain_check_now(actor=None, domain=domain)
+    domain_check_now(actor=None, domain=domain)
     domain.refresh_from_db()
     assert domain.dns_status["dkim"]["status"] == "found"
     return domain

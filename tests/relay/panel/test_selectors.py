@@ -5,10 +5,11 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from accounts.services.credentials import credential_create
 from relay.models import QueuedMessage
 from relay.panel.selectors import MessageFilter, chart_messages, message_search, messages_visible_to, sending_per_day
-from tests.accounts.permissions import mailbox_user
 from tests.relay.logdata import make_message
+from tests.support.permissions import mailbox_user
 
 pytestmark = pytest.mark.django_db
 
@@ -32,9 +33,8 @@ def test_messages_visible_to_each_role(cast):
 
 
 def test_mailbox_owner_sees_mail_sent_with_a_credential_scoped_to_its_mailbox(cast):
-    from accounts import services
 
-    credential = services.credential_create(actor=None, domain=cast.a.domain, mailbox=cast.a.mailbox).credential
+    credential = credential_create(actor=None, domain=cast.a.domain, mailbox=cast.a.mailbox).credential
     message = make_message(cast.a, via_mailbox=False, credential=credential)
     assert ids(messages_visible_to(mailbox_user(cast.a.mailbox))) == {message.queue_id}
 

@@ -5,7 +5,7 @@ from django.urls import reverse
 
 from accounts.models import AuditEntry, Domain
 from relay.delivery import smarthost
-from tests.support.helpers import sign_in_verified
+from tests.support.signin import sign_in_verified
 
 pytestmark = pytest.mark.django_db
 URL = "smtp://relay-user:s3cret-pass@smarthost.example.net:2525?tls=starttls"

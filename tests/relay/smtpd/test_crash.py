@@ -9,11 +9,12 @@ from dataclasses import dataclass
 import pytest
 from django.db.models import Count
 
-from accounts import quotas, services
+from accounts import quotas
 from accounts.models import Customer
+from accounts.services.credentials import credential_create
 from relay.models import QueuedMessage, Recipient
-from tests.factories import PASSWORD
 from tests.relay.conftest import message, send, submission_client
+from tests.support.factories import PASSWORD
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -68,7 +69,7 @@ def run_until_killed(relay, senders: dict, outcomes: list) -> None:
 
 def test_sigkill_while_sending_loses_nothing_accepted_and_keeps_nothing_refused(relay_process, cast):
     Customer.objects.filter(pk=cast.a.customer.pk).update(send_per_hour=LIMITED_TO)
-    app = services.credential_create(actor=None, domain=cast.b.domain, mailbox=cast.b.mailbox)
+    app = credential_create(actor=None, domain=cast.b.domain, mailbox=cast.b.mailbox)
     # A signs in with its mailbox password, B with an app credential of its mailbox.
     senders = {"A": ((cast.a.mailbox.address, PASSWORD), cast.a.mailbox.address),
                "B": ((app.credential.username, app.secret), cast.b.mailbox.address)}

@@ -7,7 +7,7 @@ import struct
 
 import pytest
 
-from accounts import services
+from accounts.services.credentials import credential_create
 from relay.models import AuthFailure, QueuedMessage
 from tests.relay.conftest import HOST, auth_plain, client_context, message, send
 
@@ -70,8 +70,8 @@ def submit_through_proxy(port: int, header: bytes, user: str, password: str, *, 
 def test_trusted_proxy_header_gives_the_client_address(relay_factory, cast, header, implicit):
     relay = relay_factory(proxy_from=["127.0.0.1/32"])
     # The credential only works from the real client's network: the PROXY header must have been used.
-    new = services.credential_create(actor=None, domain=cast.a.domain, mailbox=cast.a.mailbox,
-                                     allowed_networks="203.0.113.0/24")
+    new = credential_create(actor=None, domain=cast.a.domain, mailbox=cast.a.mailbox,
+                            allowed_networks="203.0.113.0/24")
     port = relay.smtps if implicit else relay.submission
     replies = submit_through_proxy(port, header, new.credential.username, new.secret, implicit=implicit)
     assert replies[-1][0] == 250

@@ -8,12 +8,14 @@ import pytest
 from django.db import OperationalError
 from django.utils import timezone
 
-from accounts import services, staff
 from accounts.models import SmtpCredential
+from accounts.services.credentials import credential_create, credential_revoke
+from accounts.services.mailboxes import mailbox_create, mailbox_set_password
+from accounts.services.suspension import restore, suspend
 from relay.submission import auth
-from tests.factories import PASSWORD, make_tenant
 from tests.relay import logins
 from tests.relay.conftest import auth_plain, smtps_client, submission_client, swaks
+from tests.support.factories import PASSWORD, make_tenant
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -27,7 +29,7 @@ def try_login(port: int, user: str, password: str, authzid: str = "") -> tuple[i
 
 
 def new_credential(tenant, **options):
-    return services.credential_create(actor=None, domain=tenant.domain, **options)
+    return credential_create(actor=None, domain=tenant.domain, **options)
 
 
 @pytest.fixture
@@ -83,21 +85,21 @@ def test_every_refusal_is_the_same_535(relay, cast, refusals):
     a = cast.a
     wrong_network = new_credential(a, allowed_networks="192.0.2.0/24")
     disabled = new_credential(a)
-    staff.suspend(actor=None, obj=disabled.credential, reason="test")
+    suspend(actor=None, obj=disabled.credential, reason="test")
     revoked = new_credential(a)
-    services.credential_revoke(actor=None, credential=revoked.credential)
+    credential_revoke(actor=None, credential=revoked.credential)
     expired = new_credential(a, expires_at=timezone.now() + timedelta(seconds=30))
     SmtpCredential.objects.filter(pk=expired.credential.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
     b = cast.b  # a suspended customer
     b_credential = new_credential(b)
-    staff.suspend(actor=None, obj=b.customer, reason="test")
+    suspend(actor=None, obj=b.customer, reason="test")
     d = cast.direct  # a suspended domain
     d_credential = new_credential(d)
-    staff.suspend(actor=None, obj=d.domain, reason="test")
-    no_smtp = services.mailbox_create(actor=None, domain=a.domain, local_part="nosmtp", password=PASSWORD)
-    disabled_box = services.mailbox_create(actor=None, domain=a.domain, local_part="off", password=PASSWORD,
-                                           smtp_enabled=True)
-    staff.suspend(actor=None, obj=disabled_box, reason="test")
+    suspend(actor=None, obj=d.domain, reason="test")
+    no_smtp = mailbox_create(actor=None, domain=a.domain, local_part="nosmtp", password=PASSWORD)
+    disabled_box = mailbox_create(actor=None, domain=a.domain, local_part="off", password=PASSWORD,
+                                  smtp_enabled=True)
+    suspend(actor=None, obj=disabled_box, reason="test")
     cases = {
         "wrong password": ("info@alpha.test", "wrong password!"),
         "unknown mailbox": ("nobody@alpha.test", PASSWORD),
@@ -138,14 +140,14 @@ def test_a_remembered_verification_never_outlives_the_password(cast, monkeypatch
 
     assert login(PASSWORD) is not None and login(PASSWORD) is not None
     assert hashes == [PASSWORD]  # the second login did not hash again...
-    staff.suspend(actor=None, obj=cast.a.mailbox, reason="test")
+    suspend(actor=None, obj=cast.a.mailbox, reason="test")
     assert login(PASSWORD) is None  # ...but a suspended account always does: its refusal takes the same time
     assert hashes == [PASSWORD, PASSWORD]
-    staff.restore(actor=None, obj=cast.a.mailbox, reason="test")
+    restore(actor=None, obj=cast.a.mailbox, reason="test")
     hashes.clear()
     assert login(PASSWORD) is not None and hashes == []
     assert login("wrong password!") is None  # ...a wrong password always does
-    services.mailbox_set_password(actor=None, mailbox=cast.a.mailbox, password="a brand new password")
+    mailbox_set_password(actor=None, mailbox=cast.a.mailbox, password="a brand new password")
     assert login(PASSWORD) is None
     assert login("a brand new password") is not None
     assert hashes == ["wrong password!", PASSWORD, "a brand new password"]
@@ -154,12 +156,12 @@ def test_a_remembered_verification_never_outlives_the_password(cast, monkeypatch
 def test_revocation_and_suspension_apply_from_the_next_connection(relay, cast):
     new = new_credential(cast.a)
     assert try_login(relay.submission, new.credential.username, new.secret) == OK
-    services.credential_revoke(actor=None, credential=new.credential)
+    credential_revoke(actor=None, credential=new.credential)
     assert try_login(relay.submission, new.credential.username, new.secret) == INVALID
     assert try_login(relay.submission, "info@alpha.test", PASSWORD) == OK
-    staff.suspend(actor=None, obj=cast.a.customer, reason="unpaid")
+    suspend(actor=None, obj=cast.a.customer, reason="unpaid")
     assert try_login(relay.submission, "info@alpha.test", PASSWORD) == INVALID
-    staff.restore(actor=None, obj=cast.a.customer, reason="paid")
+    restore(actor=None, obj=cast.a.customer, reason="paid")
     assert try_login(relay.submission, "info@alpha.test", PASSWORD) == OK
 
 
@@ -238,9 +240,9 @@ def test_smtps_client_authenticates_with_a_credential(relay, cast):
 def test_many_lookups_in_one_go_answer_each_in_its_place(cast):
     from relay.models import AuthLockout
 
-    new = services.credential_create(actor=None, domain=cast.a.domain, mailbox=cast.a.mailbox)
+    new = credential_create(actor=None, domain=cast.a.domain, mailbox=cast.a.mailbox)
     AuthLockout.objects.create(kind="address", value="192.0.2.66", locked_until=timezone.now() + timedelta(minutes=5))
-    staff.suspend(actor=cast.support, obj=cast.b.customer, reason="unpaid invoices")
+    suspend(actor=cast.support, obj=cast.b.customer, reason="unpaid invoices")
     results = auth.lookup_many([
         ("info@alpha.test", "192.0.2.1"), (new.credential.username, "192.0.2.1"), ("nobody@alpha.test", "192.0.2.1"),
         ("info@alpha.test", "192.0.2.66"), ("", "192.0.2.1"), ("x" * 400, "192.0.2.1"), ("INFO@Alpha.Test", "192.0.2.1"),

@@ -13,8 +13,8 @@ from django.db import connection
 from relay.models import AuthFailure, AuthLockout
 from relay.panel.selectors import lockouts_visible_to
 from relay.panel.services import lockout_lift
-from tests.factories import PASSWORD
 from tests.relay.conftest import HOST, auth_plain, client_context, message, send
+from tests.support.factories import PASSWORD
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

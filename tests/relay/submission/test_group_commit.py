@@ -7,18 +7,20 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from accounts import quotas, services
+from accounts import quotas
 from accounts.models import Mailbox, SmtpCredential
 from accounts.quotas import QuotaExceeded
+from accounts.services.credentials import credential_create
+from accounts.services.mailboxes import mailbox_create
 from relay.models import QueuedMessage, Recipient
 from relay.smtpd import server as relay_server
 from relay.smtpd import threads as relay_db
 from relay.submission.accept import Submission, accept_messages
-from tests.factories import PASSWORD
 from tests.relay import logins
 from tests.relay.conftest import message, send, submission_client
 from tests.relay.loops import run, until_async
 from tests.relay.workers import wait_until
+from tests.support.factories import PASSWORD
 
 
 def submission(principal, recipients, *, sender=None):
@@ -51,7 +53,7 @@ def test_each_message_of_a_batch_is_decided_against_what_the_batch_already_took(
 
 
 def test_a_sender_deleted_since_its_login_fails_alone(cast, principal):
-    new = services.credential_create(actor=None, domain=cast.a.domain, mailbox=cast.a.mailbox)
+    new = credential_create(actor=None, domain=cast.a.domain, mailbox=cast.a.mailbox)
     gone = logins.authenticate(new.credential.username, new.secret, "192.0.2.7")
     SmtpCredential.objects.filter(pk=new.credential.pk).delete()
     ok, missing = accept_messages([submission(principal, ["a@example.org"]), submission(gone, ["b@example.org"])])
@@ -63,8 +65,8 @@ def test_a_sender_deleted_since_its_login_fails_alone(cast, principal):
 def test_senders_of_one_batch_share_the_levels_above_them(cast, principal):
     Mailbox.objects.filter(pk=cast.a.mailbox.pk).update(send_per_hour=None)
     cast.a.domain.__class__.objects.filter(pk=cast.a.domain.pk).update(send_per_hour=2)
-    other = services.mailbox_create(actor=None, domain=cast.a.domain, local_part="sales", password=PASSWORD,
-                                    smtp_enabled=True)
+    other = mailbox_create(actor=None, domain=cast.a.domain, local_part="sales", password=PASSWORD,
+                           smtp_enabled=True)
     second = logins.authenticate(other.address, PASSWORD, "192.0.2.7")
     results = accept_messages([submission(principal, ["a@example.org"]),
                                submission(second, ["b@example.org"], sender=other.address),

@@ -3,8 +3,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.core.exceptions import PermissionDenied
 
-from accounts import services
 from accounts.models import AuditEntry
+from accounts.services.credentials import credential_create
 from relay.models import AuthFailure, AuthLockout
 from relay.panel.selectors import lockouts_visible_to
 from relay.panel.services import lockout_lift
@@ -67,7 +67,7 @@ def test_username_is_locked_from_every_address_and_belongs_to_its_customer(cast)
 
 
 def test_credential_username_lockout_belongs_to_its_customer(cast):
-    credential = services.credential_create(actor=None, domain=cast.b.domain).credential
+    credential = credential_create(actor=None, domain=cast.b.domain).credential
     for i in range(3):
         fail(f"192.0.2.{i + 1}", credential.username)
     assert is_locked("203.0.113.5", credential.username).customer == cast.b.customer

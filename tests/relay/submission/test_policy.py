@@ -6,13 +6,13 @@ import pytest
 from django.db import OperationalError, connections
 from prometheus_client import REGISTRY
 
-from accounts import services
 from accounts.models import Customer, Domain
+from accounts.services.credentials import credential_create
 from relay.models import QueuedMessage
 from relay.smtpd import server as relay_server
-from tests.factories import PASSWORD
 from tests.peers import free_port
 from tests.relay.conftest import HOST, auth_plain, message, send, submission_client, swaks
+from tests.support.factories import PASSWORD
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -39,7 +39,7 @@ def test_mailbox_login_may_only_send_as_its_own_address(client):
 
 
 def test_domain_credential_may_send_as_any_address_of_its_domain_only(relay, cast):
-    new = services.credential_create(actor=None, domain=cast.a.domain)
+    new = credential_create(actor=None, domain=cast.a.domain)
     with submission_client(relay.submission, auth=(new.credential.username, new.secret)) as client:
         assert mail_from(client, "newsletter@alpha.test")[0] == 250
         client.rset()
@@ -47,7 +47,7 @@ def test_domain_credential_may_send_as_any_address_of_its_domain_only(relay, cas
 
 
 def test_mailbox_credential_may_send_as_its_mailbox_only(relay, cast):
-    new = services.credential_create(actor=None, domain=cast.a.domain, mailbox=cast.a.mailbox)
+    new = credential_create(actor=None, domain=cast.a.domain, mailbox=cast.a.mailbox)
     with submission_client(relay.submission, auth=(new.credential.username, new.secret)) as client:
         assert mail_from(client, "newsletter@alpha.test")[0] == 553
         assert mail_from(client, ME)[0] == 250

@@ -9,12 +9,14 @@ import threading
 import pytest
 from django.db import connection, transaction
 
-from accounts import quotas, services
+from accounts import quotas
 from accounts.models import Customer, Domain, SendUsage
+from accounts.services.credentials import credential_create
 from relay.models import QueuedMessage, Recipient
-from tests.factories import PASSWORD, make_tenant
 from tests.relay import racing
 from tests.relay.conftest import message, send, submission_client
+from tests.support.factories import PASSWORD, make_tenant
+from tests.support.quotas import check_and_count
 
 
 def process_count() -> int:
@@ -30,11 +32,11 @@ def race(senders: list[tuple[str, int]], attempts: int, hold: float = 0.02) -> l
 @pytest.mark.django_db(transaction=True)
 def test_racing_processes_get_exactly_the_last_ten_units():
     tenant = make_tenant("Racer", "racer.test")
-    by_mailbox = services.credential_create(actor=None, domain=tenant.domain, mailbox=tenant.mailbox).credential
-    domain_wide = services.credential_create(actor=None, domain=tenant.domain).credential
+    by_mailbox = credential_create(actor=None, domain=tenant.domain, mailbox=tenant.mailbox).credential
+    domain_wide = credential_create(actor=None, domain=tenant.domain).credential
     Domain.objects.filter(pk=tenant.domain.pk).update(send_per_hour=30)
     with transaction.atomic():
-        quotas.check_and_count(mailbox=tenant.mailbox, recipients=20)
+        check_and_count(mailbox=tenant.mailbox, recipients=20)
 
     # Three different senders share the domain's limit: only the domain row serialises them.
     senders = [("mailbox", tenant.mailbox.pk), ("credential", by_mailbox.pk), ("credential", domain_wide.pk)]
@@ -51,11 +53,11 @@ def test_racing_processes_get_exactly_the_last_ten_units():
 def test_twenty_sessions_on_several_relay_processes_get_exactly_the_last_ten_units(relay_process, cast):
     """The issue's proof: 20 concurrent SMTP sessions spread over the relay processes, 10 units left."""
     relays = [relay_process() for _ in range(process_count())]
-    credential = services.credential_create(actor=None, domain=cast.a.domain, mailbox=cast.a.mailbox)
+    credential = credential_create(actor=None, domain=cast.a.domain, mailbox=cast.a.mailbox)
     logins = [(cast.a.mailbox.address, PASSWORD), (credential.credential.username, credential.secret)]
     Customer.objects.filter(pk=cast.a.customer.pk).update(send_per_hour=30)
     with transaction.atomic():
-        quotas.check_and_count(mailbox=cast.a.mailbox, recipients=20)
+        check_and_count(mailbox=cast.a.mailbox, recipients=20)
     sender = cast.a.mailbox.address
     barrier = threading.Barrier(20, timeout=60)
     replies: dict[int, tuple[int, str]] = {}

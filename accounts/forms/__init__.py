@@ -1,0 +1,1 @@
+"""The panel's forms, one module per subject."""

@@ -1,0 +1,282 @@
+"""Changing limits: who may change which, the pool and plan rules, and the audit entry.
+
+Support staff change anything (with a reason). A reseller admin sets its customers' plans, and the sum it hands
+out never exceeds its pool. A customer user splits its plan between its domains, mailboxes and credentials: no
+level's limit above the level it sits in, storage allocated within the plan.
+"""
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.db.models import Count, Max, Sum
+
+from accounts.models import Customer, Domain, Mailbox, Reseller, SmtpCredential, User
+from accounts.selectors.reseller import POOL, pool_handed_out
+from accounts.services.audit_log import audit
+
+SENDING = ("send_per_hour", "send_per_day")
+FIELDS: dict[type, tuple[str, ...]] = {
+    Reseller: ("max_customers", "max_domains", "max_mailboxes", "max_storage_mb", *SENDING),
+    Customer: ("max_domains", "max_mailboxes", "max_storage_mb", "max_message_size", "max_recipients", *SENDING),
+    Domain: (*SENDING, "max_storage_mb"),
+    Mailbox: (*SENDING, "quota_mb"),
+    SmtpCredential: SENDING,
+}
+# A customer's plan: what a reseller sets when it creates a customer.
+PLAN_FIELDS = FIELDS[Customer]
+# Fields that may be empty: "no limit of its own at this level".
+NULLABLE = {(Reseller, f) for f in SENDING} | {(Customer, f) for f in SENDING} | {
+    (Domain, "send_per_hour"), (Domain, "send_per_day"), (Domain, "max_storage_mb"),
+    (Mailbox, "send_per_hour"), (Mailbox, "send_per_day"),
+    (SmtpCredential, "send_per_hour"), (SmtpCredential, "send_per_day"),
+}
+LABELS = {
+    "max_customers": "customers", "max_domains": "domains", "max_mailboxes": "mailboxes",
+    "max_storage_mb": "MB of storage", "quota_mb": "MB of storage", "send_per_hour": "recipients per hour",
+    "send_per_day": "recipients per day", "max_message_size": "bytes per message",
+    "max_recipients": "recipients per message",
+}
+
+
+def _customer_of(obj) -> Customer | None:
+    if isinstance(obj, Customer):
+        return obj
+    if isinstance(obj, Mailbox):
+        return obj.domain.customer
+    return getattr(obj, "customer", None)
+
+
+def check_may_change(actor: User | None, obj, reason: str) -> None:
+    """PermissionDenied unless the actor may change this object's limits; support must give a reason."""
+    if actor is None:  # commands and tasks run as the system
+        return
+    if actor.is_support:
+        if not (reason or "").strip():
+            raise ValidationError({"reason": "Give a reason for the change: it goes into the audit log."})
+        return
+    if actor.role == User.Role.RESELLER and actor.reseller_id and isinstance(obj, Customer):
+        if obj.reseller_id == actor.reseller_id:
+            return
+    if actor.role == User.Role.CUSTOMER and actor.customer_id and isinstance(obj, (Domain, Mailbox, SmtpCredential)):
+        customer = _customer_of(obj)
+        if customer is not None and customer.pk == actor.customer_id:
+            return
+    raise PermissionDenied("You may not change these limits.")
+
+
+def clean_limits(model: type, changes: dict) -> dict:
+    """The limit fields of a model as whole numbers (None where "no limit of its own" is allowed); ValidationError
+    per field otherwise. The one validation of limits and plans, whoever sets them."""
+    allowed = FIELDS[model]
+    unknown = set(changes) - set(allowed)
+    if unknown:
+        raise ValueError(f"cannot set {sorted(unknown)} of a {model.__name__}")
+    cleaned, errors = {}, {}
+    for field, value in changes.items():
+        if value in ("", None):
+            if (model, field) not in NULLABLE:
+                errors[field] = "Enter a number."
+                continue
+            cleaned[field] = None
+            continue
+        try:
+            number = int(value)
+        except (TypeError, ValueError):
+            errors[field] = "Enter a whole number."
+            continue
+        if number < 0:
+            errors[field] = "Enter zero or more."
+            continue
+        cleaned[field] = number
+    if errors:
+        raise ValidationError(errors)
+    return cleaned
+
+
+def _lock(obj):
+    """The object's row, locked for the rest of the transaction, with the parents the rules read."""
+    model = type(obj)
+    qs = model.objects.select_for_update(of=("self",))
+    if model is Mailbox:
+        qs = qs.select_related("domain", "domain__customer")
+    elif model in (Domain, SmtpCredential):
+        qs = qs.select_related("customer")
+    return qs.get(pk=obj.pk)
+
+
+def _above(value, ceiling) -> bool:
+    """A limit is above its parent's when the parent has one and this one is missing or larger."""
+    return ceiling is not None and (value is None or value > ceiling)
+
+
+def _fail(field: str, message: str):
+    raise ValidationError({field: message})
+
+
+# --- rules per level -------------------------------------------------------------------------------------------
+
+
+def pool_left_message(field: str, left: int) -> str:
+    return f"Your pool has {max(left, 0)} {LABELS[field]} left to hand out."
+
+
+def check_pool(reseller: Reseller, plan: dict, *, customer: Customer | None, new_customer: bool = False) -> None:
+    """The plan fits in the pool beside the other customers'. Call with the reseller row locked."""
+    handed = pool_handed_out(reseller, exclude=customer)
+    # "Left" counts what this customer already holds as handed out: the free part of the pool.
+    held = {f: (getattr(customer, POOL[f]) or 0) if customer is not None else 0 for f in POOL}
+    if new_customer and handed["max_customers"] + 1 > reseller.max_customers:
+        _fail("name", pool_left_message("max_customers", reseller.max_customers - handed["max_customers"]))
+    for pool_field, plan_field in POOL.items():
+        pool = getattr(reseller, pool_field)
+        if pool is None:
+            continue
+        value = plan.get(plan_field)
+        left = pool_left_message(pool_field, pool - handed[pool_field] - held[pool_field])
+        if value is None:
+            if pool_field in SENDING:
+                _fail(plan_field, f"Your pool limits sending, so set a number. {left}")
+            continue
+        if handed[pool_field] + value > pool:
+            _fail(plan_field, left)
+
+
+def _rules_reseller(reseller: Reseller, new: dict) -> None:
+    handed = pool_handed_out(reseller)
+    for field, value in new.items():
+        if value is not None and value < handed[field]:
+            what = "has" if field == "max_customers" else "has handed out"
+            _fail(field, f"{reseller.name} {what} {handed[field]} {LABELS[field]}; the pool cannot be lower.")
+
+
+def customer_use(customer: Customer) -> dict:
+    """Counts and allocations the plan must stay above: one query each for domains and mailboxes."""
+    dom = Domain.objects.filter(customer=customer).aggregate(
+        n=Count("id"), hour=Max("send_per_hour"), day=Max("send_per_day"), storage=Sum("max_storage_mb"))
+    box = Mailbox.objects.filter(domain__customer=customer).aggregate(
+        n=Count("id"), quota=Sum("quota_mb"), hour=Max("send_per_hour"), day=Max("send_per_day"))
+    return {
+        "max_domains": dom["n"], "max_mailboxes": box["n"],
+        "max_storage_mb": max(box["quota"] or 0, dom["storage"] or 0),
+        "send_per_hour": max(dom["hour"] or 0, box["hour"] or 0),
+        "send_per_day": max(dom["day"] or 0, box["day"] or 0),
+    }
+
+
+def _rules_customer(customer: Customer, new: dict) -> None:
+    use = customer_use(customer)
+    for field in ("max_domains", "max_mailboxes", "max_storage_mb"):
+        if field in new and new[field] < use[field]:
+            _fail(field, f"{customer.name} uses {use[field]} {LABELS[field]}; the plan cannot be lower.")
+    for field in SENDING:
+        if new.get(field) is not None and new[field] < use[field]:
+            _fail(field, f"A domain or mailbox of {customer.name} allows {use[field]} {LABELS[field]}; "
+                         "lower that first.")
+    if customer.reseller_id:
+        reseller = Reseller.objects.select_for_update().get(pk=customer.reseller_id)
+        plan = {f: getattr(customer, f) for f in POOL.values()} | new
+        check_pool(reseller, {f: plan[f] for f in POOL.values()}, customer=customer)
+
+
+def _rules_domain(domain: Domain, new: dict) -> None:
+    customer = Customer.objects.select_for_update().get(pk=domain.customer_id)
+    for field in SENDING:
+        if field in new and _above(new[field], getattr(customer, field)):
+            _fail(field, f"The plan allows {getattr(customer, field)} {LABELS[field]}; a domain cannot have more.")
+        if new.get(field) is not None:
+            top = Mailbox.objects.filter(domain=domain).aggregate(m=Max(field))["m"] or 0
+            top = max(top, SmtpCredential.objects.filter(domain=domain).aggregate(m=Max(field))["m"] or 0)
+            if new[field] < top:
+                _fail(field, f"A mailbox or credential of {domain.unicode_name} allows {top} {LABELS[field]}; "
+                             "lower that first.")
+    if new.get("max_storage_mb") is not None:
+        value = new["max_storage_mb"]
+        used = Mailbox.objects.filter(domain=domain).aggregate(s=Sum("quota_mb"))["s"] or 0
+        if value < used:
+            _fail("max_storage_mb", f"The mailboxes of {domain.unicode_name} hold {used} MB; the domain cannot have less.")
+        others = (Domain.objects.filter(customer=customer).exclude(pk=domain.pk)
+                  .aggregate(s=Sum("max_storage_mb"))["s"] or 0)
+        if others + value > customer.max_storage_mb:
+            left = customer.max_storage_mb - others
+            _fail("max_storage_mb", f"Your plan has {max(left, 0)} MB of storage left to allocate to domains.")
+
+
+def _rules_mailbox(mailbox: Mailbox, new: dict) -> None:
+    customer = Customer.objects.select_for_update().get(pk=mailbox.domain.customer_id)
+    domain = mailbox.domain
+    for field in SENDING:
+        if field not in new:
+            continue
+        for level, name in ((customer, "The plan"), (domain, domain.unicode_name)):
+            if _above(new[field], getattr(level, field)):
+                _fail(field, f"{name} allows {getattr(level, field)} {LABELS[field]}; "
+                             "a mailbox cannot have more.")
+        if new[field] is not None:
+            top = SmtpCredential.objects.filter(mailbox=mailbox).aggregate(m=Max(field))["m"] or 0
+            if new[field] < top:
+                _fail(field, f"A credential of {mailbox.address} allows {top} {LABELS[field]}; lower that first.")
+    if "quota_mb" in new:
+        value = new["quota_mb"]
+        used_mb = -(-mailbox.used_bytes // (1024 * 1024))
+        if value < used_mb:
+            _fail("quota_mb", f"{mailbox.address} already stores {used_mb} MB; the quota cannot be lower.")
+        others = Mailbox.objects.filter(domain__customer=customer).exclude(pk=mailbox.pk)
+        allocated = others.aggregate(s=Sum("quota_mb"))["s"] or 0
+        if allocated + value > customer.max_storage_mb:
+            _fail("quota_mb", f"Your plan has {max(customer.max_storage_mb - allocated, 0)} MB of storage left to allocate.")
+        if domain.max_storage_mb is not None:
+            in_domain = others.filter(domain=domain).aggregate(s=Sum("quota_mb"))["s"] or 0
+            if in_domain + value > domain.max_storage_mb:
+                left = domain.max_storage_mb - in_domain
+                _fail("quota_mb", f"{domain.unicode_name} has {max(left, 0)} MB of storage left to allocate.")
+
+
+def _rules_credential(credential: SmtpCredential, new: dict) -> None:
+    customer = Customer.objects.select_for_update().get(pk=credential.customer_id)
+    levels = [(customer, "The plan"), (credential.domain, credential.domain.unicode_name)]
+    if credential.mailbox_id:
+        levels.append((credential.mailbox, credential.mailbox.address))
+    for field in SENDING:
+        if field not in new:
+            continue
+        for level, name in levels:
+            if _above(new[field], getattr(level, field)):
+                _fail(field, f"{name} allows {getattr(level, field)} {LABELS[field]}; "
+                             "a credential cannot have more.")
+
+
+RULES = {Reseller: _rules_reseller, Customer: _rules_customer, Domain: _rules_domain, Mailbox: _rules_mailbox,
+         SmtpCredential: _rules_credential}
+
+
+def limit_set(*, actor: User | None, obj, changes: dict, reason: str = "", client_ip: str | None = None):
+    """Change limits of a reseller, customer, domain, mailbox or credential; returns the saved object.
+
+    Raises PermissionDenied for a role that may not, ValidationError (per field, saying how much is left) when
+    a rule is broken; nothing is written then.
+    """
+    model = type(obj)
+    if model not in FIELDS:
+        raise ValueError(f"limit_set does not know {model.__name__}")
+    if actor is not None and not actor.is_support and model is Reseller:
+        raise PermissionDenied("Only support staff change a reseller's pool.")
+    check_may_change(actor, obj, reason)
+    cleaned = clean_limits(model, changes)
+    with transaction.atomic():
+        # Parents first (reseller, then customer), then the object: the same order everywhere, so no deadlocks.
+        customer = _customer_of(obj)
+        if customer is not None and customer.reseller_id and model is Customer:
+            Reseller.objects.select_for_update().get(pk=customer.reseller_id)
+        if customer is not None and model is not Customer:
+            Customer.objects.select_for_update().get(pk=customer.pk)
+        current = _lock(obj)
+        changed = {f: v for f, v in cleaned.items() if getattr(current, f) != v}
+        if not changed:
+            return current
+        RULES[model](current, changed)
+        before = {f: getattr(current, f) for f in changed}
+        for field, value in changed.items():
+            setattr(current, field, value)
+        current.save(update_fields=list(changed))
+        audit(actor=actor, action=f"{model.__name__.lower()}.limits", obj=current, before=before, after=changed,
+              reason=reason, client_ip=client_ip)
+    return current

@@ -1,0 +1,193 @@
+"""Resellers, customers and panel users: creation, a reseller admin's customers within its pool, and its brand."""
+
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.files.uploadedfile import UploadedFile
+from django.core.validators import EmailValidator, URLValidator
+from django.db import transaction
+
+from accounts.models import Customer, Reseller, User
+from accounts.services.audit_log import audit, snapshot
+from accounts.services.limits import PLAN_FIELDS, check_pool, clean_limits
+
+LOGO_MAX_BYTES = 256 * 1024
+# Raster formats only: an SVG can carry script.
+LOGO_TYPES = {b"\x89PNG\r\n\x1a\n": "png", b"\xff\xd8\xff": "jpg", b"GIF87a": "gif", b"GIF89a": "gif"}
+
+
+def reseller_create(*, actor: User | None, name: str, client_ip: str | None = None, **fields) -> Reseller:
+    name = (name or "").strip()
+    if not name:
+        raise ValidationError({"name": "Enter a name."})
+    with transaction.atomic():
+        if Reseller.objects.filter(name__iexact=name).exists():
+            raise ValidationError({"name": f"A reseller named “{name}” already exists."})
+        reseller = Reseller.objects.create(name=name, **fields)
+        audit(actor=actor, action="reseller.create", obj=reseller, after=snapshot(reseller), client_ip=client_ip)
+    return reseller
+
+
+def customer_create(*, actor: User | None, name: str, reseller: Reseller | None = None,
+                    client_ip: str | None = None, **plan) -> Customer:
+    name = (name or "").strip()
+    if not name:
+        raise ValidationError({"name": "Enter a name."})
+    with transaction.atomic():
+        if Customer.objects.filter(reseller=reseller, name__iexact=name).exists():
+            raise ValidationError({"name": f"A customer named “{name}” already exists."})
+        customer = Customer(name=name, reseller=reseller, **plan)
+        customer.full_clean()
+        customer.save()
+        audit(actor=actor, action="customer.create", obj=customer, after=snapshot(customer), client_ip=client_ip)
+    return customer
+
+
+def user_create(*, actor: User | None, username: str, password: str | None, role: str,
+                customer: Customer | None = None, reseller: Reseller | None = None, email: str = "",
+                client_ip: str | None = None) -> User:
+    username = (username or "").strip()
+    if not username:
+        raise ValidationError({"username": "Enter a username."})
+    with transaction.atomic():
+        if User.objects.filter(username__iexact=username).exists():
+            raise ValidationError({"username": f"The username “{username}” is taken."})
+        user = User(username=username, role=role, customer=customer, reseller=reseller, email=email,
+                    is_staff=role == User.Role.SUPPORT)
+        if password:
+            user.set_password(password)
+        else:
+            user.set_unusable_password()
+        user.save()
+        audit(actor=actor, action="user.create", obj=customer or reseller or user,
+              after={"username": username, "role": role}, client_ip=client_ip)
+    return user
+
+
+def user_set_password(*, actor: User | None, user: User, password: str, client_ip: str | None = None) -> None:
+    """A panel user's own sign-in password (validated by the caller's form against AUTH_PASSWORD_VALIDATORS)."""
+    with transaction.atomic():
+        user.set_password(password)
+        user.save(update_fields=["password"])
+        audit(actor=actor, action="user.password", obj=user.customer or user.reseller or user,
+              after={"username": user.get_username()}, client_ip=client_ip)
+
+
+def check_reseller_admin(actor: User | None, reseller: Reseller) -> None:
+    """The actor administers this reseller (support staff and the system may act for any)."""
+    if actor is None or actor.is_support:
+        return
+    if actor.role == User.Role.RESELLER and actor.reseller_id == reseller.pk:
+        return
+    raise PermissionDenied("You do not administer this reseller.")
+
+
+def reseller_customer_create(*, actor: User | None, reseller: Reseller, name: str, username: str, password: str,
+                             email: str = "", client_ip: str | None = None, **plan) -> Customer:
+    """A customer of the reseller with its plan taken from the pool, and its first user, both or neither."""
+    check_reseller_admin(actor, reseller)
+    # What the caller leaves out is the model's default, which counts against the pool too.
+    cleaned = {f: Customer._meta.get_field(f).get_default() for f in PLAN_FIELDS} | clean_limits(Customer, plan)
+    errors = {}
+    if email:
+        try:
+            EmailValidator()(email)
+        except ValidationError:
+            errors["email"] = "Enter a valid e-mail address."
+    try:
+        validate_password(password or "", user=User(username=username, email=email))
+    except ValidationError as exc:
+        errors["password"] = exc.messages
+    if errors:
+        raise ValidationError(errors)
+    with transaction.atomic():
+        # The reseller row is the pool's lock: every allocation from this pool queues behind it.
+        locked = Reseller.objects.select_for_update().get(pk=reseller.pk)
+        check_pool(locked, cleaned, customer=None, new_customer=True)
+        customer = customer_create(actor=actor, name=name, reseller=locked, contact_email=email,
+                                            client_ip=client_ip, **cleaned)
+        user_create(actor=actor, username=username, password=password, role=User.Role.CUSTOMER,
+                             customer=customer, email=email, client_ip=client_ip)
+    return customer
+
+
+def _logo_extension(logo: UploadedFile) -> str:
+    if logo.size > LOGO_MAX_BYTES:
+        raise ValidationError({"logo": f"The logo may be at most {LOGO_MAX_BYTES // 1024} KB."})
+    head = logo.read(8)
+    logo.seek(0)
+    for magic, ext in LOGO_TYPES.items():
+        if head.startswith(magic):
+            return ext
+    raise ValidationError({"logo": "Upload a PNG, JPEG or GIF image."})
+
+
+def reseller_branding_update(*, actor: User | None, reseller: Reseller, panel_title: str, support_email: str,
+                             help_url: str, logo: UploadedFile | None = None, remove_logo: bool = False,
+                             client_ip: str | None = None) -> Reseller:
+    check_reseller_admin(actor, reseller)
+    errors = {}
+    values = {"panel_title": (panel_title or "").strip(), "support_email": (support_email or "").strip(),
+              "help_url": (help_url or "").strip()}
+    if len(values["panel_title"]) > 100:
+        errors["panel_title"] = "Use at most 100 characters."
+    for field, validator, message in (("support_email", EmailValidator(), "Enter a valid e-mail address."),
+                                      ("help_url", URLValidator(schemes=["http", "https"]),
+                                       "Enter a web address starting with https:// or http://.")):
+        if values[field]:
+            try:
+                validator(values[field])
+            except ValidationError:
+                errors[field] = message
+    ext = None
+    if logo is not None:
+        try:
+            ext = _logo_extension(logo)
+        except ValidationError as exc:
+            errors.update(exc.message_dict)
+    if errors:
+        raise ValidationError(errors)
+    with transaction.atomic():
+        reseller = Reseller.objects.select_for_update().get(pk=reseller.pk)
+        before = {**{k: getattr(reseller, k) for k in values}, "logo": reseller.logo.name}
+        for field, value in values.items():
+            setattr(reseller, field, value)
+        if ext is not None:
+            reseller.logo.save(f"reseller-{reseller.pk}.{ext}", logo, save=False)
+        elif remove_logo:
+            reseller.logo = ""
+        reseller.save(update_fields=[*values, "logo"])
+        after = {**values, "logo": reseller.logo.name}
+        audit(actor=actor, action="reseller.branding", obj=reseller, before=before, after=after, client_ip=client_ip)
+    return reseller
+
+
+def reseller_customer_update(*, actor: User | None, customer: Customer, name: str, contact_email: str = "",
+                             client_ip: str | None = None) -> Customer:
+    """Rename a reseller's customer or change its contact address (the plan goes through services.limits.limit_set)."""
+    if customer.reseller_id is None:
+        raise PermissionDenied("This customer belongs to no reseller.")
+    check_reseller_admin(actor, customer.reseller)
+    name, contact_email = (name or "").strip(), (contact_email or "").strip()
+    errors = {}
+    if not name:
+        errors["name"] = "Enter a name."
+    elif len(name) > 150:
+        errors["name"] = "Use at most 150 characters."
+    if contact_email:
+        try:
+            EmailValidator()(contact_email)
+        except ValidationError:
+            errors["contact_email"] = "Enter a valid e-mail address."
+    if errors:
+        raise ValidationError(errors)
+    with transaction.atomic():
+        customer = Customer.objects.select_for_update().get(pk=customer.pk)
+        taken = Customer.objects.filter(reseller_id=customer.reseller_id, name__iexact=name).exclude(pk=customer.pk)
+        if taken.exists():
+            raise ValidationError({"name": f"A customer named “{name}” already exists."})
+        before = {"name": customer.name, "contact_email": customer.contact_email}
+        customer.name, customer.contact_email = name, contact_email
+        customer.save(update_fields=["name", "contact_email"])
+        audit(actor=actor, action="customer.update", obj=customer, before=before,
+              after={"name": name, "contact_email": contact_email}, client_ip=client_ip)
+    return customer

@@ -1,0 +1,99 @@
+"""Domains: list, add, detail with DNS verification and record status, check now, delete."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from accounts import dnscheck, selectors
+from accounts.forms.domains import DomainForm
+from accounts.models import User
+from accounts.normalize import domain_search_term
+from accounts.services import domains
+from accounts.views.common import _get_domain_for_user, client_ip, customer_in_context, paginate, submit
+
+
+@login_required
+def domain_list(request):
+    # Counted and paged without the mailbox counts: those are fetched for the page's rows only.
+    visible = selectors.domains_visible_to(request.user).order_by("name")
+    customer = None
+    if request.user.role != User.Role.CUSTOMER and request.GET.get("customer"):
+        customer = customer_in_context(request)
+        visible = visible.filter(customer=customer)
+    q = request.GET.get("q", "").strip()
+    if q:
+        visible = visible.filter(name__icontains=domain_search_term(q))
+    page = paginate(request, visible)
+    page.object_list = selectors.with_mailbox_counts(list(page.object_list))
+    return render(request, "accounts/domains/list.html", {"page": page, "customer": customer, "q": q})
+
+
+@login_required
+def domain_add(request):
+    customer = customer_in_context(request)
+    form = DomainForm(request.POST or None)
+    domain = submit(request, form, lambda data: domains.domain_create(
+        actor=request.user, customer=customer, name=data["name"], client_ip=client_ip(request)),
+        failure="The domain was not added; see the errors below.")
+    if domain is not None:
+        messages.success(request, f"{domain.unicode_name} was added. "
+                                  "Publish the TXT record below to prove it is yours.")
+        return redirect("domain_detail", pk=domain.pk)
+    return render(request, "accounts/domains/add.html", {"form": form, "customer": customer})
+
+
+def _dns_context(domain) -> dict:
+    name, value = dnscheck.verification_record(domain)
+    records = []
+    for record in dnscheck.expected_records(domain) if domain.is_verified else []:
+        state = (domain.dns_status or {}).get(record["kind"], {})
+        records.append({**record, "status": state.get("status", "unchecked"), "found": state.get("found", []),
+                        "error": state.get("error", "")})
+    proof = (domain.dns_status or {}).get("verification", {})
+    verification = {"name": name, "type": "TXT", "value": value, "status": proof.get("status", "unchecked"),
+                    "found": proof.get("found", []), "error": proof.get("error", "")}
+    return {"domain": domain, "verification": verification, "records": records}
+
+
+@login_required
+def domain_detail(request, pk):
+    domain = _get_domain_for_user(request, pk)
+    context = _dns_context(domain)
+    context["mailboxes"] = selectors.mailboxes_visible_to(request.user).filter(domain=domain)
+    credentials = selectors.credentials_visible_to(request.user)
+    context["credentials"] = credentials.filter(domain=domain, revoked_at__isnull=True)
+    return render(request, "accounts/domains/detail.html", context)
+
+
+@login_required
+@require_POST
+def domain_check(request, pk):
+    domain = _get_domain_for_user(request, pk)
+    was_verified = domain.is_verified
+    domain = domains.domain_check_now(actor=request.user, domain=domain, client_ip=client_ip(request))
+    if domain.is_verified and not was_verified:
+        messages.success(request, f"{domain.unicode_name} is verified. Now publish the records below.")
+    elif domain.is_verified:
+        messages.success(request, f"DNS records of {domain.unicode_name} checked.")
+    elif domain.dns_status.get("verification", {}).get("status") == "error":
+        messages.error(request, f"The DNS could not be asked: {domain.dns_status['verification'].get('error', '')} "
+                                "Try again in a minute.")
+    else:
+        messages.error(request, "The verification TXT record was not found yet. DNS changes can take a while to "
+                                "show; check again in a few minutes.")
+    if request.htmx:
+        return render(request, "accounts/domains/_dns.html", _dns_context(domain))
+    return redirect("domain_detail", pk=domain.pk)
+
+
+@login_required
+def domain_delete(request, pk):
+    domain = _get_domain_for_user(request, pk)
+    if request.method == "POST":
+        name = domain.unicode_name
+        domains.domain_delete(actor=request.user, domain=domain, client_ip=client_ip(request))
+        messages.success(request, f"{name} and its mailboxes were deleted.")
+        return redirect("domain_list")
+    return render(request, "accounts/domains/delete.html", {"domain": domain,
+                                                            "mailbox_count": domain.mailboxes.count()})

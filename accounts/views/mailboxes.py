@@ -1,0 +1,111 @@
+"""Mailboxes: list, create, edit (quota, SMTP access, enabled), password, SMTP switch, delete."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from accounts import selectors
+from accounts.forms.mailboxes import MailboxCreateForm, MailboxEditForm, MailboxPasswordForm
+from accounts.models import User
+from accounts.normalize import domain_search_term
+from accounts.services import mailboxes
+from accounts.views.common import _get_domain_for_user, _get_mailbox_for_user, client_ip, paginate, submit
+
+
+@login_required
+def mailbox_list(request):
+    visible = selectors.mailboxes_managed_by(request.user)
+    q = request.GET.get("q", "").strip()
+    if q:
+        local, _, domain = q.partition("@")
+        visible = visible.filter(local_part__icontains=local.lower(),
+                                 domain__name__icontains=domain_search_term(domain))
+    # Where to create one: the customer's own domains (staff create from a domain's page).
+    domains = selectors.domains_visible_to(request.user) if request.user.role == User.Role.CUSTOMER else []
+    return render(request, "accounts/mailboxes/list.html", {"page": paginate(request, visible), "domains": domains,
+                                                            "q": q})
+
+
+@login_required
+def mailbox_add(request, domain_pk):
+    domain = _get_domain_for_user(request, domain_pk)
+    form = MailboxCreateForm(request.POST or None, domain=domain)
+    mailbox = submit(request, form, lambda data: mailboxes.mailbox_create(
+        actor=request.user, domain=domain, local_part=data["local_part"], password=data["password"],
+        quota_mb=data["quota_mb"], smtp_enabled=data["smtp_enabled"], display_name=data["display_name"],
+        client_ip=client_ip(request)), failure="The mailbox was not created; see the errors below.")
+    if mailbox is not None:
+        messages.success(request, f"Mailbox {mailbox.unicode_address} was created.")
+        return redirect("mailbox_edit", pk=mailbox.pk)
+    return render(request, "accounts/mailboxes/add.html", {"form": form, "domain": domain})
+
+
+@login_required
+def mailbox_edit(request, pk):
+    mailbox = _get_mailbox_for_user(request, pk)
+    initial = {f: getattr(mailbox, f) for f in ("display_name", "quota_mb", "is_active")}
+    form = MailboxEditForm(request.POST or None, initial=initial)
+
+    def save(data):
+        changes = {k: v for k, v in data.items() if v != initial[k]}
+        if changes:
+            mailboxes.mailbox_update(actor=request.user, mailbox=mailbox, client_ip=client_ip(request), **changes)
+        return changes
+
+    changes = submit(request, form, save, failure="The mailbox was not saved; see the errors below.")
+    if changes is not None:
+        messages.success(request, f"{mailbox.unicode_address} was saved." if changes else "Nothing was changed.")
+        return redirect("mailbox_edit", pk=mailbox.pk)
+    credentials = selectors.credentials_visible_to(request.user).filter(mailbox=mailbox, revoked_at__isnull=True)
+    return render(request, "accounts/mailboxes/edit.html", {"form": form, "mailbox": mailbox,
+                                                            "credentials": credentials})
+
+
+@login_required
+def mailbox_password(request, pk):
+    mailbox = _get_mailbox_for_user(request, pk)
+    form = MailboxPasswordForm(request.POST or None, mailbox=mailbox)
+    if _set_password(request, form, mailbox):
+        messages.success(request, f"The password of {mailbox.unicode_address} was changed.")
+        return redirect("mailbox_edit", pk=mailbox.pk)
+    return render(request, "accounts/mailboxes/password.html", {"form": form, "mailbox": mailbox})
+
+
+def _set_password(request, form, mailbox) -> bool:
+    def change(data):
+        mailboxes.mailbox_set_password(actor=request.user, mailbox=mailbox, password=data["password"],
+                                      client_ip=client_ip(request))
+        return True
+
+    return bool(submit(request, form, change, failure="The password was not changed; see the errors below."))
+
+
+@login_required
+@require_POST
+def mailbox_smtp(request, pk):
+    """Switch SMTP access on (enabled=1) or off (enabled=0)."""
+    mailbox = _get_mailbox_for_user(request, pk)
+    enabled = request.POST.get("enabled") == "1"
+    if enabled != mailbox.smtp_enabled:
+        mailbox = mailboxes.mailbox_update(actor=request.user, mailbox=mailbox, smtp_enabled=enabled,
+                                          client_ip=client_ip(request))
+    if enabled:
+        messages.success(request, f"SMTP access is on: {mailbox.unicode_address} can now send "
+                                  "with its address and password.")
+    else:
+        messages.success(request, f"SMTP access is off for {mailbox.unicode_address}.")
+    if request.htmx:
+        return render(request, "accounts/mailboxes/_smtp.html", {"mailbox": mailbox})
+    return redirect("mailbox_edit", pk=mailbox.pk)
+
+
+@login_required
+def mailbox_delete(request, pk):
+    mailbox = _get_mailbox_for_user(request, pk)
+    if request.method == "POST":
+        address, domain_pk = mailbox.unicode_address, mailbox.domain_id
+        mailboxes.mailbox_delete(actor=request.user, mailbox=mailbox, client_ip=client_ip(request))
+        messages.success(request, f"Mailbox {address} was deleted.")
+        return redirect("domain_detail", pk=domain_pk)
+    return render(request, "accounts/mailboxes/delete.html", {"mailbox": mailbox})

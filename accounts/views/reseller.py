@@ -1,0 +1,143 @@
+"""The reseller console: its pool, its customers and their plans, its brand. Everything is scoped to the
+signed-in admin's own reseller; another reseller's customer is a 404."""
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from accounts.charts import bar_chart
+from accounts.forms.reseller import BrandingForm, CustomerCreateForm, CustomerEditForm, PlanForm, ReasonForm
+from accounts.models import Customer, User
+from accounts.selectors.reseller import customers_with_usage, pool_overview, sending_by_day
+from accounts.services import suspension, tenants
+from accounts.services.limits import limit_set
+from accounts.views.common import _get_customer_for_user, client_ip, role_required, submit
+
+PAGE_SIZES = (10, 25, 50)
+
+
+def sending_chart(points) -> dict:
+    """Daily sending as one bar per day, scaled to the busiest."""
+    days = [{"day": day, "count": count} for day, count in points]
+    return bar_chart(days, ("count",), width=560, height=120, margin=2, nice=False)
+
+
+@role_required(User.Role.RESELLER)
+def home(request):
+    reseller = request.user.reseller
+    return render(request, "accounts/reseller/home.html", {
+        "reseller": reseller,
+        "pool": pool_overview(reseller),
+        "chart": sending_chart(sending_by_day(reseller)),
+    })
+
+
+@role_required(User.Role.RESELLER)
+def customer_list(request):
+    sort = request.GET.get("sort", "name")
+    try:
+        per_page = int(request.GET.get("per", 25))
+    except ValueError:
+        per_page = 25
+    per_page = per_page if per_page in PAGE_SIZES else 25
+    query = request.GET.get("q", "")[:150]
+    qs = customers_with_usage(request.user.reseller, sort=sort, query=query)
+    page = Paginator(qs, per_page).get_page(request.GET.get("page"))
+    return render(request, "accounts/reseller/customers.html", {
+        "page": page, "sort": sort, "per_page": per_page, "page_sizes": PAGE_SIZES, "query": query,
+        "columns": [("name", "Customer"), ("status", "Status"), ("domains", "Domains"), ("mailboxes", "Mailboxes"),
+                    ("storage", "Storage (MB)"), ("sent", "Sent 24 h")],
+    })
+
+
+@role_required(User.Role.RESELLER)
+def customer_create(request):
+    reseller = request.user.reseller
+    initial = {name: Customer._meta.get_field(name).get_default() for name in PlanForm.base_fields}
+    form = CustomerCreateForm(request.POST or None, initial=initial)
+    customer = submit(request, form, lambda data: tenants.reseller_customer_create(
+        actor=request.user, reseller=reseller, name=data["name"], username=data["username"], email=data["email"],
+        password=data["password"], client_ip=client_ip(request), **form.plan()),
+        failure="The customer was not created; see the errors below.")
+    if customer is not None:
+        messages.success(request, f"Customer {customer.name} created; {form.cleaned_data['username']} can sign in now.")
+        return redirect("reseller:customer", pk=customer.pk)
+    return render(request, "accounts/reseller/customer_create.html", {
+        "form": form, "pool": pool_overview(reseller)})
+
+
+@role_required(User.Role.RESELLER)
+def customer_detail(request, pk):
+    customer = _get_customer_for_user(request, pk)
+    initial = {name: getattr(customer, name) for name in PlanForm.base_fields}
+    form = PlanForm(request.POST or None, initial=initial)
+    saved = submit(request, form, lambda data: limit_set(
+        actor=request.user, obj=customer, changes=form.plan(), client_ip=client_ip(request)),
+        failure="The plan was not saved; see the errors below.")
+    if saved is not None:
+        messages.success(request, f"The plan of {customer.name} is saved.")
+        return redirect("reseller:customer", pk=customer.pk)
+    return render(request, "accounts/reseller/customer.html", {
+        "customer": customer, "form": form, "reason_form": ReasonForm(),
+        "suspended": suspension.is_suspended(customer), "pool": pool_overview(request.user.reseller),
+    })
+
+
+@role_required(User.Role.RESELLER)
+def customer_edit(request, pk):
+    customer = _get_customer_for_user(request, pk)
+    form = CustomerEditForm(request.POST or None,
+                            initial={"name": customer.name, "contact_email": customer.contact_email})
+    saved = submit(request, form, lambda data: tenants.reseller_customer_update(
+        actor=request.user, customer=customer, name=data["name"], contact_email=data["contact_email"],
+        client_ip=client_ip(request)), failure="The customer was not saved; see the errors below.")
+    if saved is not None:
+        messages.success(request, f"{saved.name} is saved.")
+        return redirect("reseller:customer", pk=saved.pk)
+    return render(request, "accounts/reseller/customer_edit.html", {"customer": customer, "form": form})
+
+
+def _suspend_or_restore(request, pk, action):
+    customer = _get_customer_for_user(request, pk)
+    form = ReasonForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Give a reason: it goes into the audit log.")
+        return redirect("reseller:customer", pk=customer.pk)
+    try:
+        action(actor=request.user, obj=customer, reason=form.cleaned_data["reason"], client_ip=client_ip(request))
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        done = "suspended" if action is suspension.suspend else "restored"
+        messages.success(request, f"{customer.name} is {done}.")
+    return redirect("reseller:customer", pk=customer.pk)
+
+
+@require_POST
+@role_required(User.Role.RESELLER)
+def customer_suspend(request, pk):
+    return _suspend_or_restore(request, pk, suspension.suspend)
+
+
+@require_POST
+@role_required(User.Role.RESELLER)
+def customer_restore(request, pk):
+    return _suspend_or_restore(request, pk, suspension.restore)
+
+
+@role_required(User.Role.RESELLER)
+def branding(request):
+    reseller = request.user.reseller
+    initial = {"panel_title": reseller.panel_title, "support_email": reseller.support_email,
+               "help_url": reseller.help_url}
+    form = BrandingForm(request.POST or None, request.FILES or None, initial=initial)
+    saved = submit(request, form, lambda data: tenants.reseller_branding_update(
+        actor=request.user, reseller=reseller, panel_title=data["panel_title"], support_email=data["support_email"],
+        help_url=data["help_url"], logo=data["logo"], remove_logo=data["remove_logo"], client_ip=client_ip(request)),
+        failure="The brand was not saved; see the errors below.")
+    if saved is not None:
+        messages.success(request, "Your brand is saved; your customers see it on their next page.")
+        return redirect("reseller:branding")
+    return render(request, "accounts/reseller/branding.html", {"form": form, "reseller": reseller})

@@ -1,0 +1,195 @@
+"""Sign-in (password, then a code when two-factor is on), two-factor enrolment, recovery codes, sessions."""
+
+import django_otp
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import login as auth_login
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.shortcuts import get_object_or_404, redirect, render, resolve_url
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_protect
+from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.http import require_POST
+
+from accounts.forms.security import CodeForm, LoginForm
+from accounts.models import PanelSession
+from accounts.services import security
+from accounts.views.common import apply_errors, client_ip, code_url
+
+NEXT_KEY = "hm_login_next"
+
+
+def _safe_next(request, value: str | None) -> str:
+    if value and url_has_allowed_host_and_scheme(value, allowed_hosts={request.get_host()},
+                                                 require_https=request.is_secure()):
+        return value
+    return resolve_url(settings.LOGIN_REDIRECT_URL)
+
+
+def _finish_login(request, user, device=None) -> None:
+    if not request.user.is_authenticated:
+        auth_login(request, user, backend=user.backend)
+    if device is not None:
+        django_otp.login(request, device)
+    security.pending_clear(request)
+    security.clear_login_failures(username=user.get_username())
+    security.session_touch(request)
+
+
+def _code_user(request):
+    """Whose code this page asks for: the signed-in user, or the one half-way through signing in."""
+    if request.user.is_authenticated:
+        return request.user
+    return security.pending_user(request)
+
+
+@sensitive_post_parameters("password")
+@csrf_protect
+@never_cache
+def login_view(request):
+    next_url = _safe_next(request, request.POST.get("next") or request.GET.get("next"))
+    user = request.user
+    if user.is_authenticated and request.method == "GET" and security.needs_code(user) and not user.is_verified():
+        return redirect(code_url(next_url))
+    # A signed-in user sent here (e.g. by a page that needs another account) may sign in as someone else:
+    # redirecting them back would loop.
+    form = LoginForm(request, data=request.POST or None)
+    blocked = None
+    if request.method == "POST":
+        ip = client_ip(request)
+        username = request.POST.get("username", "")
+        blocked = security.throttle_message(username=username, client_ip=ip)
+        if blocked:
+            form = LoginForm(request)
+        elif form.is_valid():
+            user = form.get_user()
+            if security.needs_code(user):
+                security.pending_start(request, user)
+                request.session[NEXT_KEY] = next_url
+                step = "security:code" if security.has_otp(user) else "security:enrol"
+                return redirect(step)
+            _finish_login(request, user)
+            return redirect(next_url)
+        else:
+            security.record_login_failure(username=username, client_ip=ip)
+    status = 429 if blocked else 200
+    return render(request, "accounts/login.html", {"form": form, "blocked": blocked, "next": next_url}, status=status)
+
+
+@never_cache
+def code_view(request):
+    user = _code_user(request)
+    if user is None:
+        messages.error(request, "Sign in again: the sign-in took too long.")
+        return redirect("login")
+    if request.user.is_authenticated and request.user.is_verified():
+        return redirect(_safe_next(request, request.GET.get("next")))
+    if request.user.is_authenticated and request.GET.get("next"):
+        request.session[NEXT_KEY] = _safe_next(request, request.GET["next"])
+    if not security.has_otp(user):
+        return redirect("security:enrol")
+    form = CodeForm(request.POST or None)
+    blocked = None
+    if request.method == "POST":
+        ip = client_ip(request)
+        blocked = security.throttle_message(username=user.get_username(), client_ip=ip)
+        if blocked:
+            form = CodeForm()
+        elif form.is_valid():
+            device = security.verify_code(user, form.cleaned_data["token"])
+            if device is not None:
+                _finish_login(request, user, device)
+                if security.is_recovery_device(device):
+                    messages.warning(request, f"Recovery code used; {security.recovery_codes_left(user)} left.")
+                return redirect(request.session.pop(NEXT_KEY, None) or settings.LOGIN_REDIRECT_URL)
+            security.record_login_failure(username=user.get_username(), client_ip=ip)
+            form.add_error("token", "That code is not right. Try the newest code from your app, or a recovery code.")
+    return render(request, "accounts/security/code.html", {"form": form, "blocked": blocked, "code_user": user},
+                  status=429 if blocked else 200)
+
+
+@never_cache
+def enrol_view(request):
+    user = _code_user(request)
+    if user is None:
+        return redirect("login")
+    if security.has_otp(user) and not (request.user.is_authenticated and request.user.is_verified()):
+        # Replacing an authenticator takes a code from the current one (or a recovery code) first.
+        return redirect("security:code")
+    device = security.totp_pending_device(user)
+    form = CodeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            security.totp_confirm(user=user, device=device, token=form.cleaned_data["token"],
+                                  client_ip=client_ip(request))
+        except ValidationError as exc:
+            apply_errors(form, exc)
+        else:
+            _finish_login(request, user, device)
+            codes = security.recovery_codes_new(user=user, client_ip=client_ip(request))
+            messages.success(request, "Two-factor sign-in is on.")
+            return _show_codes(request, codes)
+    return render(request, "accounts/security/enrol.html", {
+        "form": form, "secret": security.totp_secret(device), "qr": security.qr_svg(device.config_url),
+        "required": security.otp_required(user),
+    })
+
+
+def _show_codes(request, codes):
+    next_url = request.session.pop(NEXT_KEY, None) or resolve_url(settings.LOGIN_REDIRECT_URL)
+    return render(request, "accounts/security/recovery_codes.html", {"codes": codes, "next": next_url})
+
+
+@login_required
+def security_page(request):
+    user = request.user
+    sessions = security.sessions_of(user)
+    return render(request, "accounts/security/page.html", {
+        "has_otp": security.has_otp(user), "required": security.otp_required(user),
+        "verified": user.is_verified(), "codes_left": security.recovery_codes_left(user),
+        "sessions": sessions, "current_key": request.session.session_key,
+    })
+
+
+@login_required
+@require_POST
+def recovery_codes_view(request):
+    if not security.has_otp(request.user) or not request.user.is_verified():
+        messages.error(request, "Turn on two-factor sign-in (and sign in with a code) first.")
+        return redirect("security:page")
+    return _show_codes(request, security.recovery_codes_new(user=request.user, client_ip=client_ip(request)))
+
+
+@login_required
+@require_POST
+def otp_disable_view(request):
+    try:
+        security.otp_disable(user=request.user, client_ip=client_ip(request))
+    except PermissionDenied as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, "Two-factor sign-in is off.")
+    return redirect("security:page")
+
+
+@login_required
+@require_POST
+def session_revoke_view(request, pk):
+    panel_session = get_object_or_404(PanelSession.objects.filter(user=request.user), pk=pk)
+    current = panel_session.session_key == request.session.session_key
+    security.session_revoke(actor=request.user, panel_session=panel_session, client_ip=client_ip(request))
+    if current:
+        return redirect("login")
+    messages.success(request, "That session is signed out.")
+    return redirect("security:page")
+
+
+@login_required
+@require_POST
+def sessions_revoke_others_view(request):
+    count = security.sessions_revoke_others(actor=request.user, current_key=request.session.session_key,
+                                            client_ip=client_ip(request))
+    messages.success(request, f"{count} other session{'s' if count != 1 else ''} signed out.")
+    return redirect("security:page")

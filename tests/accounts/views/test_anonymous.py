@@ -1,0 +1,27 @@
+"""Every panel page sends an anonymous visitor to the sign-in page; only the mail clients' setup is public."""
+
+import pytest
+from django.urls import URLPattern, URLResolver
+
+from accounts import urls
+
+pytestmark = pytest.mark.django_db
+PUBLIC = {"autoconfig", "autoconfig_wellknown", "autodiscover", None}
+
+
+def _panel_paths():
+    for pattern in urls.urlpatterns:
+        if isinstance(pattern, URLResolver):  # the namespaced consoles: tests/test_authorization_matrix.py
+            continue
+        assert isinstance(pattern, URLPattern)
+        if pattern.name in PUBLIC:
+            continue
+        route = str(pattern.pattern)
+        yield pattern.name, "/" + route.replace("<int:pk>", "1").replace("<int:domain_pk>", "1")
+
+
+@pytest.mark.parametrize("name, path", list(_panel_paths()))
+def test_anonymous_is_sent_to_sign_in(client, name, path):
+    for method in (client.get, client.post):
+        response = method(path)
+        assert response.status_code == 302 and response["Location"].startswith(f"/login/?next={path}"), name
