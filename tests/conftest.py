@@ -1,7 +1,14 @@
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
-from tests.peers import DnsServer
-from tests.support.factories import make_cast
+from relay.smtpd.tls import make_self_signed
+from tests.peers import DnsServer, free_port, wait_for_port
+from tests.support.factories import PASSWORD, make_cast
+from tests.support.relays import ROOT, RelayProcess, RunningRelay, child_env, start_relay
+from tests.support.smtp import HOST
 
 
 @pytest.fixture
@@ -25,3 +32,77 @@ def dns_server(settings):
     yield start
     for server in servers:
         server.stop()
+
+
+# --- relays: in a thread of the test process, or as processes of their own --------------------------------
+
+
+@pytest.fixture(scope="session")
+def relay_cert(tmp_path_factory) -> tuple[Path, Path]:
+    folder = tmp_path_factory.mktemp("relay-tls")
+    cert, key = folder / "relay.crt", folder / "relay.key"
+    make_self_signed(cert, key, hostname="relay.test")
+    return cert, key
+
+
+@pytest.fixture
+def relay_factory(transactional_db, relay_cert):
+    """start(**RelayConfig options) -> RunningRelay; every relay started is stopped after the test."""
+    running = []
+
+    def start(**options) -> RunningRelay:
+        server = start_relay(*relay_cert, **options)
+        running.append(server)
+        return server
+
+    yield start
+    for server in running:
+        if server.thread.is_alive():
+            server.stop()
+
+
+@pytest.fixture
+def relay(relay_factory) -> RunningRelay:
+    return relay_factory()
+
+
+# --- relay processes ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def relay_process(transactional_db, relay_cert, tmp_path):
+    """relay_process(processes=1, grace=..., env={...}, args=[...]) -> RelayProcess: `manage.py runrelay` on free
+    ports against this test's database; waits for the ports, stops (SIGTERM, then SIGKILL) after the test."""
+    started = []
+
+    def start(*, processes: int = 1, grace: float = 10.0, env: dict | None = None, args: list[str] = (),
+              cert: Path | None = None, key: Path | None = None, submission: int | None = None,
+              smtps: int | None = None, http: int | None = None) -> RelayProcess:
+        ports = {"submission": submission or free_port(), "smtps": smtps or free_port(), "http": http or free_port()}
+        log_path = tmp_path / f"relay-{len(started)}.log"
+        command = [sys.executable, str(ROOT / "manage.py"), "runrelay",
+                   "--submission", f"{HOST}:{ports['submission']}", "--smtps", f"{HOST}:{ports['smtps']}",
+                   "--http", f"{HOST}:{ports['http']}", "--cert", str(cert or relay_cert[0]),
+                   "--key", str(key or relay_cert[1]), "--processes", str(processes), "--grace", str(grace), *args]
+        with open(log_path, "wb") as log:
+            proc = subprocess.Popen(command, cwd=ROOT, env=child_env(**(env or {})), stdout=log,
+                                    stderr=subprocess.STDOUT)
+        process = RelayProcess(proc=proc, log_path=log_path, **ports)
+        started.append(process)
+        try:
+            for port in ports.values():
+                wait_for_port(port, proc=proc, timeout=30)
+        except Exception:
+            process.stop()
+            raise AssertionError(f"runrelay did not start:\n{process.log()}") from None
+        return process
+
+    yield start
+    for process in started:
+        process.stop()
+
+
+@pytest.fixture
+def login(cast):
+    """(address, password) of tenant A's mailbox, which has SMTP access."""
+    return cast.a.mailbox.address, PASSWORD

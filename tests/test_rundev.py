@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.peers import DnsServer, free_port, wait_for_port
-from tests.relay.mx import start_mx
+from tests.support.mx import start_mx
 
 ROOT = Path(__file__).resolve().parents[1]
 

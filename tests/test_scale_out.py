@@ -11,9 +11,10 @@ from django.db.models import Sum
 
 from accounts.models import Customer, SendUsage
 from relay.models import QueuedMessage, Recipient
-from tests.relay.conftest import login, message as make_message, relay_cert, relay_process, send, submission_client  # noqa: F401
-from tests.relay.delivery_fixtures import mx, routes  # noqa: F401
-from tests.relay.workers import broker_env, celery_processes, redis_url, require_redis, wait_until  # noqa: F401
+from tests.support.delivery import mx, routes  # noqa: F401
+from tests.support.smtp import message as make_message
+from tests.support.smtp import send, submission_client
+from tests.support.workers import broker_env, celery_processes, redis_url, require_redis, wait_until  # noqa: F401
 
 CLIENTS, PER_CLIENT = 20, 25
 # Two recipients a message in two domains (two SMTP transactions); the customer's hourly limit leaves room for

@@ -15,7 +15,6 @@ from django.utils.http import urlencode
 from accounts import selectors
 from accounts.models import Customer, Domain, Mailbox, SmtpCredential, User
 
-
 # The tenant a role's user must belong to for the role to count (a reseller admin without a reseller is no one's).
 _ROLE_TENANT = {User.Role.RESELLER: "reseller_id", User.Role.CUSTOMER: "customer_id", User.Role.MAILBOX: "mailbox_id"}
 
@@ -109,6 +108,18 @@ def submit(request, form, action, *, failure: str):
             apply_errors(form, exc)
     messages.error(request, failure)
     return None
+
+
+def flash_outcome(request, action, success: str) -> bool:
+    """A service call without a form (a button): its refusal, a ValidationError, is flashed instead of the
+    success note. True when it succeeded."""
+    try:
+        action()
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return False
+    messages.success(request, success)
+    return True
 
 
 PAGE_SIZE = 50

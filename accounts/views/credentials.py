@@ -12,8 +12,8 @@ from accounts.forms.credentials import CredentialForm
 from accounts.models import User
 from accounts.services import credentials
 from accounts.views.clients import relay_settings
-from accounts.views.common import (_get_credential_for_user, _get_domain_for_user, _get_mailbox_for_user,
-                                   client_ip, customer_in_context, paginate, submit)
+from accounts.views.common import (_get_credential_for_user, _get_domain_for_user, _get_mailbox_for_user, client_ip,
+                                   customer_in_context, paginate, submit)
 
 
 @login_required

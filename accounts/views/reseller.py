@@ -2,7 +2,6 @@
 signed-in admin's own reseller; another reseller's customer is a 404."""
 
 from django.contrib import messages
-from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
@@ -13,7 +12,7 @@ from accounts.models import Customer, User
 from accounts.selectors.reseller import customers_with_usage, pool_overview, sending_by_day
 from accounts.services import suspension, tenants
 from accounts.services.limits import limit_set
-from accounts.views.common import _get_customer_for_user, client_ip, role_required, submit
+from accounts.views.common import _get_customer_for_user, client_ip, flash_outcome, role_required, submit
 
 PAGE_SIZES = (10, 25, 50)
 
@@ -105,13 +104,9 @@ def _suspend_or_restore(request, pk, action):
     if not form.is_valid():
         messages.error(request, "Give a reason: it goes into the audit log.")
         return redirect("reseller:customer", pk=customer.pk)
-    try:
-        action(actor=request.user, obj=customer, reason=form.cleaned_data["reason"], client_ip=client_ip(request))
-    except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
-    else:
-        done = "suspended" if action is suspension.suspend else "restored"
-        messages.success(request, f"{customer.name} is {done}.")
+    done = "suspended" if action is suspension.suspend else "restored"
+    flash_outcome(request, lambda: action(actor=request.user, obj=customer, reason=form.cleaned_data["reason"],
+                                          client_ip=client_ip(request)), f"{customer.name} is {done}.")
     return redirect("reseller:customer", pk=customer.pk)
 
 

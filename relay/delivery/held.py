@@ -4,7 +4,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Customer, Status
-from accounts.services import audit
+from accounts.services.audit_log import audit
 from relay.handoff import enqueue
 from relay.models import QueuedMessage
 

@@ -8,7 +8,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Domain, Status, User
-from accounts.services import audit, snapshot
+from accounts.services.audit_log import audit, snapshot
 from relay.delivery import dsn, smarthost
 from relay.handoff import enqueue
 from relay.models import AuthLockout, QueuedMessage, Recipient

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from relay.panel.views import messages, smarthost
+from relay.panel.views import lockouts, messages, smarthost
 
 app_name = "relay"
 
@@ -9,7 +9,7 @@ urlpatterns = [
     path("messages/<int:pk>/", messages.message_detail, name="message_detail"),
     path("messages/<int:pk>/retry/", messages.message_retry, name="message_retry"),
     path("messages/<int:pk>/cancel/", messages.message_cancel, name="message_cancel"),
-    path("lockouts/", messages.lockout_list, name="lockout_list"),
-    path("lockouts/<int:pk>/lift/", messages.lockout_lift, name="lockout_lift"),
+    path("lockouts/", lockouts.lockout_list, name="lockout_list"),
+    path("lockouts/<int:pk>/lift/", lockouts.lockout_lift, name="lockout_lift"),
     path("support/domains/<int:pk>/smarthost/", smarthost.domain_smarthost, name="domain_smarthost"),
 ]

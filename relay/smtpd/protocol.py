@@ -13,7 +13,6 @@ import asyncio
 import asyncio.sslproto as sslproto
 import collections
 import functools
-import ipaddress
 import logging
 import re
 import secrets
@@ -22,6 +21,7 @@ from aiosmtpd.proxy_protocol import get_proxy
 from aiosmtpd.smtp import MISSING, SMTP, Session
 from django.db import DatabaseError
 
+from accounts.networks import address_in
 from relay import eventlog, metrics
 from relay.smtpd import fairloop, stream
 from relay.submission.policy import Reject, check_path, split_path
@@ -74,10 +74,6 @@ def enhance(status: str) -> str:
         if status.startswith(prefix):
             return f"{prefix}{code} {status[len(prefix):]}"
     return status
-
-
-def parse_networks(items) -> list:
-    return [ipaddress.ip_network(str(item).strip(), strict=False) for item in items if str(item).strip()]
 
 
 class QuietSession(Session):
@@ -238,11 +234,7 @@ class RelaySMTP(HookNames, SMTP):
         await super()._handle_client()
 
     async def _read_proxy_header(self, peer_ip: str) -> bool:
-        try:
-            trusted = any(ipaddress.ip_address(peer_ip) in net for net in self.proxy_networks)
-        except ValueError:
-            trusted = False
-        if not trusted:
+        if not address_in(peer_ip, self.proxy_networks):
             self.event("proxy_refused", result="peer is not a trusted load balancer")
             return False
         self._reset_timeout(self.proxy_timeout)

@@ -17,11 +17,12 @@ from aiosmtpd.smtp import MISSING, AuthResult
 from django.conf import settings
 from django.db import DatabaseError
 
+from accounts.networks import parse_networks
 from accounts.quotas import QuotaExceeded
 from relay import eventlog, metrics
 from relay.smtpd import fairloop
 from relay.smtpd.httpd import start_http
-from relay.smtpd.protocol import HookNames, RelaySMTP, parse_networks
+from relay.smtpd.protocol import HookNames, RelaySMTP
 from relay.smtpd.threads import DbRunner
 from relay.smtpd.tls import TlsStore, tls_version
 from relay.submission import auth

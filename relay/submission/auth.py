@@ -14,7 +14,6 @@ salt), so a remembered result can never outlive the password it was for.
 import functools
 import hashlib
 import hmac
-import ipaddress
 import secrets
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from django.utils import timezone
 
 from accounts import hashing
 from accounts.models import Customer, Domain, Mailbox, Reseller, SmtpCredential, Status
+from accounts.networks import address_in, parse_networks
 from accounts.normalize import split_address
 from relay.models import AuthLockout
 from relay.submission import lockout
@@ -45,22 +45,6 @@ class LoginResult:
     principal: Principal | None = None
     locked: bool = False  # the client address or the username is locked out: answer 421 and disconnect
     delay: float = 0.0  # seconds to wait before answering a failure
-
-
-def _in_networks(client_ip: str, networks: str) -> bool:
-    if not networks.strip():
-        return True
-    try:
-        address = ipaddress.ip_address(client_ip)
-    except ValueError:
-        return False
-    for item in networks.split():
-        try:
-            if address in ipaddress.ip_network(item, strict=False):
-                return True
-        except ValueError:
-            continue
-    return False
 
 
 # --- the lookup: one query for the lockout in force and the account, up to its reseller -------------------------
@@ -127,7 +111,8 @@ def _candidate_of(root: str, row: tuple, client_ip: str, *, with_lockout: bool) 
         mailbox_id=mailbox_id, address=(local_part, domain_name) if mailbox_id is not None else None,
         max_recipients=max_recipients, max_message_size=max_message_size,
     )
-    usable = bool(usable) and bool(tenant_active) and (root == "mailbox" or _in_networks(client_ip, networks))
+    usable = bool(usable) and bool(tenant_active) and (root == "mailbox" or not networks.strip()
+                                                  or address_in(client_ip, parse_networks(networks)))
     return Candidate(stored_hash=stored_hash, principal=principal if usable else None)
 
 

@@ -15,7 +15,6 @@ from django.db import connection
 from accounts import hashing
 from accounts.models import AuditEntry, Customer, Domain, Mailbox, Reseller, SmtpCredential, User
 from tests.peers import database_url
-from tests.support.factories import PASSWORD
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -8,8 +8,8 @@ import time
 import pytest
 from importlinter.cli import lint_imports
 
-from tests.relay.conftest import message, send, submission_client
-from tests.relay.workers import broker_env
+from tests.support.smtp import message, send, submission_client
+from tests.support.workers import broker_env
 
 
 def test_import_contracts_are_kept():

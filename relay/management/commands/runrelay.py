@@ -10,7 +10,7 @@ from django.conf import settings
 from django.core.checks import Tags
 from django.core.management.base import BaseCommand, CommandError
 
-from relay.smtpd.protocol import parse_networks
+from accounts.networks import InvalidNetwork, parse_networks
 from relay.smtpd.server import RelayConfig, run_relay
 from relay.smtpd.supervisor import READY_ENV, Supervisor, SupervisorError
 from relay.smtpd.tls import ensure_certificate, server_context
@@ -66,8 +66,8 @@ class Command(BaseCommand):
             raise CommandError(f"cannot load the TLS certificate {cert} with key {key}: {error}") from None
         try:
             parse_networks(settings.RELAY_PROXY_PROTOCOL_FROM)
-        except ValueError as error:
-            raise CommandError(f"RELAY_PROXY_PROTOCOL_FROM: {error}") from None
+        except InvalidNetwork as error:
+            raise CommandError(f"RELAY_PROXY_PROTOCOL_FROM: {error.message}") from None
         if settings.CELERY_BROKER_URL == "filesystem://":
             # The embedded broker is a set of folders; the relay publishes into them from its first message.
             options = getattr(settings, "CELERY_BROKER_TRANSPORT_OPTIONS", {})

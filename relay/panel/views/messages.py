@@ -1,41 +1,23 @@
-"""The message log and lockout pages. Support acts on messages through relay.panel.services; reads go through selectors."""
-
-from datetime import timedelta
+"""The message log: every role sees its own messages; support retries and cancels (relay.panel.services)."""
 
 from django.contrib import messages as flash
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from accounts.models import User
-from accounts.views.common import CappedPaginator, role_required
-from relay.models import AuthLockout, QueuedMessage
+from accounts.views.common import CappedPaginator, client_ip, flash_outcome, role_required, submit
+from relay.models import QueuedMessage
 from relay.panel import selectors, services
 from relay.panel.forms import PAGE_SIZES, MessageCancelForm, MessageSearchForm
 
-
-def _client_ip(request) -> str | None:
-    return request.META.get("REMOTE_ADDR") or None
+# Support may retry or cancel only what is still waiting to go out.
+_ACTIONABLE = {QueuedMessage.State.QUEUED, QueuedMessage.State.DEFERRED, QueuedMessage.State.HELD}
 
 
 def _get_message_for_user(request, pk) -> QueuedMessage:
     return get_object_or_404(selectors.message_detail(selectors.messages_visible_to(request.user), pk))
-
-
-def _get_lockout_for_user(request, pk) -> AuthLockout:
-    return get_object_or_404(selectors.lockouts_visible_to(request.user), pk=pk)
-
-
-def _flash_outcome(request, action, success: str) -> None:
-    """Run a service call; its refusal (a ValidationError) is shown to the user instead of the success note."""
-    try:
-        action()
-    except ValidationError as exc:
-        flash.error(request, " ".join(exc.messages))
-    else:
-        flash.success(request, success)
 
 
 @login_required
@@ -69,18 +51,14 @@ def message_detail(request, pk):
     })
 
 
-# Support may retry or cancel only what is still waiting to go out.
-_ACTIONABLE = {QueuedMessage.State.QUEUED, QueuedMessage.State.DEFERRED, QueuedMessage.State.HELD}
-
-
-@login_required
+@login_required  # signed in first, then the method, then the role
 @require_POST
 @role_required(User.Role.SUPPORT, verified=True)
 def message_retry(request, pk):
     message = _get_message_for_user(request, pk)
-    _flash_outcome(request, lambda: services.message_retry_now(actor=request.user, message=message,
-                                                                       client_ip=_client_ip(request)),
-                   f"Message {message.queue_id} will be tried again now.")
+    flash_outcome(request, lambda: services.message_retry_now(actor=request.user, message=message,
+                                                              client_ip=client_ip(request)),
+                  f"Message {message.queue_id} will be tried again now.")
     return redirect("relay:message_detail", pk=message.pk)
 
 
@@ -88,41 +66,13 @@ def message_retry(request, pk):
 def message_cancel(request, pk):
     message = _get_message_for_user(request, pk)
     form = MessageCancelForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        bounce = form.cleaned_data["action"] == "bounce"
-        try:
-            services.message_cancel(actor=request.user, message=message, bounce=bounce,
-                                    reason=form.cleaned_data["reason"], client_ip=_client_ip(request))
-        except ValidationError as exc:
-            form.add_error(None, exc)
-        else:
-            done = "cancelled and bounced to the sender" if bounce else "cancelled and discarded"
-            flash.success(request, f"Message {message.queue_id} {done}.")
-            return redirect("relay:message_detail", pk=message.pk)
+    cancelled = submit(request, form, lambda data: services.message_cancel(
+        actor=request.user, message=message, bounce=data["action"] == "bounce", reason=data["reason"],
+        client_ip=client_ip(request)), failure="The message was not cancelled; see the errors below.")
+    if cancelled is not None:
+        done = "cancelled and bounced to the sender" if form.cleaned_data["action"] == "bounce" \
+            else "cancelled and discarded"
+        flash.success(request, f"Message {message.queue_id} {done}.")
+        return redirect("relay:message_detail", pk=message.pk)
     return render(request, "relay/message_cancel.html", {"message": message, "form": form},
                   status=400 if form.errors else 200)
-
-
-@login_required
-def lockout_list(request):
-    now = timezone.now()
-    # Active ones, and those that ended in the last week.
-    recent_since = now - timedelta(days=7)
-    lockouts = list(selectors.lockouts_visible_to(request.user).filter(locked_until__gt=recent_since)[:200])
-    active = [lo for lo in lockouts if lo.lifted_at is None and lo.locked_until > now]
-    recent = [lo for lo in lockouts if lo not in active]
-    return render(request, "relay/lockout_list.html", {
-        "active": active, "recent": recent, "is_support": request.user.is_support,
-    })
-
-
-@login_required
-@require_POST
-@role_required(User.Role.SUPPORT, verified=True)
-def lockout_lift(request, pk):
-    item = _get_lockout_for_user(request, pk)
-    reason = request.POST.get("reason", "").strip()[:300]
-    _flash_outcome(request, lambda: services.lockout_lift(actor=request.user, lockout=item, reason=reason,
-                                                         client_ip=_client_ip(request)),
-                   f"The lockout of {item.value} is lifted.")
-    return redirect("relay:lockout_list")

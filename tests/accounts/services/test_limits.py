@@ -4,10 +4,10 @@ import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection
 
-from accounts.services.limits import limit_set
 from accounts.models import AuditEntry, Customer, Mailbox, Reseller, User
 from accounts.services.credentials import credential_create
 from accounts.services.domains import domain_create
+from accounts.services.limits import limit_set
 from accounts.services.tenants import customer_create, user_create
 from tests.support.factories import PASSWORD, make_cast
 

@@ -1,7 +1,6 @@
 import pytest
 from django.test import Client
 
-from tests.relay.conftest import relay, relay_cert, relay_factory  # noqa: F401 (a relay for the suspension tests)
 from tests.support.signin import sign_in_verified
 
 

@@ -10,10 +10,10 @@ from accounts.services.credentials import credential_create
 from accounts.services.suspension import restore, suspend
 from relay.delivery import attempts
 from relay.models import QueuedMessage
-from tests.relay.conftest import auth_plain, message, send, submission_client
-from tests.relay.delivery_fixtures import mx, routes  # noqa: F401
-from tests.relay.logins import authenticate
+from tests.support.delivery import mx, routes  # noqa: F401
 from tests.support.factories import PASSWORD
+from tests.support.logins import authenticate
+from tests.support.smtp import auth_plain, message, send, submission_client
 
 pytestmark = pytest.mark.django_db
 

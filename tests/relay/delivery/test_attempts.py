@@ -9,7 +9,7 @@ from accounts.services.suspension import restore, suspend
 from relay.delivery import attempts
 from relay.delivery.smtpclient import ConnectionCache
 from relay.models import DeliveryAttempt, QueuedMessage, Recipient
-from tests.relay.delivery_fixtures import mx, queue, routes  # noqa: F401
+from tests.support.delivery import mx, queue, routes  # noqa: F401
 
 pytestmark = pytest.mark.django_db
 State = QueuedMessage.State
@@ -207,7 +207,7 @@ def test_lines_starting_with_a_dot_and_bare_line_feeds_arrive_intact(cast, route
 
 
 def test_non_ascii_address_needs_smtputf8(cast, routes, settings):
-    from tests.relay.mx import SmtpSink
+    from tests.support.mx import SmtpSink
 
     sink = SmtpSink()  # smtp-sink does not offer SMTPUTF8
     settings.DELIVERY_PORT = sink.port
@@ -242,7 +242,7 @@ def test_broken_starttls_falls_back_to_plain_text(cast, routes, settings, relay_
     import ssl
 
     from relay.smtpd.tls import server_context
-    from tests.relay.mx import start_mx
+    from tests.support.mx import start_mx
 
     context = server_context(*relay_cert)
     context.verify_mode = ssl.CERT_REQUIRED  # demands a client certificate: our handshake fails

@@ -7,7 +7,7 @@ from accounts import dnscheck
 from accounts.services.domains import domain_check_now
 from relay.delivery import attempts, dkim
 from relay.delivery.smtpclient import ConnectionCache
-from tests.relay.delivery_fixtures import mx, queue, routes  # noqa: F401
+from tests.support.delivery import mx, queue, routes  # noqa: F401
 
 pytestmark = pytest.mark.django_db
 

@@ -8,7 +8,7 @@ import pytest
 from relay.delivery import attempts
 from relay.delivery.smtpclient import ConnectionCache
 from relay.models import QueuedMessage
-from tests.relay.delivery_fixtures import mx, queue, routes  # noqa: F401
+from tests.support.delivery import mx, queue, routes  # noqa: F401
 
 pytestmark = pytest.mark.django_db
 

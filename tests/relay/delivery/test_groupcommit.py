@@ -12,8 +12,8 @@ from relay.delivery import attempts
 from relay.delivery.groupcommit import GroupCommit
 from relay.delivery.smtpclient import ConnectionCache
 from relay.models import DeliveryAttempt, QueuedMessage, Recipient
-from tests.relay.delivery_fixtures import mx, queue, routes  # noqa: F401
-from tests.relay.workers import wait_until
+from tests.support.delivery import mx, queue, routes  # noqa: F401
+from tests.support.workers import wait_until
 
 State = QueuedMessage.State
 

@@ -7,10 +7,10 @@ can only reach the worker through the task the relay sent on commit.
 import pytest
 
 from relay.models import QueuedMessage
-from tests.relay.conftest import message as make_message
-from tests.relay.conftest import send, submission_client
-from tests.relay.delivery_fixtures import mx, routes  # noqa: F401
-from tests.relay.workers import broker_env, celery_processes, redis_url, require_redis, wait_until  # noqa: F401
+from tests.support.delivery import mx, routes  # noqa: F401
+from tests.support.smtp import message as make_message
+from tests.support.smtp import send, submission_client
+from tests.support.workers import broker_env, celery_processes, redis_url, require_redis, wait_until  # noqa: F401
 
 
 @pytest.mark.django_db(transaction=True)

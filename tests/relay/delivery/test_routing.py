@@ -5,7 +5,7 @@ from collections import Counter
 import pytest
 
 from relay.delivery import routing
-from tests.relay.delivery_fixtures import DOWN, routes  # noqa: F401
+from tests.support.delivery import DOWN, routes  # noqa: F401
 
 pytestmark = pytest.mark.django_db
 

@@ -5,8 +5,8 @@ import pytest
 from relay.delivery import attempts
 from relay.delivery.smtpclient import ConnectionCache
 from relay.models import QueuedMessage
-from tests.relay.delivery_fixtures import queue, routes  # noqa: F401
-from tests.relay.mx import SmtpSink
+from tests.support.delivery import queue, routes  # noqa: F401
+from tests.support.mx import SmtpSink
 
 pytestmark = pytest.mark.django_db
 State = QueuedMessage.State

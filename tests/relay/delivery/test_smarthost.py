@@ -6,8 +6,8 @@ from relay.delivery import attempts, smarthost
 from relay.delivery.smtpclient import ConnectionCache
 from relay.models import QueuedMessage
 from relay.smtpd.tls import server_context
-from tests.relay.delivery_fixtures import queue
-from tests.relay.mx import start_mx
+from tests.support.delivery import queue
+from tests.support.mx import start_mx
 
 State = QueuedMessage.State
 

@@ -10,10 +10,10 @@ from relay.delivery import attempts, tasks
 from relay.delivery.smtpclient import ConnectionCache
 from relay.models import QueuedMessage
 from relay.submission import accept
-from tests.relay import logins
-from tests.relay.conftest import message
-from tests.relay.delivery_fixtures import handed_over, mx, queue, routes  # noqa: F401
+from tests.support import logins
+from tests.support.delivery import handed_over, mx, queue, routes  # noqa: F401
 from tests.support.factories import PASSWORD
+from tests.support.smtp import message
 
 pytestmark = pytest.mark.django_db
 State = QueuedMessage.State

@@ -7,8 +7,8 @@ import pytest
 from django.utils import timezone
 
 from relay.models import QueuedMessage
-from tests.relay.delivery_fixtures import mx, queue, routes  # noqa: F401
-from tests.relay.workers import broker_env, celery_processes, wait_until  # noqa: F401
+from tests.support.delivery import mx, queue, routes  # noqa: F401
+from tests.support.workers import broker_env, celery_processes, wait_until  # noqa: F401
 
 
 @pytest.mark.django_db(transaction=True)

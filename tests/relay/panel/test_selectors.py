@@ -8,7 +8,7 @@ from django.utils import timezone
 from accounts.services.credentials import credential_create
 from relay.models import QueuedMessage
 from relay.panel.selectors import MessageFilter, chart_messages, message_search, messages_visible_to, sending_per_day
-from tests.relay.logdata import make_message
+from tests.support.logdata import make_message
 from tests.support.permissions import mailbox_user
 
 pytestmark = pytest.mark.django_db

@@ -10,7 +10,7 @@ from accounts.models import AuditEntry
 from relay.delivery import tasks
 from relay.models import QueuedMessage
 from relay.panel import services
-from tests.relay.delivery_fixtures import handed_over, queue
+from tests.support.delivery import handed_over, queue
 
 pytestmark = pytest.mark.django_db
 State = QueuedMessage.State

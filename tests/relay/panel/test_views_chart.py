@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from relay.panel.templatetags.relay_charts import PLOT_H, nice_ceiling
-from tests.relay.logdata import make_message
+from tests.support.logdata import make_message
 
 pytestmark = pytest.mark.django_db
 

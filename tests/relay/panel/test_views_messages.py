@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from accounts.models import AuditEntry
 from relay.models import QueuedMessage, Recipient
-from tests.relay.logdata import add_attempt, make_message
+from tests.support.logdata import add_attempt, make_message
 from tests.support.permissions import assert_matrix, mailbox_user
 from tests.support.signin import sign_in_verified
 

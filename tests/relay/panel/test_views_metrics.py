@@ -3,7 +3,7 @@
 import pytest
 
 from relay.models import QueuedMessage
-from tests.relay.conftest import auth_plain, message, send, submission_client
+from tests.support.smtp import auth_plain, message, send, submission_client
 from tests.test_health_metrics import samples as panel_metrics
 
 pytestmark = pytest.mark.django_db(transaction=True)

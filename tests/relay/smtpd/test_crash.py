@@ -13,8 +13,8 @@ from accounts import quotas
 from accounts.models import Customer
 from accounts.services.credentials import credential_create
 from relay.models import QueuedMessage, Recipient
-from tests.relay.conftest import message, send, submission_client
 from tests.support.factories import PASSWORD
+from tests.support.smtp import message, send, submission_client
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -7,7 +7,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from relay.smtpd import fairloop
-from tests.relay.loops import in_thread, run, until_async
+from tests.support.loops import in_thread, run, until_async
 
 
 def first_served(line: bytes, *, turn_age: float) -> list:

@@ -18,7 +18,7 @@ from django.db import connections
 from relay.models import QueuedMessage
 from relay.smtpd.tls import make_self_signed
 from tests.peers import free_port
-from tests.relay.conftest import auth_plain, client_context, message, send, smtps_client, submission_client
+from tests.support.smtp import auth_plain, client_context, message, send, smtps_client, submission_client
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -9,7 +9,7 @@ import pytest
 
 from accounts.services.credentials import credential_create
 from relay.models import AuthFailure, QueuedMessage
-from tests.relay.conftest import HOST, auth_plain, client_context, message, send
+from tests.support.smtp import HOST, auth_plain, client_context, message, send
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -8,7 +8,7 @@ import pytest
 
 from accounts import quotas
 from relay.models import QueuedMessage
-from tests.relay.conftest import HOST, auth_plain, message, send, smtps_client, submission_client
+from tests.support.smtp import HOST, auth_plain, message, send, smtps_client, submission_client
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

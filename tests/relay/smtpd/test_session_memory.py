@@ -9,8 +9,8 @@ import weakref
 
 import pytest
 
-from tests.relay.conftest import HOST, auth_plain, client_context, message, send, smtps_client, submission_client
-from tests.relay.workers import wait_until
+from tests.support.smtp import HOST, auth_plain, client_context, message, send, smtps_client, submission_client
+from tests.support.workers import wait_until
 
 
 def the_session(relay):

@@ -8,7 +8,7 @@ from aiosmtpd.smtp import SMTP
 from relay.smtpd import fairloop
 from relay.smtpd.protocol import RelaySMTP
 from relay.smtpd.server import Relay, RelayConfig, RelayHandler
-from tests.relay.loops import in_thread, run
+from tests.support.loops import in_thread, run
 
 
 def new_session(relay_cert, listener="submission", implicit=False) -> tuple[Relay, RelaySMTP]:

@@ -4,8 +4,8 @@
 import logging
 import socket
 
-from tests.relay.conftest import HOST, client_context
-from tests.relay.workers import wait_until
+from tests.support.smtp import HOST, client_context
+from tests.support.workers import wait_until
 
 
 def read_reply(sock) -> str:

@@ -7,7 +7,7 @@ import random
 import pytest
 
 from relay.smtpd import stream
-from tests.relay.loops import in_thread
+from tests.support.loops import in_thread
 
 MAX_LINE = 1001
 

@@ -9,7 +9,7 @@ import pytest
 from django.db import connection
 
 from relay.smtpd import threads as relay_db
-from tests.relay.loops import run
+from tests.support.loops import run
 
 
 def raw_connection():

@@ -13,9 +13,9 @@ from accounts.services.credentials import credential_create, credential_revoke
 from accounts.services.mailboxes import mailbox_create, mailbox_set_password
 from accounts.services.suspension import restore, suspend
 from relay.submission import auth
-from tests.relay import logins
-from tests.relay.conftest import auth_plain, smtps_client, submission_client, swaks
+from tests.support import logins
 from tests.support.factories import PASSWORD, make_tenant
+from tests.support.smtp import auth_plain, smtps_client, submission_client, swaks
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

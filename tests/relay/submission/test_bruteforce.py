@@ -13,8 +13,8 @@ from django.db import connection
 from relay.models import AuthFailure, AuthLockout
 from relay.panel.selectors import lockouts_visible_to
 from relay.panel.services import lockout_lift
-from tests.relay.conftest import HOST, auth_plain, client_context, message, send
 from tests.support.factories import PASSWORD
+from tests.support.smtp import HOST, auth_plain, client_context, message, send
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -106,10 +106,10 @@ def test_successful_logins_do_not_count(relay_process, cast):
 
 
 def test_failures_racing_on_several_processes_make_one_lockout_each(cast):
-    from tests.relay import racing
+    from tests.support import racing
 
     processes = 3 if connection.vendor == "postgresql" else 2
-    results = racing.race([["tests.relay.lockout_racer", "192.0.2.77", "info@alpha.test", "6"]] * processes,
+    results = racing.race([["tests.support.lockout_racer", "192.0.2.77", "info@alpha.test", "6"]] * processes,
                           RELAY_AUTH_MAX_FAILURES="3")
     assert sum(r["failures"] for r in results) == AuthFailure.objects.count() == 6 * processes
     assert sorted(AuthLockout.objects.values_list("kind", "value")) == [

@@ -16,11 +16,11 @@ from relay.models import QueuedMessage, Recipient
 from relay.smtpd import server as relay_server
 from relay.smtpd import threads as relay_db
 from relay.submission.accept import Submission, accept_messages
-from tests.relay import logins
-from tests.relay.conftest import message, send, submission_client
-from tests.relay.loops import run, until_async
-from tests.relay.workers import wait_until
+from tests.support import logins
 from tests.support.factories import PASSWORD
+from tests.support.loops import run, until_async
+from tests.support.smtp import message, send, submission_client
+from tests.support.workers import wait_until
 
 
 def submission(principal, recipients, *, sender=None):

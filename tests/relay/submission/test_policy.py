@@ -11,8 +11,8 @@ from accounts.services.credentials import credential_create
 from relay.models import QueuedMessage
 from relay.smtpd import server as relay_server
 from tests.peers import free_port
-from tests.relay.conftest import HOST, auth_plain, message, send, submission_client, swaks
 from tests.support.factories import PASSWORD
+from tests.support.smtp import HOST, auth_plain, message, send, submission_client, swaks
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

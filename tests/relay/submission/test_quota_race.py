@@ -13,10 +13,10 @@ from accounts import quotas
 from accounts.models import Customer, Domain, SendUsage
 from accounts.services.credentials import credential_create
 from relay.models import QueuedMessage, Recipient
-from tests.relay import racing
-from tests.relay.conftest import message, send, submission_client
+from tests.support import racing
 from tests.support.factories import PASSWORD, make_tenant
 from tests.support.quotas import check_and_count
+from tests.support.smtp import message, send, submission_client
 
 
 def process_count() -> int:
@@ -25,7 +25,7 @@ def process_count() -> int:
 
 def race(senders: list[tuple[str, int]], attempts: int, hold: float = 0.02) -> list[dict]:
     """One racer process per (kind, pk), released together; what each reports."""
-    return racing.race([["tests.relay.quota_racer", kind, str(pk), str(attempts), str(hold)]
+    return racing.race([["tests.support.quota_racer", kind, str(pk), str(attempts), str(hold)]
                         for kind, pk in senders])
 
 

@@ -1,4 +1,4 @@
-"""A racer (tests/relay/racing.py) sending through check_and_count: `quota_racer KIND PK ATTEMPTS HOLD`.
+"""A racer (tests/support/racing.py) sending through check_and_count: `quota_racer KIND PK ATTEMPTS HOLD`.
 
 Tries ATTEMPTS sends of one recipient each, each in its own transaction kept open HOLD seconds after the count
 (as the relay's is while it stores the message); reports {"accepted": n, "refused": n}.
@@ -7,7 +7,7 @@ Tries ATTEMPTS sends of one recipient each, each in its own transaction kept ope
 import sys
 import time
 
-from tests.relay import racing
+from tests.support import racing
 
 
 def main() -> None:

@@ -4,7 +4,7 @@ task queue of the test's own (HM_TASK_QUEUE), so concurrent test runs never take
 
 import os
 
-from tests.relay.child_settings import *  # noqa: F403
+from tests.support.child_settings import *  # noqa: F403
 
 CELERY_BROKER_URL = os.environ.get("HM_BROKER_URL", "memory://")
 if CELERY_BROKER_URL == "filesystem://":

@@ -1,6 +1,6 @@
 """Fixtures for delivery tests: a recording MX, dnsmasq with the routes the tests need, queued messages.
 
-Import the fixtures into a test module: ``from tests.relay.delivery_fixtures import mx, routes  # noqa: F401``.
+Import the fixtures into a test module: ``from tests.support.delivery import mx, routes  # noqa: F401``.
 """
 
 from contextlib import contextmanager
@@ -12,7 +12,7 @@ from django.utils import timezone
 from relay import handoff
 from relay.models import QueuedMessage, Recipient
 from relay.smtpd.tls import server_context
-from tests.relay.mx import start_mx
+from tests.support.mx import start_mx
 
 
 @contextmanager

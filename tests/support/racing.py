@@ -2,7 +2,7 @@
 racer is ready before it goes, so they really run at the same moment.
 
 Parent side: race([[module, arg, ...], ...]) -> the JSON each racer printed last.
-Child side: start() sets Django up on the parent's database (tests/relay/child_settings.py), then go()
+Child side: start() sets Django up on the parent's database (tests/support/child_settings.py), then go()
 reports ready and waits for the signal.
 """
 
@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def race(commands: list[list[str]], **env: str) -> list[dict]:
     import pytest
 
-    from tests.relay.conftest import child_env
+    from tests.support.relays import child_env
 
     environment = child_env(PYTHONPATH=str(ROOT), **env)
     procs = [subprocess.Popen([sys.executable, "-m", *command], cwd=ROOT, env=environment, stdin=subprocess.PIPE,
@@ -44,7 +44,7 @@ def race(commands: list[list[str]], **env: str) -> list[dict]:
 
 
 def start() -> None:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.relay.child_settings")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.support.child_settings")
     import django
 
     django.setup()

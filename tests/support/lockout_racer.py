@@ -1,11 +1,11 @@
-"""A racer (tests/relay/racing.py) failing AUTH: `lockout_racer CLIENT_IP USERNAME ATTEMPTS`.
+"""A racer (tests/support/racing.py) failing AUTH: `lockout_racer CLIENT_IP USERNAME ATTEMPTS`.
 
 Records ATTEMPTS failed logins through relay.submission.lockout.record_failure; reports {"failures": n}.
 """
 
 import sys
 
-from tests.relay import racing
+from tests.support import racing
 
 
 def main() -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from tests.relay.conftest import ROOT, child_env
+from tests.support.relays import ROOT, child_env
 
 
 def redis_url() -> str:
@@ -30,7 +30,7 @@ def require_redis(url: str) -> None:
 
 def broker_env(broker_url: str, tmp_path: Path, **extra) -> dict[str, str]:
     """Environment for every process of one test: its database, broker, task queue and delivery settings."""
-    env = {"DJANGO_SETTINGS_MODULE": "tests.relay.worker_settings", "HM_BROKER_URL": broker_url,
+    env = {"DJANGO_SETTINGS_MODULE": "tests.support.worker_settings", "HM_BROKER_URL": broker_url,
            "HM_TASK_QUEUE": f"hm-test-{uuid.uuid4().hex[:10]}", "DELIVERY_PORT": str(settings.DELIVERY_PORT),
            "DNS_NAMESERVERS": ",".join(settings.DNS_NAMESERVERS), "DNS_PORT": str(settings.DNS_PORT),
            "DNS_TIMEOUT": str(settings.DNS_TIMEOUT), "LOG_LEVEL": "INFO"}
