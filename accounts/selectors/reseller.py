@@ -54,7 +54,7 @@ def pool_handed_out(reseller: Reseller, *, exclude: Customer | None = None) -> d
 
 
 def pool_overview(reseller: Reseller) -> list[dict]:
-    """One row per pool field: the pool, what is handed out to customers, and what the customers use."""
+    """One usage bar per pool field: what is handed out to customers against the pool, and what they use."""
     handed = pool_handed_out(reseller)
     customers = Customer.objects.filter(reseller=reseller)
     used_domains = Domain.objects.filter(customer__reseller=reseller).count()
@@ -68,7 +68,7 @@ def pool_overview(reseller: Reseller) -> list[dict]:
         ("Sending per hour", reseller.send_per_hour, handed["send_per_hour"], sent["hour"]),
         ("Sending per day", reseller.send_per_day, handed["send_per_day"], sent["day"]),
     ]
-    return [{"label": label, "pool": pool, "handed": handed_out, "used": used,
+    return [{"label": label, "used": handed_out, "limit": pool, "note": f"{used} in use",
              "left": None if pool is None else max(pool - handed_out, 0)}
             for label, pool, handed_out, used in rows]
 

@@ -127,7 +127,8 @@ def test_home_shows_the_pool_and_a_chart_of_sending(client, cast):
     assert len(chart["groups"]) == 14 and chart["totals"]["count"] == 12 and chart["groups"][-1]["bars"][0]["value"] == 7
     body = response.content.decode()
     assert "<svg" in body and "12 recipients in all" in body
-    assert "1 of 100 handed out" in body  # customers
+    assert "1 of 100 handed out · 99 left · 1 in use" in body  # customers, through the one usage-bar partial
+    assert 'aria-label="Customers: 1 of 100 handed out"' in body
 
 
 def test_branding_is_shown_to_the_resellers_customers(client, cast, settings, tmp_path):
