@@ -166,6 +166,9 @@ MAIL_MX_HOST = env("MAIL_MX_HOST", default="mx.example.net")
 SPF_INCLUDE = env("SPF_INCLUDE", default="_spf.example.net")
 DKIM_SELECTOR = env("DKIM_SELECTOR", default="hm1")
 DKIM_KEY_BITS = env.int("DKIM_KEY_BITS", default=2048)
+# DKIM private keys are stored encrypted under this Fernet key (accounts/dkim_keys.py); comma-separated to rotate:
+# the first encrypts, all decrypt. Empty: derived from SECRET_KEY (then changing SECRET_KEY loses the keys).
+DKIM_KEY_ENCRYPTION_KEY = env.list("DKIM_KEY_ENCRYPTION_KEY", default=[])
 VERIFICATION_TXT_PREFIX = env("VERIFICATION_TXT_PREFIX", default="hostingmail-verification=")
 
 # DNS resolver used for verification, record checks and MX routing; tests point it at a loopback server.

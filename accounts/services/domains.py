@@ -10,6 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts import dnscheck
+from accounts.dkim_keys import encrypt_private_key
 from accounts.models import Customer, Domain, User
 from accounts.normalize import normalize_domain
 from accounts.services.audit_log import audit, snapshot
@@ -37,7 +38,8 @@ def domain_create(*, actor: User | None, customer: Customer, name: str, verified
 
 
 def dkim_keypair(bits: int | None = None) -> tuple[str, str]:
-    """(private key PEM, public key as the base64 DER the DKIM TXT record's p= carries)."""
+    """(private key as stored: its PEM encrypted by accounts.dkim_keys, public key as the base64 DER the DKIM TXT
+    record's p= carries)."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=bits or settings.DKIM_KEY_BITS)
     private_pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
@@ -45,7 +47,7 @@ def dkim_keypair(bits: int | None = None) -> tuple[str, str]:
     public_der = key.public_key().public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
-    return private_pem, base64.b64encode(public_der).decode()
+    return encrypt_private_key(private_pem), base64.b64encode(public_der).decode()
 
 
 def domain_mark_verified(*, actor: User | None, domain: Domain, client_ip: str | None = None) -> Domain:

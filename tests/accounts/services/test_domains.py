@@ -6,6 +6,7 @@ import pytest
 from cryptography.hazmat.primitives.serialization import load_der_public_key, load_pem_private_key
 from django.core.exceptions import ValidationError
 
+from accounts.dkim_keys import decrypt_private_key
 from accounts.models import AuditEntry, Domain, Mailbox, SmtpCredential
 from accounts.services.credentials import credential_create
 from accounts.services.domains import domain_create, domain_delete, domain_mark_verified
@@ -18,7 +19,9 @@ def test_domain_create_stores_the_lower_case_a_label_with_a_dkim_key_pair(cast):
                            client_ip="192.0.2.1")
     assert domain.name == "xn--mnchen-alpha-dlb.test" and domain.unicode_name == "münchen-alpha.test"
     assert domain.status == Domain.DomainStatus.PENDING and not domain.is_verified and domain.verification_token
-    private = load_pem_private_key(domain.dkim_private_key.encode(), password=None)
+    stored = Domain.objects.values_list("dkim_private_key", flat=True).get(pk=domain.pk)
+    assert "PRIVATE KEY" not in stored  # encrypted at rest
+    private = load_pem_private_key(decrypt_private_key(stored).encode(), password=None)
     public = load_der_public_key(base64.b64decode(domain.dkim_public_key))
     assert private.public_key().public_numbers() == public.public_numbers()
     entry = AuditEntry.objects.get(action="domain.create", object_id=str(domain.pk))
