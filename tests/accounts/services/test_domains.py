@@ -75,3 +75,36 @@ def test_domain_delete_removes_its_mailboxes_and_credentials_with_an_audit_entry
     assert not SmtpCredential.objects.filter(domain_id=domain_pk).exists()
     entry = AuditEntry.objects.get(action="domain.delete", object_id=str(domain_pk))
     assert entry.before["name"] == "alpha.test" and entry.actor == cast.support
+
+
+@pytest.mark.parametrize("name", ["xn--zz.test", "xn--a.test", "XN--ZZ.test", "alpha.xn--zz"])
+def test_domain_create_refuses_an_invalid_a_label(cast, name):
+    with pytest.raises(ValidationError, match="not a valid domain name"):
+        domain_create(actor=None, customer=cast.a.customer, name=name)
+    assert not Domain.objects.filter(name=name.lower()).exists()
+
+
+def test_domain_names_follow_idna_2008_with_uts46_mapping(cast):
+    assert domain_create(actor=None, customer=cast.a.customer, name="Faß.test").name == "xn--fa-hia.test"
+    assert domain_create(actor=None, customer=cast.a.customer, name="ＢÜCHER.test").name == "xn--bcher-kva.test"
+
+
+@pytest.mark.parametrize("hosted, new", [
+    ("paypal.test", "pаypal.test"),  # Cyrillic а
+    ("paypal.test", "раураl.test"),  # all Cyrillic but the l
+    ("pаypal.test", "paypal.test"),  # the look-alike came first: the plain name is refused too
+    ("pаypal.test", "paypаl.test"),  # two look-alikes of one another
+    ("apple.test", "аpple.test"),
+    ("bank.test", "bаnk.test"),
+    ("ok.test", "οk.test"),  # Greek omicron
+])
+def test_domain_create_refuses_a_homograph_of_a_hosted_domain(cast, hosted, new):
+    domain_create(actor=None, customer=cast.b.customer, name=hosted)
+    with pytest.raises(ValidationError, match="can be mistaken for"):
+        domain_create(actor=None, customer=cast.a.customer, name=new)
+
+
+def test_names_that_only_share_letters_are_not_homographs(cast):
+    domain_create(actor=None, customer=cast.b.customer, name="paypal.test")
+    for name in ("paypals.test", "bücher.test", "пример.test", "paypal.example"):
+        domain_create(actor=None, customer=cast.a.customer, name=name)
