@@ -115,6 +115,10 @@ PANEL_LOGIN_MAX_FAILURES_PER_IP = env.int("PANEL_LOGIN_MAX_FAILURES_PER_IP", def
 PANEL_LOGIN_FAILURE_WINDOW = env.int("PANEL_LOGIN_FAILURE_WINDOW", default=900)
 PANEL_LOGIN_CODE_SECONDS = env.int("PANEL_LOGIN_CODE_SECONDS", default=300)
 PANEL_SESSION_REFRESH_SECONDS = env.int("PANEL_SESSION_REFRESH_SECONDS", default=60)
+# A panel session with no request for this long ends; the next request goes to the sign-in page. Support staff,
+# who can change any account, get a shorter time.
+PANEL_SESSION_IDLE_SECONDS = env.int("PANEL_SESSION_IDLE_SECONDS", default=12 * 3600)
+PANEL_SUPPORT_SESSION_IDLE_SECONDS = env.int("PANEL_SUPPORT_SESSION_IDLE_SECONDS", default=3600)
 OTP_TOTP_ISSUER = env("OTP_TOTP_ISSUER", default=env("PANEL_TITLE", default="hostingmail"))
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
