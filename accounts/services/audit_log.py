@@ -57,6 +57,8 @@ def redact(value, key: str = ""):
         return value.isoformat()
     if isinstance(value, Decimal):
         return str(value)
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return REDACTED  # message content, key material: never into the log
     return value
 
 
