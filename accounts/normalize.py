@@ -1,7 +1,13 @@
-"""Names as stored: domains lower-case IDNA A-labels, local parts lower-case ASCII."""
+"""Names as stored: domains lower-case IDNA A-labels, local parts lower-case ASCII.
+
+IDNA is IDNA 2008 with the UTS #46 mapping (what browsers and mail clients use), through the idna package: an
+A-label that does not decode to a valid U-label (xn--zz) is no domain name.
+"""
 
 import re
+import unicodedata
 
+import idna
 from django.core.exceptions import ValidationError
 
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
@@ -10,15 +16,40 @@ _LOCAL = re.compile(r"^[a-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[a-z0-9!#$%&'*+/=?^_`{|}~-
 
 def domain_to_ascii(name: str) -> str:
     """The lower-case IDNA A-label form of a domain name given in Unicode or ASCII; UnicodeError if it has none."""
-    return name.encode("idna").decode("ascii").lower()
+    try:
+        return idna.encode(name, uts46=True, transitional=False).decode("ascii").lower()
+    except idna.IDNAError as error:  # IDNAError is a UnicodeError; say so for callers that catch ValueError
+        raise UnicodeError(str(error)) from None
 
 
 def domain_to_unicode(name: str) -> str:
     """The Unicode form of a stored A-label name, for people; the name as stored if it is not valid IDNA."""
     try:
-        return name.encode("ascii").decode("idna")
-    except UnicodeError:
+        return idna.decode(name, uts46=True)
+    except (idna.IDNAError, UnicodeError):
         return name
+
+
+# Characters of other scripts (and a few Latin ones) that read as a Latin letter: a small part of Unicode's
+# confusables (UTS #39), the letters that homograph attacks on domain names use.
+_CONFUSABLE = str.maketrans({
+    # Cyrillic
+    "а": "a", "в": "b", "с": "c", "ԁ": "d", "е": "e", "ё": "e", "һ": "h", "і": "i", "ї": "i", "ј": "j", "к": "k",
+    "ӏ": "l", "м": "m", "п": "n", "о": "o", "р": "p", "ԛ": "q", "г": "r", "ѕ": "s", "т": "t", "ц": "u", "ս": "u",
+    "у": "y", "ү": "y", "х": "x", "ԝ": "w", "ѡ": "w", "ь": "b",
+    # Greek
+    "α": "a", "β": "b", "ε": "e", "η": "n", "ι": "i", "κ": "k", "ν": "v", "ο": "o", "ρ": "p", "τ": "t", "υ": "u",
+    "χ": "x", "γ": "y", "ω": "w", "ϲ": "c", "ϳ": "j",
+    # Latin look-alikes and Armenian
+    "ı": "i", "ɩ": "i", "ɑ": "a", "ɡ": "g", "ℓ": "l", "ɵ": "o", "ȷ": "j", "օ": "o", "ց": "g", "ո": "n", "ʏ": "y",
+})
+
+
+def domain_skeleton(name: str) -> str:
+    """What a domain name looks like, for comparing names: letters of other scripts that read as Latin ones are
+    replaced by them (UTS #39 skeleton, in part). Two names with one skeleton are confusable."""
+    text = unicodedata.normalize("NFKC", domain_to_unicode(name)).lower().translate(_CONFUSABLE)
+    return unicodedata.normalize("NFC", text)
 
 
 def domain_search_term(text: str) -> str:

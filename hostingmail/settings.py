@@ -37,6 +37,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "django_htmx",
+    "csp",
     "django_otp",
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
@@ -47,6 +48,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "hostingmail.middleware.RealClientIpMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -113,6 +115,10 @@ PANEL_LOGIN_MAX_FAILURES_PER_IP = env.int("PANEL_LOGIN_MAX_FAILURES_PER_IP", def
 PANEL_LOGIN_FAILURE_WINDOW = env.int("PANEL_LOGIN_FAILURE_WINDOW", default=900)
 PANEL_LOGIN_CODE_SECONDS = env.int("PANEL_LOGIN_CODE_SECONDS", default=300)
 PANEL_SESSION_REFRESH_SECONDS = env.int("PANEL_SESSION_REFRESH_SECONDS", default=60)
+# A panel session with no request for this long ends; the next request goes to the sign-in page. Support staff,
+# who can change any account, get a shorter time.
+PANEL_SESSION_IDLE_SECONDS = env.int("PANEL_SESSION_IDLE_SECONDS", default=12 * 3600)
+PANEL_SUPPORT_SESSION_IDLE_SECONDS = env.int("PANEL_SUPPORT_SESSION_IDLE_SECONDS", default=3600)
 OTP_TOTP_ISSUER = env("OTP_TOTP_ISSUER", default=env("PANEL_TITLE", default="hostingmail"))
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -149,6 +155,22 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 if env.bool("SECURE_PROXY_SSL_HEADER", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 X_FRAME_OPTIONS = "DENY"
+# Content-Security-Policy (django-csp): scripts, styles, images and fonts from the panel's own origin only — no
+# inline script or style attribute, no eval, no CDN — so injected markup cannot run even if escaping ever failed.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
 # Reverse proxies whose X-Forwarded-For is believed (addresses or networks); see hostingmail/middleware.py.
 TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
 
@@ -166,6 +188,9 @@ MAIL_MX_HOST = env("MAIL_MX_HOST", default="mx.example.net")
 SPF_INCLUDE = env("SPF_INCLUDE", default="_spf.example.net")
 DKIM_SELECTOR = env("DKIM_SELECTOR", default="hm1")
 DKIM_KEY_BITS = env.int("DKIM_KEY_BITS", default=2048)
+# DKIM private keys are stored encrypted under this Fernet key (accounts/dkim_keys.py); comma-separated to rotate:
+# the first encrypts, all decrypt. Empty: derived from SECRET_KEY (then changing SECRET_KEY loses the keys).
+DKIM_KEY_ENCRYPTION_KEY = env.list("DKIM_KEY_ENCRYPTION_KEY", default=[])
 VERIFICATION_TXT_PREFIX = env("VERIFICATION_TXT_PREFIX", default="hostingmail-verification=")
 
 # DNS resolver used for verification, record checks and MX routing; tests point it at a loopback server.

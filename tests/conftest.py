@@ -11,6 +11,28 @@ from tests.support.relays import ROOT, RelayProcess, RunningRelay, child_env, st
 from tests.support.smtp import HOST
 
 
+@pytest.fixture(scope="session", autouse=True)
+def audit_rows_hold_no_secrets():
+    """Every audit row written in this test process, by whichever test and flow, is scanned for secrets; the
+    session fails at its end if one held any (issue 17: redaction by kind, proven over the suite's flows)."""
+    from django.db.models.signals import post_save
+
+    from accounts.models import AuditEntry
+    from tests.support.audit_scan import secrets_in
+
+    leaks = []
+
+    def scan(sender, instance, created, **kwargs):
+        found = secrets_in(instance)
+        if found:
+            leaks.append((instance.action, found))
+
+    post_save.connect(scan, sender=AuditEntry, weak=False, dispatch_uid="audit_rows_hold_no_secrets")
+    yield
+    post_save.disconnect(sender=AuditEntry, dispatch_uid="audit_rows_hold_no_secrets")
+    assert not leaks, f"audit rows with secrets: {leaks[:10]}"
+
+
 @pytest.fixture
 def cast(db):
     return make_cast()

@@ -2,6 +2,9 @@
 
 from django import forms
 
+from accounts.bounds import field_max
+from accounts.models import Customer
+
 
 class AuditFilterForm(forms.Form):
     actor = forms.CharField(required=False, max_length=150, label="Actor (username)")
@@ -10,7 +13,7 @@ class AuditFilterForm(forms.Form):
         ("smtpcredential", "SMTP credential"), ("reseller", "reseller"), ("user", "user"),
         ("queuedmessage", "message"), ("authlockout", "lockout")])
     object_id = forms.CharField(required=False, max_length=64, label="Object id")
-    customer = forms.IntegerField(required=False, min_value=1, label="Customer id")
+    customer = forms.IntegerField(required=False, min_value=1, max_value=field_max(Customer, "id"), label="Customer id")
     action = forms.CharField(required=False, max_length=60, help_text="e.g. customer.suspend, or limit")
     date_from = forms.DateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
     date_to = forms.DateField(required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}))

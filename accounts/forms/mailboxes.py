@@ -5,6 +5,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 
 from accounts import hashing
+from accounts.bounds import LIMIT_MAX
 from accounts.normalize import normalize_local_part
 from accounts.services.mailboxes import validate_mailbox_password
 
@@ -46,7 +47,7 @@ class MailboxCreateForm(_PasswordPairMixin, forms.Form):
     local_part = forms.CharField(label="Address", max_length=64, help_text="The part before the @.")
     display_name = forms.CharField(label="Display name", max_length=150, required=False)
     password, password2 = _password_fields()
-    quota_mb = forms.IntegerField(label="Storage quota (MB)", min_value=1, initial=1024)
+    quota_mb = forms.IntegerField(label="Storage quota (MB)", min_value=1, max_value=LIMIT_MAX, initial=1024)
     smtp_enabled = forms.BooleanField(label="SMTP access (send mail with this address and password)", required=False)
 
     def __init__(self, *args, domain, **kwargs):
@@ -61,7 +62,7 @@ class MailboxCreateForm(_PasswordPairMixin, forms.Form):
 
 class MailboxEditForm(forms.Form):
     display_name = forms.CharField(label="Display name", max_length=150, required=False)
-    quota_mb = forms.IntegerField(label="Storage quota (MB)", min_value=1)
+    quota_mb = forms.IntegerField(label="Storage quota (MB)", min_value=1, max_value=LIMIT_MAX)
     # SMTP access has its own switch on the page (mailbox_smtp), so a stale form never undoes it.
     is_active = forms.BooleanField(label="Enabled (can receive, sign in and send)", required=False)
 

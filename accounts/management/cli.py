@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts import selectors
+from accounts.bounds import EXPIRES_DAYS_MAX
 from accounts.models import Customer, Domain, Mailbox, Reseller
 from accounts.normalize import normalize_domain
 from accounts.services.mailboxes import validate_mailbox_password
@@ -150,11 +151,19 @@ def login_lines(credentials: dict | None, who: str) -> list[str]:
 
 
 def nonnegative(value: str) -> int:
-    """argparse type for limits: a whole number, 0 or more."""
+    """argparse type for limits: a whole number, 0 or more (the services check each field's upper bound)."""
     try:
         number = int(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"“{value}” is not a whole number") from None
     if number < 0:
         raise argparse.ArgumentTypeError(f"{value} is negative; use 0 or more")
+    return number
+
+
+def days(value: str) -> int:
+    """argparse type for a number of days from now, up to accounts.bounds.EXPIRES_DAYS_MAX."""
+    number = nonnegative(value)
+    if number > EXPIRES_DAYS_MAX:
+        raise argparse.ArgumentTypeError(f"{value} days is too far ahead; use at most {EXPIRES_DAYS_MAX}")
     return number

@@ -1,18 +1,75 @@
-"""The audit log's writer: who did what to which object, before and after, when, from which address."""
+"""The audit log's writer: who did what to which object, before and after, when, from which address.
 
-from datetime import datetime
+Customers and resellers read their audit log, so no row ever holds a secret. Redaction goes by what a value is,
+not by a list kept per call site: a model field whose name marks a secret (passwords, hashes, keys, tokens), a
+URL's password, and any text shaped like a hash or a PEM key are replaced wherever they appear in `before`,
+`after` or the reason — whichever service wrote them.
+"""
 
-from django.forms.models import model_to_dict
+import re
+from datetime import date, datetime
+from decimal import Decimal
+
+from django.db import models
 
 from accounts.models import AuditEntry, Customer, Mailbox, Reseller, User
 
-# Fields never copied into the audit log.
-_SECRET_FIELDS = {"password_hash", "secret_hash", "dkim_private_key", "password", "logo"}
+REDACTED = "[redacted]"
+
+# Names of fields and keys that hold a secret, on any model: password hashes, secret hashes, DKIM and TOTP keys,
+# verification and recovery tokens, API keys. A public key is named so and stays.
+_SECRET_NAME = re.compile(r"password|passwd|secret|private|token|hash|otp|recovery|(^|_)key$|^key_",
+                          re.IGNORECASE)
+_PUBLIC_NAME = re.compile(r"public_key$", re.IGNORECASE)
+# Text that is a secret whatever its key: password hashes in Django's and Dovecot's formats, PEM keys, Fernet tokens.
+_SECRET_VALUE = re.compile(
+    r"-----BEGIN|\$argon2|\{ARGON2|\{(SHA|SSHA|BLF|CRYPT|PBKDF2)[A-Z0-9-]*\}|^(pbkdf2_sha\d+|argon2|bcrypt|md5|sha1|scrypt)"
+    r"(_sha256)?\$|^gAAAAA", re.IGNORECASE)
+# A URL's userinfo password (smtp://user:password@host); the user name stays, so support can tell routes apart.
+_URL_PASSWORD = re.compile(r"(?P<head>\b[a-z][a-z0-9+.-]*://[^:/@\s]*):(?P<password>\S*)@", re.IGNORECASE)
+
+
+def is_secret_field(field: models.Field) -> bool:
+    return is_secret_name(field.name) or isinstance(field, models.FileField)
+
+
+def is_secret_name(name: str) -> bool:
+    return bool(_SECRET_NAME.search(name)) and not _PUBLIC_NAME.search(name)
+
+
+def redact_text(text: str) -> str:
+    if _SECRET_VALUE.search(text):
+        return REDACTED
+    return _URL_PASSWORD.sub(lambda m: f"{m['head']}:***@" if m["password"] else m[0], text)
+
+
+def redact(value, key: str = ""):
+    """The value as the audit log may keep it: secrets replaced, recursively through dicts and lists."""
+    if key and is_secret_name(key) and value not in ("", None, False, True):
+        return REDACTED
+    if isinstance(value, dict):
+        return {k: redact(v, str(k)) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [redact(v) for v in value]
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return REDACTED  # message content, key material: never into the log
+    return value
 
 
 def snapshot(obj) -> dict:
-    data = model_to_dict(obj)
-    return {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in data.items() if k not in _SECRET_FIELDS}
+    """The object's concrete fields for the audit log, secret fields left out by kind."""
+    data = {}
+    for field in obj._meta.concrete_fields:
+        if is_secret_field(field):
+            continue
+        data[field.name] = field.value_from_object(obj)
+    return redact(data)
 
 
 def _tenant_of(obj) -> tuple[Customer | None, Reseller | None]:
@@ -35,11 +92,11 @@ def audit(*, actor: User | None, action: str, obj, before: dict | None = None, a
         action=action,
         object_type=type(obj).__name__.lower(),
         object_id=str(obj.pk),
-        object_repr=str(obj)[:300],
+        object_repr=redact_text(str(obj))[:300],
         customer=customer,
         reseller=reseller,
-        before=before or {},
-        after=after or {},
-        reason=reason[:500],
+        before=redact(before or {}),
+        after=redact(after or {}),
+        reason=redact_text(reason)[:500],
         client_ip=client_ip,
     )

@@ -10,8 +10,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts import dnscheck
+from accounts.dkim_keys import encrypt_private_key
 from accounts.models import Customer, Domain, User
-from accounts.normalize import normalize_domain
+from accounts.normalize import domain_skeleton, domain_to_ascii, domain_to_unicode, normalize_domain
 from accounts.services.audit_log import audit, snapshot
 
 
@@ -23,6 +24,7 @@ def domain_create(*, actor: User | None, customer: Customer, name: str, verified
         customer = Customer.objects.select_for_update().get(pk=customer.pk)
         if Domain.objects.filter(name=ascii_name).exists():
             raise ValidationError({"name": f"The domain {name.strip()} is already registered here."})
+        _check_not_confusable(ascii_name, typed=name.strip())
         count = customer.domains.count()
         if count >= customer.max_domains:
             raise ValidationError({"name": f"Your plan allows {customer.max_domains} domains and all are in use."})
@@ -36,8 +38,27 @@ def domain_create(*, actor: User | None, customer: Customer, name: str, verified
     return domain
 
 
+def _check_not_confusable(ascii_name: str, *, typed: str) -> None:
+    """Refuse a name that reads as another hosted domain (a homograph: Cyrillic "а" in "pаypal.test")."""
+    skeleton = domain_skeleton(ascii_name)
+    # Hosted names it may be mistaken for: the look-alike in plain letters, and internationalised names (only
+    # those can hold letters of other scripts) with the same skeleton.
+    try:
+        plain = {domain_to_ascii(skeleton)} - {ascii_name}
+    except UnicodeError:
+        plain = set()
+    hosted = list(Domain.objects.filter(name__in=plain).values_list("name", flat=True)[:1])
+    if not hosted:
+        hosted = [other for other in Domain.objects.filter(name__contains="xn--").exclude(name=ascii_name)
+                  .values_list("name", flat=True).iterator() if domain_skeleton(other) == skeleton][:1]
+    if hosted:
+        raise ValidationError({"name": f"The domain {typed} can be mistaken for {domain_to_unicode(hosted[0])}, which "
+                                       "is hosted here: a name that reads as another is refused."})
+
+
 def dkim_keypair(bits: int | None = None) -> tuple[str, str]:
-    """(private key PEM, public key as the base64 DER the DKIM TXT record's p= carries)."""
+    """(private key as stored: its PEM encrypted by accounts.dkim_keys, public key as the base64 DER the DKIM TXT
+    record's p= carries)."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=bits or settings.DKIM_KEY_BITS)
     private_pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
@@ -45,7 +66,7 @@ def dkim_keypair(bits: int | None = None) -> tuple[str, str]:
     public_der = key.public_key().public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
-    return private_pem, base64.b64encode(public_der).decode()
+    return encrypt_private_key(private_pem), base64.b64encode(public_der).decode()
 
 
 def domain_mark_verified(*, actor: User | None, domain: Domain, client_ip: str | None = None) -> Domain:

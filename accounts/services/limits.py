@@ -9,6 +9,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Count, Max, Sum
 
+from accounts.bounds import too_large
 from accounts.models import Customer, Domain, Mailbox, Reseller, SmtpCredential, User
 from accounts.selectors.reseller import POOL, pool_handed_out
 from accounts.services.audit_log import audit
@@ -85,6 +86,9 @@ def clean_limits(model: type, changes: dict) -> dict:
             continue
         if number < 0:
             errors[field] = "Enter zero or more."
+            continue
+        if error := too_large(model, field, number):
+            errors[field] = error
             continue
         cleaned[field] = number
     if errors:

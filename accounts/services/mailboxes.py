@@ -8,6 +8,7 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from accounts import hashing
+from accounts.bounds import too_large
 from accounts.models import Customer, Domain, DovecotQuota, Mailbox, User
 from accounts.normalize import normalize_local_part
 from accounts.services.audit_log import audit, snapshot
@@ -44,9 +45,17 @@ def _check_storage(customer: Customer, *, extra_mb: int, domain: Domain, exclude
             raise ValidationError({"quota_mb": f"{domain.unicode_name} has {left} MB of storage left to allocate."})
 
 
+def _check_quota(quota_mb: int) -> None:
+    if quota_mb < 1:
+        raise ValidationError({"quota_mb": "Enter at least 1 MB."})
+    if error := too_large(Mailbox, "quota_mb", quota_mb):
+        raise ValidationError({"quota_mb": error})
+
+
 def mailbox_create(*, actor: User | None, domain: Domain, local_part: str, password: str, quota_mb: int = 1024,
                    smtp_enabled: bool = False, display_name: str = "", client_ip: str | None = None) -> Mailbox:
     local = normalize_local_part(local_part)
+    _check_quota(quota_mb)
     validate_mailbox_password(password, address=f"{local}@{domain.name}")
     password_hash = hashing.make_hash(password)  # slow: outside the transaction and its locks
     with transaction.atomic():
@@ -69,6 +78,11 @@ def mailbox_update(*, actor: User | None, mailbox: Mailbox, client_ip: str | Non
     unknown = set(changes) - allowed
     if unknown:
         raise ValueError(f"mailbox_update cannot change {sorted(unknown)}")
+    if "quota_mb" in changes:
+        _check_quota(changes["quota_mb"])
+    for field in ("send_per_hour", "send_per_day"):
+        if changes.get(field) is not None and (changes[field] < 0 or too_large(Mailbox, field, changes[field])):
+            raise ValidationError({field: too_large(Mailbox, field, changes[field]) or "Enter zero or more."})
     with transaction.atomic():
         customer = Customer.objects.select_for_update().get(pk=mailbox.domain.customer_id)
         mailbox = Mailbox.objects.select_for_update().select_related("domain").get(pk=mailbox.pk)

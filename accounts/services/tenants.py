@@ -8,7 +8,7 @@ from django.db import transaction
 
 from accounts.models import Customer, Reseller, User
 from accounts.services.audit_log import audit, snapshot
-from accounts.services.limits import PLAN_FIELDS, check_pool, clean_limits
+from accounts.services.limits import FIELDS, PLAN_FIELDS, check_pool, clean_limits
 
 LOGO_MAX_BYTES = 256 * 1024
 # Raster formats only: an SVG can carry script.
@@ -19,6 +19,7 @@ def reseller_create(*, actor: User | None, name: str, client_ip: str | None = No
     name = (name or "").strip()
     if not name:
         raise ValidationError({"name": "Enter a name."})
+    fields |= clean_limits(Reseller, {f: v for f, v in fields.items() if f in FIELDS[Reseller]})
     with transaction.atomic():
         if Reseller.objects.filter(name__iexact=name).exists():
             raise ValidationError({"name": f"A reseller named “{name}” already exists."})
@@ -32,6 +33,7 @@ def customer_create(*, actor: User | None, name: str, reseller: Reseller | None 
     name = (name or "").strip()
     if not name:
         raise ValidationError({"name": "Enter a name."})
+    plan |= clean_limits(Customer, {f: v for f, v in plan.items() if f in FIELDS[Customer]})
     with transaction.atomic():
         if Customer.objects.filter(reseller=reseller, name__iexact=name).exists():
             raise ValidationError({"name": f"A customer named “{name}” already exists."})

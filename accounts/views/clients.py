@@ -8,6 +8,7 @@ import plistlib
 import uuid
 import xml.etree.ElementTree as ET
 
+from defusedxml import ElementTree as defused_et
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse, HttpResponseBadRequest
@@ -191,9 +192,11 @@ def _autodiscover_address(request) -> str:
     if request.method == "GET":
         return request.GET.get("emailaddress") or request.GET.get("Email") or ""
     body = request.body
-    if len(body) > _MAX_AUTODISCOVER_BODY or b"<!DOCTYPE" in body.upper() or b"<!ENTITY" in body.upper():
+    if len(body) > _MAX_AUTODISCOVER_BODY:
         raise ValueError("unacceptable request body")
-    root = ET.fromstring(body)
+    # The parser refuses any DTD (and so any entity) in whatever encoding the body declares: a byte search
+    # for "<!DOCTYPE" misses UTF-16. DTDForbidden and the other defusedxml errors are ValueErrors.
+    root = defused_et.fromstring(body, forbid_dtd=True, forbid_entities=True, forbid_external=True)
     for element in root.iter():
         if element.tag.rsplit("}", 1)[-1] == "EMailAddress" and element.text:
             return element.text.strip()

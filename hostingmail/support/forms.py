@@ -1,5 +1,6 @@
 from django import forms
 
+from accounts.bounds import field_max
 from accounts.services.limits import FIELDS, LABELS, NULLABLE
 
 
@@ -23,7 +24,7 @@ class LimitsForm(ReasonForm):
             nullable = (model, name) in NULLABLE
             help_text = LABELS.get(name, "") + ("; empty: no limit of its own" if nullable else "")
             self.fields[name] = forms.IntegerField(
-                required=not nullable, min_value=0, initial=getattr(obj, name),
+                required=not nullable, min_value=0, max_value=field_max(model, name), initial=getattr(obj, name),
                 label=name.replace("_", " ").replace("max ", "max. ").capitalize(), help_text=help_text)
         self.order_fields([*FIELDS[model], "reason"])
 

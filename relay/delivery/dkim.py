@@ -11,6 +11,7 @@ from email.policy import compat32
 
 import dkim as dkimpy
 
+from accounts.dkim_keys import DkimKeyError, decrypt_private_key
 from accounts.models import Domain
 from relay.models import QueuedMessage
 
@@ -43,8 +44,9 @@ def sign(content: bytes, domain: Domain) -> bytes:
     """The DKIM-Signature header line (with CRLF) for this content."""
     present = {k.lower().encode() for k in BytesHeaderParser(policy=compat32).parsebytes(content).keys()}
     headers = [h for h in SIGNED_HEADERS if h in present] + [b"from"]
+    private_key = decrypt_private_key(domain.dkim_private_key)  # stored encrypted; plain only for this call
     return dkimpy.sign(content, domain.dkim_selector.encode(), domain.name.encode(),
-                       domain.dkim_private_key.encode(), canonicalize=(b"relaxed", b"relaxed"),
+                       private_key.encode(), canonicalize=(b"relaxed", b"relaxed"),
                        include_headers=headers)
 
 
@@ -59,7 +61,7 @@ def sign_message(message: QueuedMessage) -> bool:
         return False
     try:
         signature = sign(content, domain)
-    except dkimpy.DKIMException:
+    except (dkimpy.DKIMException, DkimKeyError):
         log.exception("DKIM signing of %s failed; sent unsigned", message.queue_id)
         return False
     message.content = signature + content

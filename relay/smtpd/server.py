@@ -35,6 +35,8 @@ AUTH_INVALID = "535 5.7.8 Authentication credentials invalid"
 AUTH_TEMPFAIL = "454 4.7.0 Temporary authentication failure, please try again later"
 AUTH_LOCKED = "421 4.7.0 Too many failed authentication attempts, try again later"
 FROM_REJECTED = "550 5.7.1 From: header address rejected: not owned by user"
+# RFC 5322 3.6: exactly one From: field, a list of mailboxes; RFC 3463 5.6.0 for content that is not acceptable.
+FROM_MALFORMED = "554 5.6.0 Message refused"
 
 
 class RelayHandler(HookNames):
@@ -162,6 +164,8 @@ class RelayHandler(HookNames):
         except Reject as reject:
             return reject.reply
         headers = await asyncio.to_thread(parse_headers, content)  # decodes the whole message: not on the loop
+        if headers.from_problem:
+            return f"{FROM_MALFORMED}: {headers.from_problem}"
         if not headers.from_addresses or not all(self._from_allowed(principal, a) for a in headers.from_addresses):
             return FROM_REJECTED
         submission = Submission(principal=principal, mail_from=envelope.mail_from, recipients=envelope.rcpt_tos,

@@ -4,15 +4,14 @@ The relay answers 250 only after `accept_messages` returns, i.e. after the commi
 on commit, and a lost broker message is harmless because the queue in the database is the truth.
 """
 
+import email.policy
 import email.utils
 import queue
+import re
 import secrets
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime
-from email.header import decode_header, make_header
-from email.parser import BytesHeaderParser
-from email.policy import compat32
 
 from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist
@@ -33,25 +32,74 @@ class Headers:
     subject: str = ""
     message_id: str = ""
     has_date: bool = False
+    # Why the From: field is unacceptable (none, several, or not a list of addresses); "" when it is fine.
+    from_problem: str = ""
 
 
-def _decoded(value) -> str:
-    if value is None:
+# A header field as an MUA reads it: the name, then optional white space before the colon, which RFC 5322 4.5.3
+# (obs-optional) still allows and MUAs honour. Python's parsers take "From :" for a misplaced mbox line and drop
+# it, so a check through them never sees the From: a recipient is shown.
+_FIELD = re.compile(rb"([\x21-\x39\x3b-\x7e]+)[ \t]*:(.*)", re.S)
+_HEADER_END = re.compile(rb"\r?\n\r?\n")
+
+
+def header_fields(content: bytes) -> list[tuple[str, str]]:
+    """(lower-case name, unfolded value) of each field of the header section, in order (RFC 5322 2.2)."""
+    end = _HEADER_END.search(content)
+    section = content[:end.start()] if end else content
+    fields: list[tuple[str, bytes]] = []
+    for line in section.split(b"\n"):
+        line = line.rstrip(b"\r")
+        if line[:1] in (b" ", b"\t") and fields:
+            name, value = fields[-1]
+            fields[-1] = (name, value + line)  # unfolding removes only the line break (RFC 5322 2.2.3)
+            continue
+        match = _FIELD.fullmatch(line)
+        if match is None:
+            break  # not a field: the body starts here, as a reader sees it
+        fields.append((match[1].decode("ascii").lower(), match[2]))
+    return [(name, value.decode("utf-8", "replace").strip()) for name, value in fields]
+
+
+def _from_field(values: list[str]) -> tuple[list[str], str]:
+    """(addresses, problem) of the From: fields: RFC 5322 3.6 allows exactly one, a mailbox-list."""
+    if not values:
+        return [], ""  # no From: is refused as not owned
+    if len(values) > 1:
+        return [], "more than one From: header"
+    try:
+        header = email.policy.default.header_factory("from", values[0])
+        addresses = [(a.username, a.domain) for a in header.addresses]
+        groups = [group for group in header.groups if group.display_name is not None]
+    except Exception:  # the header parser raises on some malformed lists instead of noting a defect
+        return [], "malformed From: header"
+    if header.defects or groups or not addresses or not all(local and domain for local, domain in addresses):
+        return [], "malformed From: header"
+    return [f"{local}@{domain}" for local, domain in addresses], ""
+
+
+def _decoded(value: str | None) -> str:
+    """An unstructured field's text with its encoded-words (RFC 2047) decoded."""
+    if not value:
         return ""
     try:
-        return str(make_header(decode_header(str(value))))
+        return str(email.policy.default.header_factory("subject", value))
     except Exception:  # malformed encoded-words: show them as they came
-        return str(value)
+        return value
 
 
 def parse_headers(content: bytes) -> Headers:
-    message = BytesHeaderParser(policy=compat32).parsebytes(content)
-    froms = [address for _, address in email.utils.getaddresses(message.get_all("From", []))]
+    fields = header_fields(content)
+    values = {}
+    for name, value in fields:
+        values.setdefault(name, value)
+    froms, problem = _from_field([value for name, value in fields if name == "from"])
     return Headers(
         from_addresses=froms,
-        subject=_decoded(message.get("Subject")).replace("\r", " ").replace("\n", " ")[:300],
-        message_id=str(message.get("Message-ID", "")).strip()[:300],
-        has_date=message.get("Date") is not None,
+        subject=_decoded(values.get("subject")).replace("\r", " ").replace("\n", " ")[:300],
+        message_id=values.get("message-id", "")[:300],
+        has_date="date" in values,
+        from_problem=problem,
     )
 
 

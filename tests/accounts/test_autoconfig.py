@@ -127,3 +127,24 @@ def test_mailbox_owner_gets_only_their_own_profile(client, cast):
     client.force_login(mailbox_user(cast.b.mailbox))
     assert client.get(reverse("mailbox_mobileconfig", args=[cast.a.mailbox.pk])).status_code == 404
     assert client.get(reverse("mailbox_mobileconfig", args=[cast.b.mailbox.pk])).status_code == 200
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be", "utf-32"])
+def test_outlook_autodiscover_refuses_a_dtd_whatever_the_encoding(client, cast, encoding):
+    # A byte search for "<!DOCTYPE" misses UTF-16; the parser itself must refuse DTDs and entities.
+    declared = "utf-16" if encoding.startswith("utf-16") else "utf-32"
+    text = (f'<?xml version="1.0" encoding="{declared}"?>'
+            '<!DOCTYPE a [<!ENTITY who "info@alpha.test">]>'
+            '<Autodiscover><Request><EMailAddress>&who;</EMailAddress></Request></Autodiscover>')
+    body = text.encode(encoding)
+    if encoding in ("utf-16-le", "utf-16-be"):
+        body = ("\ufeff" + text).encode(encoding)
+    response = client.post("/autodiscover/autodiscover.xml", body, content_type="text/xml")
+    assert response.status_code == 400
+    assert b"alpha" not in response.content
+
+
+def test_outlook_autodiscover_reads_a_utf16_request(client, cast):
+    body = REQUEST.replace("utf-8", "utf-16").format(address="info@alpha.test").encode("utf-16")
+    response = client.post("/autodiscover/autodiscover.xml", body, content_type="text/xml")
+    assert response.status_code == 200

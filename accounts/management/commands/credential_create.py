@@ -2,7 +2,7 @@ from datetime import timedelta
 
 from django.utils import timezone
 
-from accounts.management.cli import ServiceCommand, domain_named, mailbox_at, nonnegative
+from accounts.management.cli import ServiceCommand, days, domain_named, mailbox_at
 from accounts.services.credentials import credential_create
 
 
@@ -14,7 +14,7 @@ class Command(ServiceCommand):
         parser.add_argument("scope", metavar="ADDRESS|DOMAIN")
         parser.add_argument("--description", default="")
         parser.add_argument("--allow", default="", metavar="CIDR[,CIDR...]", help="only from these networks")
-        parser.add_argument("--expires-days", type=nonnegative, metavar="N", help="expires after N days")
+        parser.add_argument("--expires-days", type=days, metavar="N", help="expires after N days")
 
     def run(self, **options) -> dict:
         scope = options["scope"].strip()
