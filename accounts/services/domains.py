@@ -13,6 +13,7 @@ from accounts import dnscheck
 from accounts.models import Customer, Domain, User
 from accounts.normalize import normalize_domain
 from accounts.services.audit_log import audit, snapshot
+from accounts.services.logins import logins_end
 
 
 def domain_create(*, actor: User | None, customer: Customer, name: str, verified: bool = False,
@@ -66,6 +67,7 @@ def domain_delete(*, actor: User | None, domain: Domain, client_ip: str | None =
     with transaction.atomic():
         before = snapshot(domain)
         audit(actor=actor, action="domain.delete", obj=domain, before=before, client_ip=client_ip)
+        logins_end(customer_ids=[domain.customer_id])
         domain.delete()
 
 

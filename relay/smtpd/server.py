@@ -23,7 +23,7 @@ from relay import eventlog, metrics
 from relay.smtpd import fairloop
 from relay.smtpd.httpd import start_http
 from relay.smtpd.inflight import InFlight
-from relay.smtpd.protocol import HookNames, RelaySMTP
+from relay.smtpd.protocol import INTERNAL_ERROR, HookNames, RelaySMTP
 from relay.smtpd.threads import DbRunner
 from relay.smtpd.tls import TlsStore, tls_version
 from relay.submission import auth
@@ -40,7 +40,6 @@ AUTH_LOCKED = "421 4.7.0 Too many failed authentication attempts, try again late
 # suspended) is no authentication any more: the session loses it and stays open, and everything but a new AUTH
 # gets 530 — a good client tells its user, none retries with the same login as it would after a 4xx.
 LOGIN_REVOKED = "530 5.7.0 Authentication required: this login is no longer valid"
-TEMPFAIL = "451 4.3.0 Internal error; please try again later"  # as for any other database failure
 FROM_REJECTED = "550 5.7.1 From: header address rejected: not owned by user"
 
 
@@ -172,7 +171,7 @@ class RelayHandler(HookNames):
                 return LOGIN_REVOKED
         except DatabaseError as error:
             server.event("revoked", result="tempfail", error=type(error).__name__)
-            return TEMPFAIL
+            return INTERNAL_ERROR
         principal = session.auth_data
         try:
             local, domain = check_path(f"<{address}>", smtputf8=envelope.smtp_utf8)
