@@ -40,4 +40,6 @@ class CredentialForm(forms.Form):
 
 
 class RevokeForm(forms.Form):
-    hold = forms.BooleanField(required=False, label="Also hold what it queued and has not delivered yet (it may have leaked): support releases or cancels each message")
+    hold = forms.BooleanField(required=False, label=(
+        "Also hold what it queued and has not delivered yet (it may have leaked)"
+        ": support releases or cancels each message"))

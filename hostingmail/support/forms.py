@@ -14,7 +14,9 @@ class ReasonForm(forms.Form):
 
 
 class SuspendForm(ReasonForm):
-    hold = forms.BooleanField(required=False, label="Also hold what it queued and has not delivered yet (its login may have leaked): support releases or cancels each message")
+    hold = forms.BooleanField(required=False, label=(
+        "Also hold what it queued and has not delivered yet (its login may have leaked)"
+        ": support releases or cancels each message"))
 
 
 class LimitsForm(ReasonForm):

@@ -7,8 +7,8 @@ an unknown or unusable account still costs a hash, so timing does not tell eithe
 
 The account's state is read from the database at every AUTH; an open session is checked again at each MAIL
 against the customer's login generation (`generations_many`, then `relogin_many` when it moved), so a revocation
-or a suspension stops the next message in every relay process. Only the result of the slow hash is remembered, per process: an
-HMAC of a password that verified against a stored hash. A new password or secret means a new stored hash (new
+or a suspension stops the next message in every relay process. Only the result of the slow hash is remembered,
+per process: an HMAC of a password that verified against a stored hash. A new password or secret means a new stored hash (new
 salt), so a remembered result can never outlive the password it was for.
 """
 
@@ -60,8 +60,8 @@ class LoginResult:
 # The limits (relay.submission.lockout): the address locked out; the username slowed, and this address's failures
 # for it in the window; the address's failures since its last lockout, which the relay adds to the AUTHs it is
 # verifying from that address right now to stop a burst before it is hashed.
-_LIMITS = ("EXISTS (SELECT 1 FROM {lockout} WHERE lifted_at IS NULL AND locked_until > %s AND kind = %s AND value = %s), "
-           "EXISTS (SELECT 1 FROM {lockout} WHERE lifted_at IS NULL AND locked_until > %s AND kind = %s AND value = %s), "
+_ACTIVE = "EXISTS (SELECT 1 FROM {lockout} WHERE lifted_at IS NULL AND locked_until > %s AND kind = %s AND value = %s)"
+_LIMITS = (f"{_ACTIVE}, {_ACTIVE}, "
            "(SELECT COUNT(*) FROM {failure} WHERE client_ip = %s AND username = %s AND created_at > %s), "
            "(SELECT COUNT(*) FROM {failure} WHERE client_ip = %s AND created_at > COALESCE("
            "(SELECT MAX(COALESCE(lifted_at, created_at)) FROM {lockout} WHERE kind = %s AND value = %s "
