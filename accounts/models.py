@@ -61,6 +61,10 @@ class Customer(SendingLimits):
     max_storage_mb = models.PositiveBigIntegerField(default=10240)
     max_message_size = models.PositiveIntegerField(default=25 * 1024 * 1024)
     max_recipients = models.PositiveIntegerField(default=100)
+    # Bumped by every change that ends a login of this customer's (a credential revoked, a mailbox disabled or its
+    # password changed, a domain, the customer or its reseller suspended): the relay compares it at each MAIL with
+    # the value read at AUTH, and checks the login again only when it moved.
+    login_generation = models.PositiveBigIntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -103,3 +103,14 @@ def split_address(address: str) -> tuple[str, str] | None:
         return normalize_local_part(local), normalize_domain(domain)
     except ValidationError:
         return None
+
+
+def login_key(login: str | None) -> str:
+    """The one spelling of a login name that every sign-in limit counts under: an address as the account lookup
+    reads it (angle brackets and trailing dots dropped, lower case, IDNA A-label domain), any other name stripped
+    and lower-cased. Counting the typed string let each new spelling of one account start a fresh count."""
+    login = (login or "").strip()
+    parts = split_address(login) if "@" in login else None
+    if parts is not None:
+        return f"{parts[0]}@{parts[1]}"
+    return login.lower()[:320]

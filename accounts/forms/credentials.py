@@ -37,3 +37,9 @@ class CredentialForm(forms.Form):
     def scope_parts(self) -> tuple[str, int]:
         kind, _, pk = self.cleaned_data["scope"].partition(":")
         return kind, int(pk)
+
+
+class RevokeForm(forms.Form):
+    hold = forms.BooleanField(required=False, label=(
+        "Also hold what it queued and has not delivered yet (it may have leaked)"
+        ": support releases or cancels each message"))

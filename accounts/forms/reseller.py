@@ -36,6 +36,12 @@ class ReasonForm(forms.Form):
     reason = forms.CharField(label="Reason", max_length=300)
 
 
+class SuspendForm(ReasonForm):
+    hold = forms.BooleanField(required=False, label=(
+        "Also hold what it queued and has not delivered yet (its login may have leaked)"
+        ": support releases or cancels each message"))
+
+
 class BrandingForm(forms.Form):
     panel_title = forms.CharField(label="Panel title", max_length=100, required=False)
     logo = forms.FileField(label="Logo (PNG, JPEG or GIF, at most 256 KB)", required=False)

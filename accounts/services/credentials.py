@@ -12,6 +12,7 @@ from accounts import hashing
 from accounts.models import Domain, Mailbox, SmtpCredential, User
 from accounts.networks import InvalidNetwork, parse_networks
 from accounts.services.audit_log import audit, snapshot
+from accounts.services.logins import hold_queued, logins_end
 
 
 @dataclass(frozen=True)
@@ -47,13 +48,19 @@ def credential_create(*, actor: User | None, domain: Domain, mailbox: Mailbox | 
     return NewCredential(credential=credential, secret=secret)
 
 
-def credential_revoke(*, actor: User | None, credential: SmtpCredential, client_ip: str | None = None) -> SmtpCredential:
+def credential_revoke(*, actor: User | None, credential: SmtpCredential, client_ip: str | None = None,
+                      hold: bool = False) -> SmtpCredential:
+    """Revoke for good; open sessions stop at their next MAIL. `hold`: the credential may have leaked, so what it
+    queued and has not delivered yet is held for support to release or cancel."""
     with transaction.atomic():
         credential = SmtpCredential.objects.select_for_update().get(pk=credential.pk)
         before = snapshot(credential)
         credential.is_active = False
         credential.revoked_at = timezone.now()
         credential.save(update_fields=["is_active", "revoked_at"])
+        logins_end(customer_ids=[credential.customer_id])
         audit(actor=actor, action="credential.revoke", obj=credential, before=before, after=snapshot(credential),
-              client_ip=client_ip)
+              client_ip=client_ip, reason="queued mail held" if hold else "")
+        if hold:
+            hold_queued(obj=credential, reason=f"credential {credential.username} revoked")
     return credential

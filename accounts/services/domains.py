@@ -14,6 +14,7 @@ from accounts.dkim_keys import encrypt_private_key
 from accounts.models import Customer, Domain, User
 from accounts.normalize import domain_skeleton, domain_to_ascii, domain_to_unicode, normalize_domain
 from accounts.services.audit_log import audit, snapshot
+from accounts.services.logins import logins_end
 
 
 def domain_create(*, actor: User | None, customer: Customer, name: str, verified: bool = False,
@@ -87,6 +88,7 @@ def domain_delete(*, actor: User | None, domain: Domain, client_ip: str | None =
     with transaction.atomic():
         before = snapshot(domain)
         audit(actor=actor, action="domain.delete", obj=domain, before=before, client_ip=client_ip)
+        logins_end(customer_ids=[domain.customer_id])
         domain.delete()
 
 

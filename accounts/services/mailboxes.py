@@ -12,6 +12,7 @@ from accounts.bounds import too_large
 from accounts.models import Customer, Domain, DovecotQuota, Mailbox, User
 from accounts.normalize import normalize_local_part
 from accounts.services.audit_log import audit, snapshot
+from accounts.services.logins import logins_end
 
 
 def validate_mailbox_password(password: str, *, address: str = "") -> None:
@@ -96,6 +97,8 @@ def mailbox_update(*, actor: User | None, mailbox: Mailbox, client_ip: str | Non
         for key, value in changes.items():
             setattr(mailbox, key, value)
         mailbox.save()
+        if not mailbox.is_active or not mailbox.smtp_enabled:
+            logins_end(customer_ids=[customer.pk])
         audit(actor=actor, action="mailbox.update", obj=mailbox, before=before, after=snapshot(mailbox),
               reason=reason, client_ip=client_ip)
     return mailbox
@@ -110,12 +113,14 @@ def mailbox_set_password(*, actor: User | None, mailbox: Mailbox, password: str,
         # The owner's panel sessions are bound to User.password (unusable for mailbox owners): a fresh one
         # ends every session signed in with the old mailbox password.
         User.objects.filter(mailbox=mailbox).update(password=make_password(None))
+        logins_end(customer_ids=[mailbox.domain.customer_id])  # and its SMTP sessions, at their next MAIL
         audit(actor=actor, action="mailbox.password", obj=mailbox, client_ip=client_ip)
 
 
 def mailbox_delete(*, actor: User | None, mailbox: Mailbox, client_ip: str | None = None) -> None:
     with transaction.atomic():
         audit(actor=actor, action="mailbox.delete", obj=mailbox, before=snapshot(mailbox), client_ip=client_ip)
+        logins_end(customer_ids=[mailbox.domain.customer_id])
         mailbox.delete()
 
 

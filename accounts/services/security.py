@@ -22,6 +22,7 @@ from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import PanelLoginFailure, PanelSession, User
+from accounts.normalize import login_key
 from accounts.selectors import may_sign_in
 from accounts.services.audit_log import audit
 from accounts.services.suspension import end_sessions
@@ -34,26 +35,44 @@ SEEN_KEY = "hm_seen"  # when the middleware last refreshed this session's listin
 
 
 def throttle_message(*, username: str, client_ip: str | None, now=None) -> str | None:
-    """Why a sign-in attempt is refused before the password is even checked, or None."""
+    """Why a sign-in attempt is refused before the password is even checked, or None.
+
+    Failures are counted per client address and per username in its canonical spelling (accounts.normalize.
+    login_key, the one the mailbox lookup reads). Too many from one address refuse that address. Too many for one
+    username from one address refuse that pair. Too many for one username from anywhere only slow it down: an
+    address that has failed for it within the window is refused for it, but its owner, from an address that has
+    not been failing, still signs in with the right password (OWASP ASVS 2.2.1: anti-automation must not make an
+    account lockout, and usernames are guessable).
+    """
     now = now or timezone.now()
     window = settings.PANEL_LOGIN_FAILURE_WINDOW
     since = now - timedelta(seconds=window)
     recent = PanelLoginFailure.objects.filter(created_at__gte=since)
     minutes = max(window // 60, 1)
-    if username and recent.filter(username=username.strip().lower()).count() >= settings.PANEL_LOGIN_MAX_FAILURES:
-        return (f"Too many failed sign-ins for this username. Wait {minutes} minutes and try again, "
-                f"or ask support to help you.")
     if client_ip and recent.filter(client_ip=client_ip).count() >= settings.PANEL_LOGIN_MAX_FAILURES_PER_IP:
         return f"Too many failed sign-ins from your address. Wait {minutes} minutes and try again."
+    key = _key(username)
+    if key and client_ip:
+        from_here = recent.filter(username=key, client_ip=client_ip).count()
+        slowed = from_here and recent.filter(username=key).count() >= settings.PANEL_LOGIN_MAX_FAILURES
+        if from_here >= settings.PANEL_LOGIN_MAX_FAILURES or slowed:
+            return (f"Too many failed sign-ins for this username from your address. Wait {minutes} minutes and "
+                    f"try again, or ask support to help you.")
     return None
 
 
+def _key(username: str | None) -> str:
+    return login_key(username)[:150]
+
+
 def record_login_failure(*, username: str, client_ip: str | None) -> None:
-    PanelLoginFailure.objects.create(username=(username or "").strip().lower()[:150], client_ip=client_ip)
+    PanelLoginFailure.objects.create(username=_key(username), client_ip=client_ip)
 
 
-def clear_login_failures(*, username: str) -> None:
-    PanelLoginFailure.objects.filter(username=(username or "").strip().lower()).delete()
+def clear_login_failures(*, username: str, client_ip: str | None = None) -> None:
+    """After a sign-in: the failures of this username from this address (the owner's own typos) are forgotten;
+    an attacker's, from elsewhere, keep counting."""
+    PanelLoginFailure.objects.filter(username=_key(username), client_ip=client_ip).delete()
 
 
 # --- sessions ----------------------------------------------------------------------------------------------

@@ -1,8 +1,11 @@
-"""Suspending and restoring customers, domains, mailboxes and SMTP credentials (support staff and resellers).
+"""Suspending and restoring resellers, customers, domains, mailboxes and SMTP credentials (support staff; resellers
+within their own customers).
 
 Nothing is deleted: a suspended object keeps its data and can be restored. A suspended customer cannot sign in
-to the panel or to SMTP (the relay reads the status from the database at every AUTH), and its queued mail is
-held by delivery until it is restored.
+to the panel or to SMTP (the relay reads the status from the database at every AUTH, and its open sessions stop
+at their next MAIL), and its queued mail is held by delivery until it is restored. Suspending with `hold` also
+holds what a suspended mailbox, domain or credential queued (the compromised-login case) until support releases
+or cancels it.
 """
 
 from importlib import import_module
@@ -13,12 +16,14 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 
 from accounts import selectors
-from accounts.models import Customer, Domain, Mailbox, PanelSession, SmtpCredential, Status, User
+from accounts.models import Customer, Domain, Mailbox, PanelSession, Reseller, SmtpCredential, Status, User
 from accounts.services.audit_log import audit, snapshot
+from accounts.services.logins import hold_queued, logins_end
 
-Suspendable = Customer | Domain | Mailbox | SmtpCredential
+Suspendable = Reseller | Customer | Domain | Mailbox | SmtpCredential
 
 _VISIBLE = {
+    Reseller: lambda actor: selectors.resellers_visible_to(actor) if actor.is_support else Reseller.objects.none(),
     Customer: selectors.customers_visible_to,
     Domain: selectors.domains_visible_to,
     Mailbox: selectors.mailboxes_visible_to,
@@ -44,13 +49,13 @@ def _clean_reason(reason: str) -> str:
 
 
 def is_suspended(obj: Suspendable) -> bool:
-    if isinstance(obj, (Customer, Domain)):
+    if isinstance(obj, (Reseller, Customer, Domain)):
         return obj.status == Status.SUSPENDED
     return not obj.is_active
 
 
 def _set_suspended(obj: Suspendable, suspended: bool, reason: str) -> list[str]:
-    if isinstance(obj, Customer):
+    if isinstance(obj, (Reseller, Customer)):
         obj.status = Status.SUSPENDED if suspended else Status.ACTIVE
         fields = ["status"]
     elif isinstance(obj, Domain):
@@ -68,8 +73,18 @@ def _set_suspended(obj: Suspendable, suspended: bool, reason: str) -> list[str]:
     return fields + ["status_reason"]
 
 
+def _customers_of(obj: Suspendable) -> dict:
+    if isinstance(obj, Reseller):
+        return {"reseller_id": obj.pk}
+    if isinstance(obj, Customer):
+        return {"customer_ids": [obj.pk]}
+    if isinstance(obj, Mailbox):
+        return {"customer_ids": [obj.domain.customer_id]}
+    return {"customer_ids": [obj.customer_id]}
+
+
 def _change(*, actor: User | None, obj: Suspendable, suspended: bool, reason: str,
-            client_ip: str | None) -> Suspendable:
+            client_ip: str | None, hold: bool = False) -> Suspendable:
     reason = _clean_reason(reason)
     _check_actor(actor, obj)
     model = type(obj)
@@ -83,18 +98,28 @@ def _change(*, actor: User | None, obj: Suspendable, suspended: bool, reason: st
         action = f"{model.__name__.lower()}.{'suspend' if suspended else 'restore'}"
         audit(actor=actor, action=action, obj=obj, before=before, after=snapshot(obj), reason=reason,
               client_ip=client_ip)
-        if suspended and isinstance(obj, (Customer, Mailbox)):
-            users = User.objects.filter(customer=obj) if isinstance(obj, Customer) else User.objects.filter(mailbox=obj)
+        if suspended:
+            logins_end(**_customers_of(obj))
+            if hold:
+                hold_queued(obj=obj, reason=f"{model._meta.verbose_name} {obj} suspended: {reason}")
+        if suspended and isinstance(obj, (Reseller, Customer, Mailbox)):
+            users = {Reseller: lambda: User.objects.filter(reseller=obj) | User.objects.filter(customer__reseller=obj),
+                     Customer: lambda: User.objects.filter(customer=obj),
+                     Mailbox: lambda: User.objects.filter(mailbox=obj)}[model]()
             end_sessions(list(PanelSession.objects.filter(user__in=users).values_list("session_key", flat=True)))
-        if not suspended and isinstance(obj, Customer):
-            customer_id = obj.pk
+        if not suspended and isinstance(obj, (Reseller, Customer)):
+            customer_ids = [obj.pk] if isinstance(obj, Customer) else list(obj.customers.values_list("pk", flat=True))
             # Delivery holds a suspended customer's mail at claim time; this sends the held messages on.
-            transaction.on_commit(lambda: current_app.send_task("relay.tasks.release_held", args=[customer_id]))
+            for customer_id in customer_ids:
+                transaction.on_commit(lambda customer_id=customer_id: current_app.send_task(
+                    "relay.tasks.release_held", args=[customer_id]))
     return obj
 
 
-def suspend(*, actor: User | None, obj: Suspendable, reason: str, client_ip: str | None = None) -> Suspendable:
-    return _change(actor=actor, obj=obj, suspended=True, reason=reason, client_ip=client_ip)
+def suspend(*, actor: User | None, obj: Suspendable, reason: str, client_ip: str | None = None,
+            hold: bool = False) -> Suspendable:
+    """`hold`: also hold what it queued and has not delivered yet (a login that may have leaked)."""
+    return _change(actor=actor, obj=obj, suspended=True, reason=reason, client_ip=client_ip, hold=hold)
 
 
 def restore(*, actor: User | None, obj: Suspendable, reason: str, client_ip: str | None = None) -> Suspendable:

@@ -8,7 +8,7 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 
 from accounts import selectors
-from accounts.forms.credentials import CredentialForm
+from accounts.forms.credentials import CredentialForm, RevokeForm
 from accounts.models import User
 from accounts.services import credentials
 from accounts.views.clients import relay_settings
@@ -69,11 +69,15 @@ def _create(request, form, data) -> credentials.NewCredential:
 @login_required
 def credential_revoke(request, pk):
     credential = _get_credential_for_user(request, pk)
-    if request.method == "POST":
+    form = RevokeForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
         if credential.revoked_at is None:
-            credentials.credential_revoke(actor=request.user, credential=credential, client_ip=client_ip(request))
-            messages.success(request, f"{credential.username} was revoked; it can no longer sign in.")
+            hold = form.cleaned_data["hold"]
+            credentials.credential_revoke(actor=request.user, credential=credential, client_ip=client_ip(request),
+                                          hold=hold)
+            held = " What it queued and has not delivered yet is held for support." if hold else ""
+            messages.success(request, f"{credential.username} was revoked; it can no longer sign in.{held}")
         else:
             messages.warning(request, f"{credential.username} was already revoked.")
         return redirect("credential_list")
-    return render(request, "accounts/credentials/revoke.html", {"credential": credential})
+    return render(request, "accounts/credentials/revoke.html", {"credential": credential, "form": form})

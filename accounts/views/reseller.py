@@ -7,7 +7,8 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from accounts.charts import bar_chart
-from accounts.forms.reseller import BrandingForm, CustomerCreateForm, CustomerEditForm, PlanForm, ReasonForm
+from accounts.forms.reseller import (BrandingForm, CustomerCreateForm, CustomerEditForm, PlanForm, ReasonForm,
+                                     SuspendForm)
 from accounts.models import Customer, User
 from accounts.selectors.reseller import customers_with_usage, pool_overview, sending_by_day
 from accounts.services import suspension, tenants
@@ -79,7 +80,8 @@ def customer_detail(request, pk):
         messages.success(request, f"The plan of {customer.name} is saved.")
         return redirect("reseller:customer", pk=customer.pk)
     return render(request, "accounts/reseller/customer.html", {
-        "customer": customer, "form": form, "reason_form": ReasonForm(),
+        "customer": customer, "form": form,
+        "reason_form": ReasonForm() if suspension.is_suspended(customer) else SuspendForm(),
         "suspended": suspension.is_suspended(customer), "pool": pool_overview(request.user.reseller),
     })
 
@@ -100,13 +102,14 @@ def customer_edit(request, pk):
 
 def _suspend_or_restore(request, pk, action):
     customer = _get_customer_for_user(request, pk)
-    form = ReasonForm(request.POST)
+    form = (SuspendForm if action is suspension.suspend else ReasonForm)(request.POST)
     if not form.is_valid():
         messages.error(request, "Give a reason: it goes into the audit log.")
         return redirect("reseller:customer", pk=customer.pk)
     done = "suspended" if action is suspension.suspend else "restored"
+    hold = {"hold": form.cleaned_data["hold"]} if action is suspension.suspend else {}
     flash_outcome(request, lambda: action(actor=request.user, obj=customer, reason=form.cleaned_data["reason"],
-                                          client_ip=client_ip(request)), f"{customer.name} is {done}.")
+                                          client_ip=client_ip(request), **hold), f"{customer.name} is {done}.")
     return redirect("reseller:customer", pk=customer.pk)
 
 

@@ -34,7 +34,7 @@ def _finish_login(request, user, device=None) -> None:
     if device is not None:
         django_otp.login(request, device)
     security.pending_clear(request)
-    security.clear_login_failures(username=user.get_username())
+    security.clear_login_failures(username=user.get_username(), client_ip=client_ip(request))
     security.session_touch(request)
 
 

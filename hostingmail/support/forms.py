@@ -14,6 +14,12 @@ class ReasonForm(forms.Form):
     reason = forms.CharField(max_length=300, widget=forms.TextInput(attrs={"placeholder": "why (goes into the audit log)"}))
 
 
+class SuspendForm(ReasonForm):
+    hold = forms.BooleanField(required=False, label=(
+        "Also hold what it queued and has not delivered yet (its login may have leaked)"
+        ": support releases or cancels each message"))
+
+
 class LimitsForm(ReasonForm):
     """One number field per limit the object has (limits.FIELDS); empty means "no limit of its own" where allowed."""
 

@@ -8,7 +8,7 @@ from accounts.models import Customer, Mailbox, User
 from accounts.services import limits, suspension
 from accounts.views.common import client_ip, role_required, submit
 from hostingmail.support import search as support_search
-from hostingmail.support.forms import LimitsForm, ReasonForm, SearchForm
+from hostingmail.support.forms import LimitsForm, ReasonForm, SearchForm, SuspendForm
 from hostingmail.support.selectors import customer_page
 
 VISIBLE = {
@@ -65,10 +65,15 @@ def limits_edit(request, pk, kind):
 def status_edit(request, pk, kind):
     obj = _get_object_for_user(request, kind, pk)
     suspended = suspension.is_suspended(obj)
-    form = ReasonForm(request.POST or None)
-    change = suspension.restore if suspended else suspension.suspend
-    done = submit(request, form, lambda data: change(actor=request.user, obj=obj, reason=data["reason"],
-                                                     client_ip=client_ip(request)) or True,
+    form = (ReasonForm if suspended else SuspendForm)(request.POST or None)
+
+    def change(data):
+        if suspended:
+            return suspension.restore(actor=request.user, obj=obj, reason=data["reason"], client_ip=client_ip(request))
+        return suspension.suspend(actor=request.user, obj=obj, reason=data["reason"], client_ip=client_ip(request),
+                                  hold=data["hold"])
+
+    done = submit(request, form, lambda data: change(data) or True,
                   failure=f"{obj} was not {'restored' if suspended else 'suspended'}.")
     if done:
         messages.success(request, f"{obj} is {'restored' if suspended else 'suspended'}.")

@@ -55,7 +55,7 @@ def deliver_message(message_id: int) -> str | None:
 def sweep_queue() -> int:
     """Hand due deferred messages, expired leases and messages whose task was lost to the workers; release mail
     held for customers restored since (in case the release task itself was lost)."""
-    restored = (QueuedMessage.objects.filter(state=QueuedMessage.State.HELD, customer__status=Status.ACTIVE)
+    restored = (held.suspension_holds().filter(customer__status=Status.ACTIVE)
                 .values_list("customer_id", flat=True).distinct())
     for customer_id in list(restored):
         held.release_held(customer_id=customer_id)
@@ -67,6 +67,12 @@ def sweep_queue() -> int:
 @shared_task(name="relay.tasks.release_held", ignore_result=True)
 def release_held(customer_id: int) -> int:
     return held.release_held(customer_id=customer_id)
+
+
+@shared_task(name="relay.tasks.hold_queued", ignore_result=True)
+def hold_queued(scope: str, object_id: int, reason: str) -> int:
+    """Sent by accounts when a login that may have leaked is revoked or suspended."""
+    return held.hold_queued(scope=scope, object_id=object_id, reason=reason)
 
 
 @shared_task(name="relay.tasks.purge_old_messages", ignore_result=True)

@@ -22,7 +22,8 @@ from accounts.quotas import QuotaExceeded
 from relay import eventlog, metrics
 from relay.smtpd import fairloop
 from relay.smtpd.httpd import start_http
-from relay.smtpd.protocol import HookNames, RelaySMTP
+from relay.smtpd.inflight import InFlight
+from relay.smtpd.protocol import INTERNAL_ERROR, HookNames, RelaySMTP
 from relay.smtpd.threads import DbRunner
 from relay.smtpd.tls import TlsStore, tls_version
 from relay.submission import auth
@@ -34,6 +35,11 @@ AUTH_OK = "235 2.7.0 Authentication successful"
 AUTH_INVALID = "535 5.7.8 Authentication credentials invalid"
 AUTH_TEMPFAIL = "454 4.7.0 Temporary authentication failure, please try again later"
 AUTH_LOCKED = "421 4.7.0 Too many failed authentication attempts, try again later"
+# RFC 4954 6: 530 5.7.0 answers a command that needs authentication when the client has none. A login revoked
+# mid-session (credential revoked, mailbox disabled or its password changed, domain, customer or reseller
+# suspended) is no authentication any more: the session loses it and stays open, and everything but a new AUTH
+# gets 530 — a good client tells its user, none retries with the same login as it would after a 4xx.
+LOGIN_REVOKED = "530 5.7.0 Authentication required: this login is no longer valid"
 FROM_REJECTED = "550 5.7.1 From: header address rejected: not owned by user"
 # RFC 5322 3.6: exactly one From: field, a list of mailboxes; RFC 3463 5.6.0 for content that is not acceptable.
 FROM_MALFORMED = "554 5.6.0 Message refused"
@@ -44,6 +50,7 @@ class RelayHandler(HookNames):
 
     def __init__(self, db: DbRunner):
         self.db = db
+        self.auths_in_flight = InFlight()
 
     async def handle_EHLO(self, server, session, envelope, hostname, responses):
         session.host_name = hostname
@@ -97,16 +104,7 @@ class RelayHandler(HookNames):
         except UnicodeDecodeError:
             username, secret, valid_request = login.decode("utf-8", "replace"), "", False
         try:
-            candidate = await self.db.gather(auth.lookup_many, (username, server.client_ip))
-            if candidate.locked:
-                result = auth.LoginResult(locked=True)
-            elif await self.db.hash(auth.verify, candidate=candidate, password=secret, valid_request=valid_request):
-                if candidate.principal.credential_id is not None:
-                    await self.db.batch(auth.succeeded_many, (candidate.principal.credential_id, server.client_ip),
-                                        lane=candidate.principal.customer_id)
-                result = auth.LoginResult(principal=candidate.principal)
-            else:
-                result = await self.db.write(auth.failed, username=username, client_ip=server.client_ip)
+            result = await self._check(server, username, secret, valid_request)
         except DatabaseError as error:
             metrics.AUTH.labels(result="tempfail").inc()
             server.event("auth", username=username, result="tempfail", error=type(error).__name__)
@@ -128,9 +126,54 @@ class RelayHandler(HookNames):
         await server.push(AUTH_INVALID)
         return AuthResult(success=False, handled=True)
 
+    async def _check(self, server, username: str, secret: str, valid_request: bool) -> auth.LoginResult:
+        client = server.client_ip or ""
+        with self.auths_in_flight.watch(client) as address:
+            while True:
+                finished = address.finished
+                candidate = await self.db.gather(auth.lookup_many, (username, server.client_ip))
+                if candidate.locked:
+                    return auth.LoginResult(locked=True)
+                # Failures under way count as much as recorded ones: at most the address's limit is ever hashed.
+                under_way = address.since(finished)
+                if not under_way or under_way + candidate.address_failures < settings.RELAY_AUTH_MAX_FAILURES:
+                    break
+                if address.under_way:
+                    await address.wait_freed()
+                # else they finished while the limits were read: read them again
+            with self.auths_in_flight.hold(client, address):
+                if await self.db.hash(auth.verify, candidate=candidate, password=secret, valid_request=valid_request):
+                    if candidate.principal.credential_id is not None:
+                        await self.db.batch(auth.succeeded_many, (candidate.principal.credential_id, server.client_ip),
+                                            lane=candidate.principal.customer_id)
+                    return auth.LoginResult(principal=candidate.principal)
+                return await self.db.write(auth.failed, username=username, client_ip=server.client_ip)
+
     # --- the transaction -----------------------------------------------------------------------------------
 
+    async def _still_good(self, server, session) -> bool:
+        """Whether the session's login is still good: the customer's login generation read at AUTH is read again
+        (one indexed row, gathered with the other sessions' MAILs); only when it moved is the login looked up as at
+        AUTH, and the session goes on with what it finds or loses its authentication."""
+        principal = session.auth_data
+        generation = await self.db.gather(auth.generations_many, principal.customer_id)
+        if generation == principal.login_generation:
+            return True
+        current = await self.db.gather(auth.relogin_many, (principal, server.client_ip))
+        if current is not None:
+            session.auth_data = current
+            return True
+        server.event("revoked", result="refused")
+        session.authenticated, session.auth_data = False, None
+        return False
+
     async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        try:
+            if not await self._still_good(server, session):
+                return LOGIN_REVOKED
+        except DatabaseError as error:
+            server.event("revoked", result="tempfail", error=type(error).__name__)
+            return INTERNAL_ERROR
         principal = session.auth_data
         try:
             local, domain = check_path(f"<{address}>", smtputf8=envelope.smtp_utf8)

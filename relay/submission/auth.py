@@ -5,9 +5,10 @@ and the account's current state), `verify` (Argon2, on the hashing threads), the
 (database: last use, or the failure count and delay). Every refusal looks the same to the client (535 5.7.8);
 an unknown or unusable account still costs a hash, so timing does not tell either.
 
-The account's state is read from the database at every AUTH, so a revocation or a suspension takes effect from
-the next connection in every relay process. Only the result of the slow hash is remembered, per process: an
-HMAC of a password that verified against a stored hash. A new password or secret means a new stored hash (new
+The account's state is read from the database at every AUTH; an open session is checked again at each MAIL
+against the customer's login generation (`generations_many`, then `relogin_many` when it moved), so a revocation
+or a suspension stops the next message in every relay process. Only the result of the slow hash is remembered,
+per process: an HMAC of a password that verified against a stored hash. A new password or secret means a new stored hash (new
 salt), so a remembered result can never outlive the password it was for.
 """
 
@@ -17,8 +18,10 @@ import hmac
 import secrets
 from collections import OrderedDict
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from threading import Lock
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -26,7 +29,7 @@ from accounts import hashing
 from accounts.models import Customer, Domain, Mailbox, Reseller, SmtpCredential, Status
 from accounts.networks import address_in, parse_networks
 from accounts.normalize import split_address
-from relay.models import AuthLockout
+from relay.models import AuthFailure, AuthLockout
 from relay.submission import lockout
 from relay.submission.policy import Principal
 
@@ -35,26 +38,34 @@ from relay.submission.policy import Principal
 class Candidate:
     """What the database says about a login name before the password is checked."""
 
-    locked: bool = False
+    locked: bool = False  # this client address may not try this username now (relay.submission.lockout)
     stored_hash: str = ""  # empty: no such account, verify against the dummy hash
     principal: Principal | None = None  # None: the account exists but may not log in now
+    address_failures: int = 0  # failures recorded for the client address that count towards its lockout
 
 
 @dataclass(frozen=True)
 class LoginResult:
     principal: Principal | None = None
-    locked: bool = False  # the client address or the username is locked out: answer 421 and disconnect
+    locked: bool = False  # the client address is refused for this username now: answer 421 and disconnect
     delay: float = 0.0  # seconds to wait before answering a failure
 
 
-# --- the lookup: one query for the lockout in force and the account, up to its reseller -------------------------
+# --- the lookup: one query for the limits in force and the account, up to its reseller --------------------------
 #
 # Plain SQL: it runs at every AUTH, and the ORM spent ten times longer building its two queries than the database
 # spent answering them, all of it holding the interpreter lock that the event loop needs. The flags are computed
 # by the database, so no column needs converting from its stored form (SQLite keeps dates as text).
-
-_LOCKED = ("EXISTS (SELECT 1 FROM {lockout} WHERE lifted_at IS NULL AND locked_until > %s "
-           "AND ((kind = %s AND value = %s) OR (kind = %s AND value = %s)))")
+#
+# The limits (relay.submission.lockout): the address locked out; the username slowed, and this address's failures
+# for it in the window; the address's failures since its last lockout, which the relay adds to the AUTHs it is
+# verifying from that address right now to stop a burst before it is hashed.
+_ACTIVE = "EXISTS (SELECT 1 FROM {lockout} WHERE lifted_at IS NULL AND locked_until > %s AND kind = %s AND value = %s)"
+_LIMITS = (f"{_ACTIVE}, {_ACTIVE}, "
+           "(SELECT COUNT(*) FROM {failure} WHERE client_ip = %s AND username = %s AND created_at > %s), "
+           "(SELECT COUNT(*) FROM {failure} WHERE client_ip = %s AND created_at > COALESCE("
+           "(SELECT MAX(COALESCE(lifted_at, created_at)) FROM {lockout} WHERE kind = %s AND value = %s "
+           "AND COALESCE(lifted_at, created_at) > %s), %s))")
 _ACCOUNT = {
     # id, login name, stored hash, allowed networks, usable, mailbox id, mailbox local part
     "credential": ("k.id, k.username, k.secret_hash, k.allowed_networks, "
@@ -63,13 +74,14 @@ _ACCOUNT = {
     "mailbox": "m.id, m.local_part, m.password_hash, '', m.is_active AND m.smtp_enabled, m.id, m.local_part",
 }
 _TENANT = ("d.id, d.name, d.verified_at IS NOT NULL AND d.status = %s, c.id, c.name, c.max_recipients, "
-           "c.max_message_size, c.status = %s AND d.status <> %s AND (r.id IS NULL OR r.status = %s)")
+           "c.max_message_size, c.status = %s AND d.status <> %s AND (r.id IS NULL OR r.status = %s), "
+           "c.login_generation")
 
 
 @functools.cache
 def _lookup_sql(root: str, vendor: str) -> str:
     table = {model: connection.ops.quote_name(model._meta.db_table)
-             for model in (AuthLockout, SmtpCredential, Mailbox, Domain, Customer, Reseller)}
+             for model in (AuthLockout, AuthFailure, SmtpCredential, Mailbox, Domain, Customer, Reseller)}
     if root == "credential":
         joins = (f"LEFT JOIN {table[SmtpCredential]} k ON k.username = %s "
                  f"LEFT JOIN {table[Mailbox]} m ON m.id = k.mailbox_id "
@@ -77,50 +89,61 @@ def _lookup_sql(root: str, vendor: str) -> str:
     else:
         joins = (f"LEFT JOIN {table[Domain]} d ON d.name = %s "
                  f"LEFT JOIN {table[Mailbox]} m ON m.domain_id = d.id AND m.local_part = %s")
-    return (f"SELECT {_LOCKED.format(lockout=table[AuthLockout])}, {_ACCOUNT[root]}, {_TENANT} "
+    limits = _LIMITS.format(lockout=table[AuthLockout], failure=table[AuthFailure])
+    return (f"SELECT {limits}, {_ACCOUNT[root]}, {_TENANT} "
             f"FROM (SELECT 1 AS anchor) a {joins} "
             f"LEFT JOIN {table[Customer]} c ON c.id = d.customer_id "
             f"LEFT JOIN {table[Reseller]} r ON r.id = c.reseller_id")
 
 
-def _query(username: str, client_ip: str, now) -> tuple[str, str, list]:
-    """(root, SQL, parameters) of one lookup. A name that cannot be an account's still has its lockout read."""
+def _query(username: str, client_ip: str, now: datetime) -> tuple[str, str, list]:
+    """(root, SQL, parameters) of one lookup. A name that cannot be an account's still has its limits read."""
     username = username.strip()
     parts = split_address(username) if "@" in username else None
     if parts is not None:
         root, where = "mailbox", [parts[1], parts[0]]  # domain, then local part
     else:
         root, where = "credential", [username]  # a malformed address matches no credential either
-    lockout_keys = [lockout.Kind.ADDRESS, client_ip or "", lockout.Kind.USERNAME, lockout.normalize_username(username)]
-    params = [now, *lockout_keys, *([now] if root == "credential" else []),
+    adapt = connection.ops.adapt_datetimefield_value
+    since = adapt(now - timedelta(seconds=settings.RELAY_AUTH_FAILURE_WINDOW))
+    key, address = lockout.normalize_username(username), client_ip or None  # None matches no failure's address
+    limits = [adapt(now), lockout.Kind.ADDRESS, client_ip or "", adapt(now), lockout.Kind.USERNAME, key,
+              address, key, since, address, lockout.Kind.ADDRESS, client_ip or "", since, since]
+    params = [*limits, *([adapt(now)] if root == "credential" else []),
               Domain.DomainStatus.ACTIVE, Status.ACTIVE, Domain.DomainStatus.SUSPENDED, Status.ACTIVE, *where]
     return root, _lookup_sql(root, connection.vendor), params
 
 
+def secret_tag(stored_hash: str) -> str:
+    """Tells whether the secret a session logged in with is still the account's (a new one has a new salt)."""
+    return hashlib.blake2b(stored_hash.encode(), digest_size=8).hexdigest()
+
+
 def _candidate_of(root: str, row: tuple, client_ip: str, *, with_lockout: bool) -> Candidate:
-    (locked, account_id, name, stored_hash, networks, usable, mailbox_id, local_part, domain_id, domain_name,
-     can_send, customer_id, customer_name, max_recipients, max_message_size, tenant_active) = row
-    if with_lockout and locked:  # a key that is missing ("" in _query) matches no lockout
-        return Candidate(locked=True)
+    (address_locked, username_slowed, pair_failures, address_failures, account_id, name, stored_hash, networks,
+     usable, mailbox_id, local_part, domain_id, domain_name, can_send, customer_id, customer_name, max_recipients,
+     max_message_size, tenant_active, login_generation) = row
+    # A slowed username refuses only the addresses that have been failing for it: its owner is never locked out.
+    locked = bool(address_locked) or (bool(username_slowed) and pair_failures > 0)
+    if with_lockout and locked:
+        return Candidate(locked=True, address_failures=address_failures)
     if account_id is None:
-        return Candidate()
+        return Candidate(address_failures=address_failures)
     principal = Principal(
         kind=root, username=name if root == "credential" else f"{local_part}@{domain_name}",
         customer_id=customer_id, customer_name=customer_name, domain_id=domain_id, domain_name=domain_name,
         domain_can_send=bool(can_send), credential_id=account_id if root == "credential" else None,
         mailbox_id=mailbox_id, address=(local_part, domain_name) if mailbox_id is not None else None,
-        max_recipients=max_recipients, max_message_size=max_message_size,
+        max_recipients=max_recipients, max_message_size=max_message_size, login_generation=login_generation,
+        secret_tag=secret_tag(stored_hash),
     )
     usable = bool(usable) and bool(tenant_active) and (root == "mailbox" or not networks.strip()
                                                   or address_in(client_ip, parse_networks(networks)))
-    return Candidate(stored_hash=stored_hash, principal=principal if usable else None)
+    return Candidate(stored_hash=stored_hash, principal=principal if usable else None,
+                     address_failures=address_failures)
 
 
-def lookup_many(requests: list[tuple[str, str]], *, with_lockout: bool = True) -> list[Candidate]:
-    """Database step of many AUTHs at once, [(username, client_ip)] -> [Candidate]: the lockout in force and the
-    account behind each name as it is right now. On PostgreSQL all of them go to the server in one round trip."""
-    now = connection.ops.adapt_datetimefield_value(timezone.now())
-    queries = [_query(username, client_ip, now) for username, client_ip in requests]
+def _rows(queries: list[tuple[str, str, list]]) -> list[tuple]:
     rows = []
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql" and len(queries) > 1:
@@ -133,8 +156,45 @@ def lookup_many(requests: list[tuple[str, str]], *, with_lockout: bool = True) -
             for _, sql, params in queries:
                 cursor.execute(sql, params)
                 rows.append(cursor.fetchone())
+    return rows
+
+
+def lookup_many(requests: list[tuple[str, str]], *, with_lockout: bool = True) -> list[Candidate]:
+    """Database step of many AUTHs at once, [(username, client_ip)] -> [Candidate]: the limits in force and the
+    account behind each name as it is right now. On PostgreSQL all of them go to the server in one round trip."""
+    now = timezone.now()
+    queries = [_query(username, client_ip, now) for username, client_ip in requests]
     return [_candidate_of(root, row, client_ip, with_lockout=with_lockout)
-            for (root, _, _), row, (_, client_ip) in zip(queries, rows, requests)]
+            for (root, _, _), row, (_, client_ip) in zip(queries, _rows(queries), requests)]
+
+
+# --- an open session: is its login still good? ------------------------------------------------------------------
+
+
+def generations_many(customer_ids: list[int]) -> list[int | None]:
+    """The login generation of each customer (None: gone), in one query: the relay's check at each MAIL."""
+    table = connection.ops.quote_name(Customer._meta.db_table)
+    unique = sorted(set(customer_ids))
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT id, login_generation FROM {table} WHERE id IN ({', '.join(['%s'] * len(unique))})",
+                       unique)
+        found = dict(cursor.fetchall())
+    return [found.get(customer_id) for customer_id in customer_ids]
+
+
+def relogin_many(requests: list[tuple[Principal, str]]) -> list[Principal | None]:
+    """[(principal, client_ip)] -> the principal as it would log in now with the secret it logged in with, or None
+    when that login is no longer good (revoked, disabled, suspended, secret changed, address no longer allowed).
+    Asked only when the customer's login generation moved since the AUTH."""
+    candidates = lookup_many([(principal.username, client_ip) for principal, client_ip in requests],
+                             with_lockout=False)
+    current = []
+    for (principal, _), candidate in zip(requests, candidates):
+        now = candidate.principal
+        same = (now is not None and (now.kind, now.credential_id, now.mailbox_id) == (
+            principal.kind, principal.credential_id, principal.mailbox_id) and now.secret_tag == principal.secret_tag)
+        current.append(now if same else None)
+    return current
 
 
 class VerifiedCache:

@@ -1,10 +1,19 @@
 """Brute-force protection for SMTP AUTH, shared by every relay process through the database.
 
 Failed AUTHs are counted per client address and per username over RELAY_AUTH_FAILURE_WINDOW seconds (only
-those since the last lockout of the same address or username was lifted or began). Each failure is answered
-after a delay that doubles with the count; reaching RELAY_AUTH_MAX_FAILURES locks the address or the username
-out for RELAY_AUTH_LOCKOUT_SECONDS: the relay answers 421 4.7.0 and disconnects. Support staff can lift it.
-Successful logins are not recorded and do not reset anything.
+those since the last lockout of the same address or username was lifted or began); a username is counted in its
+canonical spelling (accounts.normalize.login_key), the one the account lookup reads. Each failure is answered
+after a delay that doubles with the count. Reaching RELAY_AUTH_MAX_FAILURES:
+
+- from one client address locks that address out for RELAY_AUTH_LOCKOUT_SECONDS: the relay answers 421 4.7.0
+  before checking any password from it, and disconnects;
+- for one username, from any addresses, slows that username for as long, but never locks its owner out (OWASP
+  ASVS 2.2.1; Postfix and Dovecot throttle the client, never the account): an address that has failed for the
+  username within the window is refused for it before its password is checked, every other address still gets
+  its login checked (the right secret gets 235, a wrong one counts and refuses that address too), and failures
+  are answered after the longest delay. Mailbox logins are public addresses: anyone can fail for them.
+
+Both show in the panel and support staff can lift them. Successful logins are not recorded and reset nothing.
 """
 
 import hashlib
@@ -12,10 +21,11 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from accounts.models import Customer, SmtpCredential
+from accounts.normalize import login_key
 from accounts.selectors import mailbox_by_address
 from relay.models import AuthFailure, AuthLockout
 
@@ -23,7 +33,7 @@ Kind = AuthLockout.Kind
 
 
 def normalize_username(username: str | None) -> str:
-    return (username or "").strip().lower()[:320]
+    return login_key(username)
 
 
 def _keys(client_ip: str | None, username: str | None) -> list[tuple[str, str]]:
@@ -36,24 +46,33 @@ def _keys(client_ip: str | None, username: str | None) -> list[tuple[str, str]]:
     return keys
 
 
-def _keys_q(keys: list[tuple[str, str]]) -> Q:
-    q = Q(pk__in=[])
-    for kind, value in keys:
-        q |= Q(kind=kind, value=value)
-    return q
-
-
 def active_lockouts(qs: QuerySet[AuthLockout] | None = None, *, now: datetime | None = None) -> QuerySet[AuthLockout]:
     qs = AuthLockout.objects.all() if qs is None else qs
     return qs.filter(lifted_at__isnull=True, locked_until__gt=now or timezone.now())
 
 
 def locked(*, client_ip: str | None, username: str | None = None, now: datetime | None = None) -> AuthLockout | None:
-    """The lockout in force for this client address or this username, if any (username None: address only)."""
-    keys = _keys(client_ip, username)
-    if not keys:
+    """The lockout that refuses this client address for this username before its password is checked, if any:
+    one of the address, or one of the username when the address has itself failed for it within the window."""
+    now = now or timezone.now()
+    found = active_lockouts(now=now).filter(kind=Kind.ADDRESS, value=client_ip).first() if client_ip else None
+    if found is not None:
+        return found
+    username = normalize_username(username)
+    slowed = username_lockout(username, now=now) if username and client_ip else None
+    if slowed is not None and AuthFailure.objects.filter(
+            username=username, client_ip=client_ip, created_at__lte=now,
+            created_at__gt=now - timedelta(seconds=settings.RELAY_AUTH_FAILURE_WINDOW)).exists():
+        return slowed
+    return None
+
+
+def username_lockout(username: str | None, *, now: datetime | None = None) -> AuthLockout | None:
+    """The lockout slowing this username (any spelling of it), if one is in force."""
+    username = normalize_username(username)
+    if not username:
         return None
-    return active_lockouts(now=now).filter(_keys_q(keys)).order_by("-locked_until").first()
+    return active_lockouts(now=now).filter(kind=Kind.USERNAME, value=username).order_by("-locked_until").first()
 
 
 def _serialize(keys: list[tuple[str, str]]) -> None:
@@ -118,6 +137,8 @@ def record_failure(*, client_ip: str, username: str | None, customer: Customer |
                 kind=kind, value=value, customer=owner, failures=failures, created_at=now,
                 locked_until=now + timedelta(seconds=settings.RELAY_AUTH_LOCKOUT_SECONDS),
             )
+        if username and username_lockout(username, now=now) is not None:
+            return settings.RELAY_AUTH_DELAY_MAX  # a slowed username: every failure waits the longest
     return delay_for(worst)
 
 

@@ -42,6 +42,9 @@ class Principal:
     address: tuple[str, str] | None = None
     max_recipients: int = 100
     max_message_size: int = 25 * 1024 * 1024
+    # The customer's login generation read at AUTH, and which stored secret the login matched (auth.secret_tag).
+    login_generation: int = 0
+    secret_tag: str = ""
 
     @property
     def log_fields(self) -> dict:

@@ -361,3 +361,41 @@ def test_sign_out_all_other_sessions(cast):
     assert phone.get(reverse("dashboard")).status_code == 302 and tablet.get(reverse("dashboard")).status_code == 302
     assert here.get(reverse("dashboard")).status_code == 200
     assert other_user.get(reverse("dashboard")).status_code == 200
+
+
+# --- issue 17: nobody can lock an owner out of the panel -----------------------------------------------------
+
+
+def test_wrong_passwords_from_many_addresses_never_lock_the_owner_out(cast, settings):
+    settings.PANEL_LOGIN_MAX_FAILURES = 3
+    victim = cast.a.user.username
+    for n in range(2, 12):
+        attacker = Client(REMOTE_ADDR=f"198.51.100.{n}")
+        for _ in range(2):
+            assert login(attacker, victim, "guess").status_code in (200, 429)
+    assert "_auth_user_id" not in attacker.session
+    # The owner, from an address that has not been failing, signs in with the right password.
+    owner = Client(REMOTE_ADDR="203.0.113.50")
+    assert login(owner, victim).status_code == 302
+    assert owner.session["_auth_user_id"] == str(cast.a.user.pk)
+    # The username is slowed: an address that failed for it is refused for it, even with the right password,
+    # and a fresh address gets one guess.
+    response = login(Client(REMOTE_ADDR="198.51.100.11"), victim)
+    assert response.status_code == 429
+    assert "Too many failed sign-ins for this username from your address" in response.content.decode()
+    fresh = Client(REMOTE_ADDR="198.51.100.99")
+    assert login(fresh, victim, "guess").status_code == 200
+    assert login(fresh, victim).status_code == 429
+
+
+def test_every_spelling_of_a_mailbox_address_counts_against_one_key(cast, settings):
+    settings.PANEL_LOGIN_MAX_FAILURES = 3
+    address = cast.a.mailbox.address
+    client = Client(REMOTE_ADDR="198.51.100.20")
+    for spelling in (f"{address}.", f"{address}...", f"<{address}>"):
+        assert login(client, spelling, "guess").status_code == 200
+    assert set(PanelLoginFailure.objects.values_list("username", flat=True)) == {address}
+    for spelling in (address, f"{address.upper()}.", f"<{address}.>"):
+        assert login(client, spelling).status_code == 429
+    # The right password in any spelling from another address signs the owner in.
+    assert login(Client(REMOTE_ADDR="203.0.113.51"), f"<{address}.>").status_code == 302

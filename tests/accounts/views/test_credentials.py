@@ -148,3 +148,18 @@ def test_credential_list_search(client, cast):
     client.force_login(cast.a.user)
     response = client.get(reverse("credential_list"), {"q": "PRINTER"})
     assert [c.pk for c in response.context["page"]] == [printer.pk]
+
+
+def test_revoke_offers_to_hold_what_the_credential_queued(client, cast, django_capture_on_commit_callbacks):
+    from unittest import mock
+
+    credential = _credential(cast.a, mailbox=cast.a.mailbox)
+    client.force_login(cast.a.user)
+    page = client.get(reverse("credential_revoke", args=[credential.pk])).content.decode()
+    assert 'name="hold"' in page and "has not delivered yet" in page
+    with mock.patch("accounts.services.logins.current_app.send_task") as send_task, \
+            django_capture_on_commit_callbacks(execute=True):
+        response = client.post(reverse("credential_revoke", args=[credential.pk]), {"hold": "on"}, follow=True)
+    assert "is held for support" in response.content.decode()
+    send_task.assert_called_once_with("relay.tasks.hold_queued", kwargs={
+        "scope": "credential", "object_id": credential.pk, "reason": f"credential {credential.username} revoked"})

@@ -181,3 +181,16 @@ def test_customer_list_finds_by_name_within_the_reseller_only(client, cast):
     response = client.get(reverse("reseller:customers"), {"q": "cust 00", "sort": "-name"})
     assert [c.name for c in response.context["page"].object_list] == ["Cust 002", "Cust 001", "Cust 000"]
     assert 'value="cust 00"' in response.content.decode()
+
+
+def test_reseller_may_hold_what_a_suspended_customer_queued(client, cast, django_capture_on_commit_callbacks):
+    from unittest import mock
+
+    client.force_login(cast.reseller_a_admin)
+    pk = cast.a.customer.pk
+    assert 'name="hold"' in client.get(reverse("reseller:customer", args=[pk])).content.decode()
+    with mock.patch("accounts.services.logins.current_app.send_task") as send_task, \
+            django_capture_on_commit_callbacks(execute=True):
+        client.post(reverse("reseller:customer_suspend", args=[pk]), {"reason": "phished", "hold": "on"})
+    assert send_task.call_args.kwargs["kwargs"] == {"scope": "customer", "object_id": pk,
+                                                    "reason": "customer Alpha suspended: phished"}

@@ -154,3 +154,18 @@ def test_suspend_and_restore_domain_mailbox_credential(support_client, cast, kin
     actions = list(AuditEntry.objects.filter(object_id=str(obj.pk), action__contains=".s").values_list("action", "reason"))
     assert len([a for a in actions if a[0].endswith(".suspend")]) == 1
     assert AuditEntry.objects.filter(action__endswith=".restore", reason="resolved").count() == 1
+
+
+@pytest.mark.parametrize("kind", ["customer", "domain", "mailbox", "credential"])
+def test_suspending_from_the_console_may_hold_what_it_queued(support_client, cast, kind,
+                                                              django_capture_on_commit_callbacks):
+    obj = {"customer": cast.a.customer, "domain": cast.a.domain, "mailbox": cast.a.mailbox,
+           "credential": credential_create(actor=None, domain=cast.a.domain).credential}[kind]
+    url = reverse(f"support:{kind}_status", args=[obj.pk])
+    assert 'name="hold"' in support_client.get(url).content.decode()
+    with mock.patch("accounts.services.logins.current_app.send_task") as send_task, \
+            django_capture_on_commit_callbacks(execute=True):
+        assert support_client.post(url, {"reason": "phished", "hold": "on"}).status_code == 302
+    assert send_task.call_args.args == ("relay.tasks.hold_queued",)
+    assert send_task.call_args.kwargs["kwargs"]["scope"] == kind
+    assert send_task.call_args.kwargs["kwargs"]["object_id"] == obj.pk

@@ -88,13 +88,14 @@ def test_database_and_hashing_work_never_runs_on_the_event_loop(relay, cast, log
 
     monkeypatch.setattr(auth, "lookup_many", watched(auth.lookup_many))
     monkeypatch.setattr(auth.hashing, "check_hash", watched(auth.hashing.check_hash))
+    monkeypatch.setattr(auth, "generations_many", watched(auth.generations_many))
     monkeypatch.setattr(server, "accept_messages", watched(server.accept_messages))
     auth.verified.__init__()  # forget earlier verifications: this login must hash
     with submission_client(relay.submission, auth=login) as client:
         assert send(client, sender=login[0], recipients=["bob@example.org"], data=message(sender=login[0]))[-1][0] == 250
-    assert [name for name, _ in seen] == ["lookup_many", "check_hash", "accept_messages"]
+    assert [name for name, _ in seen] == ["lookup_many", "check_hash", "generations_many", "accept_messages"]
     assert seen[0][1].startswith("relay-db") and seen[1][1].startswith("relay-hash"), seen
-    assert seen[2][1].startswith("relay-db"), seen
+    assert seen[2][1].startswith("relay-db") and seen[3][1].startswith("relay-db"), seen
 
 
 def test_a_repeated_recipient_is_stored_and_counted_once(relay, cast, login):

@@ -57,26 +57,32 @@ def test_address_is_locked_after_threshold_whatever_the_usernames(db):
     assert lockout.locked(client_ip="192.0.2.1", username=None, now=T0 + timedelta(seconds=3)) == found
 
 
-def test_username_is_locked_from_every_address_and_belongs_to_its_customer(cast):
+def test_username_is_slowed_not_locked_and_belongs_to_its_customer(cast):
     for i in range(3):
         fail(f"192.0.2.{i + 1}", "Info@Alpha.test")
-    found = is_locked("198.51.100.7", "info@alpha.test")
+    found = lockout.username_lockout("info@alpha.test", now=T0)
     assert (found.kind, found.value, found.customer) == ("username", "info@alpha.test", cast.a.customer)
-    assert is_locked("198.51.100.7", "info@bravo.test") is None
+    # Only the addresses that failed for it are refused for it; any other address may still log in (its owner).
+    assert is_locked("192.0.2.1", "info@alpha.test") == found
+    assert is_locked("198.51.100.7", "info@alpha.test") is None
+    assert is_locked("192.0.2.1", "info@bravo.test") is None
     assert AuthLockout.objects.count() == 1  # no address reached the threshold
+    # A failure while slowed refuses that address too, after the longest delay.
+    assert fail("198.51.100.7", "info@alpha.test", 1) == 4.0
+    assert is_locked("198.51.100.7", "info@alpha.test", 1) == found
 
 
 def test_credential_username_lockout_belongs_to_its_customer(cast):
     credential = credential_create(actor=None, domain=cast.b.domain).credential
     for i in range(3):
         fail(f"192.0.2.{i + 1}", credential.username)
-    assert is_locked("203.0.113.5", credential.username).customer == cast.b.customer
+    assert lockout.username_lockout(credential.username, now=T0).customer == cast.b.customer
 
 
 def test_customer_given_by_the_caller_is_used(cast):
     for i in range(3):
         fail(f"192.0.2.{i + 1}", "unknown@alpha.test", customer=cast.a.customer)
-    assert is_locked("203.0.113.5", "unknown@alpha.test").customer == cast.a.customer
+    assert lockout.username_lockout("unknown@alpha.test", now=T0).customer == cast.a.customer
 
 
 def test_failures_outside_the_window_do_not_count(db):
@@ -191,3 +197,13 @@ def test_purge_runs_from_the_beat_schedule(db):
     assert name in {entry["task"] for entry in app.conf.beat_schedule.values()} and name in app.tasks
     lockout.record_failure(client_ip="192.0.2.1", username="a@example.test", now=T0 - timedelta(days=1))
     assert purge_old_auth_failures() == 1
+
+
+def test_every_spelling_of_an_address_is_one_key(db, settings):
+    settings.RELAY_AUTH_MAX_FAILURES = 100
+    spellings = ["victim@c1.test", "victim@c1.test.", "victim@c1.test...", "<victim@c1.test>", " Victim@C1.Test ",
+                 "<VICTIM@c1.test.>"]
+    assert {lockout.normalize_username(s) for s in spellings} == {"victim@c1.test"}
+    assert lockout.normalize_username("info@bücher.test.") == "info@xn--bcher-kva.test"
+    delays = [fail(f"192.0.2.{n}", spelling) for n, spelling in enumerate(spellings, start=1)]
+    assert delays == [0.5, 1.0, 2.0, 4.0, 4.0, 4.0]  # the username's count grows whatever the spelling

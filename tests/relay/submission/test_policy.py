@@ -301,7 +301,7 @@ def test_uncaught_or_database_error_is_451_without_details(client, monkeypatch, 
     assert "session=" in logged[0].getMessage() and "mailbox=info@alpha.test" in logged[0].getMessage()
 
 
-def test_database_unreachable_for_real_is_454_at_auth_and_451_at_data(relay, cast):
+def test_database_unreachable_for_real_is_454_at_auth_and_451_at_mail(relay, cast):
     # Point the relay's connections at a closed port (or an SQLite file that cannot be opened): nothing mocked.
     db = connections["default"]
     original = dict(db.settings_dict)
@@ -318,7 +318,8 @@ def test_database_unreachable_for_real_is_454_at_auth_and_451_at_data(relay, cas
     finally:
         db.settings_dict.update(original)
     assert (code, text) == (454, b"4.7.0 Temporary authentication failure, please try again later")
-    assert replies[-1] == (451, b"4.3.0 Internal error; please try again later")
+    # MAIL reads the login's generation (a revoked login stops there), so MAIL is the first to notice.
+    assert replies[0] == (451, b"4.3.0 Internal error; please try again later")
     # Back to normal as soon as the database is.
     assert send(sender, sender=ME, recipients=["bob@example.org"], data=message(sender=ME))[-1][0] == 250
     sender.close()
