@@ -167,6 +167,11 @@ SPF_INCLUDE = env("SPF_INCLUDE", default="_spf.example.net")
 DKIM_SELECTOR = env("DKIM_SELECTOR", default="hm1")
 DKIM_KEY_BITS = env.int("DKIM_KEY_BITS", default=2048)
 VERIFICATION_TXT_PREFIX = env("VERIFICATION_TXT_PREFIX", default="hostingmail-verification=")
+# Forwarding: the SRS envelope sender's HMAC key (default: derived from SECRET_KEY), older keys still accepted for
+# bounces while they age out, and how long a bounce to an SRS address is accepted.
+SRS_SECRET = env("SRS_SECRET", default="") or (f"srs:{SECRET_KEY}" if SECRET_KEY else "")
+SRS_PREVIOUS_SECRETS = env.list("SRS_PREVIOUS_SECRETS", default=[])
+SRS_MAX_AGE_DAYS = env.int("SRS_MAX_AGE_DAYS", default=21)
 
 # DNS resolver used for verification, record checks and MX routing; tests point it at a loopback server.
 DNS_NAMESERVERS = env.list("DNS_NAMESERVERS", default=[])
