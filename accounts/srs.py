@@ -27,9 +27,10 @@ def is_srs_local_part(local_part: str) -> bool:
 def srs_forward(sender: str, *, domain: str) -> str:
     """The envelope sender for mail from `sender` forwarded by `domain`; the null sender stays null (RFC 5321
     4.5.5: a bounce is never bounced, so it needs no return path)."""
-    if not sender or "@" not in sender:
+    local, at, sender_domain = (sender or "").rpartition("@")
+    if not at or not local:
         return ""
-    return _srs().forward(sender, domain)
+    return _srs().forward(f"{local}@{sender_domain.lower()}", domain)
 
 
 def srs_reverse(address: str) -> str:
