@@ -172,6 +172,8 @@ VERIFICATION_TXT_PREFIX = env("VERIFICATION_TXT_PREFIX", default="hostingmail-ve
 SRS_SECRET = env("SRS_SECRET", default="") or (f"srs:{SECRET_KEY}" if SECRET_KEY else "")
 SRS_PREVIOUS_SECRETS = env.list("SRS_PREVIOUS_SECRETS", default=[])
 SRS_MAX_AGE_DAYS = env.int("SRS_MAX_AGE_DAYS", default=21)
+# The authserv-id of our MX's Authentication-Results (RFC 8601), which a forward's ARC seal carries on.
+ARC_AUTHSERV_ID = env("ARC_AUTHSERV_ID", default=RELAY_HOSTNAME)
 
 # DNS resolver used for verification, record checks and MX routing; tests point it at a loopback server.
 DNS_NAMESERVERS = env.list("DNS_NAMESERVERS", default=[])
