@@ -40,6 +40,7 @@ class Reseller(SendingLimits):
     max_domains = models.PositiveIntegerField(default=1000)
     max_mailboxes = models.PositiveIntegerField(default=10000)
     max_storage_mb = models.PositiveBigIntegerField(default=1024 * 1024)
+    max_aliases = models.PositiveIntegerField(default=100000)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -65,6 +66,7 @@ class Customer(SendingLimits):
     # password changed, a domain, the customer or its reseller suspended): the relay compares it at each MAIL with
     # the value read at AUTH, and checks the login again only when it moved.
     login_generation = models.PositiveBigIntegerField(default=0)
+    max_aliases = models.PositiveIntegerField(default=100)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -120,6 +122,12 @@ class Domain(SendingLimits):
     # Support may route a sender domain through its own smart host (smtp[s]://user:pass@host:port?tls=...).
     smarthost_url = models.CharField(max_length=500, blank=True)
     max_storage_mb = models.PositiveBigIntegerField(null=True, blank=True)
+    # An alias domain: mail to any address here goes to the same local part at alias_of (after this domain's
+    # own mailboxes and aliases).
+    alias_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL,
+                                 related_name="alias_domains")
+    # Where mail to an address that nothing else here takes goes: one address, hosted or external; empty is off.
+    catchall = models.CharField(max_length=320, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -157,6 +165,9 @@ class Mailbox(SendingLimits):
     smtp_enabled = models.BooleanField(default=False)
     is_active = models.BooleanField(default=True)
     status_reason = models.CharField(max_length=300, blank=True)
+    # A copy of every message to these addresses (hosted or external); without keep_copy only the copies.
+    forward_to = models.JSONField(default=list, blank=True)
+    forward_keep_copy = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -165,6 +176,38 @@ class Mailbox(SendingLimits):
 
     def __str__(self):
         return self.address
+
+    @property
+    def address(self):
+        return f"{self.local_part}@{self.domain.name}"
+
+    @property
+    def unicode_address(self):
+        return f"{self.local_part}@{self.domain.unicode_name}"
+
+
+class Alias(models.Model):
+    """local_part@domain delivered to one or more addresses: hosted ones (mailboxes, other aliases) or external."""
+
+    domain = models.ForeignKey(Domain, on_delete=models.CASCADE, related_name="aliases")
+    local_part = models.CharField(max_length=64)
+    # Addresses as stored (local part as given, domain as its lower-case A-label), resolved at every RCPT.
+    destinations = models.JSONField(default=list)
+    is_enabled = models.BooleanField(default=True)
+    description = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["domain__name", "local_part"]
+        constraints = [models.UniqueConstraint(fields=["domain", "local_part"], name="alias_unique_address")]
+        verbose_name_plural = "aliases"
+
+    def __str__(self):
+        return self.address
+
+    @property
+    def customer(self):
+        return self.domain.customer
 
     @property
     def address(self):

@@ -77,6 +77,8 @@ _MODELS = {Scope.RESELLER: Reseller, Scope.CUSTOMER: Customer, Scope.DOMAIN: Dom
 _PATHS = {
     Scope.MAILBOX: [Scope.MAILBOX, Scope.DOMAIN, Scope.CUSTOMER, Scope.RESELLER],
     Scope.CREDENTIAL: [Scope.CREDENTIAL, Scope.MAILBOX, Scope.DOMAIN, Scope.CUSTOMER, Scope.RESELLER],
+    # Mail a domain sends on its own: an alias's or a catch-all's forward to an external address.
+    Scope.DOMAIN: [Scope.DOMAIN, Scope.CUSTOMER, Scope.RESELLER],
 }
 
 
@@ -104,6 +106,8 @@ def _levels_sql(root: str, vendor: str) -> str:
     table = {scope: connection.ops.quote_name(model._meta.db_table) for scope, model in _MODELS.items()}
     if root == Scope.MAILBOX:
         source = f"{table[Scope.MAILBOX]} m JOIN {table[Scope.DOMAIN]} d ON d.id = m.domain_id"
+    elif root == Scope.DOMAIN:
+        source = f"{table[Scope.DOMAIN]} d"
     else:  # a credential's mailbox, if it has one, is in the credential's domain
         source = (f"{table[Scope.CREDENTIAL]} k LEFT JOIN {table[Scope.MAILBOX]} m ON m.id = k.mailbox_id "
                   f"JOIN {table[Scope.DOMAIN]} d ON d.id = k.domain_id")
@@ -117,7 +121,8 @@ def _levels_sql(root: str, vendor: str) -> str:
 
 
 def _read_levels(root: str, pk: int) -> list[Level]:
-    """Every level of the sender (root: Scope.CREDENTIAL or Scope.MAILBOX), innermost first, in one query."""
+    """Every level of the sender (root: Scope.CREDENTIAL, Scope.MAILBOX or Scope.DOMAIN), innermost first, in one
+    query."""
     with connection.cursor() as cursor:
         cursor.execute(_levels_sql(root, connection.vendor), [pk])
         row = cursor.fetchone()

@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from accounts.views import (audit, clients, credentials, dashboard, domains, mailboxes, plan, reseller, security,
+from accounts.views import (aliases, audit, clients, credentials, dashboard, domains, mailboxes, plan, reseller, security,
                             self)
 
 security_patterns = [
@@ -50,6 +50,13 @@ urlpatterns = [
     path("mailboxes/<int:pk>/delete/", mailboxes.mailbox_delete, name="mailbox_delete"),
     path("mailboxes/<int:pk>/settings/", clients.mailbox_settings, name="mailbox_settings"),
     path("mailboxes/<int:pk>/settings.mobileconfig", clients.mailbox_mobileconfig, name="mailbox_mobileconfig"),
+    path("aliases/", aliases.alias_list, name="alias_list"),
+    path("domains/<int:domain_pk>/aliases/add/", aliases.alias_add, name="alias_add"),
+    path("aliases/<int:pk>/", aliases.alias_edit, name="alias_edit"),
+    path("aliases/<int:pk>/delete/", aliases.alias_delete, name="alias_delete"),
+    path("domains/<int:pk>/catchall/", aliases.domain_catchall, name="domain_catchall"),
+    path("domains/<int:pk>/alias-of/", aliases.domain_alias_of, name="domain_alias_of"),
+    path("mailboxes/<int:pk>/forwarding/", aliases.mailbox_forwarding, name="mailbox_forwarding"),
     path("credentials/", credentials.credential_list, name="credential_list"),
     path("credentials/add/", credentials.credential_add, name="credential_add"),
     path("credentials/<int:pk>/settings/", clients.credential_settings, name="credential_settings"),

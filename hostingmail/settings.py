@@ -192,6 +192,13 @@ DKIM_KEY_BITS = env.int("DKIM_KEY_BITS", default=2048)
 # the first encrypts, all decrypt. Empty: derived from SECRET_KEY (then changing SECRET_KEY loses the keys).
 DKIM_KEY_ENCRYPTION_KEY = env.list("DKIM_KEY_ENCRYPTION_KEY", default=[])
 VERIFICATION_TXT_PREFIX = env("VERIFICATION_TXT_PREFIX", default="hostingmail-verification=")
+# Forwarding: the SRS envelope sender's HMAC key (default: derived from SECRET_KEY), older keys still accepted for
+# bounces while they age out, and how long a bounce to an SRS address is accepted.
+SRS_SECRET = env("SRS_SECRET", default="") or (f"srs:{SECRET_KEY}" if SECRET_KEY else "")
+SRS_PREVIOUS_SECRETS = env.list("SRS_PREVIOUS_SECRETS", default=[])
+SRS_MAX_AGE_DAYS = env.int("SRS_MAX_AGE_DAYS", default=21)
+# The authserv-id of our MX's Authentication-Results (RFC 8601), which a forward's ARC seal carries on.
+ARC_AUTHSERV_ID = env("ARC_AUTHSERV_ID", default=RELAY_HOSTNAME)
 
 # DNS resolver used for verification, record checks and MX routing; tests point it at a loopback server.
 DNS_NAMESERVERS = env.list("DNS_NAMESERVERS", default=[])

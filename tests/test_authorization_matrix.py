@@ -16,6 +16,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 
 from accounts.models import AuditEntry, PanelSession
+from accounts.services.aliases import alias_create
 from accounts.services.credentials import credential_create
 from relay.models import AuthLockout, QueuedMessage
 from tests.support.signin import sign_in_verified
@@ -131,6 +132,14 @@ TABLE: dict[str, U] = {
     "mailbox_delete": U(tenant(), kwargs={"pk": "mailbox"}, post=tenant(302)),
     "mailbox_settings": U(OWN_MAILBOX, kwargs={"pk": "mailbox"}),
     "mailbox_mobileconfig": U(OWN_MAILBOX, kwargs={"pk": "mailbox"}),
+    # Aliases, catch-all and alias domains, forwarding (managed like mailboxes: not by a mailbox's owner).
+    "alias_list": U(signed_in()),
+    "alias_add": U(tenant(), kwargs={"domain_pk": "domain"}, post=tenant()),
+    "alias_edit": U(tenant(), kwargs={"pk": "alias"}, post=tenant()),
+    "alias_delete": U(tenant(), kwargs={"pk": "alias"}, post=tenant(302)),
+    "domain_catchall": U(POST_ONLY, kwargs={"pk": "domain"}, post=tenant(302)),
+    "domain_alias_of": U(POST_ONLY, kwargs={"pk": "domain"}, post=tenant(302)),
+    "mailbox_forwarding": U(tenant(), kwargs={"pk": "mailbox"}, post=tenant()),
     "credential_list": U(signed_in()),
     "credential_add": U(E(support=404, reseller=404, customer=200, mailbox=200)),
     "credential_settings": U(OWN_MAILBOX, kwargs={"pk": "credential"}),
@@ -173,7 +182,8 @@ def world(cast):
         lockout = AuthLockout.objects.create(kind="username", value=tenant.mailbox.address, customer=tenant.customer,
                                              failures=10, locked_until=timezone.now() + timezone.timedelta(hours=1))
         session = PanelSession.objects.create(user=tenant.user, session_key=f"matrix-{key}-session-key")
-        objects[key] = {"customer": tenant.customer, "domain": tenant.domain, "mailbox": tenant.mailbox,
+        alias = alias_create(actor=None, domain=tenant.domain, local_part="team", destinations=[tenant.mailbox.address])
+        objects[key] = {"alias": alias, "customer": tenant.customer, "domain": tenant.domain, "mailbox": tenant.mailbox,
                         "credential": credential, "message": message, "lockout": lockout, "session": session}
     clients = {"anonymous": Client()}
     support = Client()

@@ -13,6 +13,7 @@ class PlanForm(forms.Form):
     send_per_day = limit_field("Sending per day", required=False, help_text=SENDING_HELP)
     max_message_size = limit_field("Largest message (bytes)")
     max_recipients = limit_field("Recipients per message")
+    max_aliases = limit_field("Aliases")
 
     def plan(self) -> dict:
         return {name: self.cleaned_data[name] for name in PlanForm.base_fields}

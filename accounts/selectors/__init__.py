@@ -2,7 +2,7 @@
 
 from django.db.models import Count, QuerySet, Sum
 
-from accounts.models import AuditEntry, Customer, Domain, Mailbox, Reseller, SmtpCredential, Status, User
+from accounts.models import Alias, AuditEntry, Customer, Domain, Mailbox, Reseller, SmtpCredential, Status, User
 from accounts.normalize import split_address
 
 
@@ -47,6 +47,14 @@ def credentials_visible_to(user: User) -> QuerySet[SmtpCredential]:
     qs = SmtpCredential.objects.select_related("domain", "mailbox", "mailbox__domain", "customer")
     if user.role == User.Role.MAILBOX:
         return qs.filter(mailbox_id=user.mailbox_id) if user.mailbox_id else qs.none()
+    return by_tenant(qs, user, reseller="domain__customer__reseller_id", customer="domain__customer_id")
+
+
+def aliases_visible_to(user: User) -> QuerySet[Alias]:
+    """Aliases of the customers a user administers (a mailbox owner administers none)."""
+    qs = Alias.objects.select_related("domain", "domain__customer")
+    if user.role == User.Role.MAILBOX:
+        return qs.none()
     return by_tenant(qs, user, reseller="domain__customer__reseller_id", customer="domain__customer_id")
 
 

@@ -7,11 +7,11 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from accounts import quotas, sending_history
-from accounts.models import Customer, Domain, Mailbox, Reseller, SendUsage
+from accounts.models import Alias, Customer, Domain, Mailbox, Reseller, SendUsage
 
 # What a reseller hands out from its pool: pool field -> the customer plan field summed against it.
 POOL = {"max_domains": "max_domains", "max_mailboxes": "max_mailboxes", "max_storage_mb": "max_storage_mb",
-        "send_per_hour": "send_per_hour", "send_per_day": "send_per_day"}
+        "send_per_hour": "send_per_hour", "send_per_day": "send_per_day", "max_aliases": "max_aliases"}
 # ?sort= value -> the column ordered by; "-" in front reverses.
 CUSTOMER_SORTS = {"name": "name", "status": "status", "domains": "n_domains", "mailboxes": "n_mailboxes",
                   "storage": "storage_mb", "sent": "sent_day", "created": "created_at"}
@@ -67,6 +67,8 @@ def pool_overview(reseller: Reseller) -> list[dict]:
         ("Storage (MB)", reseller.max_storage_mb, handed["max_storage_mb"], boxes["mb"] or 0),
         ("Sending per hour", reseller.send_per_hour, handed["send_per_hour"], sent["hour"]),
         ("Sending per day", reseller.send_per_day, handed["send_per_day"], sent["day"]),
+        ("Aliases", reseller.max_aliases, handed["max_aliases"],
+         Alias.objects.filter(domain__customer__reseller=reseller).count()),
     ]
     return [{"label": label, "used": handed_out, "limit": pool, "note": f"{used} in use",
              "left": None if pool is None else max(pool - handed_out, 0)}

@@ -10,14 +10,15 @@ from django.db import transaction
 from django.db.models import Count, Max, Sum
 
 from accounts.bounds import too_large
-from accounts.models import Customer, Domain, Mailbox, Reseller, SmtpCredential, User
+from accounts.models import Alias, Customer, Domain, Mailbox, Reseller, SmtpCredential, User
 from accounts.selectors.reseller import POOL, pool_handed_out
 from accounts.services.audit_log import audit
 
 SENDING = ("send_per_hour", "send_per_day")
 FIELDS: dict[type, tuple[str, ...]] = {
-    Reseller: ("max_customers", "max_domains", "max_mailboxes", "max_storage_mb", *SENDING),
-    Customer: ("max_domains", "max_mailboxes", "max_storage_mb", "max_message_size", "max_recipients", *SENDING),
+    Reseller: ("max_customers", "max_domains", "max_mailboxes", "max_storage_mb", *SENDING, "max_aliases"),
+    Customer: ("max_domains", "max_mailboxes", "max_storage_mb", "max_message_size", "max_recipients", *SENDING,
+               "max_aliases"),
     Domain: (*SENDING, "max_storage_mb"),
     Mailbox: (*SENDING, "quota_mb"),
     SmtpCredential: SENDING,
@@ -34,7 +35,7 @@ LABELS = {
     "max_customers": "customers", "max_domains": "domains", "max_mailboxes": "mailboxes",
     "max_storage_mb": "MB of storage", "quota_mb": "MB of storage", "send_per_hour": "recipients per hour",
     "send_per_day": "recipients per day", "max_message_size": "bytes per message",
-    "max_recipients": "recipients per message",
+    "max_recipients": "recipients per message", "max_aliases": "aliases",
 }
 
 
@@ -160,6 +161,7 @@ def customer_use(customer: Customer) -> dict:
         n=Count("id"), quota=Sum("quota_mb"), hour=Max("send_per_hour"), day=Max("send_per_day"))
     return {
         "max_domains": dom["n"], "max_mailboxes": box["n"],
+        "max_aliases": Alias.objects.filter(domain__customer=customer).count(),
         "max_storage_mb": max(box["quota"] or 0, dom["storage"] or 0),
         "send_per_hour": max(dom["hour"] or 0, box["hour"] or 0),
         "send_per_day": max(dom["day"] or 0, box["day"] or 0),
@@ -168,7 +170,7 @@ def customer_use(customer: Customer) -> dict:
 
 def _rules_customer(customer: Customer, new: dict) -> None:
     use = customer_use(customer)
-    for field in ("max_domains", "max_mailboxes", "max_storage_mb"):
+    for field in ("max_domains", "max_mailboxes", "max_storage_mb", "max_aliases"):
         if field in new and new[field] < use[field]:
             _fail(field, f"{customer.name} uses {use[field]} {LABELS[field]}; the plan cannot be lower.")
     for field in SENDING:

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from accounts import hashing
 from accounts.bounds import too_large
-from accounts.models import Customer, Domain, DovecotQuota, Mailbox, User
+from accounts.models import Alias, Customer, Domain, DovecotQuota, Mailbox, User
 from accounts.normalize import normalize_local_part
 from accounts.services.audit_log import audit, snapshot
 from accounts.services.logins import logins_end
@@ -63,6 +63,8 @@ def mailbox_create(*, actor: User | None, domain: Domain, local_part: str, passw
         customer = Customer.objects.select_for_update().get(pk=domain.customer_id)
         if Mailbox.objects.filter(domain=domain, local_part=local).exists():
             raise ValidationError({"local_part": f"{local}@{domain.unicode_name} already exists."})
+        if Alias.objects.filter(domain=domain, local_part=local).exists():
+            raise ValidationError({"local_part": f"{local}@{domain.unicode_name} is an alias; delete it first."})
         if Mailbox.objects.filter(domain__customer=customer).count() >= customer.max_mailboxes:
             raise ValidationError({"local_part": f"Your plan allows {customer.max_mailboxes} mailboxes and all are in use."})
         _check_storage(customer, extra_mb=quota_mb, domain=domain)

@@ -13,7 +13,7 @@ from django.utils.functional import cached_property
 from django.utils.http import urlencode
 
 from accounts import selectors
-from accounts.models import Customer, Domain, Mailbox, SmtpCredential, User
+from accounts.models import Alias, Customer, Domain, Mailbox, SmtpCredential, User
 
 # The tenant a role's user must belong to for the role to count (a reseller admin without a reseller is no one's).
 _ROLE_TENANT = {User.Role.RESELLER: "reseller_id", User.Role.CUSTOMER: "customer_id", User.Role.MAILBOX: "mailbox_id"}
@@ -65,6 +65,10 @@ def _get_mailbox_for_user(request, pk, *, manage: bool = True) -> Mailbox:
     """A mailbox the user may see; with manage=True one they may also administer (not its own owner)."""
     qs = selectors.mailboxes_managed_by(request.user) if manage else selectors.mailboxes_visible_to(request.user)
     return get_object_or_404(qs, pk=pk)
+
+
+def _get_alias_for_user(request, pk) -> Alias:
+    return get_object_or_404(selectors.aliases_visible_to(request.user), pk=pk)
 
 
 def _get_credential_for_user(request, pk) -> SmtpCredential:

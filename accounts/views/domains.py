@@ -10,6 +10,7 @@ from accounts.forms.domains import DomainForm
 from accounts.models import User
 from accounts.normalize import domain_search_term
 from accounts.services import domains
+from accounts.views import aliases as alias_views
 from accounts.views.common import _get_domain_for_user, client_ip, customer_in_context, paginate, submit
 
 
@@ -63,6 +64,8 @@ def domain_detail(request, pk):
     context["mailboxes"] = selectors.mailboxes_visible_to(request.user).filter(domain=domain)
     credentials = selectors.credentials_visible_to(request.user)
     context["credentials"] = credentials.filter(domain=domain, revoked_at__isnull=True)
+    context["aliases"] = selectors.aliases_visible_to(request.user).filter(domain=domain)
+    context.update(alias_views.domain_forms(domain))
     return render(request, "accounts/domains/detail.html", context)
 
 

@@ -1,4 +1,5 @@
-"""One search box over customers, domains (Unicode or IDNA), mailbox addresses, credential usernames, queue ids."""
+"""One search box over customers, domains (Unicode or IDNA), mailbox and alias addresses, credential usernames,
+queue ids."""
 
 from dataclasses import dataclass
 
@@ -27,7 +28,8 @@ def _domain_part(text: str) -> str:
 
 def search(user: User, query: str) -> dict[str, list[Hit]]:
     query = (query or "").strip()
-    results: dict[str, list[Hit]] = {"customers": [], "domains": [], "mailboxes": [], "credentials": [], "messages": []}
+    results: dict[str, list[Hit]] = {"customers": [], "domains": [], "mailboxes": [], "aliases": [], "credentials": [],
+                                     "messages": []}
     if not query:
         return results
     for c in selectors.customers_visible_to(user).filter(name__icontains=query).order_by("name")[:LIMIT]:
@@ -47,6 +49,11 @@ def search(user: User, query: str) -> dict[str, list[Hit]]:
         for m in mailboxes.order_by("domain__name", "local_part")[:LIMIT]:
             results["mailboxes"].append(Hit(m.unicode_address, "active" if m.is_active else "suspended",
                                             m.domain.customer_id, m.domain.customer.name))
+        aliases = selectors.aliases_visible_to(user).filter(domain__name__startswith=domain_q)
+        aliases = aliases.filter(local_part__startswith=local.lower()) if local else aliases
+        for a in aliases.order_by("domain__name", "local_part")[:LIMIT]:
+            results["aliases"].append(Hit(a.unicode_address, "→ " + ", ".join(a.destinations)[:200],
+                                          a.domain.customer_id, a.domain.customer.name, "alias_edit", a.pk))
     if " " not in query and not at:  # generated usernames are lower-case, without spaces or "@"
         credentials = selectors.credentials_visible_to(user).filter(username__startswith=query.lower())
         for cred in credentials.order_by("username")[:LIMIT]:

@@ -98,3 +98,16 @@ def test_search_page_queries_do_not_grow_with_the_hits(support_client, cast):
         response = support_client.get(url, {"q": "bravo"})
     assert response.context["found"] == 14
     assert len(many) == len(one)
+
+
+def test_finds_alias_by_address_in_any_form(support_client, cast):
+    from accounts.services.aliases import alias_create
+    domain = domain_create(actor=None, customer=cast.b.customer, name="bücher.test", verified=True)
+    alias = alias_create(actor=None, domain=domain, local_part="team", destinations=["boss@example.org"])
+    for query in ("team@bücher.test", "TEAM@xn--bcher-kva.test", "te@bücher"):
+        results = search(cast.support, query)
+        assert _labels(results, "aliases") == ["team@bücher.test"], query
+        assert results["aliases"][0].url_name == "alias_edit" and results["aliases"][0].url_pk == alias.pk
+    assert search(cast.reseller_a_admin, "team@bücher.test")["aliases"] == []
+    page = support_client.get(reverse("support:home"), {"q": "team@bücher.test"}).content.decode()
+    assert reverse("alias_edit", args=[alias.pk]) in page and "boss@example.org" in page

@@ -111,7 +111,8 @@ def test_a_broken_limit_rule_shows_next_to_the_field(support_client, cast):
     customer = cast.a.customer
     url = reverse("support:customer_limits", args=[customer.pk])
     response = support_client.post(url, {"max_domains": 0, "max_mailboxes": 50, "max_storage_mb": 10240,
-                                         "max_message_size": 1000, "max_recipients": 10, "reason": "downgrade"})
+                                         "max_message_size": 1000, "max_recipients": 10, "max_aliases": 100,
+                                         "reason": "downgrade"})
     assert response.status_code == 200
     assert response.context["form"].errors.get("max_domains")
     customer.refresh_from_db()
