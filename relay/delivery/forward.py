@@ -20,6 +20,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from accounts.dkim_keys import DkimKeyError, decrypt_private_key
 from accounts.models import Domain, SendUsage
 from accounts.quotas import Counter
 from accounts.srs import srs_forward
@@ -66,10 +67,10 @@ def arc_seal(content: bytes, domain: Domain, *, authserv_id: str | None = None, 
     if b"from" not in include:
         return b""
     try:
+        private_key = decrypt_private_key(domain.dkim_private_key)  # stored encrypted; plain only for this call
         lines = dkimpy.arc_sign(prefix + content, domain.dkim_selector.encode(), domain.name.encode(),
-                                domain.dkim_private_key.encode(), srv_id, include_headers=include,
-                                timestamp=timestamp)
-    except dkimpy.DKIMException:
+                                private_key.encode(), srv_id, include_headers=include, timestamp=timestamp)
+    except (dkimpy.DKIMException, DkimKeyError):
         log.exception("ARC sealing for %s failed; forwarded without a seal", domain.name)
         return b""
     # arc_sign answers [AS, AMS, AAR]; the AAR's consolidated results replace the prefix line we added.
