@@ -250,6 +250,20 @@ class SmtpCredential(SendingLimits):
         return self.mailbox.unicode_address if self.mailbox_id else f"any address @{self.domain.unicode_name}"
 
 
+class HoldRequest(models.Model):
+    """"Hold what this sender queued": written with the revocation or suspension that asks for it, carried out by the
+    relay's workers (at once when told, else at their next sweep)."""
+
+    scope = models.CharField(max_length=16)  # credential, mailbox, domain, customer, reseller
+    object_id = models.BigIntegerField()
+    reason = models.CharField(max_length=200)
+    created_at = models.DateTimeField(auto_now_add=True)
+    applied_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["applied_at"], name="holdrequest_pending")]
+
+
 class AuditEntry(models.Model):
     actor = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     # Kept as text too, so the log still reads after a user is deleted; "system" for tasks and commands.

@@ -5,11 +5,10 @@ moved, the session's login is looked up again and the session stops if it is no 
 revokes a login calls `logins_end` inside its transaction.
 """
 
-from celery import current_app
-from django.db import transaction
 from django.db.models import F
 
-from accounts.models import Customer, Domain, Mailbox, Reseller, SmtpCredential
+from accounts.models import Customer, Domain, HoldRequest, Mailbox, Reseller, SmtpCredential
+from accounts.services.workers import notify_after_commit
 
 # The relay's task (relay.delivery.held.hold_queued) names the sender by one of these.
 HOLD_SCOPES = {SmtpCredential: "credential", Mailbox: "mailbox", Domain: "domain", Customer: "customer",
@@ -25,8 +24,9 @@ def logins_end(*, customer_ids: list[int] = (), reseller_id: int | None = None) 
 
 
 def hold_queued(*, obj: SmtpCredential | Mailbox | Domain | Customer | Reseller, reason: str) -> None:
-    """After the commit, hold what `obj` queued and has not delivered yet (the relay's side does it: accounts
-    never imports relay); support then releases or cancels each message from the message log."""
-    scope, pk = HOLD_SCOPES[type(obj)], obj.pk
-    transaction.on_commit(lambda: current_app.send_task(
-        "relay.tasks.hold_queued", kwargs={"scope": scope, "object_id": pk, "reason": reason[:200]}))
+    """Hold what `obj` queued and has not delivered yet: a request stored with the change, which the relay's
+    workers carry out at once when told, or at their next sweep when the notice is lost (accounts never imports
+    relay); support then releases or cancels each message from the message log."""
+    request = HoldRequest.objects.create(scope=HOLD_SCOPES[type(obj)], object_id=obj.pk, reason=reason[:200])
+    notify_after_commit("relay.tasks.hold_queued", kwargs={
+        "scope": request.scope, "object_id": request.object_id, "reason": request.reason, "request_id": request.pk})

@@ -10,7 +10,6 @@ or cancels it.
 
 from importlib import import_module
 
-from celery import current_app
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
@@ -19,6 +18,7 @@ from accounts import selectors
 from accounts.models import Customer, Domain, Mailbox, PanelSession, Reseller, SmtpCredential, Status, User
 from accounts.services.audit_log import audit, snapshot
 from accounts.services.logins import hold_queued, logins_end
+from accounts.services.workers import notify_after_commit
 
 Suspendable = Reseller | Customer | Domain | Mailbox | SmtpCredential
 
@@ -111,8 +111,7 @@ def _change(*, actor: User | None, obj: Suspendable, suspended: bool, reason: st
             customer_ids = [obj.pk] if isinstance(obj, Customer) else list(obj.customers.values_list("pk", flat=True))
             # Delivery holds a suspended customer's mail at claim time; this sends the held messages on.
             for customer_id in customer_ids:
-                transaction.on_commit(lambda customer_id=customer_id: current_app.send_task(
-                    "relay.tasks.release_held", args=[customer_id]))
+                notify_after_commit("relay.tasks.release_held", args=[customer_id])
     return obj
 
 

@@ -6,7 +6,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from accounts.models import Customer, Domain, Mailbox, Reseller, SmtpCredential, Status
+from accounts.models import Customer, Domain, HoldRequest, Mailbox, Reseller, SmtpCredential, Status
 from accounts.services.audit_log import audit
 from relay.handoff import enqueue
 from relay.models import QueuedMessage
@@ -22,11 +22,15 @@ _SCOPES = {
 }
 
 
-def hold_queued(*, scope: str, object_id: int, reason: str) -> int:
+def hold_queued(*, scope: str, object_id: int, reason: str, request_id: int | None = None) -> int:
     """Hold the messages this sender queued that no worker has delivered yet; returns how many. A message a worker
     is delivering right now finishes that attempt."""
     model, sent_by = _SCOPES[scope]
     with transaction.atomic():
+        if request_id is not None:
+            # Carried out once, whether the task or the sweep gets there first.
+            if not HoldRequest.objects.filter(pk=request_id, applied_at__isnull=True).update(applied_at=timezone.now()):
+                return 0
         obj = model.objects.filter(pk=object_id).first()
         if obj is None:
             return 0
@@ -36,6 +40,14 @@ def hold_queued(*, scope: str, object_id: int, reason: str) -> int:
         if held:
             audit(actor=None, action="messages.hold", obj=obj, after={"held": held}, reason=reason[:500])
     return held
+
+
+def pending_hold_requests() -> int:
+    """Hold requests whose notice never reached a worker (the broker was down); returns how many were carried out."""
+    pending = list(HoldRequest.objects.filter(applied_at__isnull=True).order_by("pk")[:1000])
+    for request in pending:
+        hold_queued(scope=request.scope, object_id=request.object_id, reason=request.reason, request_id=request.pk)
+    return len(pending)
 
 
 def suspension_holds():

@@ -54,7 +54,9 @@ def deliver_message(message_id: int) -> str | None:
 @shared_task(name="relay.tasks.sweep_queue", ignore_result=True)
 def sweep_queue() -> int:
     """Hand due deferred messages, expired leases and messages whose task was lost to the workers; release mail
-    held for customers restored since (in case the release task itself was lost)."""
+    held for customers restored since (in case the release task itself was lost); carry out hold requests whose
+    task was lost."""
+    held.pending_hold_requests()  # first: a leaked login's mail is held before it is handed out below
     restored = (held.suspension_holds().filter(customer__status=Status.ACTIVE)
                 .values_list("customer_id", flat=True).distinct())
     for customer_id in list(restored):
@@ -70,9 +72,9 @@ def release_held(customer_id: int) -> int:
 
 
 @shared_task(name="relay.tasks.hold_queued", ignore_result=True)
-def hold_queued(scope: str, object_id: int, reason: str) -> int:
+def hold_queued(scope: str, object_id: int, reason: str, request_id: int | None = None) -> int:
     """Sent by accounts when a login that may have leaked is revoked or suspended."""
-    return held.hold_queued(scope=scope, object_id=object_id, reason=reason)
+    return held.hold_queued(scope=scope, object_id=object_id, reason=reason, request_id=request_id)
 
 
 @shared_task(name="relay.tasks.purge_old_messages", ignore_result=True)

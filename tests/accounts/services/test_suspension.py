@@ -44,7 +44,7 @@ def test_suspending_twice_is_a_clear_error(cast):
 
 def test_restoring_a_customer_releases_its_held_mail_after_commit(cast, django_capture_on_commit_callbacks):
     suspend(actor=cast.support, obj=cast.a.customer, reason="unpaid")
-    with mock.patch("accounts.services.suspension.current_app.send_task") as send_task:
+    with mock.patch("accounts.services.workers.current_app.send_task") as send_task:
         with django_capture_on_commit_callbacks(execute=False) as callbacks:
             restore(actor=cast.support, obj=cast.a.customer, reason="paid")
         send_task.assert_not_called()  # nothing leaves before the commit
@@ -57,7 +57,7 @@ def test_restoring_a_customer_releases_its_held_mail_after_commit(cast, django_c
 
 
 def test_suspending_sends_no_release(cast, django_capture_on_commit_callbacks):
-    with mock.patch("accounts.services.suspension.current_app.send_task") as send_task:
+    with mock.patch("accounts.services.workers.current_app.send_task") as send_task:
         with django_capture_on_commit_callbacks(execute=True):
             suspend(actor=cast.support, obj=cast.a.customer, reason="unpaid")
     send_task.assert_not_called()

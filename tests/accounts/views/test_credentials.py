@@ -5,7 +5,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts import hashing
-from accounts.models import AuditEntry, SmtpCredential
+from accounts.models import AuditEntry, HoldRequest, SmtpCredential
 from accounts.services.credentials import credential_create
 from accounts.services.mailboxes import mailbox_create
 from tests.support.permissions import DENIED, MANAGE, assert_matrix, mailbox_user
@@ -157,9 +157,11 @@ def test_revoke_offers_to_hold_what_the_credential_queued(client, cast, django_c
     client.force_login(cast.a.user)
     page = client.get(reverse("credential_revoke", args=[credential.pk])).content.decode()
     assert 'name="hold"' in page and "has not delivered yet" in page
-    with mock.patch("accounts.services.logins.current_app.send_task") as send_task, \
+    with mock.patch("accounts.services.workers.current_app.send_task") as send_task, \
             django_capture_on_commit_callbacks(execute=True):
         response = client.post(reverse("credential_revoke", args=[credential.pk]), {"hold": "on"}, follow=True)
     assert "is held for support" in response.content.decode()
+    request = HoldRequest.objects.get()
     send_task.assert_called_once_with("relay.tasks.hold_queued", kwargs={
-        "scope": "credential", "object_id": credential.pk, "reason": f"credential {credential.username} revoked"})
+        "scope": "credential", "object_id": credential.pk, "reason": f"credential {credential.username} revoked",
+        "request_id": request.pk})

@@ -73,7 +73,7 @@ def test_mail_queued_before_a_suspension_is_held_and_goes_on_when_restored(relay
     queued.refresh_from_db()
     assert queued.state == QueuedMessage.State.HELD and mx.messages == []
 
-    with mock.patch("accounts.services.suspension.current_app.send_task") as send_task:
+    with mock.patch("accounts.services.workers.current_app.send_task") as send_task:
         with django_capture_on_commit_callbacks(execute=True):
             restore(actor=cast.support, obj=cast.a.customer, reason="paid")
     (name,), kwargs = send_task.call_args

@@ -137,7 +137,7 @@ def test_suspend_and_restore_a_customer_from_the_console(support_client, cast, d
     assert cast.a.customer.status == Status.SUSPENDED
     page = support_client.get(reverse("support:customer", args=[cast.a.customer.pk])).content.decode()
     assert "chargeback" in page and "Restore" in page
-    with mock.patch("accounts.services.suspension.current_app.send_task") as send_task:
+    with mock.patch("accounts.services.workers.current_app.send_task") as send_task:
         with django_capture_on_commit_callbacks(execute=True):
             support_client.post(url, {"reason": "paid"})
     send_task.assert_called_once_with("relay.tasks.release_held", args=[cast.a.customer.pk])
@@ -164,7 +164,7 @@ def test_suspending_from_the_console_may_hold_what_it_queued(support_client, cas
            "credential": credential_create(actor=None, domain=cast.a.domain).credential}[kind]
     url = reverse(f"support:{kind}_status", args=[obj.pk])
     assert 'name="hold"' in support_client.get(url).content.decode()
-    with mock.patch("accounts.services.logins.current_app.send_task") as send_task, \
+    with mock.patch("accounts.services.workers.current_app.send_task") as send_task, \
             django_capture_on_commit_callbacks(execute=True):
         assert support_client.post(url, {"reason": "phished", "hold": "on"}).status_code == 302
     assert send_task.call_args.args == ("relay.tasks.hold_queued",)

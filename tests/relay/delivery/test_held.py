@@ -17,7 +17,7 @@ State = QueuedMessage.State
 
 
 def revoke_with_hold(credential, captured):
-    with mock.patch("accounts.services.logins.current_app.send_task") as send_task, captured(execute=True):
+    with mock.patch("accounts.services.workers.current_app.send_task") as send_task, captured(execute=True):
         credential_revoke(actor=None, credential=credential, hold=True)
     send_task.assert_called_once()
     name, kwargs = send_task.call_args.args[0], send_task.call_args.kwargs["kwargs"]
@@ -66,19 +66,39 @@ def test_suspending_with_hold_holds_what_it_queued(cast, scope, django_capture_o
     obj = {"mailbox": cast.a.mailbox, "domain": cast.a.domain, "customer": cast.a.customer,
            "reseller": cast.reseller_a}[scope]
     mine, other = queue(cast.a, "bob@b.test"), queue(cast.b, "bob@b.test")
-    with mock.patch("accounts.services.logins.current_app.send_task") as send_task, \
+    with mock.patch("accounts.services.workers.current_app.send_task") as send_task, \
             django_capture_on_commit_callbacks(execute=True):
         suspend(actor=None, obj=obj, reason="phished", hold=True)
     assert tasks.hold_queued(**send_task.call_args.kwargs["kwargs"]) == 1
     assert QueuedMessage.objects.get(pk=mine.pk).state == State.HELD
     assert QueuedMessage.objects.get(pk=other.pk).state == State.QUEUED
-    with mock.patch("accounts.services.suspension.current_app.send_task"):
+    with mock.patch("accounts.services.workers.current_app.send_task"):
         restore(actor=None, obj=obj, reason="cleaned up")
     assert tasks.release_held(cast.a.customer.pk) == 0  # support decides
 
 
 def test_suspending_without_hold_sends_no_hold(cast, django_capture_on_commit_callbacks):
-    with mock.patch("accounts.services.logins.current_app.send_task") as send_task, \
+    with mock.patch("accounts.services.workers.current_app.send_task") as send_task, \
             django_capture_on_commit_callbacks(execute=True):
         suspend(actor=None, obj=cast.a.mailbox, reason="spam")
     send_task.assert_not_called()
+
+
+def test_a_hold_whose_notice_is_lost_is_carried_out_by_the_sweep_and_a_restore_never_fails(
+        cast, django_capture_on_commit_callbacks, caplog):
+    """The broker is down: revoking with a hold and restoring a customer still succeed; the sweep catches up."""
+    credential = credential_create(actor=None, domain=cast.a.domain).credential
+    waiting = queue(cast.a, "bob@b.test", credential=credential)
+    broker_down = ConnectionError("broker unreachable")
+    with mock.patch("accounts.services.workers.current_app.send_task", side_effect=broker_down), \
+            django_capture_on_commit_callbacks(execute=True):
+        credential_revoke(actor=None, credential=credential, hold=True)
+        suspend(actor=None, obj=cast.b.customer, reason="unpaid")
+        restore(actor=None, obj=cast.b.customer, reason="paid")
+    assert "could not reach the workers for relay.tasks.hold_queued" in caplog.text
+    assert QueuedMessage.objects.get(pk=waiting.pk).state == State.QUEUED, "nothing held yet: the notice was lost"
+    with handed_over() as send:
+        tasks.sweep_queue()
+    assert QueuedMessage.objects.get(pk=waiting.pk).state == State.HELD
+    assert waiting.pk not in [pk for call in send.call_args_list for pk in call.args[0]]
+    assert tasks.sweep_queue() == 0 and AuditEntry.objects.filter(action="messages.hold").count() == 1, "once"
