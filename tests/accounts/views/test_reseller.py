@@ -186,11 +186,14 @@ def test_customer_list_finds_by_name_within_the_reseller_only(client, cast):
 def test_reseller_may_hold_what_a_suspended_customer_queued(client, cast, django_capture_on_commit_callbacks):
     from unittest import mock
 
+    from accounts.models import HoldRequest
+
     client.force_login(cast.reseller_a_admin)
     pk = cast.a.customer.pk
     assert 'name="hold"' in client.get(reverse("reseller:customer", args=[pk])).content.decode()
     with mock.patch("accounts.services.workers.current_app.send_task") as send_task, \
             django_capture_on_commit_callbacks(execute=True):
         client.post(reverse("reseller:customer_suspend", args=[pk]), {"reason": "phished", "hold": "on"})
-    assert send_task.call_args.kwargs["kwargs"] == {"scope": "customer", "object_id": pk,
+    request = HoldRequest.objects.get(applied_at__isnull=True)
+    assert send_task.call_args.kwargs["kwargs"] == {"scope": "customer", "object_id": pk, "request_id": request.pk,
                                                     "reason": "customer Alpha suspended: phished"}
