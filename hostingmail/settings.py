@@ -214,7 +214,6 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["hostingmail.api.authentication.ApiKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["hostingmail.api.permissions.ApiKeyPermission"],
     "DEFAULT_THROTTLE_CLASSES": ["hostingmail.api.throttling.ApiKeyThrottle"],
-    "DEFAULT_THROTTLE_RATES": {"api_key": API_RATE_LIMIT},
     "DEFAULT_PAGINATION_CLASS": "hostingmail.api.pagination.Pagination",
     "PAGE_SIZE": API_PAGE_SIZE,
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],

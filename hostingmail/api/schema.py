@@ -1,11 +1,13 @@
-"""The OpenAPI schema's conventions: every operation documents the error body for the answers it can give."""
+"""The OpenAPI schema's conventions: every operation documents the error body for the answers it can give, and
+every POST its Idempotency-Key header."""
 
 from drf_spectacular.openapi import AutoSchema as BaseAutoSchema
 from drf_spectacular.utils import OpenApiParameter
 
 from hostingmail.api.errors import ErrorSerializer
 
-ERRORS = (400, 401, 403, 404, 429)
+ERRORS = ("400", "401", "403", "404", "429")
+POST_ERRORS = ("409", "422")
 IDEMPOTENCY_KEY = OpenApiParameter(
     "Idempotency-Key", str, OpenApiParameter.HEADER, required=False,
     description="Any unique string (a UUID): the same POST with the same key again makes nothing new and gets the "
@@ -13,21 +15,13 @@ IDEMPOTENCY_KEY = OpenApiParameter(
 
 
 class AutoSchema(BaseAutoSchema):
-    def get_response_serializers(self):
-        base = super().get_response_serializers()
-        if isinstance(base, dict) and all(isinstance(code, int) for code in base):
-            responses = dict(base)
-        elif self.method == "DELETE":
-            responses = {204: None}
-        elif self.method == "POST" and getattr(self.view, "action", None) == "create":
-            responses = {201: base}
-        else:
-            responses = {200: base}
-        for code in ERRORS:
-            responses.setdefault(code, ErrorSerializer)
-        if self.method == "POST":
-            responses.setdefault(409, ErrorSerializer)
-            responses.setdefault(422, ErrorSerializer)
+    def _get_response_bodies(self, direction="response"):
+        responses = super()._get_response_bodies(direction)
+        if direction != "response":
+            return responses
+        for code in ERRORS + (POST_ERRORS if self.method == "POST" else ()):
+            if code not in responses:
+                responses[code] = self._get_response_for_code(ErrorSerializer, code, direction=direction)
         return responses
 
     def get_override_parameters(self):

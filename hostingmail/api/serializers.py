@@ -12,6 +12,8 @@ from relay.models import DeliveryAttempt, QueuedMessage, Recipient
 
 
 class CustomerSerializer(serializers.ModelSerializer):
+    contact_email = serializers.CharField(read_only=True, help_text="An e-mail address, or empty.")
+
     class Meta:
         model = Customer
         fields = ["id", "name", "external_id", "reseller", "status", "status_reason", "contact_email",

@@ -50,10 +50,10 @@ class DomainViewSet(ApiViewSet):
     def create(self, request):
         data = self.parse(s.DomainCreateSerializer)
         user = request.user
-        if user.role == User.Role.CUSTOMER:
-            customer = user.customer
-        elif "customer" in data:
+        if "customer" in data:
             customer = self.visible(selectors.customers_visible_to(user), data["customer"])
+        elif user.role == User.Role.CUSTOMER:
+            customer = user.customer
         else:
             raise ValidationError({"customer": ["Say which customer the domain is for."]})
         domain = domains.domain_create(actor=user, customer=customer, name=data["name"], client_ip=self.ip())

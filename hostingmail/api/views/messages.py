@@ -77,7 +77,7 @@ class MessageViewSet(ApiViewSet):
 
     @extend_schema(parameters=[OpenApiParameter("days", int, description="1 to 90; 14 if left out.")],
                    responses={200: DayStatsSerializer(many=True)})
-    @action(detail=False, methods=["get"])
+    @action(detail=False, methods=["get"], pagination_class=None)
     def stats(self, request):
         """Recipients accepted per day and where they stand now (delivered, deferred, bounced)."""
         try:

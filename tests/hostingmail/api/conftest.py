@@ -33,3 +33,18 @@ def keys(cast) -> Keys:
 
 def api_key(keys: Keys, who: str) -> ApiKey:
     return keys.objects[who]
+
+
+@pytest.fixture(autouse=True)
+def fresh_rate_limits():
+    # The per-key request counts live in the cache: each test starts with none.
+    from django.core.cache import cache
+    cache.clear()
+
+
+@pytest.fixture
+def no_dns(settings):
+    """DNS checks that fail fast (nothing listens there) instead of asking the machine's resolver."""
+    settings.DNS_NAMESERVERS = ["127.0.0.1"]
+    settings.DNS_PORT = 9
+    settings.DNS_TIMEOUT = 0.2
