@@ -150,6 +150,21 @@ def check_records(domain: Domain) -> dict:
     return result
 
 
+def records_to_publish(domain: Domain) -> dict:
+    """The ownership proof and, once verified, the records to publish, each with its status as last checked
+    ("unchecked" before any check): what the domain page and the API show."""
+    name, value = verification_record(domain)
+    records = []
+    for record in expected_records(domain) if domain.is_verified else []:
+        state = (domain.dns_status or {}).get(record["kind"], {})
+        records.append({**record, "status": state.get("status", "unchecked"), "found": state.get("found", []),
+                        "error": state.get("error", "")})
+    proof = (domain.dns_status or {}).get("verification", {})
+    verification = {"name": name, "type": "TXT", "value": value, "status": proof.get("status", "unchecked"),
+                    "found": proof.get("found", []), "error": proof.get("error", "")}
+    return {"verification": verification, "records": records}
+
+
 def check_verification(domain: Domain) -> dict:
     """The ownership proof as a record status: found, missing, wrong (another token of ours) or error."""
     name, value = verification_record(domain)

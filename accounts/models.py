@@ -67,11 +67,17 @@ class Customer(SendingLimits):
     # the value read at AUTH, and checks the login again only when it moved.
     login_generation = models.PositiveBigIntegerField(default=0)
     max_aliases = models.PositiveIntegerField(default=100)
+    # The reseller's own id for this customer (its billing system's account number); unique per reseller.
+    external_id = models.CharField(max_length=100, blank=True, db_index=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["name"]
-        constraints = [models.UniqueConstraint(fields=["reseller", "name"], name="customer_name_unique_per_reseller")]
+        constraints = [
+            models.UniqueConstraint(fields=["reseller", "name"], name="customer_name_unique_per_reseller"),
+            models.UniqueConstraint(fields=["reseller", "external_id"], condition=~models.Q(external_id=""),
+                                    name="customer_external_id_unique_per_reseller"),
+        ]
         # Support searches customers by any part of the name (icontains).
         indexes = [TrigramIndex(Upper("name"), name="customer_name_trgm")]
 
@@ -264,8 +270,59 @@ class HoldRequest(models.Model):
         indexes = [models.Index(fields=["applied_at"], name="holdrequest_pending")]
 
 
+class ApiKey(models.Model):
+    """A key for the REST API. It acts as its user (a support, reseller admin or customer user): it sees and
+    changes what that user may in the panel, through the same selectors and services, or less (read-only).
+
+    The secret is random (>= 128 bits), so it is stored as a keyed fast hash (HMAC-SHA-256 under
+    settings.API_KEY_HASH_SECRET), not a slow one; `prefix` finds the row, the hash is compared in constant time.
+    """
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=16, unique=True)
+    secret_hash = models.CharField(max_length=64)
+    read_only = models.BooleanField(default=False)
+    # Newline-separated CIDRs; empty means any address.
+    allowed_networks = models.TextField(blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    last_used_ip = models.GenericIPAddressField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [models.UniqueConstraint(fields=["user", "name"], name="api_key_name_unique_per_user")]
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def is_live(self):
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > timezone.now())
+
+
+class ApiIdempotencyKey(models.Model):
+    """A POST made with an Idempotency-Key header and the answer it got: the same key again gets the same answer
+    and makes nothing new. The unique constraint makes concurrent duplicates wait for the first and replay it."""
+
+    api_key = models.ForeignKey(ApiKey, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    # What was asked (method, path, body digest): the same key for a different request is refused.
+    fingerprint = models.CharField(max_length=64)
+    status_code = models.PositiveSmallIntegerField()
+    body = models.JSONField(default=dict)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["api_key", "key"], name="api_idempotency_key_unique")]
+
+
 class AuditEntry(models.Model):
     actor = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # The API key the actor acted through, if any (actor_label then reads "api-key:<name>").
+    api_key = models.ForeignKey(ApiKey, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     # Kept as text too, so the log still reads after a user is deleted; "system" for tasks and commands.
     actor_label = models.CharField(max_length=150)
     action = models.CharField(max_length=60, db_index=True)

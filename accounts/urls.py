@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from accounts.views import (aliases, audit, clients, credentials, dashboard, domains, mailboxes, plan, reseller, security,
+from accounts.views import (aliases, api_keys, audit, clients, credentials, dashboard, domains, mailboxes, plan, reseller, security,
                             self)
 
 security_patterns = [
@@ -63,6 +63,9 @@ urlpatterns = [
     path("credentials/<int:pk>/settings.mobileconfig", clients.credential_mobileconfig,
          name="credential_mobileconfig"),
     path("credentials/<int:pk>/revoke/", credentials.credential_revoke, name="credential_revoke"),
+    path("api-keys/", api_keys.api_key_list, name="api_key_list"),
+    path("api-keys/add/", api_keys.api_key_add, name="api_key_add"),
+    path("api-keys/<int:pk>/revoke/", api_keys.api_key_revoke, name="api_key_revoke"),
     path("me/password/", self.own_password, name="own_password"),
     path("account/password/", self.account_password, name="account_password"),
     # Mail clients' automatic setup: public, answered for domains hosted here only.

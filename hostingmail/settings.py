@@ -38,6 +38,9 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "django_htmx",
     "csp",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_otp",
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
@@ -199,6 +202,43 @@ SRS_PREVIOUS_SECRETS = env.list("SRS_PREVIOUS_SECRETS", default=[])
 SRS_MAX_AGE_DAYS = env.int("SRS_MAX_AGE_DAYS", default=21)
 # The authserv-id of our MX's Authentication-Results (RFC 8601), which a forward's ARC seal carries on.
 ARC_AUTHSERV_ID = env("ARC_AUTHSERV_ID", default=RELAY_HOSTNAME)
+
+# The REST API (hostingmail/api). API keys are stored as HMAC-SHA-256 under this key (default: derived from
+# SECRET_KEY; changing it invalidates every key). Each key may make API_RATE_LIMIT requests (DRF's "N/second|
+# minute|hour|day"); an Idempotency-Key is remembered for API_IDEMPOTENCY_HOURS.
+API_KEY_HASH_SECRET = env("API_KEY_HASH_SECRET", default="") or (f"api-key:{SECRET_KEY}" if SECRET_KEY else "")
+API_RATE_LIMIT = env("API_RATE_LIMIT", default="600/minute")
+API_PAGE_SIZE = env.int("API_PAGE_SIZE", default=50)
+API_IDEMPOTENCY_HOURS = env.int("API_IDEMPOTENCY_HOURS", default=24)
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["hostingmail.api.authentication.ApiKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["hostingmail.api.permissions.ApiKeyPermission"],
+    "DEFAULT_THROTTLE_CLASSES": ["hostingmail.api.throttling.ApiKeyThrottle"],
+    "DEFAULT_PAGINATION_CLASS": "hostingmail.api.pagination.Pagination",
+    "PAGE_SIZE": API_PAGE_SIZE,
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "hostingmail.api.schema.AutoSchema",
+    "EXCEPTION_HANDLER": "hostingmail.api.errors.exception_handler",
+    "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "hostingmail API",
+    "DESCRIPTION": "Provision customers, domains, mailboxes, SMTP credentials and aliases; read the message log. "
+                   "Authenticate with `Authorization: Bearer <API key>` (panel: API keys).",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "AccountStatusEnum": "accounts.models.Status",
+        "DomainStatusEnum": "accounts.models.Domain.DomainStatus",
+        "MessageStateEnum": "relay.models.QueuedMessage.State",
+        "RecipientStateEnum": "relay.models.Recipient.State",
+    },
+}
 
 # DNS resolver used for verification, record checks and MX routing; tests point it at a loopback server.
 DNS_NAMESERVERS = env.list("DNS_NAMESERVERS", default=[])

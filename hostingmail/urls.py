@@ -19,6 +19,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("login/", security.login_view, name="login"),
     path("support/", include("hostingmail.support.urls")),
+    # The REST API: /api/v1/..., its schema and docs (tests/hostingmail/api/ holds its authorization matrix).
+    path("api/", include(("hostingmail.api.urls", "api"))),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", include("accounts.urls")),
     path("", include("relay.panel.urls")),

@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from accounts.models import AuditEntry, PanelSession
 from accounts.services.aliases import alias_create
+from accounts.services.api_keys import api_key_create
 from accounts.services.credentials import credential_create
 from relay.models import AuthLockout, QueuedMessage
 from tests.support.signin import sign_in_verified
@@ -145,6 +146,12 @@ TABLE: dict[str, U] = {
     "credential_settings": U(OWN_MAILBOX, kwargs={"pk": "credential"}),
     "credential_mobileconfig": U(OWN_MAILBOX, kwargs={"pk": "credential"}),
     "credential_revoke": U(OWN_MAILBOX, kwargs={"pk": "credential"}, post=tenant(302, mailbox=(302, 404))),
+    # API keys: each user's own (support, reseller admins, customers); a mailbox owner has none.
+    "api_key_list": U(E(support=200, reseller=200, customer=200, mailbox=403)),
+    "api_key_add": U(E(support=200, reseller=200, customer=200, mailbox=403),
+                     post=E(support=200, reseller=200, customer=200, mailbox=403)),
+    "api_key_revoke": U(E(support=405, reseller=405, customer=405, mailbox=403), kwargs={"pk": "api_key"},
+                        post=E(support=404, reseller=404, customer=(302, 404), mailbox=403)),
     "account_password": U(E(support=200, reseller=200, customer=200, mailbox=302),
                           post=E(support=200, reseller=200, customer=200, mailbox=302)),
     "own_password": U(E(support=404, reseller=404, customer=404, mailbox=200), post=E(
@@ -183,7 +190,8 @@ def world(cast):
                                              failures=10, locked_until=timezone.now() + timezone.timedelta(hours=1))
         session = PanelSession.objects.create(user=tenant.user, session_key=f"matrix-{key}-session-key")
         alias = alias_create(actor=None, domain=tenant.domain, local_part="team", destinations=[tenant.mailbox.address])
-        objects[key] = {"alias": alias, "customer": tenant.customer, "domain": tenant.domain, "mailbox": tenant.mailbox,
+        api_key = api_key_create(actor=None, user=tenant.user, name=f"billing {key}").api_key
+        objects[key] = {"alias": alias, "api_key": api_key, "customer": tenant.customer, "domain": tenant.domain, "mailbox": tenant.mailbox,
                         "credential": credential, "message": message, "lockout": lockout, "session": session}
     clients = {"anonymous": Client()}
     support = Client()
@@ -218,7 +226,8 @@ def _walk(patterns, prefix="", namespace=""):
 
 def panel_urls():
     for key, route, pattern in _walk(get_resolver().url_patterns):
-        if route.startswith(("admin/", "^media/", "media/", "static/", "^static/")):
+        # The API answers API keys, not sessions: its own matrix is tests/hostingmail/api/test_matrix.py.
+        if route.startswith(("admin/", "^media/", "media/", "static/", "^static/", "api/")):
             continue
         yield key, route, pattern
 

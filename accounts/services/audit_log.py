@@ -86,9 +86,16 @@ def _tenant_of(obj) -> tuple[Customer | None, Reseller | None]:
 def audit(*, actor: User | None, action: str, obj, before: dict | None = None, after: dict | None = None,
           reason: str = "", client_ip: str | None = None) -> AuditEntry:
     customer, reseller = _tenant_of(obj)
+    # A user authenticated by an API key carries it (hostingmail.api.authentication): the entry names the key.
+    api_key = getattr(actor, "api_key", None)
+    if api_key is not None:
+        label = f"api-key:{api_key.name}"[:150]
+    else:
+        label = actor.get_username() if actor is not None else "system"
     return AuditEntry.objects.create(
         actor=actor if actor is not None and actor.pk else None,
-        actor_label=actor.get_username() if actor is not None else "system",
+        api_key=api_key,
+        actor_label=label,
         action=action,
         object_type=type(obj).__name__.lower(),
         object_id=str(obj.pk),

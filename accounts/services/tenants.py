@@ -8,6 +8,7 @@ from django.db import transaction
 
 from accounts.models import Customer, Reseller, User
 from accounts.services.audit_log import audit, snapshot
+from accounts.services.logins import logins_end
 from accounts.services.limits import FIELDS, PLAN_FIELDS, check_pool, clean_limits
 
 LOGO_MAX_BYTES = 256 * 1024
@@ -83,9 +84,23 @@ def check_reseller_admin(actor: User | None, reseller: Reseller) -> None:
     raise PermissionDenied("You do not administer this reseller.")
 
 
+def _clean_external_id(reseller: Reseller, external_id: str, *, exclude: Customer | None = None) -> str:
+    external_id = (external_id or "").strip()
+    if len(external_id) > 100:
+        raise ValidationError({"external_id": "Use at most 100 characters."})
+    taken = Customer.objects.filter(reseller=reseller, external_id=external_id)
+    if exclude is not None:
+        taken = taken.exclude(pk=exclude.pk)
+    if external_id and taken.exists():
+        raise ValidationError({"external_id": f"Another customer has the external id “{external_id}”."})
+    return external_id
+
+
 def reseller_customer_create(*, actor: User | None, reseller: Reseller, name: str, username: str, password: str,
-                             email: str = "", client_ip: str | None = None, **plan) -> Customer:
-    """A customer of the reseller with its plan taken from the pool, and its first user, both or neither."""
+                             email: str = "", external_id: str = "", client_ip: str | None = None,
+                             **plan) -> Customer:
+    """A customer of the reseller with its plan taken from the pool, and its first user, both or neither.
+    `external_id`: the reseller's own id for it (its billing system's), unique among its customers."""
     check_reseller_admin(actor, reseller)
     # What the caller leaves out is the model's default, which counts against the pool too.
     cleaned = {f: Customer._meta.get_field(f).get_default() for f in PLAN_FIELDS} | clean_limits(Customer, plan)
@@ -106,7 +121,8 @@ def reseller_customer_create(*, actor: User | None, reseller: Reseller, name: st
         locked = Reseller.objects.select_for_update().get(pk=reseller.pk)
         check_pool(locked, cleaned, customer=None, new_customer=True)
         customer = customer_create(actor=actor, name=name, reseller=locked, contact_email=email,
-                                            client_ip=client_ip, **cleaned)
+                                   external_id=_clean_external_id(locked, external_id), client_ip=client_ip,
+                                   **cleaned)
         user_create(actor=actor, username=username, password=password, role=User.Role.CUSTOMER,
                              customer=customer, email=email, client_ip=client_ip)
     return customer
@@ -164,7 +180,7 @@ def reseller_branding_update(*, actor: User | None, reseller: Reseller, panel_ti
 
 
 def reseller_customer_update(*, actor: User | None, customer: Customer, name: str, contact_email: str = "",
-                             client_ip: str | None = None) -> Customer:
+                             external_id: str | None = None, client_ip: str | None = None) -> Customer:
     """Rename a reseller's customer or change its contact address (the plan goes through services.limits.limit_set)."""
     if customer.reseller_id is None:
         raise PermissionDenied("This customer belongs to no reseller.")
@@ -187,9 +203,32 @@ def reseller_customer_update(*, actor: User | None, customer: Customer, name: st
         taken = Customer.objects.filter(reseller_id=customer.reseller_id, name__iexact=name).exclude(pk=customer.pk)
         if taken.exists():
             raise ValidationError({"name": f"A customer named “{name}” already exists."})
-        before = {"name": customer.name, "contact_email": customer.contact_email}
+        before = {"name": customer.name, "contact_email": customer.contact_email, "external_id": customer.external_id}
         customer.name, customer.contact_email = name, contact_email
-        customer.save(update_fields=["name", "contact_email"])
+        if external_id is not None:
+            customer.external_id = _clean_external_id(customer.reseller, external_id, exclude=customer)
+        customer.save(update_fields=["name", "contact_email", "external_id"])
         audit(actor=actor, action="customer.update", obj=customer, before=before,
-              after={"name": name, "contact_email": contact_email}, client_ip=client_ip)
+              after={"name": name, "contact_email": contact_email, "external_id": customer.external_id},
+              client_ip=client_ip)
     return customer
+
+
+def customer_delete(*, actor: User | None, customer: Customer, client_ip: str | None = None) -> None:
+    """Terminate a reseller's customer: its domains (with their mailboxes, aliases and credentials), its panel
+    users and the customer go; its message log rows stay, without the customer. Support or its reseller admin."""
+    if actor is not None and not actor.is_support:
+        if customer.reseller_id is None:
+            raise PermissionDenied("This customer belongs to no reseller.")
+        check_reseller_admin(actor, customer.reseller)
+    with transaction.atomic():
+        if customer.reseller_id:
+            Reseller.objects.select_for_update().get(pk=customer.reseller_id)
+        customer = Customer.objects.select_for_update().get(pk=customer.pk)
+        audit(actor=actor, action="customer.delete", obj=customer.reseller or customer,
+              before={**snapshot(customer), "domains": list(customer.domains.values_list("name", flat=True))},
+              client_ip=client_ip)
+        logins_end(customer_ids=[customer.pk])
+        for domain in customer.domains.all():
+            domain.delete()
+        customer.delete()

@@ -45,16 +45,7 @@ def domain_add(request):
 
 
 def _dns_context(domain) -> dict:
-    name, value = dnscheck.verification_record(domain)
-    records = []
-    for record in dnscheck.expected_records(domain) if domain.is_verified else []:
-        state = (domain.dns_status or {}).get(record["kind"], {})
-        records.append({**record, "status": state.get("status", "unchecked"), "found": state.get("found", []),
-                        "error": state.get("error", "")})
-    proof = (domain.dns_status or {}).get("verification", {})
-    verification = {"name": name, "type": "TXT", "value": value, "status": proof.get("status", "unchecked"),
-                    "found": proof.get("found", []), "error": proof.get("error", "")}
-    return {"domain": domain, "verification": verification, "records": records}
+    return {"domain": domain, **dnscheck.records_to_publish(domain)}
 
 
 @login_required

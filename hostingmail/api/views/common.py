@@ -1,0 +1,57 @@
+"""What every API view shares: the tenant-scoped object getter, input parsing, the client address."""
+
+from django.http import Http404
+from django.shortcuts import get_object_or_404
+from rest_framework import viewsets
+from rest_framework.response import Response
+
+from accounts.views.common import client_ip
+
+
+MAX_ID = 2**63 - 1
+
+
+def object_id(value) -> int:
+    try:
+        pk = int(str(value))
+    except ValueError:
+        raise Http404 from None
+    if not 0 < pk <= MAX_ID:
+        raise Http404
+    return pk
+
+
+class ApiViewSet(viewsets.GenericViewSet):
+    """A view over one subject. get_queryset() is the panel's selector for the key's user: an object outside it
+    is a 404, exactly as on the panel's pages."""
+
+    model = None  # the subject's model, for the schema (generated without a user)
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return self.model.objects.none()
+        return self.visible_to(self.request.user)
+
+    def visible_to(self, user):
+        raise NotImplementedError
+
+    def ip(self) -> str | None:
+        return client_ip(self.request)
+
+    def parse(self, serializer_class, *, partial: bool = False) -> dict:
+        serializer = serializer_class(data=self.request.data, partial=partial)
+        serializer.is_valid(raise_exception=True)
+        return serializer.validated_data
+
+    def visible(self, queryset, pk):
+        """The object with this id among those the user may see; 404 for anything else (an id that is not a
+        number, or one no database column could hold, included)."""
+        return get_object_or_404(queryset, pk=object_id(pk))
+
+    def page(self, queryset, serializer_class=None):
+        page = self.paginate_queryset(queryset)
+        serializer = (serializer_class or self.get_serializer_class())(page, many=True)
+        return self.get_paginated_response(serializer.data)
+
+    def ok(self, data, status: int = 200) -> Response:
+        return Response(data, status=status)
