@@ -50,9 +50,12 @@ def deliver_local(message: QueuedMessage, recipients: list[Recipient]) -> list[t
         options = []
         if not message.content.isascii() and client.has_extn("8bitmime"):
             options.append("BODY=8BITMIME")
-        if not all(a.isascii() for a in [message.mail_from, *(r.address for r in recipients)]) \
-                and client.has_extn("smtputf8"):
-            options.append("SMTPUTF8")
+        if not all(a.isascii() for a in [message.mail_from, *(r.address for r in recipients)]):
+            # Dovecot 2.3's LMTP does not advertise SMTPUTF8 (RFC 6531) but takes UTF-8 paths as they are; the
+            # MX already required SMTPUTF8 from the client for them.
+            if client.has_extn("smtputf8"):
+                options.append("SMTPUTF8")
+            client.command_encoding = "utf-8"
         code, reply = client.mail(message.mail_from, options)
         if code != 250:
             return [(r, code, _text(reply)) for r in recipients]
