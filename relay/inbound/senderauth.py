@@ -79,7 +79,9 @@ def _dkim(content: bytes) -> list[DKIMAuthenticationResult]:
             result = "pass" if verifier.verify(idx=index) else "fail"
         except dkim.DnsTimeoutError:
             result = "temperror"
-        except dkim.DKIMException:
+        except dkim.ValidationError:  # e.g. the body hash does not match: the signature fails (RFC 6376 6.1.3)
+            result = "fail"
+        except dkim.DKIMException:  # a malformed signature or key
             result = "permerror"
         except Exception:  # noqa: BLE001 -- a malformed signature is a failed one
             result = "fail"
