@@ -10,6 +10,7 @@ from django.conf import settings
 from django.core.management.base import CommandError
 
 from relay.management.commands.runrelay import Command as RunRelay, parse_listen
+from relay.inbound import senderauth
 from relay.smtpd.mx import Mx, MxConfig
 from relay.smtpd.server import run_relay
 from relay.smtpd.supervisor import READY_ENV, Supervisor, SupervisorError
@@ -49,6 +50,7 @@ class Command(RunRelay):
             if os.environ.get(READY_ENV):
                 Path(os.environ[READY_ENV]).touch()
 
+        senderauth.get_org_domain("example.com")  # the public suffix list, parsed once before the first message
         gc.collect()
         gc.freeze()
         try:
