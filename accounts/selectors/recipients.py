@@ -30,13 +30,16 @@ def resolve_recipient(address: str) -> Route:
     """The route for `local@domain` (domain as its A-label), or RecipientRefused with the reply to give."""
     local, _, domain_name = address.rpartition("@")
     local, domain_name = local.lower(), domain_name.lower()
-    domain = (Domain.objects.select_related("customer__reseller").filter(name=domain_name)
-              .only("id", "status", "verified_at", "customer__status", "customer__reseller__status").first())
+    # The common case, an existing mailbox, in one query with its domain and owners.
+    mailbox = (Mailbox.objects.select_related("domain__customer__reseller")
+               .filter(domain__name=domain_name, local_part=local)
+               .only("id", "is_active", "quota_mb", "used_bytes", "domain__status", "domain__verified_at",
+                     "domain__customer__status", "domain__customer__reseller__status").first())
+    domain = mailbox.domain if mailbox is not None else (
+        Domain.objects.filter(name=domain_name).only("id", "status", "verified_at").first())
     # RFC 5321 3.6.2 / 7.1: a domain we do not host (or not yet proven ours) is relaying, whatever the mailbox.
     if domain is None or domain.verified_at is None or domain.status == Domain.DomainStatus.PENDING:
         raise RecipientRefused(f"554 5.7.1 <{address}>: Relay access denied")
-    mailbox = (Mailbox.objects.filter(domain=domain, local_part=local)
-               .only("id", "is_active", "quota_mb", "used_bytes").first())
     if mailbox is None:
         raise RecipientRefused(f"550 5.1.1 <{address}>: User unknown")
     customer = domain.customer

@@ -74,6 +74,17 @@ def check_recipient(address: str, size: int | None = None) -> Accepted:
     return Accepted(address=address, mailboxes=tuple(mailboxes), external=tuple(route.external))
 
 
+def check_recipients(items: list[tuple[str, int | None]]) -> list[Accepted | Reject]:
+    """check_recipient for the RCPTs of several sessions at once (one thread, one turn for all of them)."""
+    results = []
+    for address, size in items:
+        try:
+            results.append(check_recipient(address, size))
+        except Reject as reject:
+            results.append(reject)
+    return results
+
+
 _RECEIVED = re.compile(rb"^received[ \t]*:", re.I | re.M)
 
 

@@ -72,7 +72,8 @@ class MxHandler(HookNames):
             address = f"{local}@{domain}"
             if address in envelope.rcpt_tos:  # a repeated recipient gets one copy
                 return "250 2.1.5 Recipient OK"
-            accepted = await self.db(rules.check_recipient, address, size_parameter(envelope.mail_options))
+            # Batched with the other sessions' RCPTs waiting at the same moment (as AUTH lookups are).
+            accepted = await self.db.gather(rules.check_recipients, (address, size_parameter(envelope.mail_options)))
         except Reject as reject:
             return reject.reply
         except DatabaseError as error:
