@@ -194,6 +194,8 @@ MX_LISTEN = env("MX_LISTEN", default="0.0.0.0:25" if PRODUCTION else "127.0.0.1:
 # with this id is removed first.
 MX_AUTHSERV_ID = env("MX_AUTHSERV_ID", default=MAIL_MX_HOST)
 MX_MAX_RECIPIENTS = env.int("MX_MAX_RECIPIENTS", default=100)
+# Seconds a deliverable recipient is remembered by an MX process (0: look every RCPT up in the database).
+MX_RECIPIENT_CACHE_SECONDS = env.float("MX_RECIPIENT_CACHE_SECONDS", default=5.0)
 # A message that already crossed this many Received headers is looping (RFC 5321 6.3).
 MX_MAX_RECEIVED = env.int("MX_MAX_RECEIVED", default=30)
 # DMARC p=reject with failed alignment: refused at the end of DATA (true) or delivered and marked as spam (false).

@@ -2,6 +2,7 @@
 accepts a message it would have to bounce (backscatter gets a provider's addresses blocklisted)."""
 
 import re
+import time
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -55,6 +56,34 @@ class Accepted:
     address: str
     mailboxes: tuple[Destination, ...]
     external: tuple[str, ...]
+    free: int | None = None  # octets left in the fullest of its mailboxes (None: no limit)
+
+
+class RouteCache:
+    """Recipients found deliverable in the last MX_RECIPIENT_CACHE_SECONDS, per MX process: a sender's next
+    messages to the same addresses skip the database (3 ms of the server's time per RCPT, most of the MX's cost
+    in bench/mx.py). Refusals are never kept, so a restored mailbox is taken at once; a mailbox suspended or
+    deleted is refused at most that many seconds later (and Dovecot refuses it at delivery meanwhile)."""
+
+    def __init__(self, seconds: float, size: int = 10000):
+        self.seconds, self.size = seconds, size
+        self.entries: dict[str, tuple[float, Accepted]] = {}
+
+    def get(self, address: str, size: int | None) -> Accepted | None:
+        entry = self.entries.get(address)
+        if entry is None or entry[0] < time.monotonic():
+            return None
+        accepted = entry[1]
+        if size is not None and accepted.free is not None and size > accepted.free:
+            return None  # asked again: the database says whether it fits
+        return accepted
+
+    def put(self, accepted: Accepted) -> None:
+        if self.seconds <= 0:
+            return
+        if len(self.entries) >= self.size:
+            self.entries.clear()
+        self.entries[accepted.address] = (time.monotonic() + self.seconds, accepted)
 
 
 def check_recipient(address: str, size: int | None = None) -> Accepted:
@@ -66,12 +95,15 @@ def check_recipient(address: str, size: int | None = None) -> Accepted:
         raise Reject(refused.reply, "recipient") from None
     rows = (Mailbox.objects.filter(pk__in=route.mailbox_ids)
             .values_list("id", "local_part", "domain__name", "domain__customer_id", "quota_mb", "used_bytes"))
-    mailboxes = []
+    mailboxes, free = [], None
     for pk, local, domain, customer_id, quota_mb, used in rows:
-        if size is not None and quota_mb and used + size > quota_mb * 1024 * 1024:
+        if quota_mb:
+            left = max(quota_mb * 1024 * 1024 - used, 0)
+            free = left if free is None else min(free, left)
+        if size is not None and free is not None and size > free:
             raise Reject(f"552 5.2.2 <{address}>: Mailbox full (not enough room for {size} octets)", "mailbox_full")
         mailboxes.append(Destination(pk, f"{local}@{domain}", customer_id))
-    return Accepted(address=address, mailboxes=tuple(mailboxes), external=tuple(route.external))
+    return Accepted(address=address, mailboxes=tuple(mailboxes), external=tuple(route.external), free=free)
 
 
 def check_recipients(items: list[tuple[str, int | None]]) -> list[Accepted | Reject]:

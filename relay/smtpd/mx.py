@@ -9,6 +9,7 @@ RCPT (relay.inbound.rules) so the MX never accepts a message it would then have 
 import asyncio
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db import DatabaseError
 
 from relay import metrics
@@ -49,6 +50,7 @@ class MxHandler(HookNames):
 
     def __init__(self, db):
         self.db = db
+        self.routes = rules.RouteCache(settings.MX_RECIPIENT_CACHE_SECONDS)
 
     async def handle_EHLO(self, server, session, envelope, hostname, responses):
         session.host_name = hostname
@@ -72,8 +74,12 @@ class MxHandler(HookNames):
             address = f"{local}@{domain}"
             if address in envelope.rcpt_tos:  # a repeated recipient gets one copy
                 return "250 2.1.5 Recipient OK"
-            # Batched with the other sessions' RCPTs waiting at the same moment (as AUTH lookups are).
-            accepted = await self.db.gather(rules.check_recipients, (address, size_parameter(envelope.mail_options)))
+            size = size_parameter(envelope.mail_options)
+            accepted = self.routes.get(address, size)
+            if accepted is None:
+                # Batched with the other sessions' RCPTs waiting at the same moment (as AUTH lookups are).
+                accepted = await self.db.gather(rules.check_recipients, (address, size))
+                self.routes.put(accepted)
         except Reject as reject:
             return reject.reply
         except DatabaseError as error:

@@ -170,3 +170,18 @@ def test_authentication_results_claiming_our_id_are_removed_others_kept(mx, sett
     ours = [line for line in content.split(b"\r\n") if line.startswith(b"Authentication-Results: mx.example.net")]
     assert len(ours) == 1 and b"forged.example" not in content
     assert b"Authentication-Results: other.example.org; dkim=pass header.d=sender.example" in content
+
+
+def test_a_refusal_is_never_remembered_and_a_suspension_counts_within_the_cache_seconds(mx_factory, cast, dns_server,
+                                                                                      settings):
+    dns_server(txt=["other.example,v=spf1 -all"])
+    mailbox_update(actor=None, mailbox=cast.a.mailbox, is_active=False)
+    mx = mx_factory()
+    assert rcpt(mx, "<info@alpha.test>")[0] == 550
+    mailbox_update(actor=None, mailbox=cast.a.mailbox, is_active=True)
+    assert rcpt(mx, "<info@alpha.test>")[0] == 250  # restored: taken at once
+    mailbox_update(actor=None, mailbox=cast.a.mailbox, is_active=False)
+    assert rcpt(mx, "<info@alpha.test>")[0] == 250  # remembered as deliverable for a few seconds
+    mx.mx.handler.routes.seconds = 0
+    mx.mx.handler.routes.entries.clear()
+    assert rcpt(mx, "<info@alpha.test>")[0] == 550
