@@ -32,6 +32,9 @@ def test_runmx_two_processes_health_sighup_and_sigterm(cast, relay_cert, dns_ser
     try:
         wait_for_port(port, proc=proc, timeout=60)
         wait_for_port(http, proc=proc, timeout=60)
+        deadline = time.monotonic() + 60  # both processes ready (signals handled) before the SIGHUP below
+        while log.read_text().count("MX listening") < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
         with urllib.request.urlopen(f"http://{HOST}:{http}/health", timeout=10) as response:
             assert (response.status, response.read()) == (200, b"ok\n")
         proc.send_signal(signal.SIGHUP)  # the supervisor passes it on: certificates reloaded, nothing dropped
