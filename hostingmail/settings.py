@@ -260,6 +260,22 @@ RELAY_AUTH_DELAY_BASE = env.float("RELAY_AUTH_DELAY_BASE", default=0.5)
 RELAY_AUTH_DELAY_MAX = env.float("RELAY_AUTH_DELAY_MAX", default=8.0)
 RELAY_PROXY_PROTOCOL_FROM = env.list("RELAY_PROXY_PROTOCOL_FROM", default=[])
 
+# MX (manage.py runmx): inbound mail for the hosted domains, port 25.
+MX_LISTEN = env("MX_LISTEN", default="0.0.0.0:25" if PRODUCTION else "127.0.0.1:2525")
+# The authserv-id of the Authentication-Results header the MX adds (RFC 8601 2.5); one arriving from outside
+# with this id is removed first.
+MX_AUTHSERV_ID = env("MX_AUTHSERV_ID", default=MAIL_MX_HOST)
+MX_MAX_RECIPIENTS = env.int("MX_MAX_RECIPIENTS", default=100)
+# Seconds a deliverable recipient is remembered by an MX process (0: look every RCPT up in the database).
+MX_RECIPIENT_CACHE_SECONDS = env.float("MX_RECIPIENT_CACHE_SECONDS", default=5.0)
+# A message that already crossed this many Received headers is looping (RFC 5321 6.3).
+MX_MAX_RECEIVED = env.int("MX_MAX_RECEIVED", default=30)
+# DMARC p=reject with failed alignment: refused at the end of DATA (true) or delivered and marked as spam (false).
+MX_DMARC_REJECT = env.bool("MX_DMARC_REJECT", default=True)
+# Dovecot's LMTP service for local delivery: a unix socket path or HOST:PORT.
+LMTP_URL = env("LMTP_URL", default="/var/run/dovecot/lmtp")
+LMTP_TIMEOUT = env.float("LMTP_TIMEOUT", default=60.0)
+
 # Delivery.
 DELIVERY_PORT = env.int("DELIVERY_PORT", default=25)
 DELIVERY_ALLOW_PRIVATE = env.bool("DELIVERY_ALLOW_PRIVATE", default=False)

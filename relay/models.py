@@ -24,7 +24,16 @@ class QueuedMessage(models.Model):
         HELD = "held", "Held"
         CANCELLED = "cancelled", "Cancelled"
 
+    class Direction(models.TextChoices):
+        OUTBOUND = "outbound", "Outbound"
+        INBOUND = "inbound", "Inbound"
+
     queue_id = models.CharField(max_length=20, unique=True, default=new_queue_id)
+    # Outbound: submitted by a customer's client on 587/465. Inbound: received by the MX for hosted mailboxes.
+    direction = models.CharField(max_length=8, choices=Direction.choices, default=Direction.OUTBOUND)
+    # Inbound: the sender passed SPF or aligned DKIM, so a failure after acceptance may be reported to it (a DSN
+    # to an unauthenticated sender would be backscatter).
+    sender_authenticated = models.BooleanField(default=False)
     customer = models.ForeignKey(Customer, null=True, blank=True, on_delete=models.SET_NULL, related_name="messages")
     domain = models.ForeignKey(Domain, null=True, blank=True, on_delete=models.SET_NULL, related_name="messages")
     credential = models.ForeignKey(SmtpCredential, null=True, blank=True, on_delete=models.SET_NULL, related_name="messages")
@@ -78,6 +87,8 @@ class Recipient(models.Model):
 
     message = models.ForeignKey(QueuedMessage, on_delete=models.CASCADE, related_name="recipients")
     address = models.CharField(max_length=320, db_index=True)
+    # Set for local delivery (a hosted mailbox, over LMTP to Dovecot); empty for a remote address.
+    mailbox = models.ForeignKey(Mailbox, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     state = models.CharField(max_length=10, choices=State.choices, default=State.QUEUED)
     last_code = models.PositiveSmallIntegerField(null=True, blank=True)
     last_status = models.CharField(max_length=12, blank=True)  # enhanced status, e.g. 5.1.1

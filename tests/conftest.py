@@ -128,3 +128,24 @@ def relay_process(transactional_db, relay_cert, tmp_path):
 def login(cast):
     """(address, password) of tenant A's mailbox, which has SMTP access."""
     return cast.a.mailbox.address, PASSWORD
+
+
+# --- the MX (inbound, port 25) ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def mx_factory(transactional_db, relay_cert):
+    """start(**MxConfig options) -> RunningMx (tests/support/inbound.py); stopped after the test."""
+    from tests.support.inbound import start_mx_server
+
+    running = []
+
+    def start(**options):
+        server = start_mx_server(*relay_cert, **options)
+        running.append(server)
+        return server
+
+    yield start
+    for server in running:
+        if server.thread.is_alive():
+            server.stop()

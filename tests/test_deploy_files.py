@@ -14,7 +14,7 @@ from django.core.management import get_commands, load_command_class
 
 ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = ROOT / "hostingmail" / "deploy"
-UNITS = ["panel", "relay", "worker", "beat"]
+UNITS = ["panel", "relay", "mx", "worker", "beat"]
 INSTALL_DIR = "/opt/hostingmail"
 VENV_BIN = Path(sys.executable).parent
 
@@ -81,6 +81,15 @@ def test_relay_unit_runs_runrelay_with_options_it_accepts():
     options = load_command_class("relay", "runrelay").create_parser("manage.py", "runrelay").parse_args(argv[3:])
     assert options.processes >= 1
     assert unit("relay")["Service"]["AmbientCapabilities"] == "CAP_NET_BIND_SERVICE"  # 465/587 without root
+
+
+def test_mx_unit_runs_runmx_on_port_25_without_root():
+    argv = exec_start("mx")
+    assert argv[:3] == ["python", "manage.py", "runmx"]
+    assert get_commands()["runmx"] == "relay"
+    options = load_command_class("relay", "runmx").create_parser("manage.py", "runmx").parse_args(argv[3:])
+    assert options.processes >= 1 and options.http
+    assert unit("mx")["Service"]["AmbientCapabilities"] == "CAP_NET_BIND_SERVICE"
 
 
 @pytest.mark.parametrize("name, command", [("worker", "worker"), ("beat", "beat")])

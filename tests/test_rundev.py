@@ -40,12 +40,12 @@ def _wait(predicate, timeout: float, what: str, log_path: Path):
 def test_make_run_stack_accepts_and_delivers_with_the_printed_demo_login(tmp_path):
     mx = start_mx()
     dns = DnsServer(mx=["example.org,mx.example.org,10"], host=["mx.example.org,127.0.0.1"]).start()
-    panel, submission, smtps = free_port(), free_port(), free_port()
+    panel, submission, smtps, mx_port = free_port(), free_port(), free_port(), free_port()
     env = {key: value for key, value in os.environ.items() if not key.startswith(("DATABASE_URL", "CELERY_", "PYTEST"))}
     env.update(
         DJANGO_SETTINGS_MODULE="hostingmail.settings", VAR_DIR=str(tmp_path / "var"),
         RELAY_SUBMISSION_LISTEN=f"127.0.0.1:{submission}", RELAY_SMTPS_LISTEN=f"127.0.0.1:{smtps}",
-        RELAY_PUBLIC_SUBMISSION_PORT=str(submission), RELAY_PUBLIC_SMTPS_PORT=str(smtps),
+        RELAY_PUBLIC_SUBMISSION_PORT=str(submission), RELAY_PUBLIC_SMTPS_PORT=str(smtps), MX_LISTEN=f"127.0.0.1:{mx_port}",
         # Only the way out differs from `make run`: DNS and the "remote" MX are on loopback.
         DNS_NAMESERVERS="127.0.0.1", DNS_PORT=str(dns.port), DNS_TIMEOUT="2",
         DELIVERY_PORT=str(mx.port), DELIVERY_ALLOW_PRIVATE="true",
@@ -65,8 +65,11 @@ def test_make_run_stack_accepts_and_delivers_with_the_printed_demo_login(tmp_pat
         with open(log_path, "wb") as log:
             proc = subprocess.Popen([sys.executable, "manage.py", "rundev", "--panel", f"127.0.0.1:{panel}"],
                                     cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        for port in (panel, submission, smtps):
+        for port in (panel, submission, smtps, mx_port):
             wait_for_port(port, timeout=60, proc=proc)
+        with smtplib.SMTP("127.0.0.1", mx_port, timeout=30) as inbound:  # the MX: port 25's rules, no AUTH
+            code, features = inbound.ehlo("mta.example.org")
+            assert code == 250 and b"STARTTLS" in features and b"AUTH" not in features
         assert (tmp_path / "var" / "tls" / "relay-dev.crt").exists()
         with urllib.request.urlopen(f"http://127.0.0.1:{panel}/login/", timeout=10) as page:
             assert page.status == 200 and b"password" in page.read().lower()

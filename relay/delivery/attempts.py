@@ -27,7 +27,7 @@ from django.utils import timezone
 
 from accounts.models import Customer, Domain, Reseller, Status
 from relay import sqlrows
-from relay.delivery import dkim, dsn, routing, smarthost
+from relay.delivery import dkim, dsn, lmtp, routing, smarthost
 from relay.delivery.groupcommit import GroupCommit
 from relay.delivery.smtpclient import ConnectFailed, ConnectionCache, Reply
 from relay.eventlog import format_event
@@ -237,6 +237,19 @@ def deliver_domain(message: QueuedMessage, domain: str, recipients: list[Recipie
                     last.text, host) for r in recipients]
 
 
+LOCAL = ""  # the recipient "domain" of hosted mailboxes: delivered over LMTP, not routed by MX
+
+
+def deliver_mailboxes(message: QueuedMessage, recipients: list[Recipient]) -> list[Outcome]:
+    """Hosted mailboxes, in one LMTP transaction with Dovecot."""
+    started = time.monotonic()
+    answers = lmtp.deliver_local(message, recipients)
+    DELIVERY_SECONDS.observe(time.monotonic() - started)
+    host = f"lmtp:{settings.LMTP_URL}"
+    return [Outcome(r, Recipient.State.DEFERRED if code is None else _state_for(code), code,
+                    "4.4.1" if code is None else status_of(code, reply), reply, host) for r, code, reply in answers]
+
+
 @dataclass
 class _Result:
     message: QueuedMessage
@@ -353,7 +366,12 @@ def _finish(message: QueuedMessage, recipients: list[Recipient], *, owner: str, 
             state = QueuedMessage.State.BOUNCED
         # Only the lease holder of a pending message ends it, so the DSN below is sent exactly once.
         if mine.update(state=state, attempts=attempts, finished_at=now, lease_owner="", lease_until=None) == 1:
-            if failed:
+            if failed and message.direction == QueuedMessage.Direction.INBOUND and not message.sender_authenticated:
+                # No backscatter: a DSN goes only to a sender proven by SPF or aligned DKIM (DESIGN.md, the MX).
+                log.info(format_event({"event": "dsn_suppressed", "queue_id": message.queue_id,
+                                       "result": "dropped", "reason": "sender not authenticated",
+                                       "recipients": len(failed)}))
+            elif failed:
                 message.attempts, message.state = attempts, state
                 dsn.send_dsn(message=message, recipients=failed, action="failed", now=now)
     return state
@@ -373,19 +391,23 @@ def deliver(message_id: int, *, owner: str | None = None, cache: ConnectionCache
         log.info(format_event({"event": "held", "queue_id": message.queue_id, "customer": message.customer_id,
                                "result": "held", "reason": hold}))
         return QueuedMessage.State.HELD
-    if not message.dkim_signed:
+    if not message.dkim_signed and message.direction == QueuedMessage.Direction.OUTBOUND:
         dkim.sign_message(message)
     cache = cache or connection_cache()
     by_domain: dict[str, list[Recipient]] = {}
     for recipient in message.claimed_recipients:
         if recipient.state in PENDING_RECIPIENTS:
-            by_domain.setdefault(recipient.address.rpartition("@")[2].lower(), []).append(recipient)
+            domain = LOCAL if recipient.mailbox_id else recipient.address.rpartition("@")[2].lower()
+            by_domain.setdefault(domain, []).append(recipient)
     groups = list(by_domain.items())
     for n, (domain, recipients) in enumerate(groups):
         if n and not _renew(message, owner=owner, now=now):
             log.warning(format_event({"event": "lease_lost", "queue_id": message.queue_id, "worker": owner}))
             return None
-        outcomes = deliver_domain(message, domain, recipients, cache)
+        if domain == LOCAL:
+            outcomes = deliver_mailboxes(message, recipients)
+        else:
+            outcomes = deliver_domain(message, domain, recipients, cache)
         # Each domain's outcomes committed before the next domain; the last ones with the message's new state.
         state = _records(_Result(message, outcomes, now or timezone.now(), finish=n == len(groups) - 1))
         if n == len(groups) - 1:

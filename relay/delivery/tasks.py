@@ -97,7 +97,7 @@ def send_delay_warnings() -> int:
     late = QueuedMessage.objects.filter(
         state=QueuedMessage.State.DEFERRED, warned_at__isnull=True, is_bounce=False,
         created_at__lte=now - timedelta(seconds=settings.DELIVERY_WARN_AFTER_SECONDS),
-    ).exclude(Q(mail_from=""))
+    ).exclude(Q(mail_from="")).exclude(direction=QueuedMessage.Direction.INBOUND, sender_authenticated=False)
     sent = 0
     for message in late[:500]:
         with transaction.atomic():

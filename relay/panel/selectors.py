@@ -20,8 +20,9 @@ def messages_visible_to(user: User) -> QuerySet[QueuedMessage]:
     if user.role == User.Role.MAILBOX:
         if not user.mailbox_id:
             return qs.none()
-        # Sent with the mailbox's own login, or with an app credential scoped to that mailbox.
-        return qs.filter(Q(mailbox_id=user.mailbox_id) | Q(credential__mailbox_id=user.mailbox_id))
+        # Sent with the mailbox's own login, or with an app credential scoped to that mailbox; or received for it.
+        received = Exists(Recipient.objects.filter(message=OuterRef("pk"), mailbox_id=user.mailbox_id))
+        return qs.filter(Q(mailbox_id=user.mailbox_id) | Q(credential__mailbox_id=user.mailbox_id) | received)
     # The same scope as accounts.selectors.customers_visible_to, on the message's indexed customer id.
     return by_tenant(qs, user, reseller="customer__reseller_id", customer="customer_id")
 
@@ -111,7 +112,7 @@ def _recipients_per_day(messages: QuerySet[QueuedMessage], since: datetime,
                         until: datetime | None = None) -> dict[date, dict]:
     """{day: {sent, delivered, deferred, bounced}} of the messages accepted from `since` (until `until`): one
     grouped query over the messages in that created_at range (indexed) and their recipients."""
-    qs = messages.filter(is_bounce=False, created_at__gte=since)
+    qs = messages.filter(is_bounce=False, direction=QueuedMessage.Direction.OUTBOUND, created_at__gte=since)
     if until is not None:
         qs = qs.filter(created_at__lt=until)
     rows = (

@@ -251,32 +251,44 @@ class RelayConfig:
 
 
 class Relay:
+    # What a subclass serving another port changes (relay.smtpd.mx.Mx): its handler, its session protocol and
+    # options, and its listeners; the machinery (threads, TLS, PROXY, stop, health) is this class's.
+    handler_class = RelayHandler
+    protocol_class = RelaySMTP
+
     def __init__(self, config: RelayConfig):
         self.config = config
         self.tls = TlsStore(config.cert, config.key)
         self.db = DbRunner(config.db_workers)
-        self.handler = RelayHandler(self.db)
+        self.handler = self.handler_class(self.db)
         self.proxy_networks = parse_networks(config.proxy_from)
         self.sessions: set[RelaySMTP] = set()
         self.stopping = False
         self.servers: list[asyncio.AbstractServer] = []
         self.ports: dict[str, int] = {}
 
+    def listeners(self) -> list[tuple[str, tuple[str, int] | None, bool]]:
+        """(name, address or None, implicit TLS) of each listener."""
+        return [("submission", self.config.submission, False), ("smtps", self.config.smtps, True)]
+
+    def session_options(self, implicit_tls: bool) -> dict:
+        return {"require_starttls": not implicit_tls, "auth_required": True, "auth_require_tls": True}
+
     def _factory(self, listener: str, implicit_tls: bool):
+        options = self.session_options(implicit_tls)
+
         def make() -> RelaySMTP:
-            return RelaySMTP(
+            return self.protocol_class(
                 self.handler, listener=listener, implicit_tls=implicit_tls, proxy_networks=self.proxy_networks,
                 relay=self, hostname=self.config.hostname or settings.RELAY_HOSTNAME, ident="ESMTP hostingmail",
-                tls_context=self.tls.context, require_starttls=not implicit_tls, auth_required=True,
-                auth_require_tls=True, enable_SMTPUTF8=True, data_size_limit=settings.RELAY_MAX_MESSAGE_SIZE,
-                timeout=self.config.timeout,
+                tls_context=self.tls.context, enable_SMTPUTF8=True, data_size_limit=settings.RELAY_MAX_MESSAGE_SIZE,
+                timeout=self.config.timeout, **options,
             )
         return make
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
-        for listener, address, implicit in (("submission", self.config.submission, False),
-                                            ("smtps", self.config.smtps, True)):
+        for listener, address, implicit in self.listeners():
             if address is None:
                 continue
             server = await loop.create_server(self._factory(listener, implicit), host=address[0], port=address[1],
@@ -329,9 +341,9 @@ class Relay:
 
 
 async def serve(config: RelayConfig, *, ready=None, stop_event: threading.Event | None = None,
-                install_signals: bool = True) -> None:
+                install_signals: bool = True, server_class: type[Relay] = Relay) -> None:
     loop = asyncio.get_running_loop()
-    relay = Relay(config)
+    relay = server_class(config)
     await relay.start()
     stop = asyncio.Event()
     if install_signals:
@@ -358,11 +370,12 @@ SWITCH_INTERVAL = 0.0002
 
 
 def run_relay(config: RelayConfig, *, ready=None, stop_event: threading.Event | None = None,
-              install_signals: bool = True) -> None:
+              install_signals: bool = True, server_class: type[Relay] = Relay) -> None:
     """Serve until SIGTERM/SIGINT (or stop_event); SIGHUP reloads the certificate. Blocks."""
     # aiosmtpd logs every command line at INFO; relay.eventlog already writes one line per session event.
     # A worker thread holds the GIL for at most SWITCH_INTERVAL before the event loop gets it (Python's default: 5 ms).
     sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL))
     logging.getLogger("mail.log").setLevel(max(logging.WARNING, logging.getLogger("mail.log").level))
     with asyncio.Runner(loop_factory=fairloop.new_event_loop) as runner:
-        runner.run(serve(config, ready=ready, stop_event=stop_event, install_signals=install_signals))
+        runner.run(serve(config, ready=ready, stop_event=stop_event, install_signals=install_signals,
+                         server_class=server_class))

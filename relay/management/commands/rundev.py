@@ -1,4 +1,4 @@
-"""`make run`: the panel, the relay and a Celery worker (with beat) side by side, stopped together."""
+"""`make run`: the panel, the relay, the MX and a Celery worker (with beat) side by side, stopped together."""
 
 import signal
 import subprocess
@@ -14,26 +14,27 @@ def dev_processes(*, panel: str) -> dict[str, list[str]]:
     return {
         "panel": [python, "manage.py", "runserver", panel, "--noreload"],
         "relay": [python, "manage.py", "runrelay"],
+        "mx": [python, "manage.py", "runmx"],
         "worker": [python, "-m", "celery", "-A", "hostingmail", "worker", "--beat", "--loglevel", "INFO",
                    "--concurrency", "2", "--schedule", str(settings.VAR_DIR / "celerybeat-schedule")],
     }
 
 
 class Command(BaseCommand):
-    help = "Run the panel, the relay and a delivery worker for local use (not for production)."
+    help = "Run the panel, the relay, the MX and a delivery worker for local use (not for production)."
 
     def add_arguments(self, parser):
         parser.add_argument("--panel", default="127.0.0.1:8000", help="address:port for the panel")
 
     def handle(self, *args, panel, **options):
         if settings.PRODUCTION:
-            raise CommandError("rundev is for local use; in production run gunicorn, runrelay and celery (see README)")
+            raise CommandError("rundev is for local use; in production run gunicorn, runrelay, runmx and celery (see README)")
         for folder in ("out", "processed", "control"):
             (settings.VAR_DIR / "broker" / folder).mkdir(parents=True, exist_ok=True)
         children = {name: subprocess.Popen(cmd) for name, cmd in dev_processes(panel=panel).items()}
         self.stdout.write(self.style.SUCCESS(
             f"panel http://{panel}/ · relay {settings.RELAY_SUBMISSION_LISTEN} (STARTTLS) and "
-            f"{settings.RELAY_SMTPS_LISTEN} (TLS) · worker with beat — Ctrl-C stops all three"
+            f"{settings.RELAY_SMTPS_LISTEN} (TLS) · MX {settings.MX_LISTEN} · worker with beat — Ctrl-C stops them all"
         ))
         stopping = False
 

@@ -55,25 +55,7 @@ class Command(BaseCommand):
         submission, smtps, http_listen = parse_listen(submission), parse_listen(smtps), parse_listen(http)
         if submission is None and smtps is None:
             raise CommandError("both listeners are off: give --submission or --smtps")
-        if processes < 1:
-            raise CommandError("--processes must be at least 1")
-        if grace < 0:
-            raise CommandError("--grace cannot be negative")
-        self._certificate(Path(cert), Path(key))
-        try:
-            server_context(cert, key)
-        except (OSError, ssl.SSLError) as error:
-            raise CommandError(f"cannot load the TLS certificate {cert} with key {key}: {error}") from None
-        try:
-            parse_networks(settings.RELAY_PROXY_PROTOCOL_FROM)
-        except InvalidNetwork as error:
-            raise CommandError(f"RELAY_PROXY_PROTOCOL_FROM: {error.message}") from None
-        if settings.CELERY_BROKER_URL == "filesystem://":
-            # The embedded broker is a set of folders; the relay publishes into them from its first message.
-            options = getattr(settings, "CELERY_BROKER_TRANSPORT_OPTIONS", {})
-            for name in ("data_folder_in", "data_folder_out", "processed_folder"):
-                if options.get(name):
-                    Path(options[name]).mkdir(parents=True, exist_ok=True)
+        self._check(processes=processes, grace=grace, cert=cert, key=key)
         if processes > 1:
             return self._supervise(processes, worker_options)
         config = RelayConfig(cert=Path(cert), key=Path(key), submission=submission, smtps=smtps, http=http_listen,
@@ -94,6 +76,28 @@ class Command(BaseCommand):
             run_relay(config, ready=ready)
         except OSError as error:
             raise CommandError(f"cannot listen: {error}") from None
+
+    def _check(self, *, processes: int, grace: float, cert: str, key: str) -> None:
+        """What every listening command checks before it starts (runmx too)."""
+        if processes < 1:
+            raise CommandError("--processes must be at least 1")
+        if grace < 0:
+            raise CommandError("--grace cannot be negative")
+        self._certificate(Path(cert), Path(key))
+        try:
+            server_context(cert, key)
+        except (OSError, ssl.SSLError) as error:
+            raise CommandError(f"cannot load the TLS certificate {cert} with key {key}: {error}") from None
+        try:
+            parse_networks(settings.RELAY_PROXY_PROTOCOL_FROM)
+        except InvalidNetwork as error:
+            raise CommandError(f"RELAY_PROXY_PROTOCOL_FROM: {error.message}") from None
+        if settings.CELERY_BROKER_URL == "filesystem://":
+            # The embedded broker is a set of folders; the relay publishes into them from its first message.
+            options = getattr(settings, "CELERY_BROKER_TRANSPORT_OPTIONS", {})
+            for name in ("data_folder_in", "data_folder_out", "processed_folder"):
+                if options.get(name):
+                    Path(options[name]).mkdir(parents=True, exist_ok=True)
 
     def _certificate(self, cert: Path, key: Path) -> None:
         if cert.exists() and key.exists():

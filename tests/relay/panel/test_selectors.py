@@ -96,3 +96,11 @@ def test_chart_scope_never_widens_what_the_user_may_see(cast):
     assert sum(d["sent"] for d in days) == 0
     days = sending_per_day(messages=chart_messages(user=cast.reseller_b_admin, reseller=cast.reseller_b))
     assert sum(d["sent"] for d in days) == 1
+
+
+def test_sending_chart_counts_outbound_mail_only(cast):
+    make_message(cast.a, to=("d@x.org",), recipient_state="delivered", state="delivered")
+    make_message(cast.a, to=(cast.a.mailbox.address,), recipient_state="delivered", state="delivered",
+                 direction=QueuedMessage.Direction.INBOUND, mail_from="someone@example.org")
+    days = sending_per_day(messages=chart_messages(user=cast.a.user, customer=cast.a.customer))
+    assert (days[-1]["sent"], days[-1]["delivered"]) == (1, 1)

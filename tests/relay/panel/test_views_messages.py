@@ -317,3 +317,22 @@ def test_support_acts_on_messages_only_from_a_two_factor_verified_session(client
                                  {"action": "discard", "reason": "spam"})):
         assert response.status_code == 302 and response.url.startswith(reverse("security:code"))
     assert QueuedMessage.objects.get(pk=message.pk).state == QueuedMessage.State.QUEUED
+
+
+def make_inbound(tenant, *, sender="someone@example.org") -> QueuedMessage:
+    message = QueuedMessage.objects.create(
+        direction=QueuedMessage.Direction.INBOUND, customer=tenant.customer, mail_from=sender, header_from=sender,
+        subject="Inbound hello", size=100, content=b"Subject: Inbound hello\r\n\r\nhi\r\n")
+    Recipient.objects.create(message=message, address=tenant.mailbox.address, mailbox=tenant.mailbox)
+    return message
+
+
+def test_inbound_messages_are_in_the_log_with_their_direction(client, cast):
+    inbound, outbound = make_inbound(cast.a), make_message(cast.a)
+    assert listed(client, cast.a.user) == {inbound.queue_id, outbound.queue_id}
+    html = client.get(reverse("relay:message_list")).content.decode()
+    assert "<td>Inbound</td>" in html and "<td>Outbound</td>" in html
+    assert "Inbound" in client.get(detail(inbound)).content.decode()
+    # The receiving mailbox's own user sees it; another customer does not.
+    assert inbound.queue_id in listed(client, mailbox_user(cast.a.mailbox))
+    assert_matrix(client, cast, detail(inbound), SEE)

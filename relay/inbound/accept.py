@@ -1,0 +1,81 @@
+"""Accepting an inbound message durably: the message and one recipient row per hosted mailbox it goes to, in
+one transaction; the MX answers 250 only after the commit (group commit with the messages that arrived
+together, on the relay machinery's write lanes, as relay.submission.accept does for the relay)."""
+
+import email.utils
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from relay import sqlrows
+from relay.inbound.rules import Accepted
+from relay.models import QueuedMessage, Recipient, new_queue_id
+from relay.submission.accept import notifier, parse_headers
+
+
+@dataclass
+class InboundMessage:
+    """One message as the MX received it, its recipients resolved at RCPT."""
+
+    mail_from: str  # '' for the null sender
+    recipients: list[Accepted]
+    content: bytes  # as received, our own Authentication-Results already removed
+    client_ip: str
+    helo: str
+    tls_version: str
+    smtputf8: bool = False
+    # Added above the content: Authentication-Results, and X-Spam-Flag for DMARC quarantine.
+    auth_headers: str = ""
+    sender_authenticated: bool = False
+    extra: dict = field(default_factory=dict)
+
+
+def received_header(*, queue_id: str, message: InboundMessage, now: datetime) -> str:
+    """RFC 5321 4.4; "with" per RFC 3848 (ESMTPS once TLS is up) and RFC 6531 (UTF8SMTP[S])."""
+    protocol = ("UTF8SMTP" if message.smtputf8 else "ESMTP") + ("S" if message.tls_version else "")
+    tls = f" ({message.tls_version})" if message.tls_version else ""
+    addresses = [r.address for r in message.recipients]
+    for_clause = f"\r\n\tfor <{addresses[0]}>" if len(addresses) == 1 else ""
+    helo = "".join(c for c in (message.helo or "unknown") if c.isprintable() and c not in "()")[:100]
+    literal = f"IPv6:{message.client_ip}" if ":" in message.client_ip else message.client_ip
+    return (f"Received: from {helo} ([{literal}])\r\n\tby {settings.MAIL_MX_HOST} (hostingmail) with {protocol}{tls}"
+            f" id {queue_id}{for_clause};\r\n\t{email.utils.format_datetime(now)}\r\n")
+
+
+def accept_inbound(messages: list[InboundMessage], *, now: datetime | None = None) -> list[QueuedMessage]:
+    """Store several inbound messages in one transaction (one commit for all); delivery is asked for on commit."""
+    now = now or timezone.now()
+    stored, recipients = [], []
+    for message in messages:
+        queue_id = new_queue_id()
+        headers = parse_headers(message.content)
+        content = (received_header(queue_id=queue_id, message=message, now=now) + message.auth_headers).encode(
+            "utf-8") + message.content
+        destinations = {}
+        for accepted in message.recipients:  # a mailbox reached through two addresses gets one copy
+            for mailbox in accepted.mailboxes:
+                destinations.setdefault(mailbox.mailbox_id, mailbox)
+        external = list(dict.fromkeys(a for accepted in message.recipients for a in accepted.external))
+        first = next(iter(destinations.values()), None)
+        queued = QueuedMessage(
+            queue_id=queue_id, direction=QueuedMessage.Direction.INBOUND,
+            # The message log shows an inbound message to the customer of the (first) mailbox it is for.
+            customer_id=first.customer_id if first else None,
+            mail_from=message.mail_from, header_from=", ".join(headers.from_addresses)[:320],
+            subject=headers.subject, message_id=headers.message_id, size=len(content), content=content,
+            client_ip=message.client_ip or None, tls_version=message.tls_version,
+            sender_authenticated=message.sender_authenticated,
+            created_at=now, next_attempt_at=now)
+        stored.append(queued)
+        recipients.append([(m.address, m.mailbox_id) for m in destinations.values()]
+                          + [(address, None) for address in external])
+    with transaction.atomic():
+        sqlrows.insert(stored, return_ids=True)
+        sqlrows.insert([Recipient(message=message, address=address, mailbox_id=mailbox_id)
+                        for message, rows in zip(stored, recipients) for address, mailbox_id in rows])
+        ids = [message.pk for message in stored]
+        transaction.on_commit(lambda: notifier.submit(ids))
+    return stored

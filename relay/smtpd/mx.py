@@ -1,0 +1,148 @@
+"""The MX (`manage.py runmx`): port 25 for the hosted domains, on the relay's machinery (relay.smtpd.server).
+
+What differs from the submission relay (RFC 5321, Postfix's smtpd defaults as the reference): STARTTLS is offered
+but not required (RFC 3207 4: a public MX must not insist on it), AUTH is neither advertised nor accepted, the
+null sender is accepted (bounces must reach our customers), and every decision about a recipient is taken at
+RCPT (relay.inbound.rules) so the MX never accepts a message it would then have to bounce.
+"""
+
+import asyncio
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import DatabaseError
+
+from relay import metrics
+from relay.inbound import rules, senderauth
+from relay.inbound.accept import InboundMessage, accept_inbound
+from relay.smtpd.protocol import HookNames, RelaySMTP, same_help
+from relay.smtpd.server import Relay, RelayConfig
+from relay.smtpd.tls import tls_version
+from relay.submission.policy import Reject, size_parameter
+
+AUTH_NOT_ENABLED = "503 5.5.1 Error: authentication not enabled"
+NULL_SENDER = "<>"  # aiosmtpd's spelling of the null reverse-path in envelope.mail_from
+TEMPFAIL = "451 4.3.0 Temporary lookup failure, please try again later"
+
+
+class MxSMTP(RelaySMTP):
+    def _wants_path_check(self, keyword: str, arg: str | None) -> bool:
+        # Every RCPT path is checked before aiosmtpd's parser sees it (which would drop a source route and take
+        # what follows as the address); MAIL FROM is checked by the handler, which accepts the null sender.
+        return bool(keyword == "TO:" and self.session.host_name and arg is not None
+                    and arg[:len(keyword)].upper() == keyword)
+
+    async def _rejected_path(self, path: str, *, smtputf8: bool) -> bool:
+        try:
+            rules.recipient_path(path, smtputf8=smtputf8)
+        except Reject as reject:
+            await self.push(reject.reply)
+            return True
+        return False
+
+    @same_help
+    async def smtp_AUTH(self, arg: str) -> None:
+        await self.push(AUTH_NOT_ENABLED)
+
+
+class MxHandler(HookNames):
+    hook_prefixes = ("handle_",)
+
+    def __init__(self, db):
+        self.db = db
+        self.routes = rules.RouteCache(settings.MX_RECIPIENT_CACHE_SECONDS)
+        self.lane = 0
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        session.host_name = hostname
+        kept = [line for line in responses[:-1] if not line[4:].upper().startswith("AUTH")]
+        return kept + ["250-PIPELINING", "250-ENHANCEDSTATUSCODES", responses[-1]]
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        try:
+            sender = "" if address == NULL_SENDER else rules.sender_path(f"<{address}>", smtputf8=envelope.smtp_utf8)
+        except Reject as reject:
+            return reject.reply
+        envelope.mail_from = sender or NULL_SENDER
+        envelope.mail_options.extend(mail_options)
+        envelope.accepted = []
+        return "250 2.1.0 Sender OK"
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        try:
+            local, domain = rules.recipient_path(f"<{address}>", smtputf8=envelope.smtp_utf8)
+            rules.check_recipient_count(len(envelope.rcpt_tos))
+            address = f"{local}@{domain}"
+            if address in envelope.rcpt_tos:  # a repeated recipient gets one copy
+                return "250 2.1.5 Recipient OK"
+            size = size_parameter(envelope.mail_options)
+            accepted = self.routes.get(address, size)
+            if accepted is None:
+                # Batched with the other sessions' RCPTs waiting at the same moment (as AUTH lookups are).
+                accepted = await self.db.gather(rules.check_recipients, (address, size))
+                self.routes.put(accepted)
+        except Reject as reject:
+            return reject.reply
+        except DatabaseError as error:
+            server.event("rcpt", result="tempfail", error=type(error).__name__)
+            return TEMPFAIL
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(rcpt_options)
+        envelope.accepted.append(accepted)
+        return "250 2.1.5 Recipient OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        content = envelope.original_content
+        try:
+            rules.check_loop(content)
+        except Reject as reject:
+            return reject.reply
+        mail_from = "" if envelope.mail_from == NULL_SENDER else envelope.mail_from
+        helo = session.host_name or ""
+        # DNS lookups and parsing: on a thread, never on the loop.
+        content, verdict = await asyncio.to_thread(_authenticate, content, server.client_ip, helo, mail_from)
+        if verdict.action == "reject":
+            # RFC 7489 6.7 / 10.3: refuse during the transaction rather than bounce afterwards.
+            return (f"550 5.7.1 Message rejected: the DMARC policy of {verdict.from_domain} (p=reject) "
+                    f"is not met by SPF or DKIM")
+        headers = verdict.header + ("X-Spam-Flag: YES\r\n" if verdict.action == "quarantine" else "")
+        message = InboundMessage(mail_from=mail_from, recipients=list(envelope.accepted), content=content,
+                                 client_ip=server.client_ip, helo=helo, tls_version=tls_version(server.transport),
+                                 smtputf8=envelope.smtp_utf8, auth_headers=headers,
+                                 sender_authenticated=verdict.sender_authenticated)
+        # No quota rows are locked for inbound mail: the write lanes take turns, in parallel (on PostgreSQL).
+        self.lane += 1
+        try:
+            stored = await self.db.batch(accept_inbound, message, lane=self.lane, size=len(content))
+        except DatabaseError as error:
+            server.event("accept", result="tempfail", error=type(error).__name__)
+            return "451 4.3.0 Temporary failure storing the message, please try again later"
+        metrics.ACCEPTED_MESSAGES.inc()
+        metrics.ACCEPTED_BYTES.inc(stored.size)
+        metrics.ACCEPTED_RECIPIENTS.inc(len(envelope.rcpt_tos))
+        server.event("accepted", queue_id=stored.queue_id, direction="inbound", recipients=len(envelope.rcpt_tos),
+                     size=stored.size, spf=verdict.spf, dkim=",".join(r for r, _ in verdict.dkim) or "none",
+                     dmarc=verdict.dmarc, result="queued")
+        return f"250 2.0.0 Ok: queued as {stored.queue_id}"
+
+
+def _authenticate(content: bytes, client_ip: str, helo: str, mail_from: str):
+    content = senderauth.strip_own_results(content)
+    return content, senderauth.verify(content, client_ip=client_ip, helo=helo, mail_from=mail_from)
+
+
+@dataclass
+class MxConfig(RelayConfig):
+    mx: tuple[str, int] | None = None  # port 25
+
+
+class Mx(Relay):
+    handler_class = MxHandler
+    protocol_class = MxSMTP
+
+    def listeners(self):
+        return [("mx", self.config.mx, False)]
+
+    def session_options(self, implicit_tls: bool) -> dict:
+        # RFC 3207 4: a publicly referenced MX must not require STARTTLS; no AUTH on port 25.
+        return {"require_starttls": False, "auth_required": False, "auth_require_tls": True}

@@ -1,0 +1,117 @@
+"""A private Dovecot with IMAP and LMTP from the shipped configuration (hostingmail/deploy/dovecot/), on this
+test's PostgreSQL database: the same start as tests/test_dovecot.py, with the LMTP listener the workers deliver
+to (a unix socket, as in production, and a loopback port)."""
+
+import os
+import pwd
+import shutil
+import subprocess
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from tests.peers import free_port, wait_for_port
+from tests.test_dovecot import DEPLOY, Dovecot, binaries, install
+
+
+class LmtpDovecot(Dovecot):
+    def __init__(self, *, port: int, lmtp_port: int, lmtp_socket: Path, log: Path, mail_dir: Path):
+        super().__init__(port=port, log=log, mail_dir=mail_dir)
+        self.lmtp_port, self.lmtp_socket = lmtp_port, lmtp_socket
+
+
+@contextmanager
+def running_dovecot():
+    dovecot_bin = binaries()["dovecot"]
+    for path, package in [("/usr/lib/dovecot/lmtp", "dovecot-lmtpd"),
+                          ("/usr/lib/dovecot/modules/lib90_sieve_plugin.so", "dovecot-sieve")]:
+        if not os.path.exists(path):
+            pytest.fail(f"Dovecot's {path} is missing: install the Debian package {package} (.ci/peers does)")
+    root = Path(tempfile.mkdtemp(prefix="hm-dovecot-lmtp-", dir="/tmp"))
+    root.chmod(0o755)
+    conf_dir, mail_dir = root / "etc", root / "vmail"
+    conf_dir.mkdir()
+    mail_dir.mkdir(mode=0o777)
+    mail_dir.chmod(0o777)
+    install(conf_dir, mail_dir)
+    (conf_dir / "sieve").mkdir()
+    shutil.copy(DEPLOY / "sieve" / "hostingmail-junk.sieve", conf_dir / "sieve")
+    (conf_dir / "sieve").chmod(0o777)
+    port, lmtp_port = free_port(), free_port()
+    if os.getuid() == 0:
+        users, mail_user = "", pwd.getpwnam("dovecot")
+    else:
+        me = pwd.getpwuid(os.getuid()).pw_name
+        users, mail_user = f"default_internal_user = {me}\ndefault_login_user = {me}\n", pwd.getpwuid(os.getuid())
+    (conf_dir / "dovecot.conf").write_text(f"""\
+instance_name = hm-lmtp-{port}
+base_dir = {root}/run
+state_dir = {root}/state
+log_path = {root}/dovecot.log
+protocols = imap
+listen = 127.0.0.1
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+auth_failure_delay = 0
+service anvil {{
+  unix_listener anvil-auth-penalty {{
+    mode = 0
+  }}
+}}
+{users}
+service imap-login {{
+  inet_listener imap {{
+    address = 127.0.0.1
+    port = {port}
+  }}
+  inet_listener imaps {{
+    port = 0
+  }}
+}}
+!include {conf_dir}/90-hostingmail.conf
+mail_uid = {mail_user.pw_uid}
+mail_gid = {mail_user.pw_gid}
+first_valid_uid = {min(mail_user.pw_uid, 500)}
+service dict {{
+  unix_listener dict {{
+    mode = 0666
+    user =
+    group =
+  }}
+}}
+# After the shipped snippet: no vmail user or hostingmail group here; and a loopback port beside the socket.
+service lmtp {{
+  unix_listener lmtp {{
+    mode = 0666
+    user =
+    group =
+  }}
+  inet_listener lmtp {{
+    address = 127.0.0.1
+    port = {lmtp_port}
+  }}
+}}
+""")
+    proc = subprocess.Popen([dovecot_bin, "-F", "-c", str(conf_dir / "dovecot.conf")],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    log = root / "dovecot.log"
+    try:
+        try:
+            wait_for_port(port, proc=proc, timeout=20)
+            wait_for_port(lmtp_port, proc=proc, timeout=20)
+        except (RuntimeError, TimeoutError) as exc:
+            output = proc.stdout.read().decode() if proc.poll() is not None else ""
+            pytest.fail(f"Dovecot did not start: {exc}\n{output}\n{log.read_text() if log.exists() else ''}")
+        yield LmtpDovecot(port=port, lmtp_port=lmtp_port, lmtp_socket=root / "run" / "lmtp", log=log,
+                          mail_dir=mail_dir)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+        shutil.rmtree(root, ignore_errors=True)
