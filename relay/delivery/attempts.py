@@ -26,8 +26,9 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import Customer, Domain, Reseller, Status
+from accounts.quotas import QuotaExceeded
 from relay import sqlrows
-from relay.delivery import dkim, dsn, lmtp, routing, smarthost
+from relay.delivery import dkim, dsn, forward, lmtp, routing, smarthost
 from relay.delivery.groupcommit import GroupCommit
 from relay.delivery.smtpclient import ConnectFailed, ConnectionCache, Reply
 from relay.eventlog import format_event
@@ -250,6 +251,20 @@ def deliver_mailboxes(message: QueuedMessage, recipients: list[Recipient]) -> li
                     "4.4.1" if code is None else status_of(code, reply), reply, host) for r, code, reply in answers]
 
 
+def forward_outside(message: QueuedMessage, recipients: list[Recipient]) -> list[Outcome]:
+    """An inbound message's outside recipients (aliases, catch-alls, forward copies): one outbound copy for them,
+    SRS-rewritten, ARC-sealed and counted against the forwarding domain's sending limits (relay.delivery.forward);
+    over a limit they wait like any temporary failure."""
+    addresses = [r.address for r in recipients]
+    try:
+        copy = forward.forward_message(message.pk, addresses, domain_id=message.domain_id)
+    except QuotaExceeded as exceeded:
+        return [Outcome(r, Recipient.State.DEFERRED, 451, "4.7.1", f"Forwarding limit reached: {exceeded}", "forward")
+                for r in recipients]
+    text = f"Forwarded as {copy.queue_id}"
+    return [Outcome(r, Recipient.State.DELIVERED, 250, "2.0.0", text, "forward") for r in recipients]
+
+
 @dataclass
 class _Result:
     message: QueuedMessage
@@ -406,6 +421,8 @@ def deliver(message_id: int, *, owner: str | None = None, cache: ConnectionCache
             return None
         if domain == LOCAL:
             outcomes = deliver_mailboxes(message, recipients)
+        elif message.direction == QueuedMessage.Direction.INBOUND:
+            outcomes = forward_outside(message, recipients)
         else:
             outcomes = deliver_domain(message, domain, recipients, cache)
         # Each domain's outcomes committed before the next domain; the last ones with the message's new state.

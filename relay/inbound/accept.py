@@ -59,11 +59,13 @@ def accept_inbound(messages: list[InboundMessage], *, now: datetime | None = Non
             for mailbox in accepted.mailboxes:
                 destinations.setdefault(mailbox.mailbox_id, mailbox)
         external = list(dict.fromkeys(a for accepted in message.recipients for a in accepted.external))
+        # Copies to outside addresses go out in the name of the (first) hosted domain that forwards them.
+        forwarding = next((a.forwarding_domain_id for a in message.recipients if a.external), None)
         first = next(iter(destinations.values()), None)
         queued = QueuedMessage(
             queue_id=queue_id, direction=QueuedMessage.Direction.INBOUND,
             # The message log shows an inbound message to the customer of the (first) mailbox it is for.
-            customer_id=first.customer_id if first else None,
+            customer_id=first.customer_id if first else None, domain_id=forwarding,
             mail_from=message.mail_from, header_from=", ".join(headers.from_addresses)[:320],
             subject=headers.subject, message_id=headers.message_id, size=len(content), content=content,
             client_ip=message.client_ip or None, tls_version=message.tls_version,

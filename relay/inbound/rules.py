@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from accounts.models import Mailbox
+from accounts.models import Domain, Mailbox
+from accounts.normalize import split_address
 from accounts.selectors.recipients import RecipientRefused, resolve_recipient
 from relay.submission.policy import Reject, check_path
 
@@ -57,6 +58,9 @@ class Accepted:
     mailboxes: tuple[Destination, ...]
     external: tuple[str, ...]
     free: int | None = None  # octets left in the fullest of its mailboxes (None: no limit)
+    # The hosted domain of the address when it forwards outside: the copies go out in its name (SRS, ARC) and
+    # count against its sending limits.
+    forwarding_domain_id: int | None = None
 
 
 class RouteCache:
@@ -103,7 +107,12 @@ def check_recipient(address: str, size: int | None = None) -> Accepted:
         if size is not None and free is not None and size > free:
             raise Reject(f"552 5.2.2 <{address}>: Mailbox full (not enough room for {size} octets)", "mailbox_full")
         mailboxes.append(Destination(pk, f"{local}@{domain}", customer_id))
-    return Accepted(address=address, mailboxes=tuple(mailboxes), external=tuple(route.external), free=free)
+    forwarding = None
+    if route.external:
+        parts = split_address(address)
+        forwarding = parts and Domain.objects.filter(name=parts[1]).values_list("pk", flat=True).first()
+    return Accepted(address=address, mailboxes=tuple(mailboxes), external=tuple(route.external), free=free,
+                    forwarding_domain_id=forwarding)
 
 
 def check_recipients(items: list[tuple[str, int | None]]) -> list[Accepted | Reject]:

@@ -28,8 +28,15 @@ from relay.smtpd.threads import DbRunner
 from relay.smtpd.tls import TlsStore, tls_version
 from relay.submission import auth
 from relay.submission.accept import Submission, accept_messages, notifier, parse_headers
-from relay.submission.policy import (Reject, check_path, check_recipient_count, check_sender, check_size, may_send_as,
-                                     size_parameter)
+from relay.submission.policy import (
+    Reject,
+    check_path,
+    check_recipient_count,
+    check_sender,
+    check_size,
+    may_send_as,
+    size_parameter,
+)
 
 AUTH_OK = "235 2.7.0 Authentication successful"
 AUTH_INVALID = "535 5.7.8 Authentication credentials invalid"

@@ -9,8 +9,9 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import CommandError
 
-from relay.management.commands.runrelay import Command as RunRelay, parse_listen
 from relay.inbound import senderauth
+from relay.management.commands.runrelay import Command as RunRelay
+from relay.management.commands.runrelay import parse_listen
 from relay.smtpd.mx import Mx, MxConfig
 from relay.smtpd.server import run_relay
 from relay.smtpd.supervisor import READY_ENV, Supervisor, SupervisorError

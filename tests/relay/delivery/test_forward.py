@@ -135,3 +135,30 @@ def test_the_forwarded_copy_reaches_smtp_sink_with_the_srs_sender_and_a_valid_se
     assert copy.mail_from.encode() in dump
     message = dump[dump.index(b"ARC-Seal:"):]
     assert dkimpy.arc_verify(message.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n"), dnsfunc=dns_txt)[0] == b"pass"
+
+
+def test_an_alias_to_a_mailbox_and_an_outside_address_through_the_mx_path(cast, routes):
+    """RCPT resolution, the durable inbound accept and the worker: the mailbox's copy goes to LMTP, the outside
+    address gets one SRS, ARC-sealed outbound copy in the alias domain's name, and the inbound recipient says so."""
+    from accounts.services.aliases import alias_create
+    from relay.inbound.accept import InboundMessage, accept_inbound
+    from relay.inbound.rules import check_recipient
+
+    alias_create(actor=None, domain=cast.a.domain, local_part="team",
+                 destinations=[cast.a.mailbox.address, "boss@b.test"])
+    accepted = check_recipient("team@alpha.test")
+    assert [m.address for m in accepted.mailboxes] == [cast.a.mailbox.address]
+    assert accepted.external == ("boss@b.test",) and accepted.forwarding_domain_id == cast.a.domain.pk
+    content = b"From: Alice <alice@example.org>\r\nTo: team@alpha.test\r\nSubject: Hi\r\n\r\nHello.\r\n"
+    with handed_over():
+        [stored] = accept_inbound([InboundMessage(mail_from="alice@example.org", recipients=[accepted],
+                                                  content=content, client_ip="192.0.2.1", helo="mail.example.org",
+                                                  tls_version="TLSv1.3")])
+    outside = stored.recipients.get(mailbox__isnull=True)
+    with handed_over():
+        [outcome] = attempts.forward_outside(stored, [outside])
+    copy = QueuedMessage.objects.get(direction=QueuedMessage.Direction.OUTBOUND, domain=cast.a.domain)
+    assert outcome.state == "delivered" and outcome.reply == f"Forwarded as {copy.queue_id}"
+    assert srs.srs_reverse(copy.mail_from) == "alice@example.org"
+    assert list(copy.recipients.values_list("address", flat=True)) == ["boss@b.test"]
+    assert quotas.usage(scope=SendUsage.Scope.DOMAIN, scope_id=cast.a.domain.pk)["hour"] == 1
