@@ -21,6 +21,7 @@ from accounts.networks import parse_networks
 from accounts.quotas import QuotaExceeded
 from relay import eventlog, metrics
 from relay.smtpd import fairloop
+from relay.smtpd.clients import ClientLimits
 from relay.smtpd.httpd import start_http
 from relay.smtpd.protocol import HookNames, RelaySMTP
 from relay.smtpd.threads import DbRunner
@@ -211,6 +212,9 @@ class Relay:
         self.handler = RelayHandler(self.db)
         self.proxy_networks = parse_networks(config.proxy_from)
         self.sessions: set[RelaySMTP] = set()
+        self.clients = ClientLimits(max_connections=settings.RELAY_MAX_CONNECTIONS_PER_CLIENT,
+                                    rate_per_minute=settings.RELAY_CONNECTION_RATE_PER_CLIENT,
+                                    exempt=settings.RELAY_CONNECTION_LIMIT_EXEMPT)
         self.stopping = False
         self.servers: list[asyncio.AbstractServer] = []
         self.ports: dict[str, int] = {}

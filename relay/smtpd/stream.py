@@ -19,6 +19,21 @@ TOO_MUCH = "too much"
 
 
 class SessionReader(fairloop.FairReader):
+    stopped = False  # a reply closed the session: nothing more of the client's is read
+
+    def stop(self) -> None:
+        """After a closing reply (221, 421, ...): whatever the client pipelined behind is never run."""
+        self.stopped = True
+        self._buffer.clear()
+
+    async def readuntil(self, separator=b"\n"):
+        if self.stopped:
+            raise asyncio.CancelledError  # ends the session's task as a lost connection does
+        line = await super().readuntil(separator)
+        if self.stopped:
+            raise asyncio.CancelledError
+        return line
+
     async def read_content(self, *, max_bytes: int | None, max_line: int) -> tuple[bytes | None, str | None]:
         """Read a message's content up to and including the line with a lone dot.
 
