@@ -317,9 +317,10 @@ SWITCH_INTERVAL = 0.0002
 def run_relay(config: RelayConfig, *, ready=None, stop_event: threading.Event | None = None,
               install_signals: bool = True) -> None:
     """Serve until SIGTERM/SIGINT (or stop_event); SIGHUP reloads the certificate. Blocks."""
-    # aiosmtpd logs every command line at INFO; relay.eventlog already writes one line per session event.
+    # aiosmtpd logs every command line at INFO, and what clients do wrong at WARNING with their raw octets;
+    # relay.eventlog already writes one line per session event (and each refusal).
     # A worker thread holds the GIL for at most SWITCH_INTERVAL before the event loop gets it (Python's default: 5 ms).
     sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL))
-    logging.getLogger("mail.log").setLevel(max(logging.WARNING, logging.getLogger("mail.log").level))
+    logging.getLogger("mail.log").setLevel(max(logging.ERROR, logging.getLogger("mail.log").level))
     with asyncio.Runner(loop_factory=fairloop.new_event_loop) as runner:
         runner.run(serve(config, ready=ready, stop_event=stop_event, install_signals=install_signals))
