@@ -523,7 +523,8 @@ class RelaySMTP(HookNames, SMTP):
             await self.push("354 End data with <CR><LF>.<CR><LF>")
             try:
                 content, problem = await self._reader.read_content(max_bytes=self.data_size_limit,
-                                                                   max_line=self.line_length_limit)
+                                                                   max_line=self.line_length_limit,
+                                                                   spool_after=settings.RELAY_SPOOL_THRESHOLD)
             except asyncio.CancelledError:  # the connection was lost during DATA
                 self._writer.close()
                 raise
@@ -534,6 +535,8 @@ class RelaySMTP(HookNames, SMTP):
             else:
                 self.envelope.content = self.envelope.original_content = content
                 status = await self._call_handler_hook("DATA")
+                if isinstance(content, stream.SpooledContent):
+                    content.close()  # not on a lost connection: a database thread may still be reading it
                 self._set_post_data_state()
                 if status is MISSING or status.startswith("250"):
                     self.junk_commands = 0

@@ -162,7 +162,9 @@ class RelayHandler(HookNames):
             check_size(principal, len(content))
         except Reject as reject:
             return reject.reply
-        headers = await asyncio.to_thread(parse_headers, content)  # decodes the whole message: not on the loop
+        # Decodes the whole header: not on the loop. Spooled content is read from its file there too.
+        headers = await asyncio.to_thread(
+            lambda: parse_headers(content if isinstance(content, bytes) else content.header_block()))
         if not headers.from_addresses or not all(self._from_allowed(principal, a) for a in headers.from_addresses):
             return FROM_REJECTED
         submission = Submission(principal=principal, mail_from=envelope.mail_from, recipients=envelope.rcpt_tos,

@@ -146,3 +146,18 @@ def test_a_failed_tls_handshake_is_one_info_line_without_traceback(relay, caplog
     time.sleep(0.2)
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING or r.exc_info] == []
     assert any("tls_failed" in r.getMessage() for r in caplog.records if r.levelno == logging.INFO)
+
+
+def test_a_large_message_is_spooled_and_stored_whole(relay_factory, settings, login):
+    settings.RELAY_SPOOL_THRESHOLD = 4096
+    relay = relay_factory()
+    body = b"".join(b".line %d of a large message\r\n" % i for i in range(3000))
+    with ready_session(relay.submission, login) as client:
+        assert client.command(f"MAIL FROM:<{login[0]}>").startswith(b"250")
+        assert client.command("RCPT TO:<bob@example.org>").startswith(b"250")
+        assert client.command("DATA").startswith(b"354")
+        content = message(sender=login[0]) + body
+        client.send(content.replace(b"\r\n.", b"\r\n..") + b".\r\n")
+        assert client.reply()[-1].startswith(b"250 2.0.0")
+    stored = bytes(QueuedMessage.objects.get().content)
+    assert stored.endswith(content)
