@@ -119,9 +119,6 @@ def main() -> None:
         cert, key = workdir / "bench.crt", workdir / "bench.key"
         make_self_signed(cert, key, hostname="localhost")
         logins = seed(args.messages, args.messages)
-        from accounts.models import Customer
-
-        Customer.objects.update(max_message_size=64 * 1024 * 1024) if hasattr(Customer, "max_message_size") else None
         size = int(args.size_mb * 1_000_000)
         mib = 1024 * 1024
         for label, threshold in (("in memory (RELAY_SPOOL_THRESHOLD=0)", "0"), ("spooled past 1 MiB", str(mib))):
