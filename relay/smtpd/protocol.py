@@ -1,6 +1,6 @@
 """aiosmtpd's SMTP protocol, adjusted for submission.
 
-- Replies get enhanced status codes (RFC 2034/3463) where aiosmtpd's built-in texts lack them.
+- Replies get enhanced status codes (RFC 2034/3463) where aiosmtpd's built-in texts lack them (relay.smtpd.replies).
 - Implicit TLS (port 465, RFC 8314) is done here, after an optional PROXY header, as the same upgrade
   STARTTLS does: AUTH then counts as "over TLS" (aiosmtpd issue #281) and a reloaded certificate serves
   new connections at once.
@@ -11,7 +11,7 @@
 - No reply carries the client's own octets (reply injection), and nothing a client pipelined behind a reply that
   closes the session (221, 421, the 502 for too many unknown commands) is run.
 - Limits per session: commands that make no progress (NOOP, RSET, VRFY, HELP, HELO/EHLO) as Postfix's
-  smtpd_junk_command_limit, and per client address (relay.smtpd.clients) at the greeting.
+  smtpd_junk_command_limit, and per client address at the greeting (relay.smtpd.limits).
 """
 
 import asyncio
@@ -19,7 +19,6 @@ import asyncio.sslproto as sslproto
 import collections
 import functools
 import logging
-import re
 import secrets
 import ssl
 from base64 import b64decode, b64encode
@@ -33,6 +32,8 @@ from django.db import DatabaseError
 from accounts.networks import address_in
 from relay import eventlog, metrics
 from relay.smtpd import fairloop, stream
+from relay.smtpd.limits import NoProgressLimit, same_help
+from relay.smtpd.replies import CLOSING, INTERNAL_ERROR, SHUTDOWN, TOO_MANY_CONNECTIONS, clean
 from relay.submission.policy import Reject, check_path, split_path
 
 
@@ -50,54 +51,9 @@ def _getaddr(arg: str, local_part_limit: int) -> tuple[str | None, str | None]:
     except (IndexError, ValueError, UnicodeError):  # the email package's parser on e.g. "user@": a bad path
         return None, None
 
-_ENHANCED = re.compile(r"^\d{3}[ -][245]\.\d{1,3}\.\d{1,3}( |$)")
-_EXACT = {
-    "250 OK": "250 2.0.0 OK",
-    "221 Bye": "221 2.0.0 Bye",
-    "220 Ready to start TLS": "220 2.0.0 Ready to start TLS",
-    "530 Must issue a STARTTLS command first": "530 5.7.0 Must issue a STARTTLS command first",
-    "500 Command line too long": "500 5.5.2 Line too long",
-    "500 Line too long (see RFC5321 4.5.3.1.6)": "500 5.5.2 Line too long (at most 1000 octets, RFC 5321 4.5.3.1.6)",
-    "552 Error: Too much mail data": "552 5.3.4 Message size exceeds fixed limit",
-    "552 Error: message size exceeds fixed maximum message size": "552 5.3.4 Message size exceeds fixed limit",
-    "503 Already authenticated": "503 5.5.1 Already authenticated",
-    "553 5.1.3 Error: malformed address": "501 5.1.3 Bad address syntax",
-    "500 Error: strict ASCII mode": "553 5.6.7 Non-ASCII data needs SMTPUTF8",
-    "554 Command refused due to lack of security": "554 5.7.0 Command refused due to lack of security",
-    "501 Not enough value": "501 5.5.4 Syntax: AUTH mechanism [initial-response]",
-    "501 Too many values": "501 5.5.4 Syntax: AUTH mechanism [initial-response]",
-    "252 Cannot VRFY user, but will accept message and attempt delivery":
-        "252 2.1.5 Cannot VRFY user, but will accept message and attempt delivery",
-}
-_PREFIX = [("501 ", "5.5.4"), ("503 ", "5.5.1"), ("500 ", "5.5.2"), ("502 ", "5.5.1"), ("504 ", "5.5.4"),
-           ("555 ", "5.5.4"), ("538 ", "5.7.11")]
-# aiosmtpd's reply to an unknown command quotes the command: the client's octets (CR, controls) in our reply.
-_UNKNOWN_COMMAND = re.compile(r'^500 Error: command ".*" not recognized$', re.S)
-# Octets a reply line may carry (RFC 5321 4.2: text is printable US-ASCII, SP and HT): anything else is replaced.
-_NOT_REPLY_TEXT = re.compile(r"[^\x20-\x7e\t]")
-# Replies after which the session is over: nothing the client pipelined behind the command is run.
-_CLOSING = ("221 ", "421 ", "502 5.5.1 Too many unrecognized commands")
-INTERNAL_ERROR = "451 4.3.0 Internal error; please try again later"
-TOO_MANY_CONNECTIONS = "421 4.7.0 Too many connections from your address, try again later"
-NO_PROGRESS = "421 4.7.0 Too many commands without progress, closing connection"
-# Commands that move no transaction forward: a client looping on them holds a connection doing nothing.
-JUNK_COMMANDS = frozenset({"NOOP", "RSET", "VRFY", "HELP", "HELO", "EHLO"})
-SHUTDOWN = "421 4.3.2 Service shutting down, please try again later"
+
 # Seconds a hang-up waits for a TLS handshake under way to finish (to say its 421 over TLS) before dropping it.
 TLS_HANDSHAKE_WAIT = 5.0
-
-
-def enhance(status: str) -> str:
-    if status in _EXACT:
-        return _EXACT[status]
-    if _UNKNOWN_COMMAND.match(status):
-        return "500 5.5.2 Error: command not recognized"
-    if _ENHANCED.match(status) or not status[:3].isdigit() or status[:1] in "23":
-        return status
-    for prefix, code in _PREFIX:
-        if status.startswith(prefix):
-            return f"{prefix}{code} {status[len(prefix):]}"
-    return status
 
 
 class QuietSession(Session):
@@ -109,14 +65,6 @@ class QuietSession(Session):
     @login_data.setter
     def login_data(self, value):
         self._login_data = value
-
-
-def same_help(method):
-    """The relay's version of one of aiosmtpd's commands: HELP answers with aiosmtpd's syntax text for it."""
-    base = getattr(SMTP, method.__name__)
-    for attribute in ("__smtp_syntax__", "__smtp_syntax_extended__", "__smtp_syntax_when__"):
-        setattr(method, attribute, getattr(base, attribute, None))
-    return method
 
 
 class HookNames:
@@ -139,7 +87,7 @@ class HookNames:
         return names
 
 
-class RelaySMTP(HookNames, SMTP):
+class RelaySMTP(HookNames, NoProgressLimit, SMTP):
     hook_prefixes = ("smtp_", "auth_")
     # The stream reader takes lines up to 12288 octets (AUTH, RFC 4954 4); DATA lines stay limited to 1000.
     line_length_limit = 12288 + 2
@@ -188,11 +136,11 @@ class RelaySMTP(HookNames, SMTP):
 
     async def push(self, status):
         if isinstance(status, str):
-            status = _NOT_REPLY_TEXT.sub("?", enhance(status))
+            status = clean(status)
             if status[:1] in "45":
                 metrics.REJECTIONS.labels(reason=status[:9].strip()).inc()
                 self.event("reply", result=status[:120])
-            if status.startswith(_CLOSING):
+            if status.startswith(CLOSING):
                 self._reader.stop()
         if self.transport is None or self.transport.is_closing():
             return  # the client is gone or being hung up on (a closed TLS transport would raise)
@@ -445,41 +393,6 @@ class RelaySMTP(HookNames, SMTP):
                 return
             except asyncio.LimitOverrunError as more:
                 await self._reader.read(more.consumed)
-
-    async def _no_progress(self) -> bool:
-        """Count a command that moves nothing forward; past the limit say 421 and close (True)."""
-        self.junk_commands += 1
-        limit = settings.RELAY_MAX_JUNK_COMMANDS
-        if limit and self.junk_commands > limit:
-            self.event("junk_limit", result="closed")
-            self.hang_up(NO_PROGRESS)
-            return True
-        return False
-
-    @same_help
-    async def smtp_NOOP(self, arg: str) -> None:
-        if not await self._no_progress():
-            await super().smtp_NOOP(arg)
-
-    @same_help
-    async def smtp_RSET(self, arg: str) -> None:
-        if not await self._no_progress():
-            await super().smtp_RSET(arg)
-
-    @same_help
-    async def smtp_HELP(self, arg: str) -> None:
-        if not await self._no_progress():
-            await super().smtp_HELP(arg)
-
-    @same_help
-    async def smtp_HELO(self, hostname: str) -> None:
-        if not await self._no_progress():
-            await super().smtp_HELO(hostname)
-
-    @same_help
-    async def smtp_EHLO(self, hostname: str) -> None:
-        if not await self._no_progress():
-            await super().smtp_EHLO(hostname)
 
     @same_help
     async def smtp_VRFY(self, arg: str) -> None:

@@ -21,7 +21,7 @@ from accounts.networks import parse_networks
 from accounts.quotas import QuotaExceeded
 from relay import eventlog, metrics
 from relay.smtpd import fairloop
-from relay.smtpd.clients import ClientLimits
+from relay.smtpd.limits import ClientLimits
 from relay.smtpd.httpd import start_http
 from relay.smtpd.protocol import HookNames, RelaySMTP
 from relay.smtpd.threads import DbRunner

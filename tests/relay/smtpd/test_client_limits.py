@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from relay.smtpd.clients import ClientLimits
+from relay.smtpd.limits import ClientLimits
 from tests.support.raw_smtp import RawClient, ready_session
 
 pytestmark = pytest.mark.django_db(transaction=True)
