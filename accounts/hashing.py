@@ -9,6 +9,7 @@ import ctypes
 import multiprocessing
 import os
 import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 
 from argon2 import PasswordHasher, Type
@@ -54,12 +55,34 @@ def check_hash(password: str, stored: str) -> bool:
 def _worker_start() -> None:
     """The lowest priority there is: hashing runs on CPU nobody else wants. Under SCHED_IDLE (Linux) a waking
     event loop or database takes the CPU from a hash at once; at nice 19 it could still wait a few ms for it."""
+    _exit_with_parent()
     try:
         os.nice(19)
         os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))  # lowering one's own priority needs no rights
     except (AttributeError, OSError):
         pass
     _keep_freed_memory()
+
+
+# Seconds between a worker's checks that the process that started it is alive.
+PARENT_CHECK_INTERVAL = 0.5
+
+
+def _exit_with_parent() -> None:
+    """A worker ends when the process that started it dies, even by SIGKILL (which runs no shutdown of the pool):
+    else it, and multiprocessing's resource tracker (which waits for every holder of its pipe), ran on as orphans.
+
+    Not the kernel's parent-death signal (PR_SET_PDEATHSIG): it fires when the *thread* that started the worker
+    ends — the pool starts workers from whichever thread submits — and would kill workers of a living relay. A
+    thread here notices that the worker was re-parented (to init or a subreaper) instead."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK_INTERVAL)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 # glibc's mallopt() parameters.

@@ -259,6 +259,17 @@ RELAY_AUTH_LOCKOUT_SECONDS = env.int("RELAY_AUTH_LOCKOUT_SECONDS", default=900)
 RELAY_AUTH_DELAY_BASE = env.float("RELAY_AUTH_DELAY_BASE", default=0.5)
 RELAY_AUTH_DELAY_MAX = env.float("RELAY_AUTH_DELAY_MAX", default=8.0)
 RELAY_PROXY_PROTOCOL_FROM = env.list("RELAY_PROXY_PROTOCOL_FROM", default=[])
+# Per client address and relay process, as Postfix's anvil: connections open at once (its
+# smtpd_client_connection_count_limit) and begun per minute; 0 turns a limit off. EXEMPT: networks never refused.
+RELAY_MAX_CONNECTIONS_PER_CLIENT = env.int("RELAY_MAX_CONNECTIONS_PER_CLIENT", default=50)
+RELAY_CONNECTION_RATE_PER_CLIENT = env.int("RELAY_CONNECTION_RATE_PER_CLIENT", default=600)
+RELAY_CONNECTION_LIMIT_EXEMPT = env.list("RELAY_CONNECTION_LIMIT_EXEMPT", default=[])
+# NOOP, RSET, VRFY, HELP, HELO/EHLO a session may send between accepted messages (Postfix's smtpd_junk_command_limit).
+RELAY_MAX_JUNK_COMMANDS = env.int("RELAY_MAX_JUNK_COMMANDS", default=100)
+# Seconds a TLS handshake (STARTTLS or port 465) may take.
+RELAY_TLS_HANDSHAKE_TIMEOUT = env.float("RELAY_TLS_HANDSHAKE_TIMEOUT", default=10.0)
+# Octets of a message's content kept in memory while it is received; the rest goes to a temporary file.
+RELAY_SPOOL_THRESHOLD = env.int("RELAY_SPOOL_THRESHOLD", default=1024 * 1024)
 
 # MX (manage.py runmx): inbound mail for the hosted domains, port 25.
 MX_LISTEN = env("MX_LISTEN", default="0.0.0.0:25" if PRODUCTION else "127.0.0.1:2525")

@@ -1,5 +1,8 @@
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -7,8 +10,39 @@ import pytest
 from relay.smtpd.tls import make_self_signed
 from tests.peers import DnsServer, free_port, wait_for_port
 from tests.support.factories import PASSWORD, make_cast
+from tests.support.processes import RUN_MARKER, command_line, marked
 from tests.support.relays import ROOT, RelayProcess, RunningRelay, child_env, start_relay
 from tests.support.smtp import HOST
+
+# Every process this run starts inherits the marker (xdist's workers too: the controller sets it first), so the
+# run can check at its end that it left none behind.
+os.environ.setdefault(RUN_MARKER, f"{os.getpid()}-{time.time_ns()}")
+# Seconds for processes already told to stop to finish.
+LEFTOVER_WAIT = float(os.environ.get("HM_TEST_LEFTOVER_WAIT", "10"))
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session):
+    if hasattr(session.config, "workerinput"):  # an xdist worker: the controller checks once all have ended
+        return
+    deadline = time.monotonic() + LEFTOVER_WAIT
+    while (left := marked(os.environ[RUN_MARKER])) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    if not left:
+        return
+    lines = [f"{pid} {command_line(pid)[:200]}" for pid in left]
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_sep("=", "processes of this test run still running", red=True)
+        reporter.write_line("\n".join(lines))
+    else:
+        print("processes of this test run still running:", *lines, sep="\n", file=sys.stderr)
+    for pid in left:  # the run's own: stopped, so that they do not outlive it either
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -93,6 +93,8 @@ class MxHandler(HookNames):
 
     async def handle_DATA(self, server, session, envelope):
         content = envelope.original_content
+        if not isinstance(content, bytes):  # spooled to a file while it arrived (a large message): read off the loop
+            content = await asyncio.to_thread(content.read)
         try:
             rules.check_loop(content)
         except Reject as reject:

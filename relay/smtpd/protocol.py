@@ -1,12 +1,17 @@
 """aiosmtpd's SMTP protocol, adjusted for submission.
 
-- Replies get enhanced status codes (RFC 2034/3463) where aiosmtpd's built-in texts lack them.
+- Replies get enhanced status codes (RFC 2034/3463) where aiosmtpd's built-in texts lack them (relay.smtpd.replies).
 - Implicit TLS (port 465, RFC 8314) is done here, after an optional PROXY header, as the same upgrade
   STARTTLS does: AUTH then counts as "over TLS" (aiosmtpd issue #281) and a reloaded certificate serves
   new connections at once.
 - The real client address (from the PROXY header of a trusted load balancer) is kept on the protocol,
   because aiosmtpd makes a fresh Session after every TLS upgrade.
-- Uncaught errors answer 451 4.3.0 and are logged with the session; the client never sees a traceback.
+- Uncaught errors answer 451 4.3.0 and are logged with the session; the client never sees a traceback. What a
+  client does to itself (a failed TLS handshake, a reset) is one INFO line, not an error.
+- No reply carries the client's own octets (reply injection), and nothing a client pipelined behind a reply that
+  closes the session (221, 421, the 502 for too many unknown commands) is run.
+- Limits per session: commands that make no progress (NOOP, RSET, VRFY, HELP, HELO/EHLO) as Postfix's
+  smtpd_junk_command_limit, and per client address at the greeting (relay.smtpd.limits).
 """
 
 import asyncio
@@ -14,16 +19,21 @@ import asyncio.sslproto as sslproto
 import collections
 import functools
 import logging
-import re
 import secrets
+import ssl
+from base64 import b64decode, b64encode
+from binascii import Error as Base64Error
 
 from aiosmtpd.proxy_protocol import get_proxy
-from aiosmtpd.smtp import MISSING, SMTP, Session
+from aiosmtpd.smtp import MISSING, SMTP, Session, TLSSetupException
+from django.conf import settings
 from django.db import DatabaseError
 
 from accounts.networks import address_in
 from relay import eventlog, metrics
 from relay.smtpd import fairloop, stream
+from relay.smtpd.limits import NoProgressLimit, same_help
+from relay.smtpd.replies import CLOSING, INTERNAL_ERROR, SHUTDOWN, TOO_MANY_CONNECTIONS, clean
 from relay.submission.policy import Reject, check_path, split_path
 
 
@@ -36,44 +46,14 @@ class _PathParser:
 
 @functools.lru_cache(maxsize=8192)
 def _getaddr(arg: str, local_part_limit: int) -> tuple[str | None, str | None]:
-    return SMTP._getaddr(_PathParser(local_part_limit), arg)
+    try:
+        return SMTP._getaddr(_PathParser(local_part_limit), arg)
+    except (IndexError, ValueError, UnicodeError):  # the email package's parser on e.g. "user@": a bad path
+        return None, None
 
-_ENHANCED = re.compile(r"^\d{3}[ -][245]\.\d{1,3}\.\d{1,3}( |$)")
-_EXACT = {
-    "250 OK": "250 2.0.0 OK",
-    "221 Bye": "221 2.0.0 Bye",
-    "220 Ready to start TLS": "220 2.0.0 Ready to start TLS",
-    "530 Must issue a STARTTLS command first": "530 5.7.0 Must issue a STARTTLS command first",
-    "500 Command line too long": "500 5.5.2 Line too long",
-    "500 Line too long (see RFC5321 4.5.3.1.6)": "500 5.5.2 Line too long (at most 1000 octets, RFC 5321 4.5.3.1.6)",
-    "552 Error: Too much mail data": "552 5.3.4 Message size exceeds fixed limit",
-    "552 Error: message size exceeds fixed maximum message size": "552 5.3.4 Message size exceeds fixed limit",
-    "503 Already authenticated": "503 5.5.1 Already authenticated",
-    "553 5.1.3 Error: malformed address": "501 5.1.3 Bad address syntax",
-    "500 Error: strict ASCII mode": "553 5.6.7 Non-ASCII data needs SMTPUTF8",
-    "554 Command refused due to lack of security": "554 5.7.0 Command refused due to lack of security",
-    "501 Not enough value": "501 5.5.4 Syntax: AUTH mechanism [initial-response]",
-    "501 Too many values": "501 5.5.4 Syntax: AUTH mechanism [initial-response]",
-    "252 Cannot VRFY user, but will accept message and attempt delivery":
-        "252 2.1.5 Cannot VRFY user, but will accept message and attempt delivery",
-}
-_PREFIX = [("501 ", "5.5.4"), ("503 ", "5.5.1"), ("500 ", "5.5.2"), ("502 ", "5.5.1"), ("504 ", "5.5.4"),
-           ("555 ", "5.5.4"), ("538 ", "5.7.11")]
-INTERNAL_ERROR = "451 4.3.0 Internal error; please try again later"
-SHUTDOWN = "421 4.3.2 Service shutting down, please try again later"
+
 # Seconds a hang-up waits for a TLS handshake under way to finish (to say its 421 over TLS) before dropping it.
 TLS_HANDSHAKE_WAIT = 5.0
-
-
-def enhance(status: str) -> str:
-    if status in _EXACT:
-        return _EXACT[status]
-    if _ENHANCED.match(status) or not status[:3].isdigit() or status[:1] in "23":
-        return status
-    for prefix, code in _PREFIX:
-        if status.startswith(prefix):
-            return f"{prefix}{code} {status[len(prefix):]}"
-    return status
 
 
 class QuietSession(Session):
@@ -85,14 +65,6 @@ class QuietSession(Session):
     @login_data.setter
     def login_data(self, value):
         self._login_data = value
-
-
-def same_help(method):
-    """The relay's version of one of aiosmtpd's commands: HELP answers with aiosmtpd's syntax text for it."""
-    base = getattr(SMTP, method.__name__)
-    for attribute in ("__smtp_syntax__", "__smtp_syntax_extended__", "__smtp_syntax_when__"):
-        setattr(method, attribute, getattr(base, attribute, None))
-    return method
 
 
 class HookNames:
@@ -115,7 +87,7 @@ class HookNames:
         return names
 
 
-class RelaySMTP(HookNames, SMTP):
+class RelaySMTP(HookNames, NoProgressLimit, SMTP):
     hook_prefixes = ("smtp_", "auth_")
     # The stream reader takes lines up to 12288 octets (AUTH, RFC 4954 4); DATA lines stay limited to 1000.
     line_length_limit = 12288 + 2
@@ -136,6 +108,8 @@ class RelaySMTP(HookNames, SMTP):
         self.session_id = secrets.token_hex(5)
         self.client_ip = ""
         self.busy = False  # inside DATA: a graceful shutdown waits for it
+        self.junk_commands = 0  # since the last message accepted
+        self._counted = False  # in the relay's per-client connection count
 
     def _create_session(self) -> Session:
         return QuietSession(self.loop)
@@ -162,13 +136,24 @@ class RelaySMTP(HookNames, SMTP):
 
     async def push(self, status):
         if isinstance(status, str):
-            status = enhance(status)
+            status = clean(status)
             if status[:1] in "45":
                 metrics.REJECTIONS.labels(reason=status[:9].strip()).inc()
                 self.event("reply", result=status[:120])
+            if status.startswith(CLOSING):
+                self._reader.stop()
+        if self.transport is None or self.transport.is_closing():
+            return  # the client is gone or being hung up on (a closed TLS transport would raise)
         await super().push(status)
 
     async def handle_exception(self, error: Exception) -> str:
+        if isinstance(error, TLSSetupException):  # aiosmtpd closes the connection: the reply is never sent
+            self.event("tls_failed", error=type(error.__cause__ or error).__name__)
+            return "454 4.7.0 TLS not available"
+        if isinstance(error, (ConnectionError, ssl.SSLError)) or self.transport is None or self.transport.is_closing():
+            # What the client did (a reset, a broken TLS record, hanging up mid-reply), not a fault of ours.
+            self.event("disconnect", result="client gone", error=type(error).__name__)
+            return INTERNAL_ERROR  # goes nowhere: push() skips a closing transport
         if isinstance(error, DatabaseError):
             self.event("error", result="database unavailable", error=type(error).__name__)
         else:
@@ -195,6 +180,12 @@ class RelaySMTP(HookNames, SMTP):
         super().connection_lost(error)
         self._handler_coroutine.add_done_callback(self._release)  # once the session's task has unwound
 
+    def eof_received(self):
+        # aiosmtpd ends the session at the client's FIN but leaves the socket half-open (StreamReaderProtocol's
+        # answer), and a session whose task had not started yet never closed it: CLOSE_WAIT until the idle timeout.
+        super().eof_received()
+        return False
+
     def _release(self, task: asyncio.Task | None = None) -> None:
         """Break the reference cycles a finished session is made of, so that it is freed at once.
 
@@ -205,6 +196,11 @@ class RelaySMTP(HookNames, SMTP):
         """
         if self._timeout_handle is not None:  # the idle timer would keep it until it fires
             self._timeout_handle.cancel()
+        if self._counted:
+            self._counted = False
+            self.relay.clients.release(self.client_ip)
+        if task is not None and not task.cancelled():
+            task.exception()  # e.g. a reset while writing: said in the disconnect line, not "never retrieved"
         self._smtp_methods, self._auth_methods, self._handle_hooks = {}, {}, {}
         self._handler_coroutine = self._client_connected_cb = self._stream_writer = None
         self._reader = self._writer = self._tls_protocol = self._original_transport = None
@@ -231,6 +227,12 @@ class RelaySMTP(HookNames, SMTP):
                 return
             if self.transport.is_closing():  # hung up as the handshake finished (a stopping relay)
                 return
+        if self.relay is not None:
+            if not self.relay.clients.admit(self.client_ip):
+                self.event("refused", result="too many connections from the client's address")
+                self.hang_up(TOO_MANY_CONNECTIONS)
+                return
+            self._counted = True
         await super()._handle_client()
 
     async def _read_proxy_header(self, peer_ip: str) -> bool:
@@ -251,8 +253,16 @@ class RelaySMTP(HookNames, SMTP):
     async def _start_tls(self) -> None:
         # What smtp_STARTTLS does, without the 220: the client speaks TLS from its first byte.
         buffered = bytes(self._reader._buffer)  # e.g. a ClientHello sent right behind the PROXY header
+        self._reader._buffer.clear()
+        await self._upgrade(buffered)
+
+    async def _upgrade(self, buffered: bytes) -> None:
+        """Put TLS under the session, feeding it what was read already; the handshake has a time limit."""
+        # A reader holding more than its limit paused the socket: the handshake would never be read.
+        self._reader._maybe_resume_transport()
         waiter = self.loop.create_future()
-        self._tls_protocol = sslproto.SSLProtocol(self.loop, self, self.tls_context, waiter, server_side=True)
+        self._tls_protocol = sslproto.SSLProtocol(self.loop, self, self.tls_context, waiter, server_side=True,
+                                                  ssl_handshake_timeout=settings.RELAY_TLS_HANDSHAKE_TIMEOUT)
         self._original_transport = self.transport
         self._original_transport.set_protocol(self._tls_protocol)
         self.transport = self._tls_protocol._app_transport
@@ -273,6 +283,7 @@ class RelaySMTP(HookNames, SMTP):
             self._reply_after_tls = reply
             self.loop.call_later(TLS_HANDSHAKE_WAIT, self.abort)
             return
+        self._reader.stop()
         try:
             self._writer.write(reply.encode() + b"\r\n")
         except Exception:
@@ -318,6 +329,10 @@ class RelaySMTP(HookNames, SMTP):
             except Reject as reject:
                 await self.push(reject.reply)
                 return
+            if any(not _octets(p[5:]) for p in params.split() if p[:5].upper() == "SIZE="):
+                # aiosmtpd takes any Unicode digit ('²'.isdigit()) and then fails on int() (RFC 1870: 1*20DIGIT).
+                await self.push("501 5.5.4 Syntax: SIZE=<number of octets>")
+                return
             if await self._rejected_path(arg[5:], smtputf8="SMTPUTF8" in params.upper().split()):
                 return
             # RFC 4954 5: AUTH=<identity> may be sent once AUTH is advertised; this relay has no use for it.
@@ -327,10 +342,73 @@ class RelaySMTP(HookNames, SMTP):
 
     @same_help
     async def smtp_STARTTLS(self, arg: str) -> None:
+        # aiosmtpd's, with the handshake's time limit and what was pipelined behind STARTTLS dropped at once.
         if self._tls_protocol is not None:  # aiosmtpd would wrap TLS inside TLS
             await self.push("554 5.5.1 TLS already active")
             return
-        await super().smtp_STARTTLS(arg)
+        if arg:
+            await self.push("501 Syntax: STARTTLS")
+            return
+        if not self.tls_context:
+            await self.push("454 4.7.0 TLS not available")
+            return
+        await self.push("220 Ready to start TLS")
+        # RFC 3207 4.2: nothing the client sent before the handshake is used (aiosmtpd dropped it after the
+        # handshake, but a reader holding 24 KB of it had paused the socket, and the handshake never came).
+        self._reader._buffer.clear()
+        try:
+            await self._upgrade(b"")
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            raise TLSSetupException() from error
+
+    async def challenge_auth(self, challenge, encode_to_b64: bool = True, log_client_response: bool = False):
+        """aiosmtpd's, but an answer longer than a line may be (RFC 4954 4: 12288 octets) is read to its end and
+        refused: aiosmtpd's readline() dropped what it had read and the rest of the line was run as a command."""
+        challenge = challenge.encode() if isinstance(challenge, str) else challenge
+        await self.push(b"334 " + (b64encode(challenge) if encode_to_b64 else challenge))
+        try:
+            line = await self._reader.readuntil()
+        except asyncio.LimitOverrunError as error:
+            await self._skip_line(error)
+            await self.push("500 5.5.2 Line too long (at most 12288 octets, RFC 4954 4)")
+            return MISSING
+        blob = line.strip()
+        if blob == b"*":
+            await self.push("501 5.7.0 Auth aborted")
+            return MISSING
+        try:
+            return b64decode(blob, validate=True)
+        except Base64Error:
+            await self.push("501 5.5.2 Can't decode base64")
+            return MISSING
+
+    async def _skip_line(self, error: asyncio.LimitOverrunError) -> None:
+        # As aiosmtpd's command loop does with a command line too long: read on to the line's end.
+        await self._reader.read(error.consumed)
+        while True:
+            try:
+                await self._reader.readuntil()
+                return
+            except asyncio.LimitOverrunError as more:
+                await self._reader.read(more.consumed)
+
+    @same_help
+    async def smtp_VRFY(self, arg: str) -> None:
+        # aiosmtpd's echoed the argument in its reply (undecodable octets raised while encoding it).
+        if await self._no_progress() or await self.check_auth_needed("VRFY"):
+            return
+        if not arg:
+            await self.push("501 Syntax: VRFY <address>")
+            return
+        address, _ = self._getaddr(arg)
+        if address is None:
+            await self.push("501 5.1.3 Bad address syntax")
+            return
+        status = await self._call_handler_hook("VRFY", address)
+        await self.push("252 Cannot VRFY user, but will accept message and attempt delivery"
+                        if status is MISSING else status)
 
     @same_help
     async def smtp_RCPT(self, arg: str | None) -> None:
@@ -358,7 +436,8 @@ class RelaySMTP(HookNames, SMTP):
             await self.push("354 End data with <CR><LF>.<CR><LF>")
             try:
                 content, problem = await self._reader.read_content(max_bytes=self.data_size_limit,
-                                                                   max_line=self.line_length_limit)
+                                                                   max_line=self.line_length_limit,
+                                                                   spool_after=settings.RELAY_SPOOL_THRESHOLD)
             except asyncio.CancelledError:  # the connection was lost during DATA
                 self._writer.close()
                 raise
@@ -369,10 +448,18 @@ class RelaySMTP(HookNames, SMTP):
             else:
                 self.envelope.content = self.envelope.original_content = content
                 status = await self._call_handler_hook("DATA")
+                if isinstance(content, stream.SpooledContent):
+                    content.close()  # not on a lost connection: a database thread may still be reading it
                 self._set_post_data_state()
+                if status is MISSING or status.startswith("250"):
+                    self.junk_commands = 0
                 await self.push("250 OK" if status is MISSING else status)
         finally:
             self.busy = False
         if self.relay is not None and self.relay.stopping:
             self.event("shutdown", result="closed after DATA")
             self.hang_up()
+
+
+def _octets(value: str) -> bool:
+    return value.isascii() and value.isdigit()

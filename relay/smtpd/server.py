@@ -21,6 +21,7 @@ from accounts.networks import parse_networks
 from accounts.quotas import QuotaExceeded
 from relay import eventlog, metrics
 from relay.smtpd import fairloop
+from relay.smtpd.limits import ClientLimits
 from relay.smtpd.httpd import start_http
 from relay.smtpd.inflight import InFlight
 from relay.smtpd.protocol import INTERNAL_ERROR, HookNames, RelaySMTP
@@ -213,7 +214,9 @@ class RelayHandler(HookNames):
             check_size(principal, len(content))
         except Reject as reject:
             return reject.reply
-        headers = await asyncio.to_thread(parse_headers, content)  # decodes the whole message: not on the loop
+        # Decodes the whole header: not on the loop. Spooled content is read from its file there too.
+        headers = await asyncio.to_thread(
+            lambda: parse_headers(content if isinstance(content, bytes) else content.header_block()))
         if headers.from_problem:
             return f"{FROM_MALFORMED}: {headers.from_problem}"
         if not headers.from_addresses or not all(self._from_allowed(principal, a) for a in headers.from_addresses):
@@ -270,6 +273,9 @@ class Relay:
         self.handler = self.handler_class(self.db)
         self.proxy_networks = parse_networks(config.proxy_from)
         self.sessions: set[RelaySMTP] = set()
+        self.clients = ClientLimits(max_connections=settings.RELAY_MAX_CONNECTIONS_PER_CLIENT,
+                                    rate_per_minute=settings.RELAY_CONNECTION_RATE_PER_CLIENT,
+                                    exempt=settings.RELAY_CONNECTION_LIMIT_EXEMPT)
         self.stopping = False
         self.servers: list[asyncio.AbstractServer] = []
         self.ports: dict[str, int] = {}
@@ -379,10 +385,11 @@ SWITCH_INTERVAL = 0.0002
 def run_relay(config: RelayConfig, *, ready=None, stop_event: threading.Event | None = None,
               install_signals: bool = True, server_class: type[Relay] = Relay) -> None:
     """Serve until SIGTERM/SIGINT (or stop_event); SIGHUP reloads the certificate. Blocks."""
-    # aiosmtpd logs every command line at INFO; relay.eventlog already writes one line per session event.
+    # aiosmtpd logs every command line at INFO, and what clients do wrong at WARNING with their raw octets;
+    # relay.eventlog already writes one line per session event (and each refusal).
     # A worker thread holds the GIL for at most SWITCH_INTERVAL before the event loop gets it (Python's default: 5 ms).
     sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL))
-    logging.getLogger("mail.log").setLevel(max(logging.WARNING, logging.getLogger("mail.log").level))
+    logging.getLogger("mail.log").setLevel(max(logging.ERROR, logging.getLogger("mail.log").level))
     with asyncio.Runner(loop_factory=fairloop.new_event_loop) as runner:
         runner.run(serve(config, ready=ready, stop_event=stop_event, install_signals=install_signals,
                          server_class=server_class))

@@ -11,6 +11,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -19,6 +20,19 @@ READY_ENV = "HM_RELAY_READY_FILE"  # a child creates this file once it listens
 
 class SupervisorError(Exception):
     pass
+
+
+def stop_with_supervisor(interval: float = 0.5) -> None:
+    """In a supervised relay: stop as SIGTERM stops it (sessions in DATA finish) once the supervisor is gone, even
+    killed by SIGKILL, whose children would otherwise serve on as orphans, holding the ports."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(interval)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="supervisor-watch", daemon=True).start()
 
 
 class Supervisor:

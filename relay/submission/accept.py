@@ -176,7 +176,7 @@ class Submission:
     principal: Principal
     mail_from: str
     recipients: list[str]
-    content: bytes
+    content: bytes  # or an object with read() and len(): relay.smtpd.stream.SpooledContent
     client_ip: str
     helo: str
     tls_version: str
@@ -201,12 +201,15 @@ def accept_messages(submissions: list[Submission], *, now: datetime | None = Non
     now = now or timezone.now()
     prepared = []
     for submission in submissions:
-        headers = submission.headers or parse_headers(submission.content)
+        body = submission.content
+        if not isinstance(body, bytes):  # spooled to a file by the relay (a large message): read here, off the loop
+            body = body.read()
+        headers = submission.headers or parse_headers(body)
         queue_id = new_queue_id()
         sender_domain = submission.mail_from.rpartition("@")[2] or submission.principal.domain_name
         content = trace_headers(queue_id=queue_id, helo=submission.helo, client_ip=submission.client_ip,
                                 tls_version=submission.tls_version, recipients=submission.recipients,
-                                headers=headers, sender_domain=sender_domain, now=now) + submission.content
+                                headers=headers, sender_domain=sender_domain, now=now) + body
         principal = submission.principal
         prepared.append(QueuedMessage(
             queue_id=queue_id, customer_id=principal.customer_id, domain_id=principal.domain_id,

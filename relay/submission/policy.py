@@ -75,6 +75,10 @@ def check_path(path: str, *, smtputf8: bool, null_ok: bool = False) -> tuple[str
     refusal is not remembered, so it is worked out again each time).
     """
     mailbox, _ = split_path(path)
+    try:
+        mailbox.encode()
+    except UnicodeEncodeError:  # octets that are not UTF-8, kept by aiosmtpd as surrogates (RFC 6531 3.3)
+        raise Reject("501 5.6.7 Bad address syntax: not valid UTF-8", "syntax") from None
     if len(mailbox) + 2 > 256:  # RFC 5321 4.5.3.1.3: a path is at most 256 octets with its brackets
         raise Reject("501 5.1.3 Path too long (at most 256 characters)", "path_too_long")
     if not mailbox:
@@ -144,6 +148,6 @@ def check_size(principal: Principal, size: int) -> None:
 def size_parameter(mail_options: list[str]) -> int | None:
     for option in mail_options:
         name, _, value = option.partition("=")
-        if name.upper() == "SIZE" and value.isdigit():
+        if name.upper() == "SIZE" and value.isascii() and value.isdigit():  # '²'.isdigit() is true
             return int(value)
     return None

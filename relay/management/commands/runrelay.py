@@ -12,7 +12,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from accounts.networks import InvalidNetwork, parse_networks
 from relay.smtpd.server import RelayConfig, run_relay
-from relay.smtpd.supervisor import READY_ENV, Supervisor, SupervisorError
+from relay.smtpd.supervisor import READY_ENV, Supervisor, SupervisorError, stop_with_supervisor
 from relay.smtpd.tls import ensure_certificate, server_context
 
 
@@ -72,6 +72,8 @@ class Command(BaseCommand):
         # walks only what serving creates (a 40 ms stop of the event loop became a few ms).
         gc.collect()
         gc.freeze()
+        if os.environ.get(READY_ENV):
+            stop_with_supervisor()
         try:
             run_relay(config, ready=ready)
         except OSError as error:

@@ -185,3 +185,12 @@ def test_a_refusal_is_never_remembered_and_a_suspension_counts_within_the_cache_
     mx.mx.handler.routes.seconds = 0
     mx.mx.handler.routes.entries.clear()
     assert rcpt(mx, "<info@alpha.test>")[0] == 550
+
+
+def test_a_message_spooled_to_a_file_is_received_whole(mx, settings):
+    settings.RELAY_SPOOL_THRESHOLD = 1024  # the protocol spools larger content to a file as it arrives
+    body = "".join(f"line {n} of a long message\r\n" for n in range(400))
+    with mta_client(mx.port) as client:
+        replies = send(client, sender=SENDER, recipients=["info@alpha.test"], data=inbound("Large", body=body))
+    assert replies[-1][0] == 250, replies
+    assert bytes(QueuedMessage.objects.get().content).endswith(inbound("Large", body=body))

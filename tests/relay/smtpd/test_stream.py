@@ -29,7 +29,8 @@ def line_by_line(raw: bytes, max_bytes: int | None, max_line: int = MAX_LINE):
     return (None if problem else b"".join(kept)), problem, raw[position:]
 
 
-def read_in_chunks(raw: bytes, cuts: list[int], max_bytes: int | None, *, eof: bool = False):
+def read_in_chunks(raw: bytes, cuts: list[int], max_bytes: int | None, *, eof: bool = False,
+                   spool_after: int | None = None):
     """read_content while `raw` arrives cut at these offsets, each piece in a turn of its own."""
     async def main():
         reader = stream.SessionReader()
@@ -43,9 +44,13 @@ def read_in_chunks(raw: bytes, cuts: list[int], max_bytes: int | None, *, eof: b
 
         feeder = asyncio.create_task(feed())
         try:
-            content, problem = await reader.read_content(max_bytes=max_bytes, max_line=MAX_LINE)
+            content, problem = await reader.read_content(max_bytes=max_bytes, max_line=MAX_LINE,
+                                                         spool_after=spool_after)
         finally:
             await feeder
+        if isinstance(content, stream.SpooledContent):
+            assert spool_after is not None and len(content) > spool_after
+            content = content.read()
         return content, problem, bytes(reader._buffer)
 
     return in_thread(lambda: asyncio.run(main()))
@@ -86,6 +91,29 @@ def test_bulk_reading_matches_reading_line_by_line_however_the_octets_arrive(see
         assert read_in_chunks(raw, cuts, max_bytes) == expected, cuts
     octet_by_octet = list(range(1, len(raw)))
     assert read_in_chunks(raw, octet_by_octet, max_bytes) == expected
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_content_spooled_to_a_file_is_the_same_however_the_octets_arrive(seed):
+    rng = random.Random(1000 + seed)
+    raw = random_message(rng)
+    spool_after = rng.choice([1, 10, 200, len(raw) // 3 or 1])
+    expected = line_by_line(raw, None)
+    assert read_in_chunks(raw, [], None, spool_after=spool_after) == expected
+    cuts = sorted(rng.sample(range(1, len(raw)), min(len(raw) - 1, rng.randint(1, 30))))
+    assert read_in_chunks(raw, cuts, None, spool_after=spool_after) == expected, cuts
+
+
+def test_large_content_is_spooled_and_its_header_block_found():
+    async def main():
+        reader = stream.SessionReader()
+        reader.feed_data(b"Subject: big\r\nFrom: a@b.example\r\n\r\n" + b"..x\r\n" * 5000 + b".\r\n")
+        return await reader.read_content(max_bytes=None, max_line=MAX_LINE, spool_after=1000)
+
+    content, problem = in_thread(lambda: asyncio.run(main()))
+    assert problem is None and isinstance(content, stream.SpooledContent)
+    assert content.header_block() == b"Subject: big\r\nFrom: a@b.example\r\n\r\n"
+    assert content.read().endswith(b"\r\n.x\r\n") and len(content) == len(content.read())
 
 
 def test_the_end_is_found_wherever_it_is_cut():
