@@ -8,7 +8,6 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from rest_framework import exceptions, serializers, status
-from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 CODES = {
