@@ -3,7 +3,6 @@ PROXY protocol, --processes, SIGHUP/SIGTERM/SIGUSR2, --http — with relay.smtpd
 
 import gc
 import os
-import sys
 from pathlib import Path
 
 from django.conf import settings
@@ -14,10 +13,11 @@ from relay.management.commands.runrelay import Command as RunRelay
 from relay.management.commands.runrelay import parse_listen
 from relay.smtpd.mx import Mx, MxConfig
 from relay.smtpd.server import run_relay
-from relay.smtpd.supervisor import READY_ENV, Supervisor, SupervisorError
+from relay.smtpd.supervisor import READY_ENV
 
 
 class Command(RunRelay):
+    command_name = "runmx"
     help = ("Run the MX for the hosted domains (port 25: STARTTLS offered, no AUTH). SIGTERM stops, SIGHUP reloads "
             "TLS; with --processes, SIGUSR2 restarts the processes one by one.")
 
@@ -38,7 +38,7 @@ class Command(RunRelay):
             raise CommandError("--listen is off: give HOST:PORT")
         self._check(processes=processes, grace=grace, cert=cert, key=key)
         if processes > 1:
-            return self._supervise_mx(processes, {"listen": listen, "cert": cert, "key": key,
+            return self._supervise(processes, {"listen": listen, "cert": cert, "key": key,
                                                   "http": http or "off", "grace": grace})
         config = MxConfig(cert=Path(cert), key=Path(key), mx=address, http=http_listen,
                           proxy_from=settings.RELAY_PROXY_PROTOCOL_FROM, reuse_port=reuse_port, grace=grace,
@@ -58,16 +58,3 @@ class Command(RunRelay):
             run_relay(config, ready=ready, server_class=Mx)
         except OSError as error:
             raise CommandError(f"cannot listen: {error}") from None
-
-    def _supervise_mx(self, processes: int, worker_options: dict) -> None:
-        command = [sys.executable, str(settings.BASE_DIR / "manage.py"), "runmx", "--reuse-port",
-                   *(f"--{name}={value}" for name, value in worker_options.items())]
-
-        def write(text):
-            self.stdout.write(text)
-            self.stdout.flush()
-
-        try:
-            Supervisor(command, processes, write=write).run()
-        except SupervisorError as error:
-            raise CommandError(str(error)) from None

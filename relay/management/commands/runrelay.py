@@ -28,6 +28,7 @@ def parse_listen(value: str) -> tuple[str, int] | None:
 
 
 class Command(BaseCommand):
+    command_name = "runrelay"  # what the supervisor starts N of (runmx subclasses this command)
     # Every system check but those of the URL configuration, the template engines and the admin (which sets the
     # engines up): they import the panel's views and tag libraries, and the relay process serves no page.
     requires_system_checks = [Tags.async_support, Tags.caches, Tags.compatibility, Tags.files, Tags.models,
@@ -117,7 +118,7 @@ class Command(BaseCommand):
                 f"RELAY_TLS_KEY to a real one in production."))
 
     def _supervise(self, processes: int, worker_options: dict) -> None:
-        command = [sys.executable, str(settings.BASE_DIR / "manage.py"), "runrelay", "--reuse-port",
+        command = [sys.executable, str(settings.BASE_DIR / "manage.py"), self.command_name, "--reuse-port",
                    *(f"--{name}={value}" for name, value in worker_options.items())]
 
         def write(text):
