@@ -11,14 +11,17 @@ def outcome_event(message: QueuedMessage, recipient: Recipient) -> Event | None:
     # Our own DSNs are not the customer's messages: their fate is not reported again.
     if message.customer_id is None or message.is_bounce or recipient.state not in TYPES:
         return None
-    reply = recipient.last_reply or ""
+    # As the DSN writes it (dsn.py, RFC 3464 2.3.6): "smtp; <code> <reply>", or our own reason without a code.
+    diagnostic = ""
+    if recipient.last_reply:
+        diagnostic = f"smtp; {recipient.last_code} {recipient.last_reply}" if recipient.last_code \
+            else f"X-hostingmail; {recipient.last_reply}"
     return Event(type=TYPES[recipient.state], customer_id=message.customer_id, payload={
         "message": {"id": message.pk, "queue_id": message.queue_id, "direction": message.direction,
                     "mail_from": message.mail_from, "subject": message.subject, "message_id": message.message_id},
         "recipient": recipient.address,
-        # As the DSN reports it (RFC 3464): Status and Diagnostic-Code.
-        "status": recipient.last_status or "", "smtp_code": recipient.last_code,
-        "diagnostic_code": f"smtp; {reply}" if reply else "", "remote_host": recipient.remote_host or "",
+        "status": recipient.last_status or "", "smtp_code": recipient.last_code, "diagnostic_code": diagnostic,
+        "remote_host": recipient.remote_host or "",
     })
 
 
