@@ -207,3 +207,19 @@ def test_dns_status_change_is_an_event_and_an_unchanged_check_is_not(cast, recei
     events = list(WebhookEvent.objects.order_by("id").values_list("payload", flat=True))
     assert len(events) == 2
     assert events[1]["domain"]["name"] == cast.a.domain.name and events[1]["after"]["spf"] == "missing"
+
+
+def test_the_readme_receiver_example_verifies_a_real_delivery(cast, receiver):
+    import re
+    from pathlib import Path
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    [code] = [block for block in re.findall(r"```python\n(.*?)```", readme, re.S) if "def verify_webhook" in block]
+    namespace = {}
+    exec(code, namespace)
+    new = webhook_endpoint_create(actor=cast.a.user, url=receiver.url)
+    suspend(actor=None, obj=cast.a.customer, reason="unpaid")
+    send_due()
+    [got] = receiver.requests
+    assert namespace["verify_webhook"](new.secret, got.body, got.headers["X-Hostingmail-Signature"])
+    assert not namespace["verify_webhook"](new.secret, got.body.replace(b"unpaid", b"paid!!"),
+                                           got.headers["X-Hostingmail-Signature"])
