@@ -71,8 +71,7 @@ urlpatterns = [
     path("webhooks/<int:pk>/", webhooks.webhook_detail, name="webhook_detail"),
     path("webhooks/<int:pk>/delete/", webhooks.webhook_delete, name="webhook_delete"),
     path("webhooks/<int:pk>/enable/", webhooks.webhook_enable, name="webhook_enable"),
-    path("webhooks/<int:pk>/deliveries/<int:delivery_pk>/redeliver/", webhooks.webhook_redeliver,
-         name="webhook_redeliver"),
+    path("webhooks/deliveries/<int:pk>/redeliver/", webhooks.webhook_redeliver, name="webhook_redeliver"),
     path("me/password/", self.own_password, name="own_password"),
     path("account/password/", self.account_password, name="account_password"),
     # Mail clients' automatic setup: public, answered for domains hosted here only.

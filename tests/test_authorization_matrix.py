@@ -164,7 +164,7 @@ TABLE: dict[str, U] = {
     "webhook_enable": U(E(support=405, reseller=405, customer=405, mailbox=403), kwargs={"pk": "webhook"},
                         post=tenant(302, mailbox=403)),
     "webhook_redeliver": U(E(support=405, reseller=405, customer=405, mailbox=403),
-                           kwargs={"pk": "webhook", "delivery_pk": "webhook_delivery"}, post=tenant(302, mailbox=403)),
+                           kwargs={"pk": "webhook_delivery"}, post=tenant(302, mailbox=403)),
     "account_password": U(E(support=200, reseller=200, customer=200, mailbox=302),
                           post=E(support=200, reseller=200, customer=200, mailbox=302)),
     "own_password": U(E(support=404, reseller=404, customer=404, mailbox=200), post=E(

@@ -69,9 +69,9 @@ def webhook_enable(request, pk):
 
 @role_required(*ROLES)
 @require_POST
-def webhook_redeliver(request, pk, delivery_pk):
-    endpoint = _get_webhook_for_user(request, pk)
-    delivery = get_object_or_404(WebhookDelivery.objects.filter(endpoint=endpoint), pk=delivery_pk)
+def webhook_redeliver(request, pk):
+    delivery = get_object_or_404(WebhookDelivery.objects.select_related("event").filter(
+        endpoint__in=selectors.webhook_endpoints_visible_to(request.user)), pk=pk)
     webhooks.webhook_redeliver(actor=request.user, delivery=delivery, client_ip=client_ip(request))
     messages.success(request, f"Event {delivery.event.uuid} will be sent again.")
-    return redirect("webhook_detail", pk=endpoint.pk)
+    return redirect("webhook_detail", pk=delivery.endpoint_id)

@@ -42,6 +42,6 @@ def test_the_delivery_log_lists_events_and_redelivers(client, cast):
     client.force_login(cast.reseller_a_admin)
     page = client.get(reverse("webhook_detail", args=[endpoint.pk])).content.decode()
     assert "customer.suspended" in page and str(delivery.event.uuid) in page and "HTTP 500" in page
-    client.post(reverse("webhook_redeliver", args=[endpoint.pk, delivery.pk]))
+    client.post(reverse("webhook_redeliver", args=[delivery.pk]))
     delivery.refresh_from_db()
     assert delivery.state == "pending" and delivery.next_attempt_at <= timezone.now()
