@@ -410,3 +410,6 @@ class PanelLoginFailure(models.Model):
     username = models.CharField(max_length=150, db_index=True)
     client_ip = models.GenericIPAddressField(null=True, blank=True, db_index=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+
+from accounts.webhook_models import WebhookDelivery, WebhookEndpoint, WebhookEvent, WebhookEventType  # noqa: E402

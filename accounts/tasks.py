@@ -6,7 +6,7 @@ lived in modules of their own.
 
 from celery import shared_task
 
-from accounts import quotas, sending_history
+from accounts import quotas, sending_history, webhook_sender
 from accounts.models import Domain
 from accounts.services import domains, mailboxes, security
 
@@ -46,3 +46,17 @@ def purge_stale_sign_ins() -> dict[str, int]:
 @shared_task(name="accounts.history_tasks.rollup_send_usage", ignore_result=True)
 def rollup_send_usage() -> int:
     return sending_history.rollup_send_usage()
+
+
+@shared_task(name="accounts.tasks.deliver_webhooks", ignore_result=True)
+def deliver_webhooks(delivery_ids: list[int]) -> None:
+    webhook_sender.deliver_many(delivery_ids)
+
+
+@shared_task(name="accounts.tasks.sweep_webhooks", ignore_result=True)
+def sweep_webhooks() -> int:
+    """Due retries, expired claims and deliveries whose notice was lost (broker or worker down) go out again."""
+    ids = webhook_sender.due_ids()
+    for start in range(0, len(ids), 20):
+        deliver_webhooks.delay(ids[start:start + 20])
+    return len(ids)

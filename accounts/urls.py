@@ -1,7 +1,7 @@
 from django.urls import include, path
 
 from accounts.views import (aliases, api_keys, audit, clients, credentials, dashboard, domains, mailboxes, plan, reseller, security,
-                            self)
+                            self, webhooks)
 
 security_patterns = [
     path("login/code/", security.code_view, name="code"),
@@ -66,6 +66,12 @@ urlpatterns = [
     path("api-keys/", api_keys.api_key_list, name="api_key_list"),
     path("api-keys/add/", api_keys.api_key_add, name="api_key_add"),
     path("api-keys/<int:pk>/revoke/", api_keys.api_key_revoke, name="api_key_revoke"),
+    path("webhooks/", webhooks.webhook_list, name="webhook_list"),
+    path("webhooks/add/", webhooks.webhook_add, name="webhook_add"),
+    path("webhooks/<int:pk>/", webhooks.webhook_detail, name="webhook_detail"),
+    path("webhooks/<int:pk>/delete/", webhooks.webhook_delete, name="webhook_delete"),
+    path("webhooks/<int:pk>/enable/", webhooks.webhook_enable, name="webhook_enable"),
+    path("webhooks/deliveries/<int:pk>/redeliver/", webhooks.webhook_redeliver, name="webhook_redeliver"),
     path("me/password/", self.own_password, name="own_password"),
     path("account/password/", self.account_password, name="account_password"),
     # Mail clients' automatic setup: public, answered for domains hosted here only.

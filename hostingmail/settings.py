@@ -210,6 +210,15 @@ API_KEY_HASH_SECRET = env("API_KEY_HASH_SECRET", default="") or (f"api-key:{SECR
 API_RATE_LIMIT = env("API_RATE_LIMIT", default="600/minute")
 API_PAGE_SIZE = env.int("API_PAGE_SIZE", default=50)
 API_IDEMPOTENCY_HOURS = env.int("API_IDEMPOTENCY_HOURS", default=24)
+# Webhooks: a request's timeout, the delays between attempts (the last repeats) for WEBHOOK_RETRY_SECONDS after the
+# event, and an endpoint disabled after WEBHOOK_DISABLE_AFTER_FAILURES failures in a row spanning at least
+# WEBHOOK_DISABLE_AFTER_SECONDS. Private and loopback receivers only with WEBHOOK_ALLOW_PRIVATE (tests).
+WEBHOOK_TIMEOUT = env.float("WEBHOOK_TIMEOUT", default=10.0)
+WEBHOOK_RETRY_SCHEDULE = env.list("WEBHOOK_RETRY_SCHEDULE", cast=int, default=[60, 300, 900, 1800, 3600])
+WEBHOOK_RETRY_SECONDS = env.int("WEBHOOK_RETRY_SECONDS", default=24 * 3600)
+WEBHOOK_DISABLE_AFTER_FAILURES = env.int("WEBHOOK_DISABLE_AFTER_FAILURES", default=20)
+WEBHOOK_DISABLE_AFTER_SECONDS = env.int("WEBHOOK_DISABLE_AFTER_SECONDS", default=12 * 3600)
+WEBHOOK_ALLOW_PRIVATE = env.bool("WEBHOOK_ALLOW_PRIVATE", default=False)
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["hostingmail.api.authentication.ApiKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["hostingmail.api.permissions.ApiKeyPermission"],

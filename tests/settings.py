@@ -16,6 +16,7 @@ DKIM_KEY_BITS = 1024
 CELERY_TASK_ALWAYS_EAGER = False
 CELERY_BROKER_URL = "memory://"
 DELIVERY_ALLOW_PRIVATE = True
+WEBHOOK_ALLOW_PRIVATE = True
 RELAY_HOSTNAME = "relay.test"
 
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":

@@ -19,6 +19,7 @@ from accounts.models import AuditEntry, PanelSession
 from accounts.services.aliases import alias_create
 from accounts.services.api_keys import api_key_create
 from accounts.services.credentials import credential_create
+from accounts.services.webhooks import event_record, webhook_endpoint_create
 from relay.models import AuthLockout, QueuedMessage
 from tests.support.signin import sign_in_verified
 
@@ -152,6 +153,18 @@ TABLE: dict[str, U] = {
                      post=E(support=200, reseller=200, customer=200, mailbox=403)),
     "api_key_revoke": U(E(support=405, reseller=405, customer=405, mailbox=403), kwargs={"pk": "api_key"},
                         post=E(support=404, reseller=404, customer=(302, 404), mailbox=403)),
+    # Webhooks: customers their own endpoints, reseller admins their reseller's and its customers', support all
+    # (support registers through the API, naming the owner); a mailbox owner none.
+    "webhook_list": U(E(support=200, reseller=200, customer=200, mailbox=403)),
+    "webhook_add": U(E(support=403, reseller=200, customer=200, mailbox=403),
+                     post=E(support=403, reseller=200, customer=200, mailbox=403)),
+    "webhook_detail": U(tenant(mailbox=403), kwargs={"pk": "webhook"}),
+    "webhook_delete": U(E(support=405, reseller=405, customer=405, mailbox=403), kwargs={"pk": "webhook"},
+                        post=tenant(302, mailbox=403)),
+    "webhook_enable": U(E(support=405, reseller=405, customer=405, mailbox=403), kwargs={"pk": "webhook"},
+                        post=tenant(302, mailbox=403)),
+    "webhook_redeliver": U(E(support=405, reseller=405, customer=405, mailbox=403),
+                           kwargs={"pk": "webhook_delivery"}, post=tenant(302, mailbox=403)),
     "account_password": U(E(support=200, reseller=200, customer=200, mailbox=302),
                           post=E(support=200, reseller=200, customer=200, mailbox=302)),
     "own_password": U(E(support=404, reseller=404, customer=404, mailbox=200), post=E(
@@ -191,8 +204,11 @@ def world(cast):
         session = PanelSession.objects.create(user=tenant.user, session_key=f"matrix-{key}-session-key")
         alias = alias_create(actor=None, domain=tenant.domain, local_part="team", destinations=[tenant.mailbox.address])
         api_key = api_key_create(actor=None, user=tenant.user, name=f"billing {key}").api_key
+        webhook = webhook_endpoint_create(actor=tenant.user, url=f"https://hooks.{key}.test/in").endpoint
+        event_record(type="customer.restored", customer_id=tenant.customer.pk, payload={})
         objects[key] = {"alias": alias, "api_key": api_key, "customer": tenant.customer, "domain": tenant.domain, "mailbox": tenant.mailbox,
-                        "credential": credential, "message": message, "lockout": lockout, "session": session}
+                        "credential": credential, "message": message, "lockout": lockout, "session": session,
+                        "webhook": webhook, "webhook_delivery": webhook.deliveries.get()}
     clients = {"anonymous": Client()}
     support = Client()
     sign_in_verified(support, cast.support)

@@ -1,8 +1,11 @@
 """Reads, scoped by tenant. Every view reaches objects through these: what a user may not see does not exist."""
 
-from django.db.models import Count, QuerySet, Sum
+from django.db.models import Count, Q, QuerySet, Sum
 
-from accounts.models import Alias, AuditEntry, Customer, Domain, Mailbox, Reseller, SmtpCredential, Status, User
+from accounts.models import (
+    Alias, AuditEntry, Customer, Domain, Mailbox, Reseller, SmtpCredential, Status, User, WebhookDelivery,
+    WebhookEndpoint,
+)
 from accounts.normalize import split_address
 
 
@@ -56,6 +59,23 @@ def aliases_visible_to(user: User) -> QuerySet[Alias]:
     if user.role == User.Role.MAILBOX:
         return qs.none()
     return by_tenant(qs, user, reseller="domain__customer__reseller_id", customer="domain__customer_id")
+
+
+def webhook_endpoints_visible_to(user: User) -> QuerySet[WebhookEndpoint]:
+    """A customer's own endpoints; a reseller admin's: the reseller's and its customers'; support: all."""
+    qs = WebhookEndpoint.objects.select_related("customer", "reseller")
+    if user.is_support:
+        return qs
+    if user.role == User.Role.RESELLER and user.reseller_id:
+        return qs.filter(Q(reseller_id=user.reseller_id) | Q(customer__reseller_id=user.reseller_id))
+    if user.role == User.Role.CUSTOMER and user.customer_id:
+        return qs.filter(customer_id=user.customer_id)
+    return qs.none()
+
+
+def webhook_deliveries_of(endpoint: WebhookEndpoint) -> QuerySet[WebhookDelivery]:
+    """An endpoint's delivery log, newest first (the endpoint comes through webhook_endpoints_visible_to)."""
+    return endpoint.deliveries.select_related("event").order_by("-created_at", "-id")
 
 
 def with_mailbox_counts(domains: list[Domain]) -> list[Domain]:

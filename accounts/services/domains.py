@@ -15,6 +15,7 @@ from accounts.models import Customer, Domain, User
 from accounts.normalize import domain_skeleton, domain_to_ascii, domain_to_unicode, normalize_domain
 from accounts.services.audit_log import audit, snapshot
 from accounts.services.logins import logins_end
+from accounts.services.webhooks import event_record
 
 
 def domain_create(*, actor: User | None, customer: Customer, name: str, verified: bool = False,
@@ -108,6 +109,9 @@ def domain_record_dns(*, actor: User | None, domain: Domain, dns_status: dict, c
         if before != after:
             audit(actor=actor, action="domain.dns_changed", obj=domain, before=before, after=after,
                   client_ip=client_ip)
+            event_record(type="domain.dns_changed", customer_id=domain.customer_id,
+                         payload={"domain": {"id": domain.pk, "name": domain.unicode_name}, "before": before,
+                                  "after": after})
     return domain
 
 

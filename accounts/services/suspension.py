@@ -18,6 +18,7 @@ from accounts import selectors
 from accounts.models import Customer, Domain, Mailbox, PanelSession, Reseller, SmtpCredential, Status, User
 from accounts.services.audit_log import audit, snapshot
 from accounts.services.logins import hold_queued, logins_end
+from accounts.services.webhooks import event_record
 from accounts.services.workers import notify_after_commit
 
 Suspendable = Reseller | Customer | Domain | Mailbox | SmtpCredential
@@ -98,6 +99,11 @@ def _change(*, actor: User | None, obj: Suspendable, suspended: bool, reason: st
         action = f"{model.__name__.lower()}.{'suspend' if suspended else 'restore'}"
         audit(actor=actor, action=action, obj=obj, before=before, after=snapshot(obj), reason=reason,
               client_ip=client_ip)
+        if isinstance(obj, Customer):
+            event_record(type="customer.suspended" if suspended else "customer.restored", customer_id=obj.pk,
+                         payload={"customer": {"id": obj.pk, "name": obj.name,
+                                               "external_id": obj.external_id},
+                                  "reason": reason})
         if suspended:
             logins_end(**_customers_of(obj))
             if hold:

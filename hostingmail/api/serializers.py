@@ -4,7 +4,9 @@ services validate the business rules (plan, pool, ownership) and their errors co
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from accounts.models import Alias, Customer, Domain, Mailbox, SmtpCredential
+from accounts.models import (
+    Alias, Customer, Domain, Mailbox, SmtpCredential, WebhookDelivery, WebhookEndpoint, WebhookEventType,
+)
 from accounts.services.limits import PLAN_FIELDS
 from relay.models import DeliveryAttempt, QueuedMessage, Recipient
 
@@ -272,3 +274,50 @@ class MessageDetailSerializer(serializers.ModelSerializer):
 class CancelSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=300)
     bounce = serializers.BooleanField(default=False, help_text="Tell the sender with a bounce (DSN).")
+
+
+# --- webhooks ------------------------------------------------------------------------------------------------
+
+
+class WebhookSerializer(serializers.ModelSerializer):
+    events = serializers.ListField(child=serializers.ChoiceField(choices=WebhookEventType.choices),
+                                   help_text="Event types sent; empty: all of them.")
+
+    class Meta:
+        model = WebhookEndpoint
+        fields = ["id", "url", "events", "description", "customer", "reseller", "is_active", "disabled_reason",
+                  "disabled_at", "consecutive_failures", "created_at"]
+        read_only_fields = fields
+
+
+class NewWebhookSerializer(WebhookSerializer):
+    secret = serializers.CharField(read_only=True, help_text="The signing secret: shown in this answer only.")
+
+    class Meta(WebhookSerializer.Meta):
+        fields = [*WebhookSerializer.Meta.fields, "secret"]
+        read_only_fields = fields
+
+
+class WebhookCreateSerializer(serializers.Serializer):
+    url = serializers.CharField(max_length=500)
+    events = serializers.ListField(child=serializers.ChoiceField(choices=WebhookEventType.choices), required=False,
+                                   default=list, help_text="Event types to send; empty or left out: all of them.")
+    description = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    customer = serializers.IntegerField(required=False, help_text="For one customer (resellers and support).")
+    reseller = serializers.IntegerField(required=False, help_text="For all of a reseller's customers (support).")
+
+
+class WebhookDeliverySerializer(serializers.ModelSerializer):
+    event_id = serializers.UUIDField(source="event.uuid", read_only=True)
+    event_type = serializers.CharField(source="event.type", read_only=True)
+    payload = serializers.JSONField(source="event.payload", read_only=True)
+
+    class Meta:
+        model = WebhookDelivery
+        fields = ["id", "event_id", "event_type", "payload", "state", "attempts", "next_attempt_at",
+                  "last_status_code", "last_error", "last_attempt_at", "delivered_at", "created_at"]
+        read_only_fields = fields
+
+
+class RedeliverSerializer(serializers.Serializer):
+    delivery = serializers.IntegerField(help_text="One of this endpoint's deliveries.")

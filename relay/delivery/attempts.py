@@ -28,7 +28,7 @@ from django.utils import timezone
 from accounts.models import Customer, Domain, Reseller, Status
 from accounts.quotas import QuotaExceeded
 from relay import sqlrows
-from relay.delivery import dkim, dsn, forward, lmtp, routing, smarthost
+from relay.delivery import dkim, dsn, events, forward, lmtp, routing, smarthost
 from relay.delivery.groupcommit import GroupCommit
 from relay.delivery.smtpclient import ConnectFailed, ConnectionCache, Reply
 from relay.eventlog import format_event
@@ -315,6 +315,8 @@ def _record(results: list[_Result]) -> None:
             cursor.executemany(f"UPDATE {_table(Recipient)} SET state = %s, last_code = %s, last_status = %s, "
                                f"last_reply = %s, remote_host = %s, delivered_at = %s WHERE id = %s", updates)
         sqlrows.insert(attempts)
+        events.record_outcomes([(result.message, outcome.recipient) for result in results
+                                for outcome in result.outcomes])
 
 
 def _finish_batch(results: list[_Result]) -> list:
@@ -381,6 +383,7 @@ def _finish(message: QueuedMessage, recipients: list[Recipient], *, owner: str, 
             state = QueuedMessage.State.BOUNCED
         # Only the lease holder of a pending message ends it, so the DSN below is sent exactly once.
         if mine.update(state=state, attempts=attempts, finished_at=now, lease_owner="", lease_until=None) == 1:
+            events.record_outcomes([(message, recipient) for recipient in pending])
             if failed and message.direction == QueuedMessage.Direction.INBOUND and not message.sender_authenticated:
                 # No backscatter: a DSN goes only to a sender proven by SPF or aligned DKIM (DESIGN.md, the MX).
                 log.info(format_event({"event": "dsn_suppressed", "queue_id": message.queue_id,

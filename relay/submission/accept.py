@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from accounts.models import SendUsage
 from accounts.quotas import Counter, QuotaExceeded
+from accounts.services.webhooks import event_record
 from relay import sqlrows
 from relay.handoff import enqueue
 from relay.models import QueuedMessage, Recipient, new_queue_id
@@ -226,6 +227,8 @@ def accept_messages(submissions: list[Submission], *, now: datetime | None = Non
                 counter.take(submission.sender, len(submission.recipients))
             except (QuotaExceeded, ObjectDoesNotExist) as refused:
                 results.append(refused)
+                if isinstance(refused, QuotaExceeded):
+                    limit_reached(refused, customer_id=submission.principal.customer_id, now=now)
             else:
                 results.append(message)
         stored = [(s, m) for s, m in zip(submissions, results) if isinstance(m, QueuedMessage)]
@@ -237,3 +240,31 @@ def accept_messages(submissions: list[Submission], *, now: datetime | None = Non
             ids = [message.pk for _, message in stored]
             transaction.on_commit(lambda: notifier.submit(ids))
     return results
+
+
+# Limits already reported by this process, per level, window and hour (or day): a client retrying against a full
+# quota gets its 451 with no database write at all; the first refusal of each writes at most one event row (its
+# dedupe key makes it one across processes) and only if an endpoint listens.
+_limits_reported: set[str] = set()
+_LIMITS_REPORTED_MAX = 10000
+
+
+def limit_reached(exceeded: QuotaExceeded, *, customer_id: int, now: datetime) -> None:
+    """Record the webhook event "sending.limit_reached", once per level and window period (in the accept's
+    transaction, beside the messages it stores)."""
+    level = exceeded.level
+    period = now.strftime("%Y-%m-%dT%H" if exceeded.window == "hour" else "%Y-%m-%d")
+    key = f"limit:{level.scope}:{level.scope_id}:{exceeded.window}:{period}"
+    if key in _limits_reported:
+        return
+    event_record(type="sending.limit_reached", customer_id=customer_id, dedupe_key=key, now=now, payload={
+        "level": level.scope, "level_id": level.scope_id, "label": level.label, "window": exceeded.window,
+        "limit": exceeded.limit, "used": exceeded.used, "requested": exceeded.requested,
+        "retry_at": exceeded.retry_at.isoformat() if exceeded.retry_at else None,
+    })
+
+    def remember():
+        if len(_limits_reported) >= _LIMITS_REPORTED_MAX:
+            _limits_reported.clear()
+        _limits_reported.add(key)
+    transaction.on_commit(remember)

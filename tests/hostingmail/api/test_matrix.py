@@ -18,6 +18,7 @@ from accounts.models import ApiKey, AuditEntry
 from accounts.services.aliases import alias_create
 from accounts.services.api_keys import api_key_create
 from accounts.services.credentials import credential_create
+from accounts.services.webhooks import event_record, webhook_endpoint_create
 from hostingmail.api.urls import router
 from relay.models import QueuedMessage
 
@@ -87,6 +88,13 @@ TABLE = {
     # The panel's role gate: only support retries or cancels, whoever's message it is.
     ("post", "message-retry"): ("message", None, SUPPORT_ONLY),
     ("post", "message-cancel"): ("message", lambda o: {"reason": "spam"}, SUPPORT_ONLY),
+    ("get", "webhook-list"): (None, None, X(200, 200, 200)),
+    ("post", "webhook-list"): ("customer", lambda o: {"url": "https://hooks.example.net/new",
+                                                      "customer": o["customer"].pk}, tenant(201)),
+    ("get", "webhook-detail"): ("webhook", None, tenant(200)),
+    ("delete", "webhook-detail"): ("webhook", None, tenant(204)),
+    ("get", "webhook-deliveries"): ("webhook", None, tenant(200)),
+    ("post", "webhook-redeliver"): ("webhook", lambda o: {"delivery": o["delivery"].pk}, tenant(202)),
 }
 HOME = {"reseller": "a", "customer": "a"}
 
@@ -112,6 +120,9 @@ def world(cast, keys, no_dns):
             "message": QueuedMessage.objects.create(customer=t.customer, domain=t.domain, mailbox=t.mailbox,
                                                     mail_from=t.mailbox.address, subject=f"hello from {name}"),
         }
+        objects[name]["webhook"] = webhook_endpoint_create(actor=t.user, url=f"https://hooks.{name}.test/in").endpoint
+        event_record(type="customer.restored", customer_id=t.customer.pk, payload={})
+        objects[name]["delivery"] = objects[name]["webhook"].deliveries.get()
     clients = {kind: keys.client(f"{kind}_a" if kind != "support" else "support") for kind in KINDS}
     return {"objects": objects, "clients": clients}
 
