@@ -412,4 +412,5 @@ class PanelLoginFailure(models.Model):
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
 
-from accounts.webhook_models import WebhookDelivery, WebhookEndpoint, WebhookEvent, WebhookEventType  # noqa: E402
+# The webhook outbox lives in its own module; importing it here registers its models with the app.
+from accounts.webhook_models import WebhookDelivery, WebhookEndpoint, WebhookEvent, WebhookEventType  # noqa: E402,F401
