@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from django.conf import settings
 
 from accounts.models import Domain, Mailbox
-from accounts.normalize import split_address
-from accounts.selectors.recipients import RecipientRefused, resolve_recipient
+from accounts.normalize import normalize_domain, split_address
+from accounts.selectors.recipients import RecipientRefused, is_bare_postmaster, postmaster_address, resolve_recipient
 from relay.submission.policy import Reject, check_path
 
 RELAY_DENIED = "554 5.7.1 Relay access denied"
@@ -19,7 +19,11 @@ _RELAY_TRICKS = {"relay_trick", "quoted_local_part", "address_literal"}
 
 def recipient_path(path: str, *, smtputf8: bool) -> tuple[str, str]:
     """(local part, A-label domain) of a RCPT path; Reject with 554 5.7.1 for %, !, source routes, quoting and
-    address literals (an IP literal names no hosted domain, so it can only be a relay attempt)."""
+    address literals (an IP literal names no hosted domain, so it can only be a relay attempt). The bare
+    `<postmaster>` (RFC 5321 4.5.1) is postmaster at the provider's own domain."""
+    if is_bare_postmaster(path):
+        local, _, domain = postmaster_address().partition("@")
+        return local, normalize_domain(domain)
     try:
         parsed = check_path(path, smtputf8=smtputf8)
     except Reject as reject:
