@@ -283,7 +283,8 @@ MX_POSTMASTER_DOMAIN = env("MX_POSTMASTER_DOMAIN", default="") or RELAY_HOSTNAME
 MX_RECIPIENT_CACHE_SECONDS = env.float("MX_RECIPIENT_CACHE_SECONDS", default=5.0)
 # A message that already crossed this many Received headers is looping (RFC 5321 6.3).
 MX_MAX_RECEIVED = env.int("MX_MAX_RECEIVED", default=30)
-# DMARC p=reject with failed alignment: refused at the end of DATA (true) or delivered and marked as spam (false).
+# DMARC p=reject with failed alignment: refused at the end of DATA (true; a domain relaxed to "mark", its
+# dmarc_reject_policy, still gets it delivered and marked) or delivered and marked as spam for every domain (false).
 MX_DMARC_REJECT = env.bool("MX_DMARC_REJECT", default=True)
 # Dovecot's LMTP service for local delivery: a unix socket path or HOST:PORT.
 LMTP_URL = env("LMTP_URL", default="/var/run/dovecot/lmtp")

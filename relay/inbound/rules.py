@@ -65,6 +65,8 @@ class Accepted:
     # The hosted domain of the address when it forwards outside: the copies go out in its name (SRS, ARC) and
     # count against its sending limits.
     forwarding_domain_id: int | None = None
+    # The address's domain honours a sender's DMARC p=reject (Domain.dmarc_reject_policy "reject").
+    dmarc_reject: bool = True
 
 
 class RouteCache:
@@ -111,12 +113,12 @@ def check_recipient(address: str, size: int | None = None) -> Accepted:
         if size is not None and free is not None and size > free:
             raise Reject(f"552 5.2.2 <{address}>: Mailbox full (not enough room for {size} octets)", "mailbox_full")
         mailboxes.append(Destination(pk, f"{local}@{domain}", customer_id))
-    forwarding = None
-    if route.external:
-        parts = split_address(address)
-        forwarding = parts and Domain.objects.filter(name=parts[1]).values_list("pk", flat=True).first()
+    parts = split_address(address)
+    domain = parts and Domain.objects.filter(name=parts[1]).values_list("pk", "dmarc_reject_policy").first()
+    forwarding = domain[0] if domain and route.external else None
     return Accepted(address=address, mailboxes=tuple(mailboxes), external=tuple(route.external), free=free,
-                    forwarding_domain_id=forwarding)
+                    forwarding_domain_id=forwarding,
+                    dmarc_reject=not domain or domain[1] == Domain.DmarcRejectPolicy.REJECT)
 
 
 def check_recipients(items: list[tuple[str, int | None]]) -> list[Accepted | Reject]:
