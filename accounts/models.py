@@ -134,6 +134,15 @@ class Domain(SendingLimits):
                                  related_name="alias_domains")
     # Where mail to an address that nothing else here takes goes: one address, hosted or external; empty is off.
     catchall = models.CharField(max_length=320, blank=True)
+
+    class DmarcRejectPolicy(models.TextChoices):
+        REJECT = "reject", "Refuse it (honour the sender's p=reject)"
+        MARK = "mark", "Deliver it, marked as spam"
+
+    # What the MX does with a message for this domain whose sender's DMARC policy is p=reject and which fails it
+    # (MX_DMARC_REJECT=false relaxes every domain to "mark").
+    dmarc_reject_policy = models.CharField(max_length=6, choices=DmarcRejectPolicy.choices,
+                                           default=DmarcRejectPolicy.REJECT)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

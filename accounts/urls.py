@@ -55,6 +55,7 @@ urlpatterns = [
     path("aliases/<int:pk>/", aliases.alias_edit, name="alias_edit"),
     path("aliases/<int:pk>/delete/", aliases.alias_delete, name="alias_delete"),
     path("domains/<int:pk>/catchall/", aliases.domain_catchall, name="domain_catchall"),
+    path("domains/<int:pk>/dmarc/", domains.domain_dmarc_reject_policy, name="domain_dmarc_reject_policy"),
     path("domains/<int:pk>/alias-of/", aliases.domain_alias_of, name="domain_alias_of"),
     path("mailboxes/<int:pk>/forwarding/", aliases.mailbox_forwarding, name="mailbox_forwarding"),
     path("credentials/", credentials.credential_list, name="credential_list"),

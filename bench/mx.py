@@ -77,7 +77,7 @@ def seed() -> None:
     for n, address in enumerate(RECIPIENTS):
         customer = customer_create(actor=None, name=f"MX bench {n}")
         domain = domain_create(actor=None, customer=customer, name=address.rpartition("@")[2], verified=True)
-        mailbox_create(actor=None, domain=domain, local_part="info", password="bench password 1", quota_mb=0)
+        mailbox_create(actor=None, domain=domain, local_part="info", password="bench password 1", quota_mb=10240)
 
 
 def lmtp_rates(args, message_ids: list[int]) -> tuple[float, float]:

@@ -141,6 +141,7 @@ TABLE: dict[str, U] = {
     "alias_delete": U(tenant(), kwargs={"pk": "alias"}, post=tenant(302)),
     "domain_catchall": U(POST_ONLY, kwargs={"pk": "domain"}, post=tenant(302)),
     "domain_alias_of": U(POST_ONLY, kwargs={"pk": "domain"}, post=tenant(302)),
+    "domain_dmarc_reject_policy": U(POST_ONLY, kwargs={"pk": "domain"}, post=tenant(302)),
     "mailbox_forwarding": U(tenant(), kwargs={"pk": "mailbox"}, post=tenant()),
     "credential_list": U(signed_in()),
     "credential_add": U(E(support=404, reseller=404, customer=200, mailbox=200)),

@@ -1,7 +1,8 @@
-"""Adding a domain."""
+"""Adding a domain; its inbound DMARC setting."""
 
 from django import forms
 
+from accounts.models import Domain
 from accounts.normalize import normalize_domain
 
 
@@ -13,3 +14,11 @@ class DomainForm(forms.Form):
         name = self.cleaned_data["name"].strip()
         normalize_domain(name)  # raises the reason a name is not valid
         return name
+
+
+class DmarcRejectPolicyForm(forms.Form):
+    dmarc_reject_policy = forms.ChoiceField(
+        label="Mail failing the sender's DMARC p=reject", choices=Domain.DmarcRejectPolicy.choices,
+        widget=forms.RadioSelect,
+        help_text="Refusing is the safe default. Deliver it marked (filed into Junk) only if mail you expect arrives "
+                  "through forwarders or mailing lists that break its DMARC alignment.")

@@ -2,7 +2,8 @@
 
 An address at a hosted, verified domain is, in this order: an SRS bounce address (routed back to the original
 sender when its hash and age are good), a mailbox (with its forward copies), an enabled alias, the same local part
-at the domain this one is an alias domain of, the domain's catch-all. Aliases, forwards and catch-alls may name
+at the domain this one is an alias domain of, the domain's catch-all, and for `postmaster` the domain's first mailbox
+(see below). Aliases, forwards and catch-alls may name
 other hosted addresses; those are followed, a hop at a time, up to MAX_HOPS deep, and a cycle is refused.
 
 Replies (RFC 5321 4.2/4.3.2, enhanced codes RFC 3463):
@@ -12,12 +13,17 @@ Replies (RFC 5321 4.2/4.3.2, enhanced codes RFC 3463):
 - mailbox over its quota: 552 5.2.2 (X.2.2 mailbox full; 552 is RCPT's "exceeded storage allocation");
 - an alias loop or a chain too long: 550 5.4.6 (X.4.6 routing loop detected). 550, not 554: RFC 5321 4.3.2
   lists 550 among RCPT's replies and 554 only for DATA; the Received-count loop check after DATA uses 554 5.4.6.
+postmaster (RFC 5321 4.5.1: every domain that takes mail must take it, in any case): a mailbox, alias, alias domain
+or catch-all named postmaster wins; when nothing takes it, it goes to the oldest active mailbox of the domain, else
+to the oldest active mailbox of the domain's customer (on a verified domain). The bare `<postmaster>` (no domain)
+is postmaster at MX_POSTMASTER_DOMAIN, the provider's own hosted domain (default RELAY_HOSTNAME).
 A destination of an alias that is refused (a suspended or full mailbox, a hosted address that no longer exists)
 is left out of the route; the recipient is refused with the first such reason only when nothing is left.
 """
 
 from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 
 from accounts import srs
@@ -37,6 +43,7 @@ LOOP = "550 5.4.6 Alias loop detected"
 TOO_DEEP = "550 5.4.6 Too many alias hops"
 TOO_MANY = "550 5.4.6 Alias expands to too many addresses"
 SRS_INVALID = "550 5.1.1 Invalid or expired SRS address"
+POSTMASTER = "postmaster"
 
 
 @dataclass(frozen=True)
@@ -138,6 +145,10 @@ class _Walk:
                 return self.expand(f"{local}@{target}", here)
         if domain.catchall:
             return self.expand(domain.catchall, here)
+        if local == POSTMASTER:
+            mailbox = _postmaster_mailbox(domain)
+            if mailbox is not None:
+                return self._mailbox(mailbox, here, top=top)
         return self.refuse(USER_UNKNOWN, top=top)
 
     def _mailbox(self, mailbox: dict, here: tuple[str, ...], *, top: bool) -> None:
@@ -153,8 +164,26 @@ class _Walk:
         return None
 
 
+def _postmaster_mailbox(domain: Domain) -> dict | None:
+    mailboxes = (Mailbox.objects.filter(is_active=True).order_by("created_at", "id")
+                 .values("id", "is_active", "quota_mb", "used_bytes", "forward_to", "forward_keep_copy"))
+    return (mailboxes.filter(domain=domain).first()
+            or mailboxes.filter(domain__customer_id=domain.customer_id, domain__verified_at__isnull=False).first())
+
+
+def postmaster_address() -> str:
+    """Where the bare `<postmaster>` (RFC 5321 4.5.1, no domain) goes: postmaster at the provider's own domain."""
+    return f"{POSTMASTER}@{settings.MX_POSTMASTER_DOMAIN or settings.RELAY_HOSTNAME}"
+
+
+def is_bare_postmaster(address: str) -> bool:
+    return address.strip().strip("<>").lower() == POSTMASTER
+
+
 def resolve_recipient(address: str) -> Route:
     """The route of mail to `address`, or RecipientRefused with the reply for the RCPT."""
+    if is_bare_postmaster(address):
+        address = postmaster_address()
     walk = _Walk()
     walk.expand(address, ())
     if not walk.mailbox_ids and not walk.external:

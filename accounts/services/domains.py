@@ -85,6 +85,24 @@ def domain_mark_verified(*, actor: User | None, domain: Domain, client_ip: str |
     return domain
 
 
+def domain_set_dmarc_reject_policy(*, actor: User | None, domain: Domain, policy: str,
+                                   client_ip: str | None = None) -> Domain:
+    """"reject": the MX refuses mail for the domain that fails its sender's DMARC p=reject; "mark": delivers it
+    marked as spam (for a domain whose correspondents' mail arrives through forwarders that break DMARC)."""
+    if policy not in Domain.DmarcRejectPolicy.values:
+        raise ValidationError({"dmarc_reject_policy": "Choose refuse or deliver marked."})
+    with transaction.atomic():
+        domain = Domain.objects.select_for_update().get(pk=domain.pk)
+        if domain.dmarc_reject_policy == policy:
+            return domain
+        before = {"dmarc_reject_policy": domain.dmarc_reject_policy}
+        domain.dmarc_reject_policy = policy
+        domain.save(update_fields=["dmarc_reject_policy"])
+        audit(actor=actor, action="domain.dmarc_reject_policy", obj=domain, before=before,
+              after={"dmarc_reject_policy": policy}, client_ip=client_ip)
+    return domain
+
+
 def domain_delete(*, actor: User | None, domain: Domain, client_ip: str | None = None) -> None:
     with transaction.atomic():
         before = snapshot(domain)

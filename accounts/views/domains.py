@@ -6,7 +6,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from accounts import dnscheck, selectors
-from accounts.forms.domains import DomainForm
+from accounts.forms.domains import DmarcRejectPolicyForm, DomainForm
 from accounts.models import User
 from accounts.normalize import domain_search_term
 from accounts.services import domains
@@ -57,7 +57,23 @@ def domain_detail(request, pk):
     context["credentials"] = credentials.filter(domain=domain, revoked_at__isnull=True)
     context["aliases"] = selectors.aliases_visible_to(request.user).filter(domain=domain)
     context.update(alias_views.domain_forms(domain))
+    context["dmarc_form"] = DmarcRejectPolicyForm(initial={"dmarc_reject_policy": domain.dmarc_reject_policy})
     return render(request, "accounts/domains/detail.html", context)
+
+
+@login_required
+@require_POST
+def domain_dmarc_reject_policy(request, pk):
+    domain = _get_domain_for_user(request, pk)
+    form = DmarcRejectPolicyForm(request.POST)
+    if form.is_valid():
+        domains.domain_set_dmarc_reject_policy(actor=request.user, domain=domain,
+                                               policy=form.cleaned_data["dmarc_reject_policy"],
+                                               client_ip=client_ip(request))
+        messages.success(request, f"The DMARC setting of {domain.unicode_name} is saved.")
+    else:
+        messages.error(request, " ".join(str(e) for errors in form.errors.values() for e in errors))
+    return redirect("domain_detail", pk=domain.pk)
 
 
 @login_required

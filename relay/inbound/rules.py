@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from django.conf import settings
 
 from accounts.models import Domain, Mailbox
-from accounts.normalize import split_address
-from accounts.selectors.recipients import RecipientRefused, resolve_recipient
+from accounts.normalize import normalize_domain, split_address
+from accounts.selectors.recipients import RecipientRefused, is_bare_postmaster, postmaster_address, resolve_recipient
 from relay.submission.policy import Reject, check_path
 
 RELAY_DENIED = "554 5.7.1 Relay access denied"
@@ -19,7 +19,11 @@ _RELAY_TRICKS = {"relay_trick", "quoted_local_part", "address_literal"}
 
 def recipient_path(path: str, *, smtputf8: bool) -> tuple[str, str]:
     """(local part, A-label domain) of a RCPT path; Reject with 554 5.7.1 for %, !, source routes, quoting and
-    address literals (an IP literal names no hosted domain, so it can only be a relay attempt)."""
+    address literals (an IP literal names no hosted domain, so it can only be a relay attempt). The bare
+    `<postmaster>` (RFC 5321 4.5.1) is postmaster at the provider's own domain."""
+    if is_bare_postmaster(path):
+        local, _, domain = postmaster_address().partition("@")
+        return local, normalize_domain(domain)
     try:
         parsed = check_path(path, smtputf8=smtputf8)
     except Reject as reject:
@@ -61,6 +65,8 @@ class Accepted:
     # The hosted domain of the address when it forwards outside: the copies go out in its name (SRS, ARC) and
     # count against its sending limits.
     forwarding_domain_id: int | None = None
+    # The address's domain honours a sender's DMARC p=reject (Domain.dmarc_reject_policy "reject").
+    dmarc_reject: bool = True
 
 
 class RouteCache:
@@ -107,12 +113,12 @@ def check_recipient(address: str, size: int | None = None) -> Accepted:
         if size is not None and free is not None and size > free:
             raise Reject(f"552 5.2.2 <{address}>: Mailbox full (not enough room for {size} octets)", "mailbox_full")
         mailboxes.append(Destination(pk, f"{local}@{domain}", customer_id))
-    forwarding = None
-    if route.external:
-        parts = split_address(address)
-        forwarding = parts and Domain.objects.filter(name=parts[1]).values_list("pk", flat=True).first()
+    parts = split_address(address)
+    domain = parts and Domain.objects.filter(name=parts[1]).values_list("pk", "dmarc_reject_policy").first()
+    forwarding = domain[0] if domain and route.external else None
     return Accepted(address=address, mailboxes=tuple(mailboxes), external=tuple(route.external), free=free,
-                    forwarding_domain_id=forwarding)
+                    forwarding_domain_id=forwarding,
+                    dmarc_reject=not domain or domain[1] == Domain.DmarcRejectPolicy.REJECT)
 
 
 def check_recipients(items: list[tuple[str, int | None]]) -> list[Accepted | Reject]:

@@ -74,11 +74,16 @@ class Verdict:
 
     @property
     def action(self) -> str:
-        """accept, quarantine (deliver, filed as Junk) or reject (550 5.7.1 at the end of DATA)."""
+        return self.action_for(honour_reject=True)
+
+    def action_for(self, *, honour_reject: bool) -> str:
+        """accept, quarantine (deliver, filed as Junk) or reject (550 5.7.1 at the end of DATA). p=reject is
+        honoured only when the recipients' domains ask for it (`honour_reject`) and MX_DMARC_REJECT is on; else the
+        message is delivered and marked as for p=quarantine."""
         if self.dmarc != "fail":
             return "accept"
         if self.policy == "reject":
-            return "reject" if settings.MX_DMARC_REJECT else "quarantine"
+            return "reject" if honour_reject and settings.MX_DMARC_REJECT else "quarantine"
         return "quarantine" if self.policy == "quarantine" else "accept"
 
 

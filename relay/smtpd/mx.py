@@ -103,11 +103,14 @@ class MxHandler(HookNames):
         helo = session.host_name or ""
         # DNS lookups and parsing: on a thread, never on the loop.
         content, verdict = await asyncio.to_thread(_authenticate, content, server.client_ip, helo, mail_from)
-        if verdict.action == "reject":
+        # One reply covers every recipient of the transaction: refused if any recipient's domain honours p=reject
+        # (a domain relaxed to "mark" gets its copy only in a transaction of its own).
+        action = verdict.action_for(honour_reject=any(a.dmarc_reject for a in envelope.accepted))
+        if action == "reject":
             # RFC 7489 6.7 / 10.3: refuse during the transaction rather than bounce afterwards.
             return (f"550 5.7.1 Message rejected: the DMARC policy of {verdict.from_domain} (p=reject) "
                     f"is not met by SPF or DKIM")
-        headers = verdict.header + ("X-Spam-Flag: YES\r\n" if verdict.action == "quarantine" else "")
+        headers = verdict.header + ("X-Spam-Flag: YES\r\n" if action == "quarantine" else "")
         message = InboundMessage(mail_from=mail_from, recipients=list(envelope.accepted), content=content,
                                  client_ip=server.client_ip, helo=helo, tls_version=tls_version(server.transport),
                                  smtputf8=envelope.smtp_utf8, auth_headers=headers,

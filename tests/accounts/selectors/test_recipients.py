@@ -173,3 +173,36 @@ def test_a_domain_gone_pending_refuses_its_aliases_destinations(cast):
     alias_create(actor=None, domain=cast.a.domain, local_part="partner", destinations=["info@bravo.test"])
     Domain.objects.filter(pk=cast.b.domain.pk).update(verified_at=None)
     assert refused("partner@alpha.test") == "550 5.1.1 User unknown"
+
+
+def test_postmaster_at_every_hosted_domain_goes_to_its_first_mailbox_in_any_case(cast):
+    # RFC 5321 4.5.1: postmaster must be accepted at every domain that takes mail.
+    mailbox(cast.a.domain, "zz-later")
+    for address in ("postmaster@alpha.test", "<PostMaster@ALPHA.test>"):
+        assert resolve_recipient(address) == Route(mailbox_ids=(cast.a.mailbox.pk,), external=()), address
+
+
+def test_postmaster_of_a_domain_without_mailboxes_goes_to_the_customers_first_mailbox(cast):
+    empty = domain_create(actor=None, customer=cast.a.customer, name="empty.test")
+    Domain.objects.filter(pk=empty.pk).update(verified_at=cast.a.domain.verified_at)
+    assert resolve_recipient("postmaster@empty.test") == Route(mailbox_ids=(cast.a.mailbox.pk,), external=())
+    assert refused("someone@empty.test") == "550 5.1.1 User unknown"
+
+
+def test_a_postmaster_mailbox_alias_or_catch_all_wins(cast):
+    catchall = mailbox(cast.a.domain, "catchall")
+    domain_set_catchall(actor=None, domain=cast.a.domain, destination="catchall@alpha.test")
+    assert resolve_recipient("postmaster@alpha.test").mailbox_ids == (catchall.pk,)
+    alias_create(actor=None, domain=cast.a.domain, local_part="postmaster", destinations=["abuse@example.org"])
+    assert resolve_recipient("postmaster@alpha.test") == Route(mailbox_ids=(), external=("abuse@example.org",))
+
+
+def test_postmaster_of_a_suspended_domain_is_still_refused(cast):
+    suspend(actor=None, obj=cast.b.domain, reason="abuse")
+    assert refused("postmaster@bravo.test").startswith("550 5.2.1")
+
+
+def test_bare_postmaster_goes_to_the_providers_domain(cast, settings):
+    settings.MX_POSTMASTER_DOMAIN = "alpha.test"
+    assert resolve_recipient("<Postmaster>") == Route(mailbox_ids=(cast.a.mailbox.pk,), external=())
+    assert refused("<info>") == "554 5.7.1 Relay access denied"

@@ -247,3 +247,28 @@ def test_domain_list_shows_each_rows_mailbox_count_on_every_page(client, cast):
                 *client.get(reverse("domain_list"), {**params, "page": 2}).context["page"]]
         assert {d.name: d.mailbox_count for d in rows} == expected
         assert expected["shop00.alpha.test"] == 3 and expected["shop51.alpha.test"] == 2
+
+
+def test_domain_page_sets_the_dmarc_reject_policy_audited(client, cast):
+    url = reverse("domain_dmarc_reject_policy", args=[cast.a.domain.pk])
+    assert_matrix(client, cast, url, {who: 302 if status == 200 else status for who, status in MANAGE.items()},
+                  method="post", data={"dmarc_reject_policy": "mark"})
+    # Nothing of another tenant changed by the refused POSTs.
+    assert set(Domain.objects.exclude(pk=cast.a.domain.pk).values_list("dmarc_reject_policy", flat=True)) == {"reject"}
+    Domain.objects.filter(pk=cast.a.domain.pk).update(dmarc_reject_policy="reject")
+    AuditEntry.objects.filter(action="domain.dmarc_reject_policy").delete()
+
+    client.force_login(cast.a.user)
+    page = client.get(reverse("domain_detail", args=[cast.a.domain.pk])).content.decode()
+    assert 'id="dmarc-form"' in page and "Deliver it, marked as spam" in page
+    response = client.post(url, {"dmarc_reject_policy": "mark"}, follow=True)
+    assert "The DMARC setting of alpha.test is saved." in response.content.decode()
+    cast.a.domain.refresh_from_db()
+    assert cast.a.domain.dmarc_reject_policy == "mark"
+    entry = AuditEntry.objects.get(action="domain.dmarc_reject_policy")
+    assert (entry.actor, entry.before, entry.after) == (cast.a.user, {"dmarc_reject_policy": "reject"},
+                                                         {"dmarc_reject_policy": "mark"})
+    response = client.post(url, {"dmarc_reject_policy": "accept"}, follow=True)
+    assert "Select a valid choice" in response.content.decode()
+    cast.a.domain.refresh_from_db()
+    assert cast.a.domain.dmarc_reject_policy == "mark"

@@ -5,7 +5,7 @@ import dkim
 import pytest
 
 from accounts.dkim_keys import decrypt_private_key
-from accounts.services.domains import dkim_keypair
+from accounts.services.domains import dkim_keypair, domain_set_dmarc_reject_policy
 from relay.inbound import senderauth
 from relay.models import QueuedMessage
 from tests.support.inbound import mta_client
@@ -104,9 +104,9 @@ def mx(mx_factory, cast, dns):
     return mx_factory()
 
 
-def submit(mx, mail_from: str, data: bytes, helo: str = "mta.pass.example"):
+def submit(mx, mail_from: str, data: bytes, helo: str = "mta.pass.example", recipients=("info@alpha.test",)):
     with mta_client(mx.port, ehlo=helo, starttls=True) as client:
-        return send(client, sender=mail_from, recipients=["info@alpha.test"], data=data)[-1]
+        return send(client, sender=mail_from, recipients=list(recipients), data=data)[-1]
 
 
 @pytest.mark.django_db(transaction=True)
@@ -136,3 +136,27 @@ def test_mx_stores_authentication_results_and_authenticated_sender(mx, settings)
     assert stored.sender_authenticated
     # The signature still verifies over what is stored (our headers are added above it).
     assert dkim.verify(content, dnsfunc=lambda name, timeout=5: f"v=DKIM1; k=rsa; p={PUBLIC}".encode())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_domain_relaxed_to_mark_gets_dmarc_reject_delivered_and_marked(mx, cast):
+    domain_set_dmarc_reject_policy(actor=cast.a.user, domain=cast.a.domain, policy="mark")
+    assert submit(mx, "someone@reject.example", message("reject.example"))[0] == 250
+    stored = QueuedMessage.objects.get()
+    assert stored.recipients.get().mailbox_id == cast.a.mailbox.pk
+    content = bytes(stored.content)
+    assert b"\r\nX-Spam-Flag: YES\r\n" in content and b"dmarc=fail" in content
+    # Another domain still refuses it, and so does a transaction that includes that domain.
+    code, text = submit(mx, "someone@reject.example", message("reject.example"), recipients=["info@bravo.test"])
+    assert code == 550 and text.startswith(b"5.7.1 Message rejected"), text
+    code, _ = submit(mx, "someone@reject.example", message("reject.example"),
+                     recipients=["info@alpha.test", "info@bravo.test"])
+    assert code == 550 and QueuedMessage.objects.count() == 1
+
+
+def test_action_for_a_recipient_domain_that_does_not_honour_reject(dns, settings):
+    verdict = verify(message("reject.example"), "someone@reject.example")
+    assert verdict.action_for(honour_reject=False) == "quarantine"
+    assert verdict.action_for(honour_reject=True) == "reject"
+    settings.MX_DMARC_REJECT = False
+    assert verdict.action_for(honour_reject=True) == "quarantine"

@@ -194,3 +194,16 @@ def test_a_message_spooled_to_a_file_is_received_whole(mx, settings):
         replies = send(client, sender=SENDER, recipients=["info@alpha.test"], data=inbound("Large", body=body))
     assert replies[-1][0] == 250, replies
     assert bytes(QueuedMessage.objects.get().content).endswith(inbound("Large", body=body))
+
+
+@pytest.mark.parametrize("address", ["<postmaster@alpha.test>", "<POSTMASTER@Alpha.Test>", "<Postmaster>"])
+def test_postmaster_is_accepted_and_stored_for_the_first_mailbox(mx, cast, settings, address):
+    settings.MX_POSTMASTER_DOMAIN = "alpha.test"  # the provider's own domain, for the bare <postmaster>
+    with mta_client(mx.port) as client:
+        assert client.docmd("MAIL", f"FROM:<{SENDER}>")[0] == 250
+        assert client.docmd("RCPT", f"TO:{address}")[0] == 250
+        assert client.docmd("DATA")[0] == 354
+        client.send(inbound(to="postmaster@alpha.test") + b".\r\n")
+        assert client.getreply()[0] == 250
+    recipient = QueuedMessage.objects.get().recipients.get()
+    assert (recipient.address, recipient.mailbox_id) == ("info@alpha.test", cast.a.mailbox.pk)
