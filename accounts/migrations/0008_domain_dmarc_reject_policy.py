@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('accounts', '0006_api_keys'),
+        ('accounts', '0007_webhooks'),
     ]
 
     operations = [
