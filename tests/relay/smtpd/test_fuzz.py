@@ -14,7 +14,7 @@ from tests.support.fuzz import Findings, Walker
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-SESSIONS = int(os.environ.get("HM_FUZZ_SESSIONS", "1500"))
+SESSIONS = int(os.environ.get("HM_FUZZ_SESSIONS", "2500"))
 SEED = int(os.environ.get("HM_FUZZ_SEED", "17"))
 CLIENTS = 2
 
