@@ -107,7 +107,8 @@ def customer_of_username(username: str) -> Customer | None:
 def delay_for(failures: int) -> float:
     if failures < 1:
         return 0.0
-    return min(settings.RELAY_AUTH_DELAY_BASE * 2 ** (failures - 1), settings.RELAY_AUTH_DELAY_MAX)
+    # The exponent is bounded: 2 ** 1024 does not fit a float, and the ceiling is reached long before.
+    return min(settings.RELAY_AUTH_DELAY_BASE * 2 ** min(failures - 1, 64), settings.RELAY_AUTH_DELAY_MAX)
 
 
 def record_failure(*, client_ip: str, username: str | None, customer: Customer | None = None,
