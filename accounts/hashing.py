@@ -9,12 +9,13 @@ import ctypes
 import multiprocessing
 import os
 import threading
-import time
 from concurrent.futures import ProcessPoolExecutor
 
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError
 from django.conf import settings
+
+from hostingmail.parentwatch import watch_parent
 
 SCHEME = "{ARGON2ID}"
 
@@ -52,37 +53,20 @@ def check_hash(password: str, stored: str) -> bool:
     return _verify(stored[len(SCHEME):], password)
 
 
-def _worker_start() -> None:
-    """The lowest priority there is: hashing runs on CPU nobody else wants. Under SCHED_IDLE (Linux) a waking
+def _worker_start(parent: int) -> None:
+    """Ends with the process that started it, even when that one is killed by SIGKILL (which runs no shutdown of
+    the pool): else the worker, and multiprocessing's resource tracker (which waits for every holder of its pipe),
+    ran on as orphans.
+
+    The lowest priority there is: hashing runs on CPU nobody else wants. Under SCHED_IDLE (Linux) a waking
     event loop or database takes the CPU from a hash at once; at nice 19 it could still wait a few ms for it."""
-    _exit_with_parent()
+    watch_parent(parent, lambda: os._exit(1))
     try:
         os.nice(19)
         os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))  # lowering one's own priority needs no rights
     except (AttributeError, OSError):
         pass
     _keep_freed_memory()
-
-
-# Seconds between a worker's checks that the process that started it is alive.
-PARENT_CHECK_INTERVAL = 0.5
-
-
-def _exit_with_parent() -> None:
-    """A worker ends when the process that started it dies, even by SIGKILL (which runs no shutdown of the pool):
-    else it, and multiprocessing's resource tracker (which waits for every holder of its pipe), ran on as orphans.
-
-    Not the kernel's parent-death signal (PR_SET_PDEATHSIG): it fires when the *thread* that started the worker
-    ends — the pool starts workers from whichever thread submits — and would kill workers of a living relay. A
-    thread here notices that the worker was re-parented (to init or a subreaper) instead."""
-    parent = os.getppid()
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(PARENT_CHECK_INTERVAL)
-        os._exit(1)
-
-    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 # glibc's mallopt() parameters.
@@ -110,7 +94,7 @@ def process_pool(workers: int) -> ProcessPoolExecutor:
     through the kernel's scheduler, at a lower priority.
     """
     return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=_worker_start)
+                               initializer=_worker_start, initargs=(os.getpid(),))
 
 
 def use_pool(pool: ProcessPoolExecutor | None) -> None:

@@ -11,28 +11,24 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import threading
 import time
 from pathlib import Path
 
+from hostingmail.parentwatch import watch_parent
+
 READY_ENV = "HM_RELAY_READY_FILE"  # a child creates this file once it listens
+SUPERVISOR_ENV = "HM_RELAY_SUPERVISOR_PID"  # the pid a child watches: it stops when that process is gone
 
 
 class SupervisorError(Exception):
     pass
 
 
-def stop_with_supervisor(interval: float = 0.5) -> None:
+def stop_with_supervisor() -> None:
     """In a supervised relay: stop as SIGTERM stops it (sessions in DATA finish) once the supervisor is gone, even
-    killed by SIGKILL, whose children would otherwise serve on as orphans, holding the ports."""
-    parent = os.getppid()
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(interval)
-        os.kill(os.getpid(), signal.SIGTERM)
-
-    threading.Thread(target=watch, name="supervisor-watch", daemon=True).start()
+    killed by SIGKILL, whose children would otherwise serve on as orphans, holding the ports. A supervisor that
+    died while this child was still starting is noticed at once."""
+    watch_parent(int(os.environ[SUPERVISOR_ENV]), lambda: os.kill(os.getpid(), signal.SIGTERM))
 
 
 class Supervisor:
@@ -55,7 +51,7 @@ class Supervisor:
     def spawn(self) -> tuple[subprocess.Popen, Path]:
         self._count += 1
         ready = self.workdir / f"ready-{self._count}"
-        child = subprocess.Popen(self.command, env={**self.env, READY_ENV: str(ready)})
+        child = subprocess.Popen(self.command, env={**self.env, READY_ENV: str(ready), SUPERVISOR_ENV: str(os.getpid())})
         self.started[child.pid] = time.monotonic()
         return child, ready
 

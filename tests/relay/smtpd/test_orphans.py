@@ -2,12 +2,17 @@
 with --processes N the supervised relays stop too."""
 
 import signal
+import subprocess
+import sys
 import time
 
 import pytest
 
+from relay.smtpd.supervisor import READY_ENV, SUPERVISOR_ENV
 from tests.support.processes import alive, command_line, descendants
-from tests.support.smtp import submission_client
+from tests.support.relays import ROOT, child_env
+from tests.peers import free_port
+from tests.support.smtp import HOST, submission_client
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -27,3 +32,41 @@ def test_hash_workers_exit_when_the_relay_is_killed(relay_process, login, proces
     while time.monotonic() < deadline and any(alive(pid) for pid in tree):
         time.sleep(0.1)
     assert [command_line(pid) for pid in tree if alive(pid)] == []
+
+
+def test_a_supervised_relay_whose_supervisor_died_while_it_started_stops(relay_cert, tmp_path):
+    """The supervisor killed before its child reached its watch: the child, re-parented by then, must not take its
+    new parent (init, or the test runner here) for the supervisor and serve on as an orphan."""
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    log_path = tmp_path / "child.log"
+    command = [sys.executable, str(ROOT / "manage.py"), "runrelay", "--reuse-port",
+               "--submission", f"{HOST}:{free_port()}", "--smtps", "off", "--http", "off",
+               "--cert", str(relay_cert[0]), "--key", str(relay_cert[1]), "--grace", "1"]
+    env = child_env(**{READY_ENV: str(tmp_path / "ready"), SUPERVISOR_ENV: str(gone.pid)})
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        assert proc.wait(60) in (0, -signal.SIGTERM), log_path.read_text()  # stopped, whether serving yet or not
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_a_hash_worker_whose_starter_died_before_it_started_exits():
+    """accounts.hashing's workers are handed their starter's pid; one that starts after that process died (so it
+    was re-parented before it could look) exits instead of running on."""
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    code = ("import time\n"
+            "from accounts.hashing import _worker_start\n"
+            f"_worker_start({gone.pid})\n"
+            "time.sleep(30)\n")
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT)
+    try:
+        assert proc.wait(20) == 1
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
