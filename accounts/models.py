@@ -423,3 +423,4 @@ class PanelLoginFailure(models.Model):
 
 # The webhook outbox lives in its own module; importing it here registers its models with the app.
 from accounts.webhook_models import WebhookDelivery, WebhookEndpoint, WebhookEvent, WebhookEventType  # noqa: E402,F401
+from accounts.spam_models import SenderRule, SpamPolicy  # noqa: E402,F401

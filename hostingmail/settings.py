@@ -295,6 +295,25 @@ MX_MAX_RECEIVED = env.int("MX_MAX_RECEIVED", default=30)
 # DMARC p=reject with failed alignment: refused at the end of DATA (true; a domain relaxed to "mark", its
 # dmarc_reject_policy, still gets it delivered and marked) or delivered and marked as spam for every domain (false).
 MX_DMARC_REJECT = env.bool("MX_DMARC_REJECT", default=True)
+# rspamd's normal worker (its HTTP protocol, POST /checkv2) checks every inbound message at the end of DATA before the
+# commit; empty: no spam checking. RSPAMD_FAIL says what rspamd down or slower than RSPAMD_TIMEOUT means: "accept"
+# (delivered, marked "not scanned") or "tempfail" (451 4.7.1, the sender retries). RSPAMD_CONTROLLER_URL and
+# RSPAMD_PASSWORD: the controller worker that learns a released message as ham (POST /learnham).
+RSPAMD_URL = env("RSPAMD_URL", default="")
+RSPAMD_TIMEOUT = env.float("RSPAMD_TIMEOUT", default=10.0)
+RSPAMD_FAIL = env("RSPAMD_FAIL", default="accept")
+RSPAMD_CONTROLLER_URL = env("RSPAMD_CONTROLLER_URL", default="")
+RSPAMD_PASSWORD = env("RSPAMD_PASSWORD", default="")
+if RSPAMD_FAIL not in ("accept", "tempfail"):
+    raise ImproperlyConfigured("RSPAMD_FAIL must be accept or tempfail")
+# The spam scores a customer may choose for marking and rejecting (support narrows them per customer).
+SPAM_SCORE_MIN = env.float("SPAM_SCORE_MIN", default=2.0)
+SPAM_SCORE_MAX = env.float("SPAM_SCORE_MAX", default=50.0)
+# Held (quarantined) messages are deleted this many days after they arrived; digest release links last as long.
+QUARANTINE_RETENTION_DAYS = env.int("QUARANTINE_RETENTION_DAYS", default=30)
+QUARANTINE_LINK_DAYS = env.int("QUARANTINE_LINK_DAYS", default=7)
+# The panel's address as the quarantine digest's links spell it.
+PANEL_URL = env("PANEL_URL", default="http://localhost:8000")
 # Dovecot's LMTP service for local delivery: a unix socket path or HOST:PORT.
 LMTP_URL = env("LMTP_URL", default="/var/run/dovecot/lmtp")
 LMTP_TIMEOUT = env.float("LMTP_TIMEOUT", default=60.0)

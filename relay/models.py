@@ -23,6 +23,8 @@ class QueuedMessage(models.Model):
         PARTIAL = "partial", "Partly bounced"
         HELD = "held", "Held"
         CANCELLED = "cancelled", "Cancelled"
+        # Inbound, held by the spam check instead of refused: kept until released or deleted (relay.quarantine).
+        QUARANTINED = "quarantine", "Quarantined"
 
     class Direction(models.TextChoices):
         OUTBOUND = "outbound", "Outbound"
@@ -62,6 +64,11 @@ class QueuedMessage(models.Model):
     state_reason = models.CharField(max_length=300, blank=True)
     dkim_signed = models.BooleanField(default=False)
     tls_version = models.CharField(max_length=20, blank=True)
+    # Inbound: our own Authentication-Results (RFC 8601) and rspamd's verdict, for the message's detail page.
+    auth_results = models.TextField(blank=True)
+    spam_score = models.FloatField(null=True, blank=True)
+    spam_action = models.CharField(max_length=20, blank=True)  # rspamd's action, or "not scanned"
+    spam_symbols = models.JSONField(default=dict, blank=True)  # {symbol: score}
     purged_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     finished_at = models.DateTimeField(null=True, blank=True)

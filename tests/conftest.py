@@ -183,3 +183,23 @@ def mx_factory(transactional_db, relay_cert):
     for server in running:
         if server.thread.is_alive():
             server.stop()
+
+
+@pytest.fixture(scope="session")
+def rspamd_server():
+    """Debian's rspamd with a private configuration (tests/support/rspamd.py), shared by the session's tests."""
+    from tests.support.rspamd import running_rspamd
+
+    with running_rspamd() as server:
+        yield server
+
+
+@pytest.fixture
+def rspamd(rspamd_server, settings):
+    """The session's rspamd, switched on for this test's MX and panel."""
+    settings.RSPAMD_URL = rspamd_server.url
+    settings.RSPAMD_CONTROLLER_URL = rspamd_server.controller_url
+    from tests.support.rspamd import PASSWORD
+
+    settings.RSPAMD_PASSWORD = PASSWORD
+    return rspamd_server

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from relay import sqlrows
 from relay.inbound.rules import Accepted
+from relay.inbound.spam import QUARANTINE, SpamVerdict, strip_own_fields
 from relay.models import QueuedMessage, Recipient, new_queue_id
 from relay.submission.accept import notifier, parse_headers
 
@@ -31,6 +32,8 @@ class InboundMessage:
     auth_headers: str = ""
     sender_authenticated: bool = False
     extra: dict = field(default_factory=dict)
+    auth_results: str = ""  # our Authentication-Results field, kept for the message's detail page
+    spam: SpamVerdict | None = None  # None: spam checking is off
 
 
 def received_header(*, queue_id: str, message: InboundMessage, now: datetime) -> str:
@@ -52,8 +55,10 @@ def accept_inbound(messages: list[InboundMessage], *, now: datetime | None = Non
     for message in messages:
         queue_id = new_queue_id()
         headers = parse_headers(message.content)
+        spam = message.spam
+        body = message.content if spam is None else strip_own_fields(message.content)
         content = (received_header(queue_id=queue_id, message=message, now=now) + message.auth_headers).encode(
-            "utf-8") + message.content
+            "utf-8") + body
         destinations = {}
         for accepted in message.recipients:  # a mailbox reached through two addresses gets one copy
             for mailbox in accepted.mailboxes:
@@ -69,7 +74,10 @@ def accept_inbound(messages: list[InboundMessage], *, now: datetime | None = Non
             mail_from=message.mail_from, header_from=", ".join(headers.from_addresses)[:320],
             subject=headers.subject, message_id=headers.message_id, size=len(content), content=content,
             client_ip=message.client_ip or None, tls_version=message.tls_version,
-            sender_authenticated=message.sender_authenticated,
+            sender_authenticated=message.sender_authenticated, auth_results=message.auth_results.strip(),
+            spam_action=spam.action if spam else "", spam_score=spam.score if spam else None,
+            spam_symbols=spam.symbols if spam else {},
+            state=QueuedMessage.State.QUARANTINED if spam and spam.outcome == QUARANTINE else QueuedMessage.State.QUEUED,
             created_at=now, next_attempt_at=now)
         stored.append(queued)
         recipients.append([(m.address, m.mailbox_id) for m in destinations.values()]
@@ -78,6 +86,7 @@ def accept_inbound(messages: list[InboundMessage], *, now: datetime | None = Non
         sqlrows.insert(stored, return_ids=True)
         sqlrows.insert([Recipient(message=message, address=address, mailbox_id=mailbox_id)
                         for message, rows in zip(stored, recipients) for address, mailbox_id in rows])
-        ids = [message.pk for message in stored]
+        # A quarantined message waits for a release (relay.panel.quarantine); the workers are not told of it.
+        ids = [message.pk for message in stored if message.state == QueuedMessage.State.QUEUED]
         transaction.on_commit(lambda: notifier.submit(ids))
     return stored

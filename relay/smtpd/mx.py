@@ -13,7 +13,7 @@ from django.conf import settings
 from django.db import DatabaseError
 
 from relay import metrics
-from relay.inbound import rules, senderauth
+from relay.inbound import rules, senderauth, spam
 from relay.inbound.accept import InboundMessage, accept_inbound
 from relay.smtpd.protocol import HookNames, RelaySMTP, same_help
 from relay.smtpd.server import Relay, RelayConfig
@@ -110,11 +110,18 @@ class MxHandler(HookNames):
             # RFC 7489 6.7 / 10.3: refuse during the transaction rather than bounce afterwards.
             return (f"550 5.7.1 Message rejected: the DMARC policy of {verdict.from_domain} (p=reject) "
                     f"is not met by SPF or DKIM")
-        headers = verdict.header + ("X-Spam-Flag: YES\r\n" if action == "quarantine" else "")
+        checked = await spam.check_message(self.db, content, mail_from=mail_from, recipients=envelope.accepted,
+                                           client_ip=server.client_ip, helo=helo)
+        if checked is not None and checked.reply:
+            server.event("spam", result=checked.outcome, action=checked.action, score=checked.score)
+            return checked.reply
+        marked = action == "quarantine" and not (checked and checked.marked)
+        headers = verdict.header + ("X-Spam-Flag: YES\r\n" if marked else "") + (checked.headers if checked else "")
         message = InboundMessage(mail_from=mail_from, recipients=list(envelope.accepted), content=content,
                                  client_ip=server.client_ip, helo=helo, tls_version=tls_version(server.transport),
                                  smtputf8=envelope.smtp_utf8, auth_headers=headers,
-                                 sender_authenticated=verdict.sender_authenticated)
+                                 sender_authenticated=verdict.sender_authenticated, auth_results=verdict.header,
+                                 spam=checked)
         # No quota rows are locked for inbound mail: the write lanes take turns, in parallel (on PostgreSQL).
         self.lane += 1
         try:
