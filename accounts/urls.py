@@ -1,7 +1,7 @@
 from django.urls import include, path
 
 from accounts.views import (aliases, api_keys, audit, clients, credentials, dashboard, domains, mailboxes, plan, reseller, security,
-                            self, webhooks)
+                            self, spam, webhooks)
 
 security_patterns = [
     path("login/code/", security.code_view, name="code"),
@@ -58,6 +58,11 @@ urlpatterns = [
     path("domains/<int:pk>/dmarc/", domains.domain_dmarc_reject_policy, name="domain_dmarc_reject_policy"),
     path("domains/<int:pk>/alias-of/", aliases.domain_alias_of, name="domain_alias_of"),
     path("mailboxes/<int:pk>/forwarding/", aliases.mailbox_forwarding, name="mailbox_forwarding"),
+    path("customers/<int:pk>/spam/", spam.spam_settings, name="spam_settings"),
+    path("customers/<int:pk>/spam/range/", spam.spam_bounds, name="spam_bounds"),
+    path("customers/<int:pk>/spam/senders/", spam.sender_rule_add, name="sender_rule_add"),
+    path("customers/<int:pk>/spam/senders/<int:rule_pk>/delete/", spam.sender_rule_delete, name="sender_rule_delete"),
+    path("domains/<int:pk>/spam/", spam.spam_domain, name="spam_domain"),
     path("credentials/", credentials.credential_list, name="credential_list"),
     path("credentials/add/", credentials.credential_add, name="credential_add"),
     path("credentials/<int:pk>/settings/", clients.credential_settings, name="credential_settings"),

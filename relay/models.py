@@ -69,6 +69,7 @@ class QueuedMessage(models.Model):
     spam_score = models.FloatField(null=True, blank=True)
     spam_action = models.CharField(max_length=20, blank=True)  # rspamd's action, or "not scanned"
     spam_symbols = models.JSONField(default=dict, blank=True)  # {symbol: score}
+    digest_sent_at = models.DateTimeField(null=True, blank=True)  # quarantined: listed in its mailboxes' digest
     purged_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -82,6 +83,11 @@ class QueuedMessage(models.Model):
 
     def __str__(self):
         return self.queue_id
+
+    @property
+    def spam_symbol_list(self) -> list[tuple[str, float]]:
+        """rspamd's symbols, those that weighed most first."""
+        return sorted((self.spam_symbols or {}).items(), key=lambda item: (-abs(item[1]), item[0]))
 
 
 class Recipient(models.Model):

@@ -154,6 +154,26 @@ def scan(content: bytes, *, mail_from: str, recipients: list[str], client_ip: st
         return Scan(action=None, error=type(error).__name__)
 
 
+def learn(content: bytes, *, kind: str) -> str:
+    """Teach rspamd's controller that a message is ham or spam (POST /learnham, /learnspam); '' when it learned,
+    else why not (RSPAMD_PASSWORD goes in the Password header and nowhere else)."""
+    if not settings.RSPAMD_CONTROLLER_URL:
+        return "no rspamd controller is configured"
+    try:
+        response = _pool.request("POST", f"{settings.RSPAMD_CONTROLLER_URL.rstrip('/')}/learn{kind}", body=content,
+                                 headers={"Password": settings.RSPAMD_PASSWORD},
+                                 timeout=urllib3.Timeout(total=settings.RSPAMD_TIMEOUT))
+    except urllib3.exceptions.HTTPError as error:
+        return f"rspamd did not answer ({type(error).__name__})"
+    if response.status == 200:
+        return ""
+    try:
+        reason = str(json.loads(response.data).get("error", ""))[:200]
+    except (ValueError, AttributeError):
+        reason = ""
+    return f"rspamd refused it (HTTP {response.status}{': ' + reason if reason else ''})"
+
+
 def _outcome(result: Scan, policy: Thresholds) -> str:
     if policy.rule == SenderRule.Kind.BLOCK:
         return REJECT
