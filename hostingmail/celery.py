@@ -46,6 +46,9 @@ app.conf.beat_schedule = {
     "relay-sweep-queue": {"task": "relay.tasks.sweep_queue", "schedule": 60.0},  # DELIVERY_SWEEP_SECONDS, below
     "relay-send-delay-warnings": {"task": "relay.tasks.send_delay_warnings", "schedule": 600.0},
     "relay-purge-old-messages": {"task": "relay.tasks.purge_old_messages", "schedule": 3600.0},
+    # Held spam: deleted after QUARANTINE_RETENTION_DAYS; each mailbox told once a day what is held for it.
+    "relay-purge-quarantine": {"task": "relay.tasks.purge_quarantine", "schedule": 3600.0},
+    "relay-send-quarantine-digests": {"task": "relay.tasks.send_quarantine_digests", "schedule": 86400.0},
     # The webhook outbox in the database is the truth: retries come due, and events whose notice was lost
     # (broker or worker down when they were written) are sent.
     "accounts-sweep-webhooks": {"task": "accounts.tasks.sweep_webhooks", "schedule": 60.0},

@@ -18,7 +18,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import Status
-from relay.delivery import attempts, dsn, held
+from relay.delivery import attempts, dsn, held, quarantine
 from relay.handoff import enqueue
 from relay.models import QueuedMessage, Recipient
 
@@ -86,6 +86,18 @@ def purge_old_messages() -> int:
                 QueuedMessage.State.CANCELLED)
     return (QueuedMessage.objects.filter(state__in=finished, finished_at__lt=cutoff, purged_at__isnull=True)
             .update(content=None, purged_at=now))
+
+
+@shared_task(name="relay.tasks.purge_quarantine", ignore_result=True)
+def purge_quarantine() -> int:
+    """Delete messages held in quarantine for longer than QUARANTINE_RETENTION_DAYS (their log rows stay)."""
+    return quarantine.purge_quarantine()
+
+
+@shared_task(name="relay.tasks.send_quarantine_digests", ignore_result=True)
+def send_quarantine_digests() -> int:
+    """One digest per mailbox with messages held since its last one, with a release link for each."""
+    return quarantine.send_digests()
 
 
 @shared_task(name="relay.tasks.send_delay_warnings", ignore_result=True)
