@@ -8,6 +8,7 @@ a page says here who may open it. Each request runs in a savepoint that is rolle
 
 import copy
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 
 import pytest
 from django.db import transaction
@@ -15,11 +16,12 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 
-from accounts.models import AuditEntry, PanelSession
+from accounts.models import AuditEntry, PanelSession, SenderRule
 from accounts.services.aliases import alias_create
 from accounts.services.api_keys import api_key_create
 from accounts.services.credentials import credential_create
 from accounts.services.webhooks import event_record, webhook_endpoint_create
+from relay.delivery.quarantine import release_token
 from relay.models import AuthLockout, QueuedMessage
 from tests.support.signin import sign_in_verified
 
@@ -185,6 +187,18 @@ TABLE: dict[str, U] = {
     "relay:lockout_list": U(signed_in()),
     "relay:lockout_lift": U(POST_ONLY, kwargs={"pk": "lockout"}, post=E(support=302, reseller=403, customer=403,
                                                                           mailbox=403)),
+    # The spam filter page: the customer's, its reseller's and support's; support alone sets the range.
+    "spam_settings": U(tenant(), kwargs={"pk": "customer"}, post=tenant(302)),
+    "spam_bounds": U(POST_ONLY, kwargs={"pk": "customer"}, post=E(support=302, reseller=403, customer=403,
+                                                                   mailbox=403)),
+    "spam_domain": U(POST_ONLY, kwargs={"pk": "domain"}, post=tenant(302)),
+    "sender_rule_add": U(POST_ONLY, kwargs={"pk": "customer"}, post=tenant(400)),  # an empty form: its errors
+    "sender_rule_delete": U(POST_ONLY, kwargs={"pk": "customer", "rule_pk": "sender_rule"}, post=tenant(302)),
+    # The quarantine: whoever sees the message in the log; the digest's link answers its signature, not a session.
+    "relay:quarantine_list": U(signed_in()),
+    "relay:quarantine_release": U(POST_ONLY, kwargs={"pk": "message"}, post=tenant(302, mailbox=(302, 404))),
+    "relay:quarantine_delete": U(POST_ONLY, kwargs={"pk": "message"}, post=tenant(302, mailbox=(302, 404))),
+    "relay:quarantine_link": U(every(404), kwargs={"token": "quarantine_token"}, post=every(404)),
     # Support routes a sender domain through a smart host (no URL in the POST: the form answers with its errors).
     "relay:domain_smarthost": U(STAFF_ONLY, kwargs={"pk": "domain"}, post=STAFF_ONLY),
 }
@@ -207,7 +221,10 @@ def world(cast):
         api_key = api_key_create(actor=None, user=tenant.user, name=f"billing {key}").api_key
         webhook = webhook_endpoint_create(actor=tenant.user, url=f"https://hooks.{key}.test/in").endpoint
         event_record(type="customer.restored", customer_id=tenant.customer.pk, payload={})
-        objects[key] = {"alias": alias, "api_key": api_key, "customer": tenant.customer, "domain": tenant.domain, "mailbox": tenant.mailbox,
+        sender_rule = SenderRule.objects.create(customer=tenant.customer, kind="block", value=f"spam-{key}.example")
+        # A forged link: the page answers 404 whoever asks.
+        token = SimpleNamespace(pk=release_token(message_id=message.pk, mailbox_id=tenant.mailbox.pk)[:-4] + "AAAA")
+        objects[key] = {"sender_rule": sender_rule, "quarantine_token": token, "alias": alias, "api_key": api_key, "customer": tenant.customer, "domain": tenant.domain, "mailbox": tenant.mailbox,
                         "credential": credential, "message": message, "lockout": lockout, "session": session,
                         "webhook": webhook, "webhook_delivery": webhook.deliveries.get()}
     clients = {"anonymous": Client()}
