@@ -172,8 +172,10 @@ def learn(content: bytes, *, kind: str) -> str:
                                  timeout=urllib3.Timeout(total=settings.RSPAMD_TIMEOUT))
     except urllib3.exceptions.HTTPError as error:
         return f"rspamd did not answer ({type(error).__name__})"
-    if response.status == 200:
+    if response.status in (200, 208):  # 208: learned as this kind already
         return ""
+    if response.status == 204:
+        return "rspamd skipped it (too short to learn from, or learned already)"
     try:
         reason = str(json.loads(response.data).get("error", ""))[:200]
     except (ValueError, AttributeError):

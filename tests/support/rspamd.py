@@ -23,6 +23,8 @@ GTUBE_TAIL = "JS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34
 GTUBE = "X" + GTUBE_TAIL  # action "reject"
 GTUBE_ADD_HEADER = "Y" + GTUBE_TAIL  # action "add header"
 PASSWORD = "rspamd-test-password"
+REDIS_HOST = os.environ.get("HM_TEST_REDIS", "127.0.0.1:6379")
+REDIS_DB = os.environ.get("HM_TEST_REDIS_DB", "8")
 # Modules that only ask DNS lists or outside services: off, so a scan never waits on a lookup.
 _NETWORK_MODULES = ["rbl", "surbl", "hfilter", "asn", "fuzzy_check", "dcc", "replies", "url_redirector",
                     "phishing", "emails", "neural", "ratelimit", "greylist", "history_redis", "mx_check",
@@ -69,6 +71,10 @@ dns {{ nameserver = ["127.0.0.1:9"]; timeout = 0.2s; retransmits = 1; }}
     (root / "override.d" / "worker-controller.inc").write_text(
         f'count = 1;\npassword = "{PASSWORD}";\nenable_password = "{PASSWORD}";\nsecure_ip = "192.0.2.1";\n')
     (root / "override.d" / "worker-proxy.inc").write_text("count = 0;\n")
+    # Bayes learns (the controller's /learnham) into the suite's Redis, database REDIS_DB, under a key prefix of
+    # this instance's own.
+    (root / "local.d" / "classifier-bayes.conf").write_text(
+        f'servers = "{REDIS_HOST}";\ndb = "{REDIS_DB}";\nprefix = "hm-{port}-";\nmin_learns = 1;\n')
     for module in _NETWORK_MODULES:
         (root / "override.d" / f"{module}.conf").write_text("enabled = false;\n")
     return root / "rspamd.conf"
@@ -113,3 +119,19 @@ def stop(server: Rspamd) -> None:
         os.killpg(server.proc.pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
+    _forget_learns(server)
+
+
+def _forget_learns(server: Rspamd) -> None:
+    import redis
+
+    host, _, port = REDIS_HOST.partition(":")
+    client = redis.Redis(host=host, port=int(port or 6379), db=int(REDIS_DB), socket_timeout=5)
+    try:
+        keys = list(client.scan_iter(match=f"hm-{server.port}-*", count=1000))
+        if keys:
+            client.delete(*keys)
+    except redis.RedisError:
+        pass  # nothing was learned there
+    finally:
+        client.close()

@@ -82,13 +82,13 @@ def test_release_with_learning_says_truthfully_that_rspamd_was_not_reached(clien
 
 def test_release_learns_ham_in_a_real_rspamd(client, cast, handed, rspamd):
     message = held(cast.a)
+    text = b"Dear customer, your order of three blue garden chairs ships on Tuesday from our warehouse.\r\n" * 5
+    QueuedMessage.objects.filter(pk=message.pk).update(content=HELD.replace(b"Buy now\r\n", text))
     client.force_login(cast.a.user)
     response = client.post(reverse("relay:quarantine_release", args=[message.pk]), {"learn": "on"}, follow=True)
     page = response.content.decode()
-    assert "is released" in page
-    # rspamd answers the learn: learned, or refused with its own reason (no statistics backend here) — never
-    # "did not answer", and the password is never shown.
-    assert "did not answer" not in page and "rspamd-test-password" not in page
+    assert "is released" in page and "not learned" not in page and "rspamd-test-password" not in page
+    assert AuditEntry.objects.get(action="quarantine.release").after == {"state": "queued", "learn": True}
 
 
 def test_another_tenant_cannot_release_or_delete(client, cast, handed):
