@@ -116,3 +116,12 @@ def test_the_same_sender_is_listed_once_and_deleted_by_its_owner_only(client, ca
     assert client.post(reverse("sender_rule_delete", args=[cast.a.customer.pk, rule.pk])).status_code == 302
     assert not SenderRule.objects.exists()
     assert AuditEntry.objects.filter(action="spam.sender_rule_delete").count() == 1
+
+
+def test_support_and_the_reseller_reach_the_page_from_their_customer_pages(client, cast):
+    target = reverse("spam_settings", args=[cast.a.customer.pk])
+    sign_in_verified(client, cast.support)
+    assert target in client.get(reverse("support:customer", args=[cast.a.customer.pk])).content.decode()
+    client.force_login(cast.reseller_a_admin)
+    assert target in client.get(reverse("reseller:customer", args=[cast.a.customer.pk])).content.decode()
+    assert target in client.get(reverse("customer_dashboard", args=[cast.a.customer.pk])).content.decode()
