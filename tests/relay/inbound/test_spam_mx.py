@@ -57,6 +57,8 @@ def test_a_clean_message_goes_to_the_inbox_unmarked(mx, rspamd):
     assert b"X-Spam-Flag" not in content and b"forged" not in content
     assert b"X-Spam-Status: No, score=" in content
     assert stored.spam_action == "no action"
+    # rspamd was given the envelope: it compared the From: and To: fields with it.
+    assert {"FROM_EQ_ENVFROM", "TO_MATCH_ENVRCPT_ALL"} <= set(stored.spam_symbols)
 
 
 def test_a_domain_holding_instead_of_refusing_quarantines_the_message(mx, rspamd, cast):
