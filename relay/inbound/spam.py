@@ -21,6 +21,7 @@ from functools import partial
 
 import urllib3
 from django.conf import settings
+from django.db import DatabaseError
 
 from accounts.models import Domain, SenderRule, SpamPolicy
 from relay.inbound.rules import Accepted, header_block
@@ -39,6 +40,7 @@ REJECT_SPAM = "550 5.7.1 Message rejected as spam"
 REJECT_BLOCKED = "550 5.7.1 Message rejected: the sender is blocked by the recipient"
 TEMPFAIL_SPAM = "451 4.7.1 Message deferred by the spam filter, please try again later"
 TEMPFAIL_UNSCANNED = "451 4.7.1 Spam filter unavailable, please try again later"
+TEMPFAIL_POLICY = "451 4.3.0 Temporary lookup failure, please try again later"
 
 # Fields that only we set: one arriving from outside could claim a verdict we never gave.
 _OWN_FIELDS = re.compile(rb"^(x-spam-flag|x-spam-score|x-spam-status)[ \t]*:.*(\r\n[ \t].*)*\r\n", re.I | re.M)
@@ -246,7 +248,11 @@ async def check_message(db, content: bytes, *, mail_from: str, recipients: list[
     if not enabled():
         return None
     senders = sender_keys(mail_from, content)
-    policies = await db(load_policies, recipients, senders)
+    try:
+        policies = await db(load_policies, recipients, senders)
+    except DatabaseError as error:
+        log.warning("the spam policies of a message from %s could not be read: %s", client_ip, type(error).__name__)
+        return SpamVerdict(outcome=TEMPFAIL, action=NOT_SCANNED, reply=TEMPFAIL_POLICY)
     if policies and all(p.rule for p in policies.values()) and len({p.rule for p in policies.values()}) == 1:
         result = Scan(action=None)  # every recipient allows or blocks this sender: rspamd is not asked
     else:

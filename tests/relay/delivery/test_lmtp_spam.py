@@ -1,14 +1,16 @@
 """A message rspamd scores into "add header" goes through the MX, a worker's LMTP delivery and the shipped Sieve
 script (sieve_before) into the mailbox's Junk folder of a real Dovecot, read back over IMAP; a clean one into the
-inbox."""
+inbox; a held message, released, into the inbox."""
 
 import pytest
 from django.db import connection
 
+from accounts.models import SpamPolicy
 from relay.delivery import attempts
 from relay.models import QueuedMessage
 from tests.relay.delivery.test_lmtp import dovecot, fetch_all, receive  # noqa: F401 -- the fixture
-from tests.support.rspamd import GTUBE_ADD_HEADER
+from relay.panel.quarantine import quarantine_release
+from tests.support.rspamd import GTUBE, GTUBE_ADD_HEADER
 
 pytestmark = [pytest.mark.django_db(transaction=True),
               pytest.mark.skipif(connection.vendor != "postgresql",
@@ -35,3 +37,15 @@ def test_add_header_score_is_filed_into_junk_and_a_clean_message_into_the_inbox(
     assert junk["X-Spam-Flag"] == "YES" and junk["X-Spam-Score"] and "spf=pass" in junk["Authentication-Results"]
     [inbox] = fetch_all(dovecot, "info@alpha.test")
     assert inbox["X-Spam-Flag"] is None and inbox["X-Spam-Status"].startswith("No, score=")
+
+
+def test_a_held_message_released_reaches_the_inbox_not_junk(dovecot, mx, cast):  # noqa: F811
+    SpamPolicy.objects.create(customer=cast.a.customer, domain=cast.a.domain, quarantine=True)
+    held = receive(mx, data=body(GTUBE))
+    assert held.state == QueuedMessage.State.QUARANTINED
+    assert attempts.deliver(held.pk) is None  # nothing delivers a held message
+    quarantine_release(actor=cast.a.user, message=held)
+    assert attempts.deliver(held.pk) == QueuedMessage.State.DELIVERED
+    assert fetch_all(dovecot, "info@alpha.test", "Junk") == []
+    [inbox] = fetch_all(dovecot, "info@alpha.test")
+    assert inbox["Subject"] == "Offer" and inbox["X-Spam-Flag"] is None

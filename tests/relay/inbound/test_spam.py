@@ -102,3 +102,30 @@ def test_an_address_rule_beats_its_domains(cast):
     other = Accepted(address="info@bravo.test", external=(),
                      mailboxes=(Destination(cast.b.mailbox.pk, "info@bravo.test", cast.b.customer.pk),))
     assert load_policies([other], ["other@corp.example", "corp.example"])["info@bravo.test"].rule == ""
+
+
+def test_a_database_failure_reading_the_policies_is_a_temporary_failure(settings):
+    import asyncio
+
+    from django.db import OperationalError
+
+    settings.RSPAMD_URL = "http://127.0.0.1:9"
+
+    async def failing_db(func, *args):
+        raise OperationalError("the database is restarting")
+
+    verdict = asyncio.run(spam.check_message(failing_db, b"Subject: x\r\n\r\nx\r\n", mail_from="a@b.example",
+                                             recipients=[], client_ip="192.0.2.1", helo="h.example"))
+    assert (verdict.outcome, verdict.reply) == (spam.TEMPFAIL, "451 4.3.0 Temporary lookup failure, please try again later")
+
+
+def test_spam_checking_off_asks_nothing(settings):
+    import asyncio
+
+    settings.RSPAMD_URL = ""
+
+    async def no_db(func, *args):
+        raise AssertionError("the database was asked")
+
+    assert asyncio.run(spam.check_message(no_db, b"Subject: x\r\n\r\nx\r\n", mail_from="", recipients=[],
+                                          client_ip="192.0.2.1", helo="h.example")) is None
