@@ -102,9 +102,12 @@ def sender_keys(mail_from: str, content: bytes) -> list[str]:
 
 def load_policies(recipients: list[Accepted], senders: list[str]) -> dict[str, Thresholds]:
     """Each recipient address's thresholds and sender rule (runs on a database thread)."""
-    customers = {address: m.customer_id for a in recipients for m in a.mailboxes for address in [a.address]}
+    # The policy of an address is its domain's customer's (whoever's mailboxes an alias leads to).
     domain_names = {a.address: a.address.rpartition("@")[2] for a in recipients}
-    domain_ids = dict(Domain.objects.filter(name__in=set(domain_names.values())).values_list("name", "pk"))
+    domains = {name: (pk, customer_id) for name, pk, customer_id in Domain.objects.filter(
+        name__in=set(domain_names.values())).values_list("name", "pk", "customer_id")}
+    domain_ids = {name: pk for name, (pk, _) in domains.items()}
+    customers = {address: domains[name][1] for address, name in domain_names.items() if name in domains}
     rows = SpamPolicy.objects.filter(customer_id__in=set(customers.values()), domain__isnull=True)
     by_customer = {p.customer_id: p for p in rows}
     by_domain = {p.domain_id: p for p in SpamPolicy.objects.filter(domain_id__in=set(domain_ids.values()))}
@@ -123,12 +126,9 @@ def load_policies(recipients: list[Accepted], senders: list[str]) -> dict[str, T
         reject = next((p.reject_score for p in (domain, own) if p and p.reject_score is not None), None)
         matched = rules.get(customer_id, {})
         # The most precise rule wins (an address over its domain); at the same precision, block over allow.
-        rule = ""
-        for key in senders:
-            if key in matched and (not rule or "@" in key or matched[key] == SenderRule.Kind.BLOCK):
-                rule = matched[key]
-                if "@" in key:
-                    break
+        by_address = [matched[key] for key in senders if key in matched and "@" in key]
+        level = by_address or [matched[key] for key in senders if key in matched]
+        rule = SenderRule.Kind.BLOCK if SenderRule.Kind.BLOCK in level else (level[0] if level else "")
         policies[accepted.address] = Thresholds(mark=_bound(mark, low, high), reject=_bound(reject, low, high),
                                                 quarantine=bool(domain and domain.quarantine), rule=rule)
     return policies

@@ -129,3 +129,13 @@ def test_spam_checking_off_asks_nothing(settings):
 
     assert asyncio.run(spam.check_message(no_db, b"Subject: x\r\n\r\nx\r\n", mail_from="", recipients=[],
                                           client_ip="192.0.2.1", helo="h.example")) is None
+
+
+@pytest.mark.django_db
+def test_at_the_same_precision_block_wins(cast):
+    SenderRule.objects.create(customer=cast.a.customer, kind="allow", value="bounces@mailer.example")
+    SenderRule.objects.create(customer=cast.a.customer, kind="block", value="ceo@forged.example")
+    accepted = Accepted(address="info@alpha.test", external=(),
+                        mailboxes=(Destination(cast.a.mailbox.pk, "info@alpha.test", cast.a.customer.pk),))
+    senders = sender_keys("bounces@mailer.example", b"From: ceo@forged.example\r\n\r\nx\r\n")
+    assert load_policies([accepted], senders)["info@alpha.test"].rule == "block"
