@@ -1,6 +1,9 @@
 """relay.inbound.spam's decision from rspamd's answer and the recipients' policies, without a server: every rspamd
 action, the strictest verdict of several recipients, support's bounds on a customer's thresholds."""
 
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 
 from accounts.models import SenderRule, SpamPolicy
@@ -9,6 +12,12 @@ from relay.inbound.rules import Accepted, Destination
 from relay.inbound.spam import Scan, Thresholds, decide, load_policies, sender_keys
 
 PLAIN = {"a@alpha.test": Thresholds()}
+
+
+def _run(coroutine):
+    # On a thread of its own: a browser test earlier in the session may have left an event loop on this one.
+    with ThreadPoolExecutor(1) as executor:
+        return executor.submit(asyncio.run, coroutine).result()
 
 
 @pytest.mark.parametrize("action, outcome, reply", [
@@ -105,8 +114,6 @@ def test_an_address_rule_beats_its_domains(cast):
 
 
 def test_a_database_failure_reading_the_policies_is_a_temporary_failure(settings):
-    import asyncio
-
     from django.db import OperationalError
 
     settings.RSPAMD_URL = "http://127.0.0.1:9"
@@ -114,20 +121,18 @@ def test_a_database_failure_reading_the_policies_is_a_temporary_failure(settings
     async def failing_db(func, *args):
         raise OperationalError("the database is restarting")
 
-    verdict = asyncio.run(spam.check_message(failing_db, b"Subject: x\r\n\r\nx\r\n", mail_from="a@b.example",
+    verdict = _run(spam.check_message(failing_db, b"Subject: x\r\n\r\nx\r\n", mail_from="a@b.example",
                                              recipients=[], client_ip="192.0.2.1", helo="h.example"))
     assert (verdict.outcome, verdict.reply) == (spam.TEMPFAIL, "451 4.3.0 Temporary lookup failure, please try again later")
 
 
 def test_spam_checking_off_asks_nothing(settings):
-    import asyncio
-
     settings.RSPAMD_URL = ""
 
     async def no_db(func, *args):
         raise AssertionError("the database was asked")
 
-    assert asyncio.run(spam.check_message(no_db, b"Subject: x\r\n\r\nx\r\n", mail_from="", recipients=[],
+    assert _run(spam.check_message(no_db, b"Subject: x\r\n\r\nx\r\n", mail_from="", recipients=[],
                                           client_ip="192.0.2.1", helo="h.example")) is None
 
 
