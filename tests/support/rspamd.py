@@ -14,17 +14,21 @@ import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
 from tests.peers import free_port, wait_for_port
+from tests.support.workers import redis_url
 
 GTUBE_TAIL = "JS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X"
 GTUBE = "X" + GTUBE_TAIL  # action "reject"
 GTUBE_ADD_HEADER = "Y" + GTUBE_TAIL  # action "add header"
 PASSWORD = "rspamd-test-password"
-REDIS_HOST = os.environ.get("HM_TEST_REDIS", "127.0.0.1:6379")
-REDIS_DB = os.environ.get("HM_TEST_REDIS_DB", "8")
+# The suite's Redis (TEST_REDIS_URL's server), in a database of rspamd's own: the broker tests use the URL's.
+_REDIS = urlsplit(redis_url())
+REDIS_HOST = f"{_REDIS.hostname or '127.0.0.1'}:{_REDIS.port or 6379}"
+REDIS_DB = "8"
 # Modules that only ask DNS lists or outside services: off, so a scan never waits on a lookup.
 _NETWORK_MODULES = ["rbl", "surbl", "hfilter", "asn", "fuzzy_check", "dcc", "replies", "url_redirector",
                     "phishing", "emails", "neural", "ratelimit", "greylist", "history_redis", "mx_check",
