@@ -1,0 +1,136 @@
+"""A mailbox's Sieve filters: made from simple rules or written by hand, checked with Pigeonhole's `sievec`
+before they are saved, read by Dovecot from the database (the dovecot_sieve view)."""
+
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import Mailbox, SieveScript, User
+from accounts.services.aliases import clean_destinations
+from accounts.services.audit_log import audit, snapshot
+
+# The extensions Dovecot offers mailbox scripts (90-hostingmail.conf's sieve_extensions): automatic replies are
+# the panel's own (relay.delivery.autoreply), so that they are counted and logged, aliases included.
+SIEVE_EXTENSIONS = "-vacation -vacation-seconds -enotify"
+MAX_SCRIPT = 64 * 1024
+MAX_RULES = 50
+FIELDS = {"from": ("From",), "to": ("To", "Cc"), "subject": ("Subject",)}
+ACTIONS = ("fileinto", "redirect", "discard")
+SIEVEC_TIMEOUT = 10.0
+
+
+class SievecMissing(RuntimeError):
+    pass
+
+
+def _quote(text: str) -> str:
+    # RFC 5228 2.4.2: in a quoted string only backslash and double quote are escaped.
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def sieve_from_rules(rules: list[dict]) -> str:
+    """The Sieve script of the form's rules, in order; each matching rule ends the filtering (stop)."""
+    if not rules:
+        return ""
+    lines = ['require ["fileinto", "mailbox"];', "# Made by the panel's filter form; edit the rules there."]
+    for rule in rules:
+        headers = "[" + ", ".join(_quote(h) for h in FIELDS[rule["field"]]) + "]"
+        action = {"fileinto": f"fileinto :create {_quote(rule.get('target', ''))};",
+                  "redirect": f"redirect {_quote(rule.get('target', ''))};", "discard": "discard;"}[rule["action"]]
+        lines.append(f"if header :contains {headers} {_quote(rule['contains'])} {{\n  {action}\n  stop;\n}}")
+    return "\n".join(lines) + "\n"
+
+
+_SIEVEC_LINE = re.compile(r"^[^:]*: (line \d+: .*)$", re.M)
+
+
+def sieve_check(script: str) -> None:
+    """ValidationError on `script` with sievec's own messages (with their line numbers) unless it compiles."""
+    if len(script.encode()) > MAX_SCRIPT:
+        raise ValidationError({"script": f"Keep the script under {MAX_SCRIPT // 1024} KB."})
+    if not script.strip():
+        return
+    sievec = shutil.which("sievec") or "/usr/bin/sievec"
+    with tempfile.TemporaryDirectory(prefix="hm-sieve-") as folder:
+        root = Path(folder)
+        (root / "check.conf").write_text(f"plugin {{\n  sieve_extensions = {SIEVE_EXTENSIONS}\n}}\n")
+        (root / "script.sieve").write_text(script, encoding="utf-8")
+        try:
+            done = subprocess.run([sievec, "-c", str(root / "check.conf"), str(root / "script.sieve"),
+                                   str(root / "script.svbin")], capture_output=True, text=True,
+                                  timeout=SIEVEC_TIMEOUT, cwd=root)
+        except FileNotFoundError:
+            raise SievecMissing("sievec is not installed (Debian package dovecot-sieve)") from None
+    if done.returncode != 0:
+        errors = _SIEVEC_LINE.findall(done.stderr) or [done.stderr.strip().splitlines()[0] if done.stderr.strip()
+                                                       else "The script does not compile."]
+        raise ValidationError({"script": [e.replace("error: ", "", 1) for e in errors[:10]]})
+
+
+def clean_rules(rules: list[dict], *, mailbox: Mailbox) -> list[dict]:
+    """The form's rules, checked: a field, a text, an action and its target (a folder or an address)."""
+    if len(rules) > MAX_RULES:
+        raise ValidationError({"rules": f"Use at most {MAX_RULES} rules."})
+    cleaned, errors = [], []
+    for n, rule in enumerate(rules, start=1):
+        field, contains = rule.get("field"), (rule.get("contains") or "").strip()
+        action, target = rule.get("action"), (rule.get("target") or "").strip()
+        if field not in FIELDS or action not in ACTIONS:
+            errors.append(f"Rule {n}: choose a header and an action.")
+            continue
+        if not contains or len(contains) > 200 or any(c in contains for c in "\r\n"):
+            errors.append(f"Rule {n}: give the text to look for (one line, up to 200 characters).")
+            continue
+        if action == "fileinto":
+            if not target or len(target) > 100 or any(c in target for c in "\r\n\0") or target.startswith("/"):
+                errors.append(f"Rule {n}: give the folder to move the message to.")
+                continue
+        elif action == "redirect":
+            try:
+                [target] = clean_destinations([target], customer=mailbox.domain.customer, field="target",
+                                              exclude=mailbox.address)
+            except ValidationError as exc:
+                errors.extend(f"Rule {n}: {m}" for m in exc.messages)
+                continue
+            except ValueError:
+                errors.append(f"Rule {n}: give one address to forward to.")
+                continue
+        else:
+            target = ""
+        cleaned.append({"field": field, "contains": contains, "action": action, "target": target})
+    if errors:
+        raise ValidationError({"rules": errors})
+    return cleaned
+
+
+def sieve_script_save(*, actor: User | None, mailbox: Mailbox, mode: str, rules: list[dict] | None = None,
+                      script: str = "", client_ip: str | None = None) -> SieveScript:
+    """Save a mailbox's filters: from `rules` (mode rules) or the hand-written `script` (mode raw). Nothing is
+    saved unless sievec compiles the result; Dovecot reads it at the next delivery."""
+    if mode == SieveScript.Mode.RULES:
+        rules = clean_rules(rules or [], mailbox=mailbox)
+        script = sieve_from_rules(rules)
+    elif mode == SieveScript.Mode.RAW:
+        rules = []
+        script = script.replace("\r\n", "\n")
+    else:
+        raise ValidationError({"mode": "Choose simple rules or a Sieve script."})
+    sieve_check(script)
+    with transaction.atomic():
+        current = SieveScript.objects.select_for_update().filter(mailbox=mailbox).first()
+        before = snapshot(current) if current else None
+        if current is None:
+            current = SieveScript(mailbox=mailbox, version=0)
+        current.mode, current.rules, current.script = mode, rules, script
+        current.version += 1
+        current.updated_at = timezone.now()
+        current.save()
+        audit(actor=actor, action="mailbox.filters", obj=mailbox, before=before, after=snapshot(current),
+              client_ip=client_ip)
+    return current
