@@ -1,17 +1,20 @@
-"""A mailbox's Sieve filters: made from simple rules or written by hand, checked with Pigeonhole's `sievec`
-before they are saved, read by Dovecot from the database (the dovecot_sieve view)."""
+"""A mailbox's Sieve filters, and the automatic replies of mailboxes and aliases.
+
+Filters are made from simple rules or written by hand, checked with Pigeonhole's `sievec` before they are saved,
+and read by Dovecot from the database (the dovecot_sieve view)."""
 
 import re
 import shutil
 import subprocess
 import tempfile
+from datetime import date
 from pathlib import Path
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.models import Mailbox, SieveScript, User
+from accounts.models import Alias, AutoReply, Mailbox, SieveScript, User
 from accounts.services.aliases import clean_destinations
 from accounts.services.audit_log import audit, snapshot
 
@@ -133,4 +136,35 @@ def sieve_script_save(*, actor: User | None, mailbox: Mailbox, mode: str, rules:
         current.save()
         audit(actor=actor, action="mailbox.filters", obj=mailbox, before=before, after=snapshot(current),
               client_ip=client_ip)
+    return current
+
+
+def auto_reply_save(*, actor: User | None, owner: Mailbox | Alias, enabled: bool, subject: str, body: str,
+                    starts_on: date | None = None, ends_on: date | None = None, interval_days: int = 7,
+                    client_ip: str | None = None) -> AutoReply:
+    """Set the automatic reply of a mailbox or an alias (one each); the workers send it (relay.delivery.autoreply)."""
+    subject, body = (subject or "").strip(), (body or "").strip()
+    errors = {}
+    if not subject or len(subject) > 200 or any(c in subject for c in "\r\n"):
+        errors["subject"] = "Give a subject of one line, up to 200 characters."
+    if not body or len(body) > 10000:
+        errors["body"] = "Give the text of the reply (up to 10 000 characters)."
+    if starts_on and ends_on and ends_on < starts_on:
+        errors["ends_on"] = "The last day cannot be before the first."
+    if not 1 <= interval_days <= 365:
+        errors["interval_days"] = "Answer each sender at most once in 1 to 365 days."
+    if errors:
+        raise ValidationError(errors)
+    key = {"mailbox": owner} if isinstance(owner, Mailbox) else {"alias": owner}
+    with transaction.atomic():
+        current = AutoReply.objects.select_for_update().filter(**key).first()
+        before = snapshot(current) if current else None
+        current = current or AutoReply(**key)
+        current.address = owner.address
+        current.enabled, current.subject, current.body = enabled, subject, body
+        current.starts_on, current.ends_on, current.interval_days = starts_on, ends_on, interval_days
+        current.updated_at = timezone.now()
+        current.save()
+        audit(actor=actor, action=f"{type(owner).__name__.lower()}.auto_reply", obj=owner, before=before,
+              after=snapshot(current), client_ip=client_ip)
     return current

@@ -112,14 +112,21 @@ def forward_message(message_id: int, external: list[str], *, domain_id: int | No
         is_bounce=message.is_bounce or not message.mail_from, created_at=now, next_attempt_at=now,
     )
     try:
-        with transaction.atomic():
-            counter = Counter([sender], now=now)
-            counter.take(sender, len(external))
-            sqlrows.insert([copy], return_ids=True)
-            sqlrows.insert([Recipient(message=copy, address=address) for address in external])
-            counter.flush()
-            ids = [copy.pk]
-            transaction.on_commit(lambda: enqueue(ids))
+        queue_counted(copy, external, sender=sender, now=now)
     except IntegrityError:  # the same forward made at the same moment by another worker
         return QueuedMessage.objects.get(queue_id=queue_id)
     return copy
+
+
+def queue_counted(message: QueuedMessage, addresses: list[str], *, sender: tuple[str, int], now) -> None:
+    """Store an outbound message the workers made (a forward, an automatic reply) for these addresses, counted
+    against `sender`'s sending limits (a SendUsage scope and id) up to the customer and reseller, in one
+    transaction; QuotaExceeded stores nothing. Delivery is asked for on commit."""
+    with transaction.atomic():
+        counter = Counter([sender], now=now)
+        counter.take(sender, len(addresses))
+        sqlrows.insert([message], return_ids=True)
+        sqlrows.insert([Recipient(message=message, address=address) for address in addresses])
+        counter.flush()
+        ids = [message.pk]
+        transaction.on_commit(lambda: enqueue(ids))
