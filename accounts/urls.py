@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from accounts.views import (aliases, api_keys, audit, clients, credentials, dashboard, domains, mailboxes, plan, reseller, security,
+from accounts.views import (aliases, api_keys, audit, clients, credentials, dashboard, domains, filters, mailboxes, plan, reseller, security,
                             self, webhooks)
 
 security_patterns = [
@@ -58,6 +58,10 @@ urlpatterns = [
     path("domains/<int:pk>/dmarc/", domains.domain_dmarc_reject_policy, name="domain_dmarc_reject_policy"),
     path("domains/<int:pk>/alias-of/", aliases.domain_alias_of, name="domain_alias_of"),
     path("mailboxes/<int:pk>/forwarding/", aliases.mailbox_forwarding, name="mailbox_forwarding"),
+    path("mailboxes/<int:pk>/filters/", filters.mailbox_filters, name="mailbox_filters"),
+    path("mailboxes/<int:pk>/auto-reply/", filters.mailbox_auto_reply, name="mailbox_auto_reply"),
+    path("aliases/<int:pk>/auto-reply/", filters.alias_auto_reply, name="alias_auto_reply"),
+    path("domains/<int:pk>/greylisting/", filters.domain_greylisting, name="domain_greylisting"),
     path("credentials/", credentials.credential_list, name="credential_list"),
     path("credentials/add/", credentials.credential_add, name="credential_add"),
     path("credentials/<int:pk>/settings/", clients.credential_settings, name="credential_settings"),

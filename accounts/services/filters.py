@@ -3,6 +3,7 @@
 Filters are made from simple rules or written by hand, checked with Pigeonhole's `sievec` before they are saved,
 and read by Dovecot from the database (the dovecot_sieve view)."""
 
+import logging
 import re
 import shutil
 import subprocess
@@ -18,6 +19,8 @@ from accounts.models import Alias, AutoReply, Mailbox, SieveScript, User
 from accounts.services.aliases import clean_destinations
 from accounts.services.audit_log import audit, snapshot
 
+log = logging.getLogger("accounts")
+
 # The extensions Dovecot offers mailbox scripts (90-hostingmail.conf's sieve_extensions): automatic replies are
 # the panel's own (relay.delivery.autoreply), so that they are counted and logged, aliases included.
 SIEVE_EXTENSIONS = "-vacation -vacation-seconds -enotify"
@@ -26,10 +29,6 @@ MAX_RULES = 50
 FIELDS = {"from": ("From",), "to": ("To", "Cc"), "subject": ("Subject",)}
 ACTIONS = ("fileinto", "redirect", "discard")
 SIEVEC_TIMEOUT = 10.0
-
-
-class SievecMissing(RuntimeError):
-    pass
 
 
 def _quote(text: str) -> str:
@@ -68,8 +67,10 @@ def sieve_check(script: str) -> None:
             done = subprocess.run([sievec, "-c", str(root / "check.conf"), str(root / "script.sieve"),
                                    str(root / "script.svbin")], capture_output=True, text=True,
                                   timeout=SIEVEC_TIMEOUT, cwd=root)
-        except FileNotFoundError:
-            raise SievecMissing("sievec is not installed (Debian package dovecot-sieve)") from None
+        except (FileNotFoundError, subprocess.TimeoutExpired) as error:
+            log.error("sievec could not check a script: %s (install the Debian package dovecot-sieve)", error)
+            raise ValidationError({"script": "The server could not check the script just now; nothing was saved. "
+                                             "Please try again later."}) from None
     if done.returncode != 0:
         errors = _SIEVEC_LINE.findall(done.stderr) or [done.stderr.strip().splitlines()[0] if done.stderr.strip()
                                                        else "The script does not compile."]
