@@ -3,7 +3,9 @@ reading the script from PostgreSQL through dict-sql) and read back over IMAP."""
 
 import pytest
 
+from accounts.models import SendUsage
 from accounts.services.filters import sieve_script_save
+from accounts.services.mailboxes import mailbox_update
 from relay.delivery import attempts
 from relay.models import QueuedMessage
 from tests.relay.delivery.test_lmtp import dovecot, fetch_all, mx, needs_postgresql, receive  # noqa: F401
@@ -42,3 +44,28 @@ def test_spam_still_goes_to_junk_before_the_mailboxs_own_rules(dovecot, mx_facto
     assert attempts.deliver(message.pk) == QueuedMessage.State.DELIVERED
     assert [m["Subject"] for m in fetch_all(dovecot, "info@alpha.test", "Junk")] == ["spoofed"]
     assert fetch_all(dovecot, "info@alpha.test", "Everything") == []
+
+
+@needs_postgresql
+def test_a_forward_rule_goes_out_through_the_queue_counted_against_the_mailbox(dovecot, mx, cast):  # noqa: F811
+    sieve_script_save(actor=cast.a.user, mailbox=cast.a.mailbox, mode="rules", rules=[
+        {"field": "subject", "contains": "for the boss", "action": "redirect", "target": "boss@example.org"}])
+    message = receive(mx, data=b"From: someone@sender.example\r\nSubject: for the boss\r\n\r\nhi\r\n")
+    assert attempts.deliver(message.pk) == QueuedMessage.State.DELIVERED, dovecot.log.read_text()[-3000:]
+
+    copy = QueuedMessage.objects.get(direction=QueuedMessage.Direction.OUTBOUND)
+    assert (copy.mailbox_id, copy.mail_from, copy.subject) == (cast.a.mailbox.pk, "info@alpha.test", "for the boss")
+    assert list(copy.recipients.values_list("address", flat=True)) == ["boss@example.org"]
+    assert SendUsage.objects.filter(scope=SendUsage.Scope.MAILBOX, scope_id=cast.a.mailbox.pk).exists()
+    assert fetch_all(dovecot, "info@alpha.test") == []  # redirected, not kept
+
+
+@needs_postgresql
+def test_a_forward_rule_over_the_sending_limit_waits(dovecot, mx, cast):  # noqa: F811
+    sieve_script_save(actor=cast.a.user, mailbox=cast.a.mailbox, mode="rules", rules=[
+        {"field": "subject", "contains": "for the boss", "action": "redirect", "target": "boss@example.org"}])
+    mailbox_update(actor=None, mailbox=cast.a.mailbox, send_per_hour=0)
+    message = receive(mx, data=b"From: someone@sender.example\r\nSubject: for the boss\r\n\r\nhi\r\n")
+    assert attempts.deliver(message.pk) == QueuedMessage.State.DEFERRED
+    assert message.recipients.get().last_code // 100 == 4
+    assert not QueuedMessage.objects.filter(direction=QueuedMessage.Direction.OUTBOUND).exists()
