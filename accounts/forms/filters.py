@@ -21,7 +21,8 @@ RuleFormSet = forms.formset_factory(RuleForm, extra=RULE_ROWS, max_num=50)
 
 class FilterForm(forms.Form):
     mode = forms.ChoiceField(label="Filter with", choices=SieveScript.Mode.choices, widget=forms.RadioSelect)
-    script = forms.CharField(label="Sieve script", required=False, widget=forms.Textarea(attrs={
+    # Not stripped: sievec's line numbers are those of the text as typed.
+    script = forms.CharField(label="Sieve script", required=False, strip=False, widget=forms.Textarea(attrs={
         "rows": 14, "class": "mono", "spellcheck": "false"}),
         help_text="RFC 5228 Sieve, checked before it is saved. Runs after spam is filed into Junk. Automatic "
                   "replies are set on the auto-reply page, not here.")
