@@ -1,16 +1,22 @@
-"""What a mailbox does with mail once it arrives: its Sieve script (read by Dovecot from the database, through
-the dict view `dovecot_sieve`) and the automatic replies of mailboxes and aliases."""
+"""What a mailbox does with mail once it arrives: its Sieve script (read by Dovecot from the database through
+dict-sql) and the automatic replies of mailboxes and aliases."""
+
+import secrets
 
 from django.db import models
 from django.utils import timezone
 
 
+def new_data_id() -> str:
+    return secrets.token_hex(16)
+
+
 class SieveScript(models.Model):
     """A mailbox's own Sieve script, run by Dovecot at delivery after the global Junk script.
 
-    Made from simple rules (`rules`, the form's) or written by hand (`mode` raw). `version` goes up with every
-    change: Dovecot keeps the compiled script under the data id `<id>-<version>` and compiles again when it
-    changes (Pigeonhole's dict location)."""
+    Made from simple rules (`rules`, the form's) or written by hand (`mode` raw). Dovecot reads this table through
+    dict-sql (Pigeonhole's dict location, hostingmail-dict-sql.conf.ext): `username` (the mailbox's address, as
+    Dovecot knows it) names the row, and `data_id`, new with every change, tells Dovecot to compile it again."""
 
     class Mode(models.TextChoices):
         RULES = "rules", "Simple rules"
@@ -21,6 +27,8 @@ class SieveScript(models.Model):
     # [{"field": "from|to|subject", "contains": "...", "action": "fileinto|redirect|discard", "target": "..."}]
     rules = models.JSONField(default=list, blank=True)
     script = models.TextField(blank=True)
+    username = models.CharField(max_length=320, unique=True)
+    data_id = models.CharField(max_length=32, default=new_data_id)
     version = models.PositiveIntegerField(default=1)
     updated_at = models.DateTimeField(default=timezone.now)
 

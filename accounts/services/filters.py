@@ -1,7 +1,7 @@
 """A mailbox's Sieve filters, and the automatic replies of mailboxes and aliases.
 
 Filters are made from simple rules or written by hand, checked with Pigeonhole's `sievec` before they are saved,
-and read by Dovecot from the database (the dovecot_sieve view)."""
+and read by Dovecot from the database (the table accounts_sievescript, through dict-sql)."""
 
 import logging
 import re
@@ -15,6 +15,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.filter_models import new_data_id
 from accounts.models import Alias, AutoReply, Mailbox, SieveScript, User
 from accounts.services.aliases import clean_destinations
 from accounts.services.audit_log import audit, snapshot
@@ -29,6 +30,7 @@ MAX_RULES = 50
 FIELDS = {"from": ("From",), "to": ("To", "Cc"), "subject": ("Subject",)}
 ACTIONS = ("fileinto", "redirect", "discard")
 SIEVEC_TIMEOUT = 10.0
+_FOLDER_FORBIDDEN = set("/\\*%~")
 
 
 def _quote(text: str) -> str:
@@ -92,8 +94,15 @@ def clean_rules(rules: list[dict], *, mailbox: Mailbox) -> list[dict]:
             errors.append(f"Rule {n}: give the text to look for (one line, up to 200 characters).")
             continue
         if action == "fileinto":
-            if not target or len(target) > 100 or any(c in target for c in "\r\n\0") or target.startswith("/"):
+            if not target or len(target) > 100:
                 errors.append(f"Rule {n}: give the folder to move the message to.")
+                continue
+            # Dovecot's Maildir names: "." separates a subfolder, and these would fail at delivery (the message
+            # would then stay in the inbox, not where the rule says).
+            if target.startswith(".") or target.endswith(".") or ".." in target or any(
+                    c in _FOLDER_FORBIDDEN or not c.isprintable() for c in target):
+                errors.append(f"Rule {n}: a folder name cannot contain / \\ * % ~, start or end with “.”, or "
+                              "hold “..” (use “Parent.Child” for a subfolder).")
                 continue
         elif action == "redirect":
             try:
@@ -132,6 +141,7 @@ def sieve_script_save(*, actor: User | None, mailbox: Mailbox, mode: str, rules:
         if current is None:
             current = SieveScript(mailbox=mailbox, version=0)
         current.mode, current.rules, current.script = mode, rules, script
+        current.username, current.data_id = mailbox.address, new_data_id()
         current.version += 1
         current.updated_at = timezone.now()
         current.save()

@@ -12,18 +12,18 @@ pytestmark = pytest.mark.django_db
 
 def test_rules_make_a_script_that_sievec_compiles(cast):
     saved = sieve_script_save(actor=cast.a.user, mailbox=cast.a.mailbox, mode="rules", client_ip="192.0.2.7", rules=[
-        {"field": "subject", "contains": 'Invoice "Q1" \\ 2026', "action": "fileinto", "target": "Billing/2026"},
+        {"field": "subject", "contains": 'Invoice "Q1" \\ 2026', "action": "fileinto", "target": "Billing.2026"},
         {"field": "from", "contains": "newsletter@", "action": "discard"},
         {"field": "to", "contains": "sales", "action": "redirect", "target": "Boss@Example.ORG"},
     ])
     assert saved.version == 1 and saved.mode == SieveScript.Mode.RULES
-    assert 'if header :contains ["Subject"] "Invoice \\"Q1\\" \\\\ 2026" {\n  fileinto :create "Billing/2026";' \
+    assert 'if header :contains ["Subject"] "Invoice \\"Q1\\" \\\\ 2026" {\n  fileinto :create "Billing.2026";' \
         in saved.script
     assert 'if header :contains ["To", "Cc"] "sales" {\n  redirect "Boss@example.org";' in saved.script
     assert saved.rules[2]["target"] == "Boss@example.org"
     entry = AuditEntry.objects.get(action="mailbox.filters")
     assert entry.actor == cast.a.user and entry.customer == cast.a.customer and entry.client_ip == "192.0.2.7"
-    assert entry.after["version"] == 1 and "Billing/2026" in entry.after["script"]
+    assert entry.after["version"] == 1 and "Billing.2026" in entry.after["script"]
 
     again = sieve_script_save(actor=cast.a.user, mailbox=cast.a.mailbox, mode="rules", rules=[])
     assert again.pk == saved.pk and again.version == 2 and again.script == ""
@@ -50,11 +50,13 @@ def test_bad_rules_are_refused_one_message_each(cast):
             {"field": "from", "contains": "x", "action": "fileinto", "target": ""},
             {"field": "from", "contains": "x", "action": "redirect", "target": "not an address"},
             {"field": "body", "contains": "x", "action": "discard"},
+            {"field": "from", "contains": "x", "action": "fileinto", "target": "Billing/2026"},
         ])
     messages = caught.value.message_dict["rules"]
     assert messages[0].startswith("Rule 1: give the text") and messages[1] == "Rule 2: give the folder to move the message to."
     assert messages[2].startswith("Rule 3: “not an address” is not an e-mail address")
     assert messages[3] == "Rule 4: choose a header and an action."
+    assert messages[4].startswith("Rule 5: a folder name cannot contain /")
     assert not SieveScript.objects.exists()
 
 

@@ -33,6 +33,12 @@ def test_a_rule_made_with_the_form_moves_the_message_into_its_folder(dovecot, mx
     assert [m["Subject"] for m in fetch_all(dovecot, "info@alpha.test", "Everything")] == ["Invoice 43"]
     assert len(fetch_all(dovecot, "info@alpha.test", "Billing")) == 1
 
+    # Every rule removed: mail stays in the inbox.
+    sieve_script_save(actor=cast.a.user, mailbox=cast.a.mailbox, mode="rules", rules=[])
+    last = receive(mx, data=b"From: someone@sender.example\r\nSubject: Invoice 44\r\n\r\nhi\r\n")
+    assert attempts.deliver(last.pk) == QueuedMessage.State.DELIVERED
+    assert [m["Subject"] for m in fetch_all(dovecot, "info@alpha.test")] == ["lunch?", "Invoice 44"]
+
 
 @needs_postgresql
 def test_spam_still_goes_to_junk_before_the_mailboxs_own_rules(dovecot, mx_factory, cast, dns_server):  # noqa: F811
