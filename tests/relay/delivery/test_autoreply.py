@@ -16,7 +16,9 @@ from accounts.services.mailboxes import mailbox_update
 from relay.delivery import attempts
 from relay.delivery.autoreply import answer_due
 from relay.models import AutoReplyDue, QueuedMessage
+from relay.smtpd.tls import server_context
 from tests.support.inbound import mta_client
+from tests.support.mx import start_mx
 from tests.support.smtp import send
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -126,3 +128,22 @@ def test_settings_are_checked_and_audited(cast):
     away(cast.a.mailbox)
     entry = AuditEntry.objects.get(action="mailbox.auto_reply")
     assert entry.after["subject"] == "Out of office" and entry.customer == cast.a.customer
+
+
+def test_the_reply_reaches_the_senders_server_from_the_null_sender(mx_factory, cast, dns_server, settings,
+                                                                   relay_cert):
+    dns_server(txt=["sender.example,v=spf1 ip4:127.0.0.1 -all"], mx=["sender.example,mx1.sender.example,10"],
+               host=["mx1.sender.example,127.0.0.1"])
+    settings.LMTP_URL = "127.0.0.1:9"
+    remote = start_mx(tls_context=server_context(*relay_cert))
+    settings.DELIVERY_PORT = remote.port
+    try:
+        away(cast.a.mailbox)
+        attempts.deliver(receive(mx_factory()).pk)
+        [reply] = replies()
+        assert attempts.deliver(reply.pk) == QueuedMessage.State.DELIVERED
+        [arrived] = remote.messages
+    finally:
+        remote.stop()
+    assert arrived.mail_from == "<>" and arrived.rcpt_tos == [SENDER]
+    assert arrived.message["Auto-Submitted"] == "auto-replied" and arrived.message["Subject"] == "Out of office"
