@@ -4,6 +4,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from accounts.forms.filters import AutoReplyForm, FilterForm, GreylistingForm
@@ -41,11 +42,21 @@ def _auto_reply_page(request, owner, *, back: str):
         actor=request.user, owner=owner, client_ip=client_ip(request), **data),
         failure="The automatic reply was not saved; see the errors below.")
     if saved is not None:
-        state = "on" if saved.enabled else "off"
-        messages.success(request, f"The automatic reply of {owner.unicode_address} is saved and {state}.")
+        messages.success(request, f"The automatic reply of {owner.unicode_address} is saved: {_state(saved)}.")
         return redirect(request.path)
     return render(request, "accounts/filters/auto_reply.html", {"form": form, "owner": owner, "back": back,
                                                                 "current": current})
+
+
+def _state(reply: AutoReply) -> str:
+    today = timezone.localdate()
+    if not reply.enabled:
+        return "off"
+    if reply.ends_on and reply.ends_on < today:
+        return "on, but its last day has passed, so nothing will be sent"
+    if reply.starts_on and reply.starts_on > today:
+        return f"on from {reply.starts_on:%Y-%m-%d}"
+    return "on"
 
 
 @login_required

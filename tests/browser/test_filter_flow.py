@@ -2,7 +2,10 @@
 caused it (the form's rule, sievec's message for a hand-written script), and what is saved is what Dovecot and
 the workers read."""
 
+from datetime import timedelta
+
 import pytest
+from django.utils import timezone
 
 from accounts.models import AutoReply, SieveScript
 from tests.browser.conftest import sign_in
@@ -44,13 +47,14 @@ def test_customer_sets_filters_and_an_automatic_reply(page, shot, cast):
     page.check("input[name=enabled]")
     page.fill("input[name=subject]", "Out of office")
     page.fill("textarea[name=body]", "Back on Monday.")
-    page.fill("input[name=starts_on]", "2026-12-20")
-    page.fill("input[name=ends_on]", "2026-12-01")
+    start, end = timezone.localdate() + timedelta(days=14), timezone.localdate() + timedelta(days=29)
+    page.fill("input[name=starts_on]", f"{start:%Y-%m-%d}")
+    page.fill("input[name=ends_on]", f"{start - timedelta(days=1):%Y-%m-%d}")
     page.click("main button[type=submit]")
     assert "The last day cannot be before the first." in page.inner_text("main form")
-    page.fill("input[name=ends_on]", "2027-01-04")
+    page.fill("input[name=ends_on]", f"{end:%Y-%m-%d}")
     page.click("main button[type=submit]")
-    page.wait_for_selector("text=The automatic reply of info@alpha.test is saved and on.")
+    page.wait_for_selector(f"text=The automatic reply of info@alpha.test is saved: on from {start:%Y-%m-%d}.")
     shot("auto-reply")
     reply = AutoReply.objects.get(mailbox=mailbox)
-    assert (reply.subject, str(reply.starts_on), str(reply.ends_on)) == ("Out of office", "2026-12-20", "2027-01-04")
+    assert (reply.subject, reply.starts_on, reply.ends_on) == ("Out of office", start, end)

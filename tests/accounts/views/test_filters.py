@@ -81,3 +81,22 @@ def test_greylisting_is_off_until_turned_on_and_explains_its_cost(client, cast):
     client.post(reverse("domain_greylisting", args=[cast.a.domain.pk]), {})
     assert not Domain.objects.get(pk=cast.a.domain.pk).greylisting
     assert AuditEntry.objects.filter(action="domain.greylisting").count() == 2
+
+
+def test_the_saved_message_says_when_replies_go_out(client, cast):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    client.force_login(cast.a.user)
+    url = reverse("mailbox_auto_reply", args=[cast.a.mailbox.pk])
+    today = timezone.localdate()
+    base = {"subject": "Away", "body": "Back soon.", "interval_days": "7"}
+    said = {}
+    for name, extra in {"now": {"enabled": "on"}, "off": {},
+                        "later": {"enabled": "on", "starts_on": f"{today + timedelta(days=3):%Y-%m-%d}"},
+                        "over": {"enabled": "on", "ends_on": f"{today - timedelta(days=1):%Y-%m-%d}"}}.items():
+        page = client.post(url, {**base, **extra}, follow=True).content.decode()
+        said[name] = page.split("is saved: ", 1)[1].split("</", 1)[0]
+    assert said == {"now": "on.", "off": "off.", "later": f"on from {today + timedelta(days=3):%Y-%m-%d}.",
+                    "over": "on, but its last day has passed, so nothing will be sent."}
