@@ -61,8 +61,10 @@ def check_triplet(client_ip: str, sender: str, recipient: str, *, now: datetime 
         raise _refusal(delay.total_seconds())
     if now < entry.pass_after:
         raise _refusal((entry.pass_after - now).total_seconds())
-    GreylistEntry.objects.filter(pk=entry.pk).update(
-        passed=True, expires_at=now + timedelta(days=settings.MX_GREYLIST_EXPIRE_DAYS))
+    expires = now + timedelta(days=settings.MX_GREYLIST_EXPIRE_DAYS)
+    # Renewed at most once a day: a known sender's every message would otherwise be a write on the MX.
+    if not entry.passed or entry.expires_at < expires - timedelta(days=1):
+        GreylistEntry.objects.filter(pk=entry.pk).update(passed=True, expires_at=expires)
 
 
 def purge_expired(*, now: datetime | None = None) -> int:

@@ -100,3 +100,17 @@ def test_the_saved_message_says_when_replies_go_out(client, cast):
         said[name] = page.split("is saved: ", 1)[1].split("</", 1)[0]
     assert said == {"now": "on.", "off": "off.", "later": f"on from {today + timedelta(days=3):%Y-%m-%d}.",
                     "over": "on, but its last day has passed, so nothing will be sent."}
+
+
+def test_the_mailbox_page_says_which_are_on(client, cast):
+    from accounts.services.filters import auto_reply_save, sieve_script_save
+
+    client.force_login(cast.a.user)
+    url = reverse("mailbox_edit", args=[cast.a.mailbox.pk])
+    page = client.get(url).content.decode()
+    assert ">Filters</a>" in page and ">Automatic reply</a>" in page
+    sieve_script_save(actor=None, mailbox=cast.a.mailbox, mode="rules", rules=[
+        {"field": "from", "contains": "x", "action": "discard"}])
+    auto_reply_save(actor=None, owner=cast.a.mailbox, enabled=True, subject="Away", body="Back soon.")
+    page = client.get(url).content.decode()
+    assert ">Filters (on)</a>" in page and ">Automatic reply (on)</a>" in page
