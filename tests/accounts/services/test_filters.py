@@ -62,3 +62,13 @@ def test_bad_rules_are_refused_one_message_each(cast):
 
 def test_no_rules_no_script():
     assert sieve_from_rules([]) == ""
+
+
+def test_scripts_are_checked_with_the_extensions_dovecot_offers():
+    from pathlib import Path
+
+    from accounts.services.filters import SIEVE_EXTENSIONS
+
+    conf = (Path(__file__).resolve().parents[3] / "hostingmail" / "deploy" / "dovecot" / "conf.d"
+            / "90-hostingmail.conf").read_text()
+    assert f"  sieve_extensions = {SIEVE_EXTENSIONS}\n" in conf
