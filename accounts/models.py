@@ -143,6 +143,9 @@ class Domain(SendingLimits):
     # (MX_DMARC_REJECT=false relaxes every domain to "mark").
     dmarc_reject_policy = models.CharField(max_length=6, choices=DmarcRejectPolicy.choices,
                                            default=DmarcRejectPolicy.REJECT)
+    # Greylisting at the MX (relay.inbound.greylist): a first message from an unknown (client network, sender,
+    # recipient) is refused for a while; off by default (delays first mail by minutes, some senders never retry).
+    greylisting = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -424,3 +427,4 @@ class PanelLoginFailure(models.Model):
 # The webhook outbox lives in its own module; importing it here registers its models with the app.
 from accounts.webhook_models import WebhookDelivery, WebhookEndpoint, WebhookEvent, WebhookEventType  # noqa: E402,F401
 from accounts.spam_models import SenderRule, SpamPolicy  # noqa: E402,F401
+from accounts.filter_models import AutoReply, AutoReplySent, SieveScript  # noqa: E402,F401

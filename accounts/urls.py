@@ -1,7 +1,7 @@
 from django.urls import include, path
 
-from accounts.views import (aliases, api_keys, audit, clients, credentials, dashboard, domains, mailboxes, plan, reseller, security,
-                            self, spam, webhooks)
+from accounts.views import (aliases, api_keys, audit, clients, credentials, dashboard, domains, filters, mailboxes, plan, reseller,
+                            security, self, spam, webhooks)
 
 security_patterns = [
     path("login/code/", security.code_view, name="code"),
@@ -63,6 +63,10 @@ urlpatterns = [
     path("customers/<int:pk>/spam/senders/", spam.sender_rule_add, name="sender_rule_add"),
     path("customers/<int:pk>/spam/senders/<int:rule_pk>/delete/", spam.sender_rule_delete, name="sender_rule_delete"),
     path("domains/<int:pk>/spam/", spam.spam_domain, name="spam_domain"),
+    path("mailboxes/<int:pk>/filters/", filters.mailbox_filters, name="mailbox_filters"),
+    path("mailboxes/<int:pk>/auto-reply/", filters.mailbox_auto_reply, name="mailbox_auto_reply"),
+    path("aliases/<int:pk>/auto-reply/", filters.alias_auto_reply, name="alias_auto_reply"),
+    path("domains/<int:pk>/greylisting/", filters.domain_greylisting, name="domain_greylisting"),
     path("credentials/", credentials.credential_list, name="credential_list"),
     path("credentials/add/", credentials.credential_add, name="credential_add"),
     path("credentials/<int:pk>/settings/", clients.credential_settings, name="credential_settings"),

@@ -39,6 +39,8 @@ app.conf.beat_schedule = {
     "accounts-purge-old-usage": {"task": "accounts.quota_tasks.purge_old_usage", "schedule": 900.0},
     # Hourly sending totals for the charts, kept after the minute buckets above are purged.
     "accounts-rollup-send-usage": {"task": "accounts.history_tasks.rollup_send_usage", "schedule": 3600.0},
+    # Greylisting triplets never retried, or not seen again for MX_GREYLIST_EXPIRE_DAYS.
+    "relay-purge-greylist": {"task": "relay.inbound_tasks.purge_greylist", "schedule": 3600.0},
     "relay-purge-old-auth-failures": {"task": "relay.lockout_tasks.purge_old_auth_failures", "schedule": 900.0},
     # Panel sign-in failures older than the throttling window, listings of sessions that ended.
     "accounts-purge-stale-sign-ins": {"task": "accounts.security_tasks.purge_stale_sign_ins", "schedule": 3600.0},

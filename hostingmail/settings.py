@@ -314,6 +314,14 @@ QUARANTINE_RETENTION_DAYS = env.int("QUARANTINE_RETENTION_DAYS", default=30)
 QUARANTINE_LINK_DAYS = env.int("QUARANTINE_LINK_DAYS", default=7)
 # The panel's address as the quarantine digest's links spell it.
 PANEL_URL = env("PANEL_URL", default="http://localhost:8000")
+# DNS blocklists of the connecting address, asked at the first RCPT (relay.inbound.dnsbl), e.g.
+# "zen.spamhaus.org,bl.spamcop.net": a listed client gets 554 5.7.1 naming the list. None by default (off).
+MX_DNSBL_ZONES = env.list("MX_DNSBL_ZONES", default=[])
+# Greylisting, for the domains that turn it on (relay.inbound.greylist): seconds a new (client /24 or /64, sender,
+# recipient) waits before its retry is taken; seconds that first retry may take; days a triplet that passed is kept.
+MX_GREYLIST_DELAY = env.int("MX_GREYLIST_DELAY", default=300)
+MX_GREYLIST_RETRY_WINDOW = env.int("MX_GREYLIST_RETRY_WINDOW", default=2 * 86400)
+MX_GREYLIST_EXPIRE_DAYS = env.int("MX_GREYLIST_EXPIRE_DAYS", default=35)
 # Dovecot's LMTP service for local delivery: a unix socket path or HOST:PORT.
 LMTP_URL = env("LMTP_URL", default="/var/run/dovecot/lmtp")
 LMTP_TIMEOUT = env.float("LMTP_TIMEOUT", default=60.0)

@@ -160,3 +160,22 @@ class AuthLockout(models.Model):
 
     def __str__(self):
         return f"{self.get_kind_display().lower()} {self.value}"
+
+
+class GreylistEntry(models.Model):
+    """A (client network, sender, recipient) triplet the MX has seen (relay.inbound.greylist): refused with 451
+    until `pass_after`, then let through, and remembered until `expires_at` (renewed by each message)."""
+
+    triplet = models.CharField(max_length=64, unique=True)  # SHA-256 of network, sender, recipient
+    first_seen = models.DateTimeField(default=timezone.now)
+    pass_after = models.DateTimeField()
+    expires_at = models.DateTimeField(db_index=True)
+    passed = models.BooleanField(default=False)
+
+
+class AutoReplyDue(models.Model):
+    """An inbound message one of whose recipients has an automatic reply on: written in the MX's transaction, so
+    the worker that delivers the message answers it (relay.delivery.autoreply) even if a broker message is lost."""
+
+    message = models.ForeignKey(QueuedMessage, on_delete=models.CASCADE, related_name="auto_replies_due")
+    auto_reply = models.ForeignKey("accounts.AutoReply", on_delete=models.CASCADE, related_name="+")

@@ -91,15 +91,27 @@ def domain_set_dmarc_reject_policy(*, actor: User | None, domain: Domain, policy
     marked as spam (for a domain whose correspondents' mail arrives through forwarders that break DMARC)."""
     if policy not in Domain.DmarcRejectPolicy.values:
         raise ValidationError({"dmarc_reject_policy": "Choose refuse or deliver marked."})
+    return _set_inbound_setting(actor=actor, domain=domain, field="dmarc_reject_policy", value=policy,
+                                client_ip=client_ip)
+
+
+def domain_set_greylisting(*, actor: User | None, domain: Domain, enabled: bool,
+                           client_ip: str | None = None) -> Domain:
+    """Greylisting of new senders at the MX for this domain (relay.inbound.greylist)."""
+    return _set_inbound_setting(actor=actor, domain=domain, field="greylisting", value=bool(enabled),
+                                client_ip=client_ip)
+
+
+def _set_inbound_setting(*, actor: User | None, domain: Domain, field: str, value, client_ip: str | None) -> Domain:
     with transaction.atomic():
         domain = Domain.objects.select_for_update().get(pk=domain.pk)
-        if domain.dmarc_reject_policy == policy:
+        if getattr(domain, field) == value:
             return domain
-        before = {"dmarc_reject_policy": domain.dmarc_reject_policy}
-        domain.dmarc_reject_policy = policy
-        domain.save(update_fields=["dmarc_reject_policy"])
-        audit(actor=actor, action="domain.dmarc_reject_policy", obj=domain, before=before,
-              after={"dmarc_reject_policy": policy}, client_ip=client_ip)
+        before = {field: getattr(domain, field)}
+        setattr(domain, field, value)
+        domain.save(update_fields=[field])
+        audit(actor=actor, action=f"domain.{field}", obj=domain, before=before, after={field: value},
+              client_ip=client_ip)
     return domain
 
 

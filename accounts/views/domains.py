@@ -7,6 +7,7 @@ from django.views.decorators.http import require_POST
 
 from accounts import dnscheck, selectors
 from accounts.forms.domains import DmarcRejectPolicyForm, DomainForm
+from accounts.forms.filters import GreylistingForm
 from accounts.models import User
 from accounts.normalize import domain_search_term
 from accounts.services import domains
@@ -58,6 +59,7 @@ def domain_detail(request, pk):
     context["aliases"] = selectors.aliases_visible_to(request.user).filter(domain=domain)
     context.update(alias_views.domain_forms(domain))
     context["dmarc_form"] = DmarcRejectPolicyForm(initial={"dmarc_reject_policy": domain.dmarc_reject_policy})
+    context["greylisting_form"] = GreylistingForm(initial={"greylisting": domain.greylisting})
     return render(request, "accounts/domains/detail.html", context)
 
 

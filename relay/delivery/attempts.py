@@ -28,7 +28,7 @@ from django.utils import timezone
 from accounts.models import Customer, Domain, Reseller, Status
 from accounts.quotas import QuotaExceeded
 from relay import sqlrows
-from relay.delivery import dkim, dsn, events, forward, lmtp, routing, smarthost
+from relay.delivery import autoreply, dkim, dsn, events, forward, lmtp, routing, smarthost
 from relay.delivery.groupcommit import GroupCommit
 from relay.delivery.smtpclient import ConnectFailed, ConnectionCache, Reply
 from relay.eventlog import format_event
@@ -411,6 +411,8 @@ def deliver(message_id: int, *, owner: str | None = None, cache: ConnectionCache
         return QueuedMessage.State.HELD
     if not message.dkim_signed and message.direction == QueuedMessage.Direction.OUTBOUND:
         dkim.sign_message(message)
+    if message.direction == QueuedMessage.Direction.INBOUND:
+        autoreply.answer_due(message, now=now)
     cache = cache or connection_cache()
     by_domain: dict[str, list[Recipient]] = {}
     for recipient in message.claimed_recipients:

@@ -21,13 +21,14 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.dkim_keys import DkimKeyError, decrypt_private_key
-from accounts.models import Domain, SendUsage
+from accounts.models import Domain, Mailbox, SendUsage
 from accounts.quotas import Counter
 from accounts.srs import srs_forward
 from relay import sqlrows
 from relay.delivery.dkim import dkim_published
 from relay.handoff import enqueue
 from relay.models import QueuedMessage, Recipient
+from relay.submission.accept import parse_headers
 
 log = logging.getLogger("relay.delivery")
 
@@ -112,14 +113,41 @@ def forward_message(message_id: int, external: list[str], *, domain_id: int | No
         is_bounce=message.is_bounce or not message.mail_from, created_at=now, next_attempt_at=now,
     )
     try:
-        with transaction.atomic():
-            counter = Counter([sender], now=now)
-            counter.take(sender, len(external))
-            sqlrows.insert([copy], return_ids=True)
-            sqlrows.insert([Recipient(message=copy, address=address) for address in external])
-            counter.flush()
-            ids = [copy.pk]
-            transaction.on_commit(lambda: enqueue(ids))
+        queue_counted(copy, external, sender=sender, now=now)
     except IntegrityError:  # the same forward made at the same moment by another worker
         return QueuedMessage.objects.get(queue_id=queue_id)
+    return copy
+
+
+def queue_counted(message: QueuedMessage, addresses: list[str], *, sender: tuple[str, int], now) -> None:
+    """Store an outbound message the workers made (a forward, an automatic reply) for these addresses, counted
+    against `sender`'s sending limits (a SendUsage scope and id) up to the customer and reseller, in one
+    transaction; QuotaExceeded stores nothing. Delivery is asked for on commit."""
+    with transaction.atomic():
+        counter = Counter([sender], now=now)
+        counter.take(sender, len(addresses))
+        sqlrows.insert([message], return_ids=True)
+        sqlrows.insert([Recipient(message=message, address=address) for address in addresses])
+        counter.flush()
+        ids = [message.pk]
+        transaction.on_commit(lambda: enqueue(ids))
+
+
+def sieve_redirect(*, mailbox_address: str, recipients: list[str], content: bytes) -> QueuedMessage:
+    """A copy a mailbox's Sieve script redirects (Dovecot hands it to `manage.py sieve_sendmail`, its
+    sendmail_path, with the mailbox's address as envelope sender: sieve_redirect_envelope_from = orig_recipient).
+    Queued like a forward, ARC-sealed, counted against the mailbox's sending limits: QuotaExceeded stores nothing
+    (Dovecot then answers the delivery with a temporary failure and the worker retries it later, as a forward
+    waits). Mailbox.DoesNotExist for an address that is no active hosted mailbox."""
+    local, _, domain_name = mailbox_address.lower().rpartition("@")
+    mailbox = Mailbox.objects.select_related("domain").get(local_part=local, domain__name=domain_name, is_active=True)
+    content = b"\r\n".join(content.replace(b"\r\n", b"\n").split(b"\n"))  # sendmail's input has LF line ends
+    content = arc_seal(content, mailbox.domain) + content
+    headers = parse_headers(content)
+    now = timezone.now()
+    copy = QueuedMessage(customer_id=mailbox.domain.customer_id, domain_id=mailbox.domain_id, mailbox_id=mailbox.pk,
+                         mail_from=mailbox.address, header_from=", ".join(headers.from_addresses)[:320],
+                         subject=headers.subject, message_id=headers.message_id, size=len(content),
+                         content=content, created_at=now, next_attempt_at=now)
+    queue_counted(copy, recipients, sender=(SendUsage.Scope.MAILBOX, mailbox.pk), now=now)
     return copy

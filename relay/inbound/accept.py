@@ -10,10 +10,11 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.models import AutoReply
 from relay import sqlrows
 from relay.inbound.rules import Accepted
 from relay.inbound.spam import QUARANTINE, SpamVerdict, strip_own_fields
-from relay.models import QueuedMessage, Recipient, new_queue_id
+from relay.models import AutoReplyDue, QueuedMessage, Recipient, new_queue_id
 from relay.submission.accept import notifier, parse_headers
 
 
@@ -86,7 +87,27 @@ def accept_inbound(messages: list[InboundMessage], *, now: datetime | None = Non
         sqlrows.insert(stored, return_ids=True)
         sqlrows.insert([Recipient(message=message, address=address, mailbox_id=mailbox_id)
                         for message, rows in zip(stored, recipients) for address, mailbox_id in rows])
+        sqlrows.insert(auto_replies_due(messages, stored))
         # A quarantined message waits for a release (relay.panel.quarantine); the workers are not told of it.
         ids = [message.pk for message in stored if message.state == QueuedMessage.State.QUEUED]
         transaction.on_commit(lambda: notifier.submit(ids))
     return stored
+
+
+def auto_replies_due(messages: list[InboundMessage], stored: list[QueuedMessage]) -> list[AutoReplyDue]:
+    """A note for each automatic reply turned on for an address a message was sent to or reached (an alias's
+    mailboxes too), answered by the worker that delivers it (relay.delivery.autoreply). One indexed lookup for
+    the whole batch; mail from the null sender is never answered, so it is not looked up."""
+    wanted = {}
+    for message, queued in zip(messages, stored):
+        # Held as spam: no reply to what is most likely a forged sender (released later, it is delivered unanswered).
+        if message.mail_from and queued.state == QueuedMessage.State.QUEUED:
+            addresses = {a.address for a in message.recipients}
+            addresses.update(m.address for a in message.recipients for m in a.mailboxes)
+            wanted[queued] = addresses
+    if not wanted:
+        return []
+    found = dict(AutoReply.objects.filter(address__in=set().union(*wanted.values()), enabled=True)
+                 .values_list("address", "pk"))
+    return [AutoReplyDue(message=queued, auto_reply_id=found[address])
+            for queued, addresses in wanted.items() for address in sorted(addresses) if address in found]

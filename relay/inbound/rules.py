@@ -67,6 +67,8 @@ class Accepted:
     forwarding_domain_id: int | None = None
     # The address's domain honours a sender's DMARC p=reject (Domain.dmarc_reject_policy "reject").
     dmarc_reject: bool = True
+    # The address's domain greylists new senders (Domain.greylisting; relay.inbound.greylist).
+    greylisting: bool = False
 
 
 class RouteCache:
@@ -114,11 +116,12 @@ def check_recipient(address: str, size: int | None = None) -> Accepted:
             raise Reject(f"552 5.2.2 <{address}>: Mailbox full (not enough room for {size} octets)", "mailbox_full")
         mailboxes.append(Destination(pk, f"{local}@{domain}", customer_id))
     parts = split_address(address)
-    domain = parts and Domain.objects.filter(name=parts[1]).values_list("pk", "dmarc_reject_policy").first()
+    domain = parts and Domain.objects.filter(name=parts[1]).values_list("pk", "dmarc_reject_policy", "greylisting").first()
     forwarding = domain[0] if domain and route.external else None
     return Accepted(address=address, mailboxes=tuple(mailboxes), external=tuple(route.external), free=free,
                     forwarding_domain_id=forwarding,
-                    dmarc_reject=not domain or domain[1] == Domain.DmarcRejectPolicy.REJECT)
+                    dmarc_reject=not domain or domain[1] == Domain.DmarcRejectPolicy.REJECT,
+                    greylisting=bool(domain and domain[2]))
 
 
 def check_recipients(items: list[tuple[str, int | None]]) -> list[Accepted | Reject]:

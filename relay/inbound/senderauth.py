@@ -96,9 +96,13 @@ def _resolver(nameservers: tuple[str, ...], port: int, timeout: float) -> dns.re
     return resolver
 
 
+def mx_resolver() -> dns.resolver.Resolver:
+    """The MX's resolver: the configured DNS, answers kept for their TTL."""
+    return _resolver(tuple(settings.DNS_NAMESERVERS), settings.DNS_PORT, settings.DNS_TIMEOUT)
+
+
 def _use_configured_dns() -> None:
-    dns.resolver.default_resolver = _resolver(tuple(settings.DNS_NAMESERVERS), settings.DNS_PORT,
-                                              settings.DNS_TIMEOUT)
+    dns.resolver.default_resolver = mx_resolver()
 
 
 def _spf(ip: str, sender: str, helo: str) -> tuple[str, str]:

@@ -13,7 +13,7 @@ from django.conf import settings
 from django.db import DatabaseError
 
 from relay import metrics
-from relay.inbound import rules, senderauth, spam
+from relay.inbound import dnsbl, greylist, rules, senderauth, spam
 from relay.inbound.accept import InboundMessage, accept_inbound
 from relay.smtpd.protocol import HookNames, RelaySMTP, same_help
 from relay.smtpd.server import Relay, RelayConfig
@@ -75,12 +75,16 @@ class MxHandler(HookNames):
             address = f"{local}@{domain}"
             if address in envelope.rcpt_tos:  # a repeated recipient gets one copy
                 return "250 2.1.5 Recipient OK"
+            await self._check_dnsbl(server, session)
             size = size_parameter(envelope.mail_options)
             accepted = self.routes.get(address, size)
             if accepted is None:
                 # Batched with the other sessions' RCPTs waiting at the same moment (as AUTH lookups are).
                 accepted = await self.db.gather(rules.check_recipients, (address, size))
                 self.routes.put(accepted)
+            if accepted.greylisting:
+                sender = "" if envelope.mail_from == NULL_SENDER else envelope.mail_from
+                await self.db.write(greylist.check_triplet, server.client_ip, sender, address, lane=self.lane)
         except Reject as reject:
             return reject.reply
         except DatabaseError as error:
@@ -90,6 +94,18 @@ class MxHandler(HookNames):
         envelope.rcpt_options.extend(rcpt_options)
         envelope.accepted.append(accepted)
         return "250 2.1.5 Recipient OK"
+
+    async def _check_dnsbl(self, server, session) -> None:
+        # Once per session, at its first RCPT (relay.inbound.dnsbl says why there); DNS off the loop.
+        if settings.MX_DNSBL_ZONES and not hasattr(session, "dnsbl_reject"):
+            try:
+                await asyncio.to_thread(dnsbl.check_client, server.client_ip)
+                session.dnsbl_reject = None
+            except Reject as reject:
+                session.dnsbl_reject = reject
+                server.event("rcpt", result="dnsbl", reply=reject.reply)
+        if getattr(session, "dnsbl_reject", None) is not None:
+            raise session.dnsbl_reject
 
     async def handle_DATA(self, server, session, envelope):
         content = envelope.original_content

@@ -4,8 +4,12 @@ to (a unix socket, as in production, and a loopback port)."""
 
 import os
 import pwd
+import re
+import shlex
 import shutil
+import site
 import subprocess
+import sys
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,7 +17,26 @@ from pathlib import Path
 import pytest
 
 from tests.peers import free_port, wait_for_port
+from tests.support.relays import ROOT, child_env
 from tests.test_dovecot import DEPLOY, Dovecot, binaries, install
+
+
+def use_test_sendmail(conf_dir: Path, root: Path) -> None:
+    """Sieve redirects go to `manage.py sieve_sendmail` on this test's database: Dovecot starts sendmail with an
+    empty environment, so a wrapper script carries it."""
+    # The mail user may not reach this interpreter's installation (e.g. under /root): the system's Python of
+    # the same version runs the project with this environment's packages on its path instead.
+    system_python = Path(f"/usr/bin/python{sys.version_info.major}.{sys.version_info.minor}")
+    python = str(system_python) if system_python.exists() else sys.executable
+    env = child_env(PYTHONPATH=os.pathsep.join([str(ROOT), *site.getsitepackages()]))
+    exports = "".join(f"export {name}={shlex.quote(env[name])}\n" for name in
+                      ("DJANGO_SETTINGS_MODULE", "HM_TEST_DATABASE", "VAR_DIR", "PATH", "PYTHONPATH") if name in env)
+    wrapper = root / "sendmail"
+    wrapper.write_text(f"#!/bin/sh\n{exports}cd {shlex.quote(str(ROOT))}\n"
+                       f"exec {shlex.quote(python)} manage.py sieve_sendmail \"$@\"\n")
+    wrapper.chmod(0o755)
+    snippet = conf_dir / "90-hostingmail.conf"
+    snippet.write_text(re.sub(r"^sendmail_path = .*$", f"sendmail_path = {wrapper}", snippet.read_text(), flags=re.M))
 
 
 class LmtpDovecot(Dovecot):
@@ -36,6 +59,7 @@ def running_dovecot():
     mail_dir.mkdir(mode=0o777)
     mail_dir.chmod(0o777)
     install(conf_dir, mail_dir)
+    use_test_sendmail(conf_dir, root)
     (conf_dir / "sieve").mkdir()
     shutil.copy(DEPLOY / "sieve" / "hostingmail-junk.sieve", conf_dir / "sieve")
     (conf_dir / "sieve").chmod(0o777)

@@ -50,9 +50,12 @@ def start_mx_server(cert: Path, key: Path, **options) -> RunningMx:
     return RunningMx(mx=mx, port=mx.ports["mx"], thread=thread, stop_event=stop_event)
 
 
-def mta_client(port: int, *, ehlo: str = "mta.sender.example", starttls: bool = False) -> smtplib.SMTP:
-    """A remote MTA's session: EHLO, and STARTTLS when asked (opportunistic on port 25)."""
-    client = smtplib.SMTP(HOST, port, local_hostname=ehlo, timeout=20)
+def mta_client(port: int, *, ehlo: str = "mta.sender.example", starttls: bool = False,
+               source: str | None = None) -> smtplib.SMTP:
+    """A remote MTA's session: EHLO, and STARTTLS when asked (opportunistic on port 25); from the loopback
+    address `source` when given (127.0.0.2, ...)."""
+    client = smtplib.SMTP(HOST, port, local_hostname=ehlo, timeout=20,
+                          source_address=(source, 0) if source else None)
     client.ehlo(ehlo)
     if starttls:
         client.starttls(context=client_context())
