@@ -12,7 +12,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.debug import sensitive_post_parameters
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
 from accounts.forms.security import CodeForm, LoginForm
 from accounts.models import PanelSession
@@ -79,6 +79,7 @@ def login_view(request):
     return render(request, "accounts/login.html", {"form": form, "blocked": blocked, "next": next_url}, status=status)
 
 
+@require_GET
 @never_cache
 def login_link_view(request, token):
     """A one-time sign-in link (accounts.services.login_links): used once, then the same steps as the sign-in page
