@@ -1,5 +1,5 @@
 """The beat task that purges the webhook delivery log after WEBHOOK_RETENTION_DAYS (as the message log's purge),
-and one-time sign-in links nothing can use any more."""
+one-time sign-in links nothing can use any more, and Idempotency-Keys past API_IDEMPOTENCY_HOURS."""
 
 from datetime import timedelta
 
@@ -7,7 +7,8 @@ import pytest
 from django.utils import timezone
 
 from accounts import tasks
-from accounts.models import LoginLink, WebhookDelivery, WebhookEvent
+from accounts.models import ApiIdempotencyKey, LoginLink, WebhookDelivery, WebhookEvent
+from accounts.services.api_keys import api_key_create
 from accounts.services.login_links import login_link_create
 from accounts.services.webhooks import event_record, webhook_endpoint_create
 from hostingmail.celery import app
@@ -46,6 +47,16 @@ def test_login_links_expired_a_day_ago_are_purged(cast):
     LoginLink.objects.filter(pk=stale.pk).update(expires_at=timezone.now() - timedelta(days=2))
     assert tasks.purge_old_webhooks()["login_links"] == 1
     assert list(LoginLink.objects.values_list("pk", flat=True)) == [fresh.pk]
+
+
+def test_idempotency_keys_past_their_hours_are_purged(cast, settings):
+    settings.API_IDEMPOTENCY_HOURS = 24
+    key = api_key_create(actor=None, user=cast.a.user, name="billing").api_key
+    old = ApiIdempotencyKey.objects.create(api_key=key, key="old", fingerprint="x", status_code=201,
+                                           created_at=timezone.now() - timedelta(hours=25))
+    recent = ApiIdempotencyKey.objects.create(api_key=key, key="recent", fingerprint="x", status_code=201)
+    assert tasks.purge_old_webhooks()["idempotency_keys"] == 1
+    assert list(ApiIdempotencyKey.objects.values_list("pk", flat=True)) == [recent.pk] and old.pk != recent.pk
 
 
 def test_beat_runs_the_purge():
