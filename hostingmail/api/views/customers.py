@@ -35,7 +35,7 @@ class CustomerViewSet(ApiViewSet):
         OpenApiParameter("external_id", str, description="The reseller's own id, exactly."),
         OpenApiParameter("status", str, enum=["active", "suspended"])])
     def list(self, request):
-        qs = self.get_queryset()
+        qs = self.list_rows()
         if name := request.query_params.get("name", "").strip():
             qs = qs.filter(name__icontains=name)
         if "external_id" in request.query_params:

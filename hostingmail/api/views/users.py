@@ -24,7 +24,7 @@ class PanelUserViewSet(ApiViewSet):
 
     @extend_schema(parameters=[OpenApiParameter("customer", int)])
     def list(self, request):
-        qs = self.get_queryset()
+        qs = self.list_rows()
         if customer := request.query_params.get("customer"):
             qs = qs.filter(customer_id=object_id(customer))
         return self.page(qs)
