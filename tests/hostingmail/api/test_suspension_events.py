@@ -109,3 +109,13 @@ def test_a_mailbox_switched_off_through_the_api_makes_one_event(cast, keys, endp
     assert client.patch(url, {"display_name": "Info"}, content_type="application/json").status_code == 200
     assert client.patch(url, {"is_active": True}, content_type="application/json").status_code == 200
     assert [t for t, _ in _events(cast)] == ["mailbox.suspended", "mailbox.restored"]
+
+
+def test_suspending_twice_from_the_command_line_is_a_clear_error_and_one_event(cast, endpoint):
+    from django.core.management.base import CommandError
+    call_command("customer_suspend", "Alpha", "--reason", "unpaid")
+    with pytest.raises(CommandError, match="already suspended"):
+        call_command("customer_suspend", "Alpha", "--reason", "unpaid")
+    with pytest.raises(CommandError, match="No customer named"):
+        call_command("customer_restore", "Nobody", "--reason", "paid")
+    assert _events(cast) == [("customer.suspended", "unpaid")]
