@@ -65,3 +65,37 @@ def test_two_api_processes_sharing_redis_share_one_keys_budget(keys, settings):
     assert other.get("/api/v1/domains/").status_code == 200
     assert other.get("/api/v1/domains/").status_code == 429
     cache.clear()
+
+
+def test_racing_requests_of_one_key_never_exceed_its_budget(settings):
+    """The count is one atomic increment in the shared cache: 40 requests at once for a budget of 10 let exactly
+    10 through (a read-then-write count lets the racers that read the same count all pass)."""
+    require_redis(REDIS_CACHE_URL)
+    from threading import Barrier, Thread
+    from types import SimpleNamespace
+
+    from django.core.cache import cache
+
+    from hostingmail.api.throttling import ApiKeyThrottle
+
+    settings.API_RATE_LIMIT = "10/hour"
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                                   "LOCATION": REDIS_CACHE_URL}}
+    cache.clear()
+    if time.time() % 3600 > 3540:
+        time.sleep(3600 - time.time() % 3600 + 1)
+    request = SimpleNamespace(auth=SimpleNamespace(pk=987654321), META={"REMOTE_ADDR": "127.0.0.1"})
+    barrier, allowed = Barrier(40), []
+
+    def one():
+        throttle = ApiKeyThrottle()
+        barrier.wait()
+        allowed.append(throttle.allow_request(request, None))
+
+    threads = [Thread(target=one) for _ in range(40)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert len(allowed) == 40 and allowed.count(True) == 10
+    cache.clear()
