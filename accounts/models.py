@@ -331,6 +331,21 @@ class ApiIdempotencyKey(models.Model):
         constraints = [models.UniqueConstraint(fields=["api_key", "key"], name="api_idempotency_key_unique")]
 
 
+class LoginLink(models.Model):
+    """A one-time sign-in link for a panel user (a billing system's single sign-on): valid for minutes, used once.
+
+    Only the token's keyed hash is stored (as for API keys); `used_at` is set by the one request that signs in.
+    """
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    used_ip = models.GenericIPAddressField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+
 class AuditEntry(models.Model):
     actor = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     # The API key the actor acted through, if any (actor_label then reads "api-key:<name>").

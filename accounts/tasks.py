@@ -8,7 +8,7 @@ from celery import shared_task
 
 from accounts import quotas, sending_history, webhook_sender
 from accounts.models import Domain
-from accounts.services import domains, mailboxes, security
+from accounts.services import api_keys, domains, login_links, mailboxes, security, webhooks
 
 
 @shared_task(name="accounts.tasks.recheck_domains", ignore_result=True)
@@ -60,3 +60,11 @@ def sweep_webhooks() -> int:
     for start in range(0, len(ids), 20):
         deliver_webhooks.delay(ids[start:start + 20])
     return len(ids)
+
+
+@shared_task(name="accounts.tasks.purge_old_webhooks", ignore_result=True)
+def purge_old_webhooks() -> dict[str, int]:
+    """The delivery log past WEBHOOK_RETENTION_DAYS, and the API's rows nothing reads any more: one-time sign-in
+    links expired a day ago, Idempotency-Keys past API_IDEMPOTENCY_HOURS."""
+    return {**webhooks.webhooks_purge_old(), "login_links": login_links.purge_used_login_links(),
+            "idempotency_keys": api_keys.idempotency_keys_purge_old()}

@@ -5,6 +5,7 @@ from accounts.views import (aliases, api_keys, audit, clients, credentials, dash
 
 security_patterns = [
     path("login/code/", security.code_view, name="code"),
+    path("login/link/<str:token>/", security.login_link_view, name="login_link"),
     path("login/two-factor/", security.enrol_view, name="enrol"),
     path("security/", security.security_page, name="page"),
     path("security/recovery-codes/", security.recovery_codes_view, name="recovery_codes"),

@@ -19,6 +19,12 @@ class WebhookEventType(models.TextChoices):
     SENDING_LIMIT_REACHED = "sending.limit_reached", "Sending limit reached"
     CUSTOMER_SUSPENDED = "customer.suspended", "Customer suspended"
     CUSTOMER_RESTORED = "customer.restored", "Customer restored"
+    DOMAIN_SUSPENDED = "domain.suspended", "Domain suspended"
+    DOMAIN_RESTORED = "domain.restored", "Domain restored"
+    MAILBOX_SUSPENDED = "mailbox.suspended", "Mailbox suspended"
+    MAILBOX_RESTORED = "mailbox.restored", "Mailbox restored"
+    CREDENTIAL_SUSPENDED = "credential.suspended", "SMTP credential suspended"
+    CREDENTIAL_RESTORED = "credential.restored", "SMTP credential restored"
 
 
 class WebhookEndpoint(models.Model):

@@ -54,6 +54,8 @@ app.conf.beat_schedule = {
     # The webhook outbox in the database is the truth: retries come due, and events whose notice was lost
     # (broker or worker down when they were written) are sent.
     "accounts-sweep-webhooks": {"task": "accounts.tasks.sweep_webhooks", "schedule": 60.0},
+    # The webhook delivery log past WEBHOOK_RETENTION_DAYS (as the message log's purge), used sign-in links.
+    "accounts-purge-old-webhooks": {"task": "accounts.tasks.purge_old_webhooks", "schedule": 3600.0},
 }
 
 

@@ -24,6 +24,8 @@ _SECRET_PATTERNS = [
     (re.compile(r"(?P<key>\bAUTH\s+(?:PLAIN|LOGIN|XOAUTH2|OAUTHBEARER)\s+)(?P<val>\S+)", re.I), r"\g<key>" + REDACTED),
     # user:password@host in URLs (smart host, broker and database URLs).
     (re.compile(r"(?P<key>\b[a-z][a-z0-9+.-]*://[^/\s:@]*:)(?P<val>[^/\s@]+)(?=@)", re.I), r"\g<key>" + REDACTED),
+    # One-time sign-in links (accounts.services.login_links): the token is in the link's path.
+    (re.compile(r"(?P<key>\bhmsso_)(?P<val>[A-Za-z0-9_-]+)"), r"\g<key>" + REDACTED),
     # HTTP-style authorization headers.
     (re.compile(r"(?P<key>\b(?:Basic|Bearer)\s+)(?P<val>[A-Za-z0-9+/=._~-]{8,})"), r"\g<key>" + REDACTED),
 ]

@@ -210,6 +210,12 @@ API_KEY_HASH_SECRET = env("API_KEY_HASH_SECRET", default="") or (f"api-key:{SECR
 API_RATE_LIMIT = env("API_RATE_LIMIT", default="600/minute")
 API_PAGE_SIZE = env.int("API_PAGE_SIZE", default=50)
 API_IDEMPOTENCY_HOURS = env.int("API_IDEMPOTENCY_HOURS", default=24)
+# A one-time sign-in link (POST /api/v1/customers/{id}/login-links) works for this many seconds, once.
+LOGIN_LINK_SECONDS = env.int("LOGIN_LINK_SECONDS", default=300)
+# Django's cache: the API's per-key request counts (and the panel's chart cache) live here. The default is per
+# process; with several panel/API processes point them all at one Redis (redis://host:6379/1) so that a key's
+# budget is one budget whichever process answers.
+CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
 # Webhooks: a request's timeout, the delays between attempts (the last repeats) for WEBHOOK_RETRY_SECONDS after the
 # event, and an endpoint disabled after WEBHOOK_DISABLE_AFTER_FAILURES failures in a row spanning at least
 # WEBHOOK_DISABLE_AFTER_SECONDS. Private and loopback receivers only with WEBHOOK_ALLOW_PRIVATE (tests).
@@ -219,6 +225,8 @@ WEBHOOK_RETRY_SECONDS = env.int("WEBHOOK_RETRY_SECONDS", default=24 * 3600)
 WEBHOOK_DISABLE_AFTER_FAILURES = env.int("WEBHOOK_DISABLE_AFTER_FAILURES", default=20)
 WEBHOOK_DISABLE_AFTER_SECONDS = env.int("WEBHOOK_DISABLE_AFTER_SECONDS", default=12 * 3600)
 WEBHOOK_ALLOW_PRIVATE = env.bool("WEBHOOK_ALLOW_PRIVATE", default=False)
+# Delivered and failed webhook deliveries, and the events they carried, are deleted after this many days.
+WEBHOOK_RETENTION_DAYS = env.int("WEBHOOK_RETENTION_DAYS", default=30)
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["hostingmail.api.authentication.ApiKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["hostingmail.api.permissions.ApiKeyPermission"],

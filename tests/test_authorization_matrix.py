@@ -7,6 +7,7 @@ a page says here who may open it. Each request runs in a savepoint that is rolle
 """
 
 import copy
+from types import SimpleNamespace
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 
@@ -100,6 +101,8 @@ TABLE: dict[str, U] = {
                                  post=E(support=404, reseller=404, customer=(302, 404), mailbox=404)),
     "security:sessions_revoke_others": U(POST_ONLY, post=signed_in(302)),
     "security:audit_log": U(E(support=200, reseller=200, customer=200, mailbox=403)),
+    # A one-time sign-in link: public; an unknown (used, expired) token is the same clear page for everyone.
+    "security:login_link": U(every(410), kwargs={"token": "login_link"}, post=every(405)),
     # Support console.
     "support:home": U(STAFF_ONLY),
     "support:customer": U(STAFF_ONLY, kwargs={"pk": "customer"}),
@@ -230,7 +233,8 @@ def world(cast):
         token = SimpleNamespace(pk=release_token(message_id=message.pk, mailbox_id=tenant.mailbox.pk)[:-4] + "AAAA")
         objects[key] = {"sender_rule": sender_rule, "quarantine_token": token, "alias": alias, "api_key": api_key, "customer": tenant.customer, "domain": tenant.domain, "mailbox": tenant.mailbox,
                         "credential": credential, "message": message, "lockout": lockout, "session": session,
-                        "webhook": webhook, "webhook_delivery": webhook.deliveries.get()}
+                        "webhook": webhook, "webhook_delivery": webhook.deliveries.get(),
+                        "login_link": SimpleNamespace(pk=f"hmsso_unknown-{key}")}
     clients = {"anonymous": Client()}
     support = Client()
     sign_in_verified(support, cast.support)

@@ -39,6 +39,12 @@ def domains_visible_to(user: User) -> QuerySet[Domain]:
                       reseller="customer__reseller_id", customer="customer_id")
 
 
+def panel_users_visible_to(user: User) -> QuerySet[User]:
+    """Customers' panel users (not mailbox owners, not staff) of the customers the user administers."""
+    qs = User.objects.filter(role=User.Role.CUSTOMER, customer__isnull=False).select_related("customer")
+    return by_tenant(qs, user, reseller="customer__reseller_id", customer="customer_id")
+
+
 def mailboxes_visible_to(user: User) -> QuerySet[Mailbox]:
     qs = Mailbox.objects.select_related("domain", "domain__customer")
     if user.role == User.Role.MAILBOX:

@@ -16,7 +16,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.models import ApiKey, User
+from accounts.models import ApiIdempotencyKey, ApiKey, User
 from accounts.networks import InvalidNetwork, address_in, parse_networks
 from accounts.selectors import may_sign_in
 from accounts.services.audit_log import audit, snapshot
@@ -110,3 +110,10 @@ def api_key_authenticate(secret: str, *, client_ip: str | None, now: datetime | 
         ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now, last_used_ip=client_ip)
         api_key.last_used_at, api_key.last_used_ip = now, client_ip
     return api_key
+
+
+def idempotency_keys_purge_old(*, now: datetime | None = None) -> int:
+    """Idempotency-Keys older than API_IDEMPOTENCY_HOURS: no longer honoured, so no longer kept."""
+    cutoff = (now or timezone.now()) - timedelta(hours=settings.API_IDEMPOTENCY_HOURS)
+    deleted, _ = ApiIdempotencyKey.objects.filter(created_at__lt=cutoff).delete()
+    return deleted

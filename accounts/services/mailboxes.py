@@ -13,6 +13,7 @@ from accounts.models import Alias, Customer, Domain, DovecotQuota, Mailbox, User
 from accounts.normalize import normalize_local_part
 from accounts.services.audit_log import audit, snapshot
 from accounts.services.logins import logins_end
+from accounts.services.suspension import suspension_event
 
 
 def validate_mailbox_password(password: str, *, address: str = "") -> None:
@@ -96,9 +97,12 @@ def mailbox_update(*, actor: User | None, mailbox: Mailbox, client_ip: str | Non
                                                    "the quota cannot be lower."})
             _check_storage(customer, extra_mb=changes["quota_mb"], domain=mailbox.domain, exclude=mailbox)
         before = snapshot(mailbox)
+        was_active = mailbox.is_active
         for key, value in changes.items():
             setattr(mailbox, key, value)
         mailbox.save()
+        if mailbox.is_active != was_active:  # switched off or on here rather than through suspension
+            suspension_event(mailbox, suspended=not mailbox.is_active, reason=reason or mailbox.status_reason)
         if not mailbox.is_active or not mailbox.smtp_enabled:
             logins_end(customer_ids=[customer.pk])
         audit(actor=actor, action="mailbox.update", obj=mailbox, before=before, after=snapshot(mailbox),

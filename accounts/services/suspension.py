@@ -99,11 +99,7 @@ def _change(*, actor: User | None, obj: Suspendable, suspended: bool, reason: st
         action = f"{model.__name__.lower()}.{'suspend' if suspended else 'restore'}"
         audit(actor=actor, action=action, obj=obj, before=before, after=snapshot(obj), reason=reason,
               client_ip=client_ip)
-        if isinstance(obj, Customer):
-            event_record(type="customer.suspended" if suspended else "customer.restored", customer_id=obj.pk,
-                         payload={"customer": {"id": obj.pk, "name": obj.name,
-                                               "external_id": obj.external_id},
-                                  "reason": reason})
+        suspension_event(obj, suspended=suspended, reason=reason)
         if suspended:
             logins_end(**_customers_of(obj))
             if hold:
@@ -119,6 +115,27 @@ def _change(*, actor: User | None, obj: Suspendable, suspended: bool, reason: st
             for customer_id in customer_ids:
                 notify_after_commit("relay.tasks.release_held", args=[customer_id])
     return obj
+
+
+def _subject(obj: Suspendable) -> tuple[str, int, dict]:
+    """(event type prefix, customer id, what the payload says about it) of an object whose events webhooks send."""
+    if isinstance(obj, Customer):
+        return "customer", obj.pk, {"id": obj.pk, "name": obj.name, "external_id": obj.external_id}
+    if isinstance(obj, Domain):
+        return "domain", obj.customer_id, {"id": obj.pk, "name": obj.name, "unicode_name": obj.unicode_name}
+    if isinstance(obj, Mailbox):
+        return "mailbox", obj.domain.customer_id, {"id": obj.pk, "address": obj.address}
+    return "credential", obj.customer_id, {"id": obj.pk, "username": obj.username}
+
+
+def suspension_event(obj: Suspendable, *, suspended: bool, reason: str) -> None:
+    """The webhook event of a customer, domain, mailbox or credential suspended or restored, in the caller's
+    transaction (a reseller's own suspension has no event: its customers' endpoints hear their own changes)."""
+    if isinstance(obj, Reseller):
+        return
+    name, customer_id, about = _subject(obj)
+    event_record(type=f"{name}.{'suspended' if suspended else 'restored'}", customer_id=customer_id,
+                 payload={name: about, "reason": reason})
 
 
 def suspend(*, actor: User | None, obj: Suspendable, reason: str, client_ip: str | None = None,

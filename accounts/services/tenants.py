@@ -75,6 +75,52 @@ def user_set_password(*, actor: User | None, user: User, password: str, client_i
               after={"username": user.get_username()}, client_ip=client_ip)
 
 
+def _check_new_user(*, username: str, password: str, email: str, user: User | None = None) -> None:
+    """The panel's rules for a sign-in: a valid e-mail address if any, a password AUTH_PASSWORD_VALIDATORS accept
+    (compared with the username and address too); every error under its field."""
+    errors = {}
+    if email:
+        try:
+            EmailValidator()(email)
+        except ValidationError:
+            errors["email"] = "Enter a valid e-mail address."
+    try:
+        validate_password(password or "", user=user or User(username=username, email=email))
+    except ValidationError as exc:
+        errors["password"] = exc.messages
+    if errors:
+        raise ValidationError(errors)
+
+
+def _check_customer_admin(actor: User | None, customer: Customer) -> None:
+    """Support staff, the system and the customer's reseller admins manage a customer's panel users."""
+    if actor is None or actor.is_support:
+        return
+    if customer.reseller_id is None:
+        raise PermissionDenied("Support staff manage this customer's users.")
+    check_reseller_admin(actor, customer.reseller)
+
+
+def customer_user_create(*, actor: User | None, customer: Customer, username: str, password: str, email: str = "",
+                         client_ip: str | None = None) -> User:
+    """Another panel user for a customer (its reseller's admins or support)."""
+    _check_customer_admin(actor, customer)
+    _check_new_user(username=username, password=password, email=email)
+    return user_create(actor=actor, username=username, password=password, role=User.Role.CUSTOMER,
+                       customer=customer, email=email, client_ip=client_ip)
+
+
+def customer_user_set_password(*, actor: User | None, user: User, password: str,
+                               client_ip: str | None = None) -> None:
+    """A customer's panel user's password, set by the customer's reseller admins, support, or the user."""
+    if user.role != User.Role.CUSTOMER or user.customer_id is None:
+        raise PermissionDenied("Only customers' panel users have their password set here.")
+    if actor is None or actor.pk != user.pk:
+        _check_customer_admin(actor, user.customer)
+    _check_new_user(username=user.get_username(), password=password, email=user.email, user=user)
+    user_set_password(actor=actor, user=user, password=password, client_ip=client_ip)
+
+
 def check_reseller_admin(actor: User | None, reseller: Reseller) -> None:
     """The actor administers this reseller (support staff and the system may act for any)."""
     if actor is None or actor.is_support:
@@ -104,18 +150,7 @@ def reseller_customer_create(*, actor: User | None, reseller: Reseller, name: st
     check_reseller_admin(actor, reseller)
     # What the caller leaves out is the model's default, which counts against the pool too.
     cleaned = {f: Customer._meta.get_field(f).get_default() for f in PLAN_FIELDS} | clean_limits(Customer, plan)
-    errors = {}
-    if email:
-        try:
-            EmailValidator()(email)
-        except ValidationError:
-            errors["email"] = "Enter a valid e-mail address."
-    try:
-        validate_password(password or "", user=User(username=username, email=email))
-    except ValidationError as exc:
-        errors["password"] = exc.messages
-    if errors:
-        raise ValidationError(errors)
+    _check_new_user(username=username, password=password, email=email)
     with transaction.atomic():
         # The reseller row is the pool's lock: every allocation from this pool queues behind it.
         locked = Reseller.objects.select_for_update().get(pk=reseller.pk)

@@ -7,8 +7,10 @@ whatever a lost notice missed.
 
 import secrets
 from dataclasses import dataclass
+from datetime import timedelta
 from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Q
@@ -191,3 +193,13 @@ def event_record(*, type: str, customer_id: int | None, payload: dict, dedupe_ke
                  now=None) -> WebhookEvent | None:
     written = events_record([Event(type, customer_id, payload, dedupe_key)], now=now)
     return written[0] if written else None
+
+
+def webhooks_purge_old(*, now=None) -> dict[str, int]:
+    """Deliveries delivered or failed more than WEBHOOK_RETENTION_DAYS ago, and events that old with no delivery
+    left (pending ones stay, with their event, whatever their age)."""
+    cutoff = (now or timezone.now()) - timedelta(days=settings.WEBHOOK_RETENTION_DAYS)
+    deliveries, _ = WebhookDelivery.objects.filter(
+        state__in=(WebhookDelivery.State.DELIVERED, WebhookDelivery.State.FAILED), created_at__lt=cutoff).delete()
+    events, _ = WebhookEvent.objects.filter(created_at__lt=cutoff, deliveries__isnull=True).delete()
+    return {"webhook_deliveries": deliveries, "webhook_events": events}

@@ -4,6 +4,7 @@ import django_otp
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login as auth_login
+from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import get_object_or_404, redirect, render, resolve_url
@@ -11,11 +12,11 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.debug import sensitive_post_parameters
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
 from accounts.forms.security import CodeForm, LoginForm
 from accounts.models import PanelSession
-from accounts.services import security
+from accounts.services import login_links, security
 from accounts.views.common import apply_errors, client_ip, code_url
 
 NEXT_KEY = "hm_login_next"
@@ -76,6 +77,30 @@ def login_view(request):
             security.record_login_failure(username=username, client_ip=ip)
     status = 429 if blocked else 200
     return render(request, "accounts/login.html", {"form": form, "blocked": blocked, "next": next_url}, status=status)
+
+
+@require_GET
+@never_cache
+def login_link_view(request, token):
+    """A one-time sign-in link (accounts.services.login_links): used once, then the same steps as the sign-in page
+    — a user who has two-factor is asked for a code before the session is theirs."""
+    user = login_links.login_link_use(token=token, client_ip=client_ip(request))
+    if user is None:
+        response = render(request, "accounts/security/link_invalid.html", status=410)
+    else:
+        user.backend = "django.contrib.auth.backends.ModelBackend"
+        if security.needs_code(user):
+            security.pending_start(request, user)
+            request.session[NEXT_KEY] = resolve_url(settings.LOGIN_REDIRECT_URL)
+            response = redirect("security:code" if security.has_otp(user) else "security:enrol")
+        else:
+            if request.user.is_authenticated and request.user.pk != user.pk:
+                logout(request)
+            _finish_login(request, user)
+            response = redirect(settings.LOGIN_REDIRECT_URL)
+    # The token is in this page's address: it must not leave in a Referer.
+    response["Referrer-Policy"] = "no-referrer"
+    return response
 
 
 @never_cache

@@ -5,7 +5,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from accounts.models import (
-    Alias, Customer, Domain, Mailbox, SmtpCredential, WebhookDelivery, WebhookEndpoint, WebhookEventType,
+    Alias, Customer, Domain, Mailbox, SmtpCredential, User, WebhookDelivery, WebhookEndpoint, WebhookEventType,
 )
 from accounts.services.limits import PLAN_FIELDS
 from relay.models import DeliveryAttempt, QueuedMessage, Recipient
@@ -48,6 +48,40 @@ class CustomerUpdateSerializer(PlanFields):
 
 class ReasonSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=300)
+
+
+class LoginLinkCreateSerializer(serializers.Serializer):
+    user = serializers.IntegerField(help_text="One of the customer's panel users (GET /users/?customer=).")
+
+
+class LoginLinkSerializer(serializers.Serializer):
+    url = serializers.URLField(help_text="Send the user's browser here: it signs them in once. Shown once.")
+    expires_at = serializers.DateTimeField()
+    user = serializers.IntegerField()
+    username = serializers.CharField()
+
+
+# --- customers' panel users ----------------------------------------------------------------------------------
+
+
+class PanelUserSerializer(serializers.ModelSerializer):
+    email = serializers.CharField(read_only=True, help_text="An e-mail address, or empty.")
+
+    class Meta:
+        model = User
+        fields = ["id", "username", "email", "customer", "is_active", "last_login", "date_joined"]
+        read_only_fields = fields
+
+
+class PanelUserCreateSerializer(serializers.Serializer):
+    customer = serializers.IntegerField(required=False, help_text="Required unless the key is a customer's.")
+    username = serializers.CharField(max_length=150)
+    password = serializers.CharField(write_only=True, max_length=128)
+    email = serializers.EmailField(required=False, allow_blank=True, default="")
+
+
+class UserPasswordSerializer(serializers.Serializer):
+    password = serializers.CharField(write_only=True, max_length=128)
 
 
 class UsedLimitSerializer(serializers.Serializer):

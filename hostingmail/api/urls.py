@@ -1,7 +1,7 @@
 from django.urls import include, path
 from rest_framework.routers import SimpleRouter
 
-from hostingmail.api.views import aliases, credentials, customers, docs, domains, mailboxes, messages, webhooks
+from hostingmail.api.views import aliases, credentials, customers, docs, domains, mailboxes, messages, users, webhooks
 
 router = SimpleRouter()
 router.register("customers", customers.CustomerViewSet, basename="customer")
@@ -10,6 +10,7 @@ router.register("mailboxes", mailboxes.MailboxViewSet, basename="mailbox")
 router.register("credentials", credentials.CredentialViewSet, basename="credential")
 router.register("aliases", aliases.AliasViewSet, basename="alias")
 router.register("messages", messages.MessageViewSet, basename="message")
+router.register("users", users.PanelUserViewSet, basename="user")
 router.register("webhooks", webhooks.WebhookViewSet, basename="webhook")
 
 urlpatterns = [

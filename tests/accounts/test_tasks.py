@@ -7,7 +7,7 @@ NAMES = {
     "accounts.tasks.recheck_domains", "accounts.tasks.recheck_domain", "accounts.tasks.import_dovecot_quota",
     "accounts.quota_tasks.purge_old_usage", "accounts.security_tasks.purge_stale_sign_ins",
     "accounts.history_tasks.rollup_send_usage",
-    "accounts.tasks.deliver_webhooks", "accounts.tasks.sweep_webhooks",
+    "accounts.tasks.deliver_webhooks", "accounts.tasks.sweep_webhooks", "accounts.tasks.purge_old_webhooks",
 }
 
 

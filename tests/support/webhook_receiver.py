@@ -3,6 +3,7 @@ and can be stopped and started again on the same port (a receiver that is down f
 
 import http.server
 import threading
+import time
 from dataclasses import dataclass, field
 
 
@@ -17,6 +18,8 @@ class Received:
 class Receiver:
     status: int = 200
     port: int = 0
+    # Seconds the first request waits before its answer (a sender killed while it waits never gets one).
+    stall_first: float = 0.0
     requests: list[Received] = field(default_factory=list)
     _server: http.server.ThreadingHTTPServer | None = None
 
@@ -31,6 +34,8 @@ class Receiver:
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 receiver.requests.append(Received(dict(self.headers.items()), body, self.path))
+                if len(receiver.requests) == 1 and receiver.stall_first:
+                    time.sleep(receiver.stall_first)
                 self.send_response(receiver.status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()

@@ -22,7 +22,7 @@ class AliasViewSet(ApiViewSet):
 
     @extend_schema(parameters=[OpenApiParameter("domain", int), OpenApiParameter("customer", int)])
     def list(self, request):
-        qs = self.get_queryset()
+        qs = self.list_rows("domain")
         if domain := request.query_params.get("domain"):
             qs = qs.filter(domain_id=object_id(domain))
         if customer := request.query_params.get("customer"):

@@ -9,6 +9,8 @@ from accounts.views.common import client_ip
 
 
 MAX_ID = 2**63 - 1
+# What a domain row carries that no list shows: its DKIM keys (kilobytes each) and its last DNS check.
+DOMAIN_HEAVY_FIELDS = ("dkim_private_key", "dkim_public_key", "dns_status")
 
 
 def object_id(value) -> int:
@@ -34,6 +36,17 @@ class ApiViewSet(viewsets.GenericViewSet):
 
     def visible_to(self, user):
         raise NotImplementedError
+
+    def list_rows(self, domain: str | None = None):
+        """get_queryset() for a list page: a list names related objects by id, so the selector's joins go, except
+        the domain a row's address is made of (`domain`: its path; "" for domains themselves), fetched without
+        its heavy fields (bench/README.md: 0.62 of the time of a support key's credentials page at scale)."""
+        qs = self.get_queryset().select_related(None)
+        if domain is None:
+            return qs
+        if domain:
+            qs = qs.select_related(domain)
+        return qs.defer(*(f"{domain}__{f}" if domain else f for f in DOMAIN_HEAVY_FIELDS))
 
     def ip(self) -> str | None:
         return client_ip(self.request)

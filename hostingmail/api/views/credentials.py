@@ -26,7 +26,7 @@ class CredentialViewSet(ApiViewSet):
                                OpenApiParameter("active", bool, description="Only live (or only revoked or "
                                                                            "disabled) credentials.")])
     def list(self, request):
-        qs = self.get_queryset()
+        qs = self.list_rows()
         if domain := request.query_params.get("domain"):
             qs = qs.filter(domain_id=object_id(domain))
         if mailbox := request.query_params.get("mailbox"):

@@ -5,6 +5,7 @@ from datetime import timedelta
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Count, Q, Sum
+from django.urls import reverse
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
@@ -12,7 +13,7 @@ from rest_framework.decorators import action
 
 from accounts import selectors
 from accounts.models import Customer, Mailbox, SendUsage, User
-from accounts.services import suspension, tenants
+from accounts.services import login_links, suspension, tenants
 from accounts.services.limits import PLAN_FIELDS, limit_set
 from hostingmail.api import serializers as s
 from hostingmail.api.idempotency import idempotent
@@ -34,7 +35,7 @@ class CustomerViewSet(ApiViewSet):
         OpenApiParameter("external_id", str, description="The reseller's own id, exactly."),
         OpenApiParameter("status", str, enum=["active", "suspended"])])
     def list(self, request):
-        qs = self.get_queryset()
+        qs = self.list_rows()
         if name := request.query_params.get("name", "").strip():
             qs = qs.filter(name__icontains=name)
         if "external_id" in request.query_params:
@@ -100,6 +101,20 @@ class CustomerViewSet(ApiViewSet):
         data = self.parse(s.ReasonSerializer)
         customer = change(actor=self.request.user, obj=customer, reason=data["reason"], client_ip=self.ip())
         return self.ok(s.CustomerSerializer(customer).data)
+
+    @extend_schema(request=s.LoginLinkCreateSerializer, responses={201: s.LoginLinkSerializer})
+    @action(detail=True, methods=["post"], url_path="login-links", url_name="login-links")
+    @idempotent
+    def login_links(self, request, pk):
+        """A one-time sign-in link for one of the customer's panel users (single sign-on from a billing system):
+        valid for LOGIN_LINK_SECONDS, once; a user with two-factor sign-in is still asked for a code."""
+        customer = self.visible(self.get_queryset(), pk)
+        data = self.parse(s.LoginLinkCreateSerializer)
+        user = self.visible(selectors.panel_users_visible_to(request.user).filter(customer=customer), data["user"])
+        new = login_links.login_link_create(actor=request.user, user=user, client_ip=self.ip())
+        url = request.build_absolute_uri(reverse("security:login_link", args=[new.token]))
+        return self.ok(s.LoginLinkSerializer({"url": url, "expires_at": new.link.expires_at, "user": user.pk,
+                                              "username": user.get_username()}).data, status.HTTP_201_CREATED)
 
     @extend_schema(responses={200: s.CustomerUsageSerializer})
     @action(detail=True, methods=["get"])

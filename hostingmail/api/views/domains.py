@@ -32,7 +32,7 @@ class DomainViewSet(ApiViewSet):
         OpenApiParameter("customer", int), OpenApiParameter("name", str, description="Part of the name."),
         OpenApiParameter("status", str, enum=[c for c, _ in Domain.DomainStatus.choices])])
     def list(self, request):
-        qs = self.get_queryset()
+        qs = self.list_rows("")
         if customer := request.query_params.get("customer"):
             qs = qs.filter(customer_id=object_id(customer))
         if name := request.query_params.get("name", "").strip():

@@ -59,6 +59,14 @@ TABLE = {
     # Active already: those who may restore learn it is not suspended (400).
     ("post", "customer-restore"): ("customer", lambda o: {"reason": "paid"}, tenant(400, customer=(403, NF))),
     ("get", "customer-usage"): ("customer", None, tenant(200)),
+    ("post", "customer-login-links"): ("customer", lambda o: {"user": o["user"].pk}, tenant(201)),
+    ("get", "user-list"): (None, None, X(200, 200, 200)),
+    ("post", "user-list"): ("customer", lambda o: {"customer": o["customer"].pk, "username": "second-user",
+                                                   "password": "a long enough password 9"},
+                            tenant(201, customer=(403, NF))),
+    ("get", "user-detail"): ("user", None, tenant(200)),
+    # A customer's key sets its own user's password (the panel's own-password page); the cast's key is that user's.
+    ("post", "user-password"): ("user", lambda o: {"password": "another long password 7"}, tenant(204)),
     ("get", "domain-list"): (None, None, X(200, 200, 200)),
     ("post", "domain-list"): ("customer", lambda o: {"name": "new-domain.test", "customer": o["customer"].pk},
                               tenant(201)),
@@ -114,7 +122,7 @@ def world(cast, keys, no_dns):
     objects = {}
     for name, t in (("a", cast.a), ("b", cast.b)):
         objects[name] = {
-            "customer": t.customer, "domain": t.domain, "mailbox": t.mailbox,
+            "customer": t.customer, "user": t.user, "domain": t.domain, "mailbox": t.mailbox,
             "credential": credential_create(actor=None, domain=t.domain, mailbox=t.mailbox).credential,
             "alias": alias_create(actor=None, domain=t.domain, local_part="team", destinations=[t.mailbox.address]),
             "message": QueuedMessage.objects.create(customer=t.customer, domain=t.domain, mailbox=t.mailbox,

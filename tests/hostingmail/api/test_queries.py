@@ -1,0 +1,91 @@
+"""Lists and details cost a constant number of queries: a page of 2 rows and a page of 8 take as many (no query
+per row), and a message with one recipient as many as one with six (bench/api.py measures the time at scale)."""
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from accounts.models import Customer, User
+from accounts.services.aliases import alias_create
+from accounts.services.credentials import credential_create
+from accounts.services.domains import domain_create
+from accounts.services.login_links import login_link_create
+from accounts.services.mailboxes import mailbox_create
+from accounts.services.tenants import customer_create
+from accounts.services.webhooks import event_record, webhook_endpoint_create
+from relay.models import DeliveryAttempt, QueuedMessage, Recipient
+from tests.support.factories import PASSWORD
+
+pytestmark = pytest.mark.django_db
+
+ROWS = 8
+LISTS = ["customers", "domains", "mailboxes", "credentials", "aliases", "users", "messages", "webhooks"]
+
+
+def _message(customer, domain, mailbox, recipients: int) -> QueuedMessage:
+    message = QueuedMessage.objects.create(customer=customer, domain=domain, mailbox=mailbox,
+                                           mail_from=mailbox.address, subject="hello")
+    for n in range(recipients):
+        recipient = Recipient.objects.create(message=message, address=f"r{n}@example.org")
+        DeliveryAttempt.objects.create(message=message, recipient=recipient, code=451, reply="later",
+                                       outcome=Recipient.State.DEFERRED)
+    return message
+
+
+@pytest.fixture
+def many(cast, settings):
+    settings.API_RATE_LIMIT = None
+    customer = cast.a.customer
+    Customer.objects.filter(pk=customer.pk).update(max_domains=100, max_mailboxes=100)
+    for n in range(ROWS):
+        customer_create(actor=None, name=f"Extra {n}", reseller=cast.reseller_a)
+        domain = domain_create(actor=None, customer=customer, name=f"extra{n}.test", verified=True)
+        mailbox = mailbox_create(actor=None, domain=domain, local_part=f"box{n}", password=PASSWORD, quota_mb=1)
+        credential_create(actor=None, domain=domain, mailbox=mailbox)
+        alias_create(actor=None, domain=domain, local_part=f"alias{n}", destinations=[mailbox.address])
+        User.objects.create_user(username=f"alpha-{n}", password=PASSWORD, role=User.Role.CUSTOMER, customer=customer)
+        webhook_endpoint_create(actor=None, customer=customer, url=f"https://hooks{n}.alpha.test/in")
+        _message(customer, domain, mailbox, recipients=2)
+        login_link_create(actor=None, user=cast.a.user)
+    event_record(type="customer.restored", customer_id=customer.pk, payload={})
+    return cast
+
+
+def _queries(client, url: str) -> tuple[int, dict]:
+    with CaptureQueriesContext(connection) as ctx:
+        response = client.get(url)
+    assert response.status_code == 200, response.content[:300]
+    return len(ctx), response.json()
+
+
+# A customer's key sees one customer: its own.
+@pytest.mark.parametrize(("who", "name"), [(who, name) for who in ("support", "reseller_a", "customer_a")
+                                           for name in LISTS if (who, name) != ("customer_a", "customers")])
+def test_a_list_costs_the_same_queries_at_two_page_sizes(many, keys, name, who):
+    client = keys.client(who)
+    client.get("/api/v1/customers/")  # the key's last use is written at its first request: not a row's cost
+    small, page = _queries(client, f"/api/v1/{name}/?page_size=2")
+    large, full = _queries(client, f"/api/v1/{name}/?page_size={ROWS}")
+    assert len(page["results"]) == 2 and len(full["results"]) == ROWS, (name, full["count"])
+    assert small == large, f"{name}: {small} queries for 2 rows, {large} for {ROWS}"
+
+
+def test_the_webhook_delivery_log_costs_the_same_queries_at_two_page_sizes(many, keys):
+    endpoint = many.a.customer.webhook_endpoints.order_by("pk").first()
+    for n in range(ROWS):
+        event_record(type="customer.restored", customer_id=many.a.customer.pk, payload={"n": n})
+    client = keys.client("customer_a")
+    client.get("/api/v1/customers/")
+    url = f"/api/v1/webhooks/{endpoint.pk}/deliveries/"
+    assert _queries(client, f"{url}?page_size=2")[0] == _queries(client, f"{url}?page_size={ROWS}")[0]
+
+
+def test_a_message_detail_costs_the_same_queries_whatever_its_recipients(many, keys):
+    a = many.a
+    one, six = (_message(a.customer, a.domain, a.mailbox, recipients=n) for n in (1, 6))
+    client = keys.client("customer_a")
+    client.get("/api/v1/customers/")
+    q_one, body_one = _queries(client, f"/api/v1/messages/{one.pk}/")
+    q_six, body_six = _queries(client, f"/api/v1/messages/{six.pk}/")
+    assert len(body_six["recipients"]) == 6 and len(body_six["recipients"][5]["attempts"]) == 1
+    assert q_one == q_six
