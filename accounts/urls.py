@@ -1,7 +1,7 @@
 from django.urls import include, path
 
-from accounts.views import (aliases, api_keys, audit, clients, credentials, dashboard, domains, mailboxes, plan, reseller, security,
-                            self, webhooks)
+from accounts.views import (aliases, api_keys, audit, clients, credentials, dashboard, domains, mailboxes, passwords, plan,
+                            reseller, security, self, webhooks)
 
 security_patterns = [
     path("login/code/", security.code_view, name="code"),
@@ -74,6 +74,11 @@ urlpatterns = [
     path("webhooks/<int:pk>/enable/", webhooks.webhook_enable, name="webhook_enable"),
     path("webhooks/deliveries/<int:pk>/redeliver/", webhooks.webhook_redeliver, name="webhook_redeliver"),
     path("me/password/", self.own_password, name="own_password"),
+    path("password-reset/", passwords.ResetRequestView.as_view(), name="password_reset"),
+    path("password-reset/sent/", passwords.ResetDoneView.as_view(), name="password_reset_done"),
+    path("password-reset/<uidb64>/<token>/", passwords.ResetConfirmView.as_view(), name="password_reset_confirm"),
+    path("password-reset/done/", passwords.ResetCompleteView.as_view(), name="password_reset_complete"),
+    path("users/<int:pk>/password/", passwords.user_password, name="user_password"),
     path("account/password/", self.account_password, name="account_password"),
     # Mail clients' automatic setup: public, answered for domains hosted here only.
     path(".well-known/autoconfig/mail/config-v1.1.xml", clients.autoconfig, name="autoconfig_wellknown"),

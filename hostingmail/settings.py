@@ -182,6 +182,11 @@ PANEL_TITLE = env("PANEL_TITLE", default="hostingmail")
 SUPPORT_EMAIL = env("SUPPORT_EMAIL", default="support@example.net")
 SUPPORT_URL = env("SUPPORT_URL", default="")
 RELAY_HOSTNAME = env("RELAY_HOSTNAME", default="localhost")
+# The panel's own mail (password resets) goes through the product's outbound queue, from the system sender.
+EMAIL_BACKEND = env("EMAIL_BACKEND", default="relay.outbox.QueueEmailBackend")
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default=f"{PANEL_TITLE} <no-reply@{RELAY_HOSTNAME}>")
+# How long a password-reset link works (Django's token machinery; a used link stops working at once).
+PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_TIMEOUT", default=3600)
 RELAY_PUBLIC_SUBMISSION_PORT = env.int("RELAY_PUBLIC_SUBMISSION_PORT", default=2587 if not PRODUCTION else 587)
 RELAY_PUBLIC_SMTPS_PORT = env.int("RELAY_PUBLIC_SMTPS_PORT", default=2465 if not PRODUCTION else 465)
 IMAP_HOSTNAME = env("IMAP_HOSTNAME", default=RELAY_HOSTNAME)

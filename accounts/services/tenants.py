@@ -66,13 +66,37 @@ def user_create(*, actor: User | None, username: str, password: str | None, role
     return user
 
 
-def user_set_password(*, actor: User | None, user: User, password: str, client_ip: str | None = None) -> None:
-    """A panel user's own sign-in password (validated by the caller's form against AUTH_PASSWORD_VALIDATORS)."""
+def user_set_password(*, actor: User | None, user: User, password: str, client_ip: str | None = None,
+                      reason: str = "") -> None:
+    """A panel user's own sign-in password (validated by the caller's form against AUTH_PASSWORD_VALIDATORS), set
+    from their password page or through a reset link (reason says which)."""
     with transaction.atomic():
         user.set_password(password)
         user.save(update_fields=["password"])
         audit(actor=actor, action="user.password", obj=user.customer or user.reseller or user,
-              after={"username": user.get_username()}, client_ip=client_ip)
+              after={"username": user.get_username()}, reason=reason, client_ip=client_ip)
+
+
+def user_password_set_for(*, actor: User, user: User, password: str, reason: str = "",
+                          client_ip: str | None = None) -> None:
+    """Someone else sets a panel user's password: support staff any user's (with a reason for the audit log), a
+    reseller admin its customers' users'. The user's other sessions end (their session hash no longer matches)."""
+    reason = (reason or "").strip()
+    if actor.is_support:
+        if not reason:
+            raise ValidationError({"reason": "Give a reason: it goes into the audit log."})
+    elif not (actor.role == User.Role.RESELLER and actor.reseller_id and user.role == User.Role.CUSTOMER
+              and user.customer_id and user.customer.reseller_id == actor.reseller_id):
+        raise PermissionDenied("You may not set this user's password.")
+    try:
+        validate_password(password or "", user=user)
+    except ValidationError as exc:
+        raise ValidationError({"password": exc.messages}) from exc
+    with transaction.atomic():
+        user.set_password(password)
+        user.save(update_fields=["password"])
+        audit(actor=actor, action="user.password", obj=user.customer or user.reseller or user,
+              after={"username": user.get_username()}, reason=reason[:500], client_ip=client_ip)
 
 
 def check_reseller_admin(actor: User | None, reseller: Reseller) -> None:

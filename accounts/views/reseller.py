@@ -83,6 +83,7 @@ def customer_detail(request, pk):
         "customer": customer, "form": form,
         "reason_form": ReasonForm() if suspension.is_suspended(customer) else SuspendForm(),
         "suspended": suspension.is_suspended(customer), "pool": pool_overview(request.user.reseller),
+        "users": customer.users.filter(role=User.Role.CUSTOMER).order_by("username"),
     })
 
 

@@ -38,5 +38,6 @@ def customer_page(user: User, customer: Customer) -> dict:
         "lockouts": list(lockouts_visible_to(user).filter(customer=customer).order_by("-created_at")[:RECENT]),
         "audit": [row_for(entry, user) for entry in
                   AuditEntry.objects.filter(customer=customer).select_related("actor")[:RECENT]],
+        "users": list(User.objects.filter(customer=customer).order_by("username")),
         "rows": ROWS,
     }
