@@ -123,6 +123,11 @@ PANEL_SESSION_REFRESH_SECONDS = env.int("PANEL_SESSION_REFRESH_SECONDS", default
 PANEL_SESSION_IDLE_SECONDS = env.int("PANEL_SESSION_IDLE_SECONDS", default=12 * 3600)
 PANEL_SUPPORT_SESSION_IDLE_SECONDS = env.int("PANEL_SUPPORT_SESSION_IDLE_SECONDS", default=3600)
 OTP_TOTP_ISSUER = env("OTP_TOTP_ISSUER", default=env("PANEL_TITLE", default="hostingmail"))
+# django-otp's own throttle locks a device for 2^(n-1) seconds after each wrong code, so a typo followed at once by
+# the right code was refused. Wrong codes count as failed sign-ins instead (PANEL_LOGIN_MAX_FAILURES, per username
+# and address, accounts/services/security.py), and a code is only asked for after the right password.
+OTP_TOTP_THROTTLE_FACTOR = env.int("OTP_TOTP_THROTTLE_FACTOR", default=0)
+OTP_STATIC_THROTTLE_FACTOR = env.int("OTP_STATIC_THROTTLE_FACTOR", default=0)
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
