@@ -1,7 +1,7 @@
 from django.urls import include, path
 
-from accounts.views import (aliases, api_keys, audit, clients, credentials, dashboard, domains, mailboxes, passwords, plan,
-                            reseller, security, self, webhooks)
+from accounts.views import (aliases, api_keys, audit, brand, clients, credentials, dashboard, domains, mailboxes,
+                            passwords, plan, plan_templates, reseller, security, self, webhooks)
 
 security_patterns = [
     path("login/code/", security.code_view, name="code"),
@@ -23,6 +23,10 @@ reseller_patterns = [
     path("customers/<int:pk>/suspend/", reseller.customer_suspend, name="customer_suspend"),
     path("customers/<int:pk>/restore/", reseller.customer_restore, name="customer_restore"),
     path("branding/", reseller.branding, name="branding"),
+    path("plans/", plan_templates.template_list, name="plan_templates"),
+    path("plans/new/", plan_templates.template_edit, name="plan_template_create"),
+    path("plans/<int:pk>/", plan_templates.template_edit, name="plan_template"),
+    path("plans/<int:pk>/delete/", plan_templates.template_delete, name="plan_template_delete"),
 ]
 
 plan_patterns = [
@@ -80,6 +84,7 @@ urlpatterns = [
     path("password-reset/done/", passwords.ResetCompleteView.as_view(), name="password_reset_complete"),
     path("users/<int:pk>/password/", passwords.user_password, name="user_password"),
     path("account/password/", self.account_password, name="account_password"),
+    path("brand/<str:color>.css", brand.brand_css, name="brand_css"),
     # Mail clients' automatic setup: public, answered for domains hosted here only.
     path(".well-known/autoconfig/mail/config-v1.1.xml", clients.autoconfig, name="autoconfig_wellknown"),
     path("mail/config-v1.1.xml", clients.autoconfig, name="autoconfig"),
