@@ -8,6 +8,7 @@ a page says here who may open it. Each request runs in a savepoint that is rolle
 
 import copy
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 
 import pytest
 from django.db import transaction
@@ -19,6 +20,7 @@ from accounts.models import AuditEntry, PanelSession
 from accounts.services.aliases import alias_create
 from accounts.services.api_keys import api_key_create
 from accounts.services.credentials import credential_create
+from accounts.services.plan_templates import plan_template_save
 from accounts.services.webhooks import event_record, webhook_endpoint_create
 from relay.models import AuthLockout, QueuedMessage
 from tests.support.signin import sign_in_verified
@@ -98,6 +100,15 @@ TABLE: dict[str, U] = {
                                  post=E(support=404, reseller=404, customer=(302, 404), mailbox=404)),
     "security:sessions_revoke_others": U(POST_ONLY, post=signed_in(302)),
     "security:audit_log": U(E(support=200, reseller=200, customer=200, mailbox=403)),
+    # Forgotten passwords (public: the sign-in page links there; an unknown link answers "does not work any more"),
+    # the brand stylesheet, and a new password set by support (any user) or a reseller admin (its customers' users).
+    "password_reset": U(every(200), post=every(200)),
+    "password_reset_done": U(every(200)),
+    "password_reset_confirm": U(every(200), kwargs={"uidb64": "uid", "token": "token"}, post=every(200)),
+    "password_reset_complete": U(every(200)),
+    "brand_css": U(every(200), kwargs={"color": "color"}),
+    "user_password": U(E(support=200, reseller=(200, 404), customer=403, mailbox=403), kwargs={"pk": "user"},
+                       post=E(support=200, reseller=(200, 404), customer=403, mailbox=403)),
     # Support console.
     "support:home": U(STAFF_ONLY),
     "support:customer": U(STAFF_ONLY, kwargs={"pk": "customer"}),
@@ -114,6 +125,11 @@ TABLE: dict[str, U] = {
     "reseller:customer_restore": U(POST_ONLY_ANY, kwargs={"pk": "customer"},
                                    post=E(support=403, reseller=(302, 404), customer=403, mailbox=403)),
     "reseller:branding": U(RESELLER_ONLY, post=RESELLER_ONLY),
+    "reseller:plan_templates": U(RESELLER_ONLY),
+    "reseller:plan_template_create": U(RESELLER_ONLY, post=RESELLER_ONLY),
+    "reseller:plan_template": U(RESELLER_OBJECT, kwargs={"pk": "plan_template"}, post=RESELLER_OBJECT),
+    "reseller:plan_template_delete": U(RESELLER_OBJECT, kwargs={"pk": "plan_template"},
+                                       post=E(support=403, reseller=(302, 404), customer=403, mailbox=403)),
     # The customer's plan split.
     "plan:home": U(CUSTOMER_ONLY),
     "plan:domain": U(CUSTOMER_OBJECT, kwargs={"pk": "domain"}, post=CUSTOMER_OBJECT),
@@ -209,7 +225,12 @@ def world(cast):
         event_record(type="customer.restored", customer_id=tenant.customer.pk, payload={})
         objects[key] = {"alias": alias, "api_key": api_key, "customer": tenant.customer, "domain": tenant.domain, "mailbox": tenant.mailbox,
                         "credential": credential, "message": message, "lockout": lockout, "session": session,
-                        "webhook": webhook, "webhook_delivery": webhook.deliveries.get()}
+                        "webhook": webhook, "webhook_delivery": webhook.deliveries.get(), "user": tenant.user,
+                        "plan_template": plan_template_save(actor=None, reseller=tenant.customer.reseller,
+                                                            name=f"Plan {key}", plan={}),
+                        # Path arguments that are no object: a reset link that is not one, a brand colour.
+                        "uid": SimpleNamespace(pk="MQ"), "token": SimpleNamespace(pk="no-such-token"),
+                        "color": SimpleNamespace(pk="1f5fbf")}
     clients = {"anonymous": Client()}
     support = Client()
     sign_in_verified(support, cast.support)

@@ -14,31 +14,39 @@ def plan_of(template: PlanTemplate) -> dict:
     return {field: getattr(template, field) for field in PLAN_FIELDS}
 
 
+def plan_template_errors(*, reseller: Reseller, name: str, plan: dict, template: PlanTemplate | None = None) -> dict:
+    """Every reason the template would be refused, by field, all at once. Reads only."""
+    name = (name or "").strip()
+    errors = {}
+    if not name:
+        errors["name"] = ["Enter a name."]
+    elif len(name) > 100:
+        errors["name"] = ["Use at most 100 characters."]
+    else:
+        taken = PlanTemplate.objects.filter(reseller=reseller, name__iexact=name)
+        if template is not None:
+            taken = taken.exclude(pk=template.pk)
+        if taken.exists():
+            errors["name"] = [f"You have a template named “{name}” already."]
+    try:
+        clean_limits(Customer, plan)  # a template's limits are a customer's: one validation
+    except ValidationError as exc:
+        errors |= exc.message_dict
+    return errors
+
+
 def plan_template_save(*, actor: User | None, reseller: Reseller, name: str, plan: dict,
                        template: PlanTemplate | None = None, client_ip: str | None = None) -> PlanTemplate:
     """Create a template (template=None) or change one; every error at once, nothing written then."""
     check_reseller_admin(actor, reseller)
     if template is not None and template.reseller_id != reseller.pk:
         raise ValidationError("This template belongs to another reseller.")
-    name = (name or "").strip()
-    errors = {}
-    if not name:
-        errors["name"] = "Enter a name."
-    elif len(name) > 100:
-        errors["name"] = "Use at most 100 characters."
-    try:
-        cleaned = clean_limits(Customer, plan)  # a template's limits are a customer's: one validation
-    except ValidationError as exc:
-        errors.update(exc.message_dict)
-        cleaned = {}
     with transaction.atomic():
-        taken = PlanTemplate.objects.filter(reseller=reseller, name__iexact=name)
-        if template is not None:
-            taken = taken.exclude(pk=template.pk)
-        if name and taken.exists():
-            errors["name"] = f"You have a template named “{name}” already."
+        Reseller.objects.select_for_update().get(pk=reseller.pk)  # two saves of one name queue here
+        errors = plan_template_errors(reseller=reseller, name=name, plan=plan, template=template)
         if errors:
             raise ValidationError(errors)
+        name, cleaned = name.strip(), clean_limits(Customer, plan)
         if template is None:
             template = PlanTemplate.objects.create(reseller=reseller, name=name, **cleaned)
             audit(actor=actor, action="plantemplate.create", obj=template, after=snapshot(template),

@@ -7,7 +7,7 @@ from accounts.forms.reseller import PlanForm, PlanTemplateForm
 from accounts.models import Customer, PlanTemplate, User
 from accounts.services import plan_templates
 from accounts.services.limits import PLAN_FIELDS
-from accounts.views.common import client_ip, flash_outcome, role_required, submit
+from accounts.views.common import add_refusals, client_ip, flash_outcome, role_required, submit
 
 
 def _get_template_for_user(request, pk) -> PlanTemplate:
@@ -32,6 +32,10 @@ def template_edit(request, pk=None):
     if saved is not None:
         messages.success(request, f"Plan template {saved.name} is saved.")
         return redirect("reseller:plan_templates")
+    if form.is_bound and not form.is_valid():
+        add_refusals(form, plan_templates.plan_template_errors(
+            reseller=request.user.reseller, name=form.cleaned_data.get("name", ""), plan=form.plan(),
+            template=template))
     return render(request, "accounts/reseller/plan_template_edit.html", {"form": form, "template": template})
 
 

@@ -14,7 +14,8 @@ from accounts.selectors.reseller import customers_with_usage, pool_overview, sen
 from accounts.services import suspension, tenants
 from accounts.services.limits import PLAN_FIELDS, limit_set
 from accounts.services.plan_templates import plan_of
-from accounts.views.common import _get_customer_for_user, client_ip, flash_outcome, role_required, submit
+from accounts.views.common import (_get_customer_for_user, add_refusals, client_ip, flash_outcome, role_required,
+                                   submit)
 
 PAGE_SIZES = (10, 25, 50)
 
@@ -75,15 +76,13 @@ def customer_create(request):
     if customer is not None:
         messages.success(request, f"Customer {customer.name} created; {form.cleaned_data['username']} can sign in now.")
         return redirect("reseller:customer", pk=customer.pk)
-    if request.method == "POST" and not form.is_valid():
+    if form.is_bound and not form.is_valid():
         # The service's own refusals (a name or username taken, the pool) beside the form's, all at once.
         data = {**form.cleaned_data}
         problems = tenants.reseller_customer_errors(
             reseller=reseller, name=data.get("name", ""), username=data.get("username", ""),
             password=data.get("password", ""), email=data.get("email", ""), plan=form.plan())
-        for field, errors in problems.items():
-            if field in form.fields and field not in form.errors and form.data.get(field, "") != "":
-                form.add_error(field, errors)
+        add_refusals(form, problems)
     return render(request, "accounts/reseller/customer_create.html", {
         "form": form, "pool": pool_overview(reseller), "chooser": chooser})
 

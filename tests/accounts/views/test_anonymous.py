@@ -1,4 +1,5 @@
-"""Every panel page sends an anonymous visitor to the sign-in page; only the mail clients' setup is public."""
+"""Every panel page sends an anonymous visitor to the sign-in page; only the mail clients' setup, the password reset
+pages and the brand stylesheet (the sign-in page uses them) are public."""
 
 import pytest
 from django.urls import URLPattern, URLResolver
@@ -6,7 +7,8 @@ from django.urls import URLPattern, URLResolver
 from accounts import urls
 
 pytestmark = pytest.mark.django_db
-PUBLIC = {"autoconfig", "autoconfig_wellknown", "autodiscover", None}
+PUBLIC = {"autoconfig", "autoconfig_wellknown", "autodiscover", "password_reset", "password_reset_done",
+          "password_reset_confirm", "password_reset_complete", "brand_css", None}
 
 
 def _panel_paths():
