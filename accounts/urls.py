@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from accounts.views import (aliases, api_keys, audit, brand, clients, credentials, dashboard, domains, mailboxes,
+from accounts.views import (aliases, api_keys, audit, brand, bulk, clients, credentials, dashboard, domains, mailboxes,
                             passwords, plan, plan_templates, reseller, security, self, webhooks)
 
 security_patterns = [
@@ -55,6 +55,8 @@ urlpatterns = [
     path("mailboxes/<int:pk>/settings/", clients.mailbox_settings, name="mailbox_settings"),
     path("mailboxes/<int:pk>/settings.mobileconfig", clients.mailbox_mobileconfig, name="mailbox_mobileconfig"),
     path("aliases/", aliases.alias_list, name="alias_list"),
+    path("import/", bulk.bulk_page, name="bulk"),
+    path("export/<str:kind>.csv", bulk.bulk_export, name="bulk_export"),
     path("domains/<int:domain_pk>/aliases/add/", aliases.alias_add, name="alias_add"),
     path("aliases/<int:pk>/", aliases.alias_edit, name="alias_edit"),
     path("aliases/<int:pk>/delete/", aliases.alias_delete, name="alias_delete"),

@@ -109,6 +109,10 @@ TABLE: dict[str, U] = {
     "brand_css": U(every(200), kwargs={"color": "color"}),
     "user_password": U(E(support=200, reseller=(200, 404), customer=403, mailbox=403), kwargs={"pk": "user"},
                        post=E(support=200, reseller=(200, 404), customer=403, mailbox=403)),
+    # CSV import and export: a customer its own; staff name the customer (?customer=, checked like every page).
+    "bulk": U(E(support=404, reseller=404, customer=200, mailbox=403),
+              post=E(support=404, reseller=404, customer=200, mailbox=403)),
+    "bulk_export": U(E(support=404, reseller=404, customer=200, mailbox=403), kwargs={"kind": "export_kind"}),
     # Support console.
     "support:home": U(STAFF_ONLY),
     "support:customer": U(STAFF_ONLY, kwargs={"pk": "customer"}),
@@ -230,7 +234,7 @@ def world(cast):
                                                             name=f"Plan {key}", plan={}),
                         # Path arguments that are no object: a reset link that is not one, a brand colour.
                         "uid": SimpleNamespace(pk="MQ"), "token": SimpleNamespace(pk="no-such-token"),
-                        "color": SimpleNamespace(pk="1f5fbf")}
+                        "color": SimpleNamespace(pk="1f5fbf"), "export_kind": SimpleNamespace(pk="mailboxes")}
     clients = {"anonymous": Client()}
     support = Client()
     sign_in_verified(support, cast.support)

@@ -19,7 +19,8 @@ def _panel_paths():
         if pattern.name in PUBLIC:
             continue
         route = str(pattern.pattern)
-        yield pattern.name, "/" + route.replace("<int:pk>", "1").replace("<int:domain_pk>", "1")
+        yield pattern.name, "/" + route.replace("<int:pk>", "1").replace("<int:domain_pk>", "1").replace(
+            "<str:kind>", "mailboxes")
 
 
 @pytest.mark.parametrize("name, path", list(_panel_paths()))
