@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from accounts.audit_words import field_change
 from accounts.models import Alias, Customer, Domain, Mailbox, User
 from accounts.normalize import normalize_domain, split_address
 from accounts.services.aliases import alias_create, alias_update
@@ -151,7 +152,7 @@ def _mailbox_row(*, actor, customer, row, client_ip, passwords) -> tuple[str, li
               "display_name": row.get("display_name") if "display_name" in row else None}
     changes = {name: value for name, value in wanted.items()
                if value is not None and getattr(mailbox, name) != value}
-    lines = [f"{name.replace('_', ' ')}: {getattr(mailbox, name)} → {value}" for name, value in changes.items()]
+    lines = [field_change(name, getattr(mailbox, name), value) for name, value in changes.items()]
     if changes:
         mailbox_update(actor=actor, mailbox=mailbox, client_ip=client_ip, **changes)
     if row.get("password"):
@@ -173,13 +174,13 @@ def _alias_row(*, actor, customer, row, client_ip, passwords) -> tuple[str, list
                              description=row.get("description", ""), is_enabled=enabled is not False,
                              client_ip=client_ip)
         return "create", [f"alias {alias.unicode_address} → {', '.join(alias.destinations)}"]
-    before = (list(alias.destinations), alias.description, alias.is_enabled)
+    names = ("destinations", "description", "is_enabled")
+    before = [getattr(alias, name) for name in names]
     alias = alias_update(actor=actor, alias=alias, destinations=_destinations(row) or None,
                          description=row.get("description") if "description" in row else None,
                          is_enabled=enabled, client_ip=client_ip)
-    after = (list(alias.destinations), alias.description, alias.is_enabled)
-    lines = [f"{what}: {old} → {new}" for what, old, new in zip(("destinations", "description", "enabled"),
-                                                                 before, after) if old != new]
+    lines = [field_change(name, old, getattr(alias, name)) for name, old in zip(names, before)
+             if old != getattr(alias, name)]
     return ("update" if lines else "unchanged"), lines
 
 

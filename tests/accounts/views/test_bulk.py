@@ -81,7 +81,7 @@ def test_dry_run_shows_what_would_change_and_writes_nothing(client, cast):
     response = _post(client, "mailboxes", text, preview=True)
     result = response.context["result"]
     assert [(r.key, r.action) for r in result.rows] == [("info@alpha.test", "update"), ("new@alpha.test", "create")]
-    assert "smtp enabled: True → False" in result.rows[0].changes and result.passwords == []
+    assert "SMTP access turned off" in result.rows[0].changes and result.passwords == []
     info = Mailbox.objects.get(pk=cast.a.mailbox.pk)
     assert info.smtp_enabled and info.display_name == ""
     assert not Mailbox.objects.filter(local_part="new").exists()
