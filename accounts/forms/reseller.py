@@ -3,15 +3,8 @@ plan templates."""
 
 from django import forms
 
-from accounts.forms.common import SENDING_HELP, limit_field
+from accounts.forms.common import SENDING_HELP, limit_field, message_size_bytes, message_size_mb
 from accounts.services.limits import PLAN_FIELDS
-
-MIB = 1024 * 1024
-
-
-def message_size_mb(size_bytes: int | None) -> int | None:
-    """Sizes are entered and shown in MB (2^20 bytes); the plan keeps bytes."""
-    return None if size_bytes is None else round(size_bytes / MIB)
 
 
 class PlanForm(forms.Form):
@@ -39,11 +32,8 @@ class PlanForm(forms.Form):
     def plan(self) -> dict:
         data = {name: self.cleaned_data.get(name) for name in self.PLAN_NAMES if name in self.cleaned_data}
         if "max_message_size_mb" in data:
-            mb = data.pop("max_message_size_mb")
-            # An MB value left as shown keeps the exact byte count it was rounded from.
-            kept = self.initial.get("_max_message_size")
-            data["max_message_size"] = kept if kept is not None and mb == message_size_mb(kept) else (
-                None if mb is None else mb * MIB)
+            data["max_message_size"] = message_size_bytes(data.pop("max_message_size_mb"),
+                                                          kept=self.initial.get("_max_message_size"))
         return data
 
 
