@@ -51,7 +51,7 @@ SWITCHES = {
 # The action's headline; unknown actions read "<object> <verb>".
 ACTIONS = {
     "create": "created", "update": "changed", "delete": "deleted", "suspend": "suspended", "restore": "restored",
-    "limits": "limits changed", "password": "password set", "password_reset": "password reset by e-mail",
+    "limits": "limits changed", "password": "password set", "password_reset_request": "password reset link requested",
     "verify": "verified", "revoke": "revoked", "branding": "brand changed", "catchall": "catch-all changed",
     "alias_of": "alias domain changed", "forwarding": "forwarding changed", "dns_changed": "DNS state changed",
     "dmarc_reject_policy": "DMARC handling changed", "smarthost": "smart host changed",

@@ -8,7 +8,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse, reverse_lazy
 
 from accounts import selectors
-from accounts.forms.passwords import SetPasswordForOtherForm
+from accounts.forms.passwords import ResetRequestForm, SetPasswordForOtherForm
 from accounts.models import User
 from accounts.services import tenants
 from accounts.views.common import client_ip, code_url, role_required, submit
@@ -18,10 +18,14 @@ class ResetRequestView(auth_views.PasswordResetView):
     """The same answer whether or not the address belongs to anyone: no account enumeration. The mail goes out
     through settings.EMAIL_BACKEND, the product's own outbound queue."""
 
+    form_class = ResetRequestForm
     template_name = "accounts/password_reset/request.html"
     email_template_name = "accounts/password_reset/email.txt"
     subject_template_name = "accounts/password_reset/subject.txt"
     success_url = reverse_lazy("password_reset_done")
+
+    def get_form_kwargs(self):
+        return super().get_form_kwargs() | {"client_ip": client_ip(self.request)}
 
 
 class ResetDoneView(auth_views.PasswordResetDoneView):

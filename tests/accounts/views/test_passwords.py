@@ -102,3 +102,15 @@ def test_a_reseller_sets_its_customers_users_passwords_only(client, cast):
     assert response.status_code == 302 and response.url == reverse("reseller:customer", args=[cast.a.customer.pk])
     assert Client().login(username="alpha-user", password=NEW)
     assert client.post(reverse("user_password", args=[cast.reseller_b_admin.pk]), {"password": NEW}).status_code == 404
+
+
+def test_reset_links_are_limited_per_hour_audited_and_the_answer_never_changes(client, cast, queued_mail):
+    User.objects.filter(pk=cast.a.user.pk).update(email="anna@alpha.test")
+    answers = [_without_csrf(client.post(reverse("password_reset"), {"email": "anna@alpha.test"}, follow=True))
+               for _ in range(5)]
+    assert len(set(answers)) == 1
+    assert QueuedMessage.objects.count() == 3  # no more in an hour: the form cannot flood an inbox
+    requests = AuditEntry.objects.filter(action="user.password_reset_request")
+    assert requests.count() == 3 and {e.customer_id for e in requests} == {cast.a.customer.pk}
+    client.force_login(cast.a.user)
+    assert "User password reset link requested" in client.get(reverse("security:audit_log")).content.decode()
