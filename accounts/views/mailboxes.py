@@ -10,8 +10,8 @@ from accounts.forms.mailboxes import MailboxCreateForm, MailboxEditForm, Mailbox
 from accounts.models import User
 from accounts.normalize import domain_search_term
 from accounts.services import mailboxes
-from accounts.views.common import (_get_domain_for_user, _get_mailbox_for_user, client_ip, customer_in_context, paginate,
-                                   submit)
+from accounts.views.common import (_get_domain_for_user, _get_mailbox_for_user, client_ip, customer_in_context,
+                                   paginate, submit)
 
 
 @login_required
