@@ -245,6 +245,8 @@ class Alias(models.Model):
         ordering = ["domain__name", "local_part"]
         constraints = [models.UniqueConstraint(fields=["domain", "local_part"], name="alias_unique_address")]
         verbose_name_plural = "aliases"
+        # Support finds an alias by any part of its local part, as a mailbox.
+        indexes = [TrigramIndex(Upper("local_part"), name="alias_local_part_trgm")]
 
     def __str__(self):
         return self.address

@@ -61,8 +61,9 @@ def search(user: User, query: str) -> dict[str, list[Hit]]:
             results["aliases"].append(Hit(a.unicode_address, "→ " + ", ".join(a.destinations)[:200],
                                           a.domain.customer_id, a.domain.customer.name, "alias_edit", a.pk))
     if " " not in query and not at:  # generated usernames are lower-case, without spaces or "@"
+        # By prefix: the unique index answers it (generated usernames are typed from their start).
         credentials = (selectors.credentials_visible_to(user).select_related("customer")
-                       .filter(username__contains=query.lower()))
+                       .filter(username__startswith=query.lower()))
         for cred in credentials.order_by("username")[:LIMIT]:
             results["credentials"].append(Hit(cred.username, cred.scope_label, cred.customer_id, cred.customer.name,
                                               "credential_settings", cred.pk))
