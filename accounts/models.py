@@ -35,6 +35,10 @@ class Reseller(SendingLimits):
     logo = models.FileField(upload_to="reseller-logos/", blank=True)
     support_email = models.EmailField(blank=True)
     help_url = models.URLField(blank=True)
+    # "#rrggbb": buttons and links (CSS variables); white text on it has a WCAG contrast ratio of at least 4.5.
+    brand_color = models.CharField(max_length=7, blank=True)
+    # The host name its customers open the panel at: the sign-in page there shows this brand.
+    panel_host = models.CharField(max_length=253, blank=True)
     # The pool it hands out to its customers.
     max_customers = models.PositiveIntegerField(default=100)
     max_domains = models.PositiveIntegerField(default=1000)
@@ -45,6 +49,29 @@ class Reseller(SendingLimits):
 
     class Meta:
         ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["panel_host"], condition=~models.Q(panel_host=""),
+                                               name="reseller_panel_host_unique")]
+
+    def __str__(self):
+        return self.name
+
+
+class PlanTemplate(SendingLimits):
+    """A named set of customer limits a reseller reuses when it creates or changes customers."""
+
+    reseller = models.ForeignKey(Reseller, on_delete=models.CASCADE, related_name="plan_templates")
+    name = models.CharField(max_length=100)
+    max_domains = models.PositiveIntegerField(default=5)
+    max_mailboxes = models.PositiveIntegerField(default=50)
+    max_storage_mb = models.PositiveBigIntegerField(default=10240)
+    max_message_size = models.PositiveIntegerField(default=25 * 1024 * 1024)
+    max_recipients = models.PositiveIntegerField(default=100)
+    max_aliases = models.PositiveIntegerField(default=100)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["reseller", "name"], name="plan_template_name_per_reseller")]
 
     def __str__(self):
         return self.name
@@ -191,6 +218,8 @@ class Mailbox(SendingLimits):
     class Meta:
         ordering = ["domain__name", "local_part"]
         constraints = [models.UniqueConstraint(fields=["domain", "local_part"], name="mailbox_unique_address")]
+        # Support finds a mailbox by any part of its local part ("anna" finds joanna@…).
+        indexes = [TrigramIndex(Upper("local_part"), name="mailbox_local_part_trgm")]
 
     def __str__(self):
         return self.address
@@ -219,6 +248,8 @@ class Alias(models.Model):
         ordering = ["domain__name", "local_part"]
         constraints = [models.UniqueConstraint(fields=["domain", "local_part"], name="alias_unique_address")]
         verbose_name_plural = "aliases"
+        # Support finds an alias by any part of its local part, as a mailbox.
+        indexes = [TrigramIndex(Upper("local_part"), name="alias_local_part_trgm")]
 
     def __str__(self):
         return self.address

@@ -1,7 +1,7 @@
 from django.urls import include, path
 
-from accounts.views import (aliases, api_keys, audit, clients, credentials, dashboard, domains, filters, mailboxes, plan, reseller,
-                            security, self, spam, webhooks)
+from accounts.views import (aliases, api_keys, audit, brand, bulk, clients, credentials, dashboard, domains, filters,
+                            mailboxes, passwords, plan, plan_templates, reseller, security, self, spam, webhooks)
 
 security_patterns = [
     path("login/code/", security.code_view, name="code"),
@@ -24,6 +24,10 @@ reseller_patterns = [
     path("customers/<int:pk>/suspend/", reseller.customer_suspend, name="customer_suspend"),
     path("customers/<int:pk>/restore/", reseller.customer_restore, name="customer_restore"),
     path("branding/", reseller.branding, name="branding"),
+    path("plans/", plan_templates.template_list, name="plan_templates"),
+    path("plans/new/", plan_templates.template_edit, name="plan_template_create"),
+    path("plans/<int:pk>/", plan_templates.template_edit, name="plan_template"),
+    path("plans/<int:pk>/delete/", plan_templates.template_delete, name="plan_template_delete"),
 ]
 
 plan_patterns = [
@@ -52,6 +56,8 @@ urlpatterns = [
     path("mailboxes/<int:pk>/settings/", clients.mailbox_settings, name="mailbox_settings"),
     path("mailboxes/<int:pk>/settings.mobileconfig", clients.mailbox_mobileconfig, name="mailbox_mobileconfig"),
     path("aliases/", aliases.alias_list, name="alias_list"),
+    path("import/", bulk.bulk_page, name="bulk"),
+    path("export/<str:kind>.csv", bulk.bulk_export, name="bulk_export"),
     path("domains/<int:domain_pk>/aliases/add/", aliases.alias_add, name="alias_add"),
     path("aliases/<int:pk>/", aliases.alias_edit, name="alias_edit"),
     path("aliases/<int:pk>/delete/", aliases.alias_delete, name="alias_delete"),
@@ -84,7 +90,13 @@ urlpatterns = [
     path("webhooks/<int:pk>/enable/", webhooks.webhook_enable, name="webhook_enable"),
     path("webhooks/deliveries/<int:pk>/redeliver/", webhooks.webhook_redeliver, name="webhook_redeliver"),
     path("me/password/", self.own_password, name="own_password"),
+    path("password-reset/", passwords.ResetRequestView.as_view(), name="password_reset"),
+    path("password-reset/sent/", passwords.ResetDoneView.as_view(), name="password_reset_done"),
+    path("password-reset/<uidb64>/<token>/", passwords.ResetConfirmView.as_view(), name="password_reset_confirm"),
+    path("password-reset/done/", passwords.ResetCompleteView.as_view(), name="password_reset_complete"),
+    path("users/<int:pk>/password/", passwords.user_password, name="user_password"),
     path("account/password/", self.account_password, name="account_password"),
+    path("brand/<str:color>.css", brand.brand_css, name="brand_css"),
     # Mail clients' automatic setup: public, answered for domains hosted here only.
     path(".well-known/autoconfig/mail/config-v1.1.xml", clients.autoconfig, name="autoconfig_wellknown"),
     path("mail/config-v1.1.xml", clients.autoconfig, name="autoconfig"),

@@ -123,6 +123,11 @@ PANEL_SESSION_REFRESH_SECONDS = env.int("PANEL_SESSION_REFRESH_SECONDS", default
 PANEL_SESSION_IDLE_SECONDS = env.int("PANEL_SESSION_IDLE_SECONDS", default=12 * 3600)
 PANEL_SUPPORT_SESSION_IDLE_SECONDS = env.int("PANEL_SUPPORT_SESSION_IDLE_SECONDS", default=3600)
 OTP_TOTP_ISSUER = env("OTP_TOTP_ISSUER", default=env("PANEL_TITLE", default="hostingmail"))
+# django-otp's own throttle locks a device for 2^(n-1) seconds after each wrong code, so a typo followed at once by
+# the right code was refused. Wrong codes count as failed sign-ins instead (PANEL_LOGIN_MAX_FAILURES, per username
+# and address, accounts/services/security.py), and a code is only asked for after the right password.
+OTP_TOTP_THROTTLE_FACTOR = env.int("OTP_TOTP_THROTTLE_FACTOR", default=0)
+OTP_STATIC_THROTTLE_FACTOR = env.int("OTP_STATIC_THROTTLE_FACTOR", default=0)
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
@@ -182,6 +187,11 @@ PANEL_TITLE = env("PANEL_TITLE", default="hostingmail")
 SUPPORT_EMAIL = env("SUPPORT_EMAIL", default="support@example.net")
 SUPPORT_URL = env("SUPPORT_URL", default="")
 RELAY_HOSTNAME = env("RELAY_HOSTNAME", default="localhost")
+# The panel's own mail (password resets) goes through the product's outbound queue, from the system sender.
+EMAIL_BACKEND = env("EMAIL_BACKEND", default="relay.outbox.QueueEmailBackend")
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default=f"{PANEL_TITLE} <no-reply@{RELAY_HOSTNAME}>")
+# How long a password-reset link works (Django's token machinery; a used link stops working at once).
+PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_TIMEOUT", default=3600)
 RELAY_PUBLIC_SUBMISSION_PORT = env.int("RELAY_PUBLIC_SUBMISSION_PORT", default=2587 if not PRODUCTION else 587)
 RELAY_PUBLIC_SMTPS_PORT = env.int("RELAY_PUBLIC_SMTPS_PORT", default=2465 if not PRODUCTION else 465)
 IMAP_HOSTNAME = env("IMAP_HOSTNAME", default=RELAY_HOSTNAME)

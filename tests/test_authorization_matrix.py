@@ -21,6 +21,7 @@ from accounts.models import AuditEntry, PanelSession, SenderRule
 from accounts.services.aliases import alias_create
 from accounts.services.api_keys import api_key_create
 from accounts.services.credentials import credential_create
+from accounts.services.plan_templates import plan_template_save
 from accounts.services.webhooks import event_record, webhook_endpoint_create
 from relay.delivery.quarantine import release_token
 from relay.models import AuthLockout, QueuedMessage
@@ -103,6 +104,19 @@ TABLE: dict[str, U] = {
     "security:audit_log": U(E(support=200, reseller=200, customer=200, mailbox=403)),
     # A one-time sign-in link: public; an unknown (used, expired) token is the same clear page for everyone.
     "security:login_link": U(every(410), kwargs={"token": "login_link"}, post=every(405)),
+    # Forgotten passwords (public: the sign-in page links there; an unknown link answers "does not work any more"),
+    # the brand stylesheet, and a new password set by support (any user) or a reseller admin (its customers' users).
+    "password_reset": U(every(200), post=every(200)),
+    "password_reset_done": U(every(200)),
+    "password_reset_confirm": U(every(200), kwargs={"uidb64": "uid", "token": "token"}, post=every(200)),
+    "password_reset_complete": U(every(200)),
+    "brand_css": U(every(200), kwargs={"color": "color"}),
+    "user_password": U(E(support=200, reseller=(200, 404), customer=403, mailbox=403), kwargs={"pk": "user"},
+                       post=E(support=200, reseller=(200, 404), customer=403, mailbox=403)),
+    # CSV import and export: a customer its own; staff name the customer (?customer=, checked like every page).
+    "bulk": U(E(support=404, reseller=404, customer=200, mailbox=403),
+              post=E(support=404, reseller=404, customer=200, mailbox=403)),
+    "bulk_export": U(E(support=404, reseller=404, customer=200, mailbox=403), kwargs={"kind": "export_kind"}),
     # Support console.
     "support:home": U(STAFF_ONLY),
     "support:customer": U(STAFF_ONLY, kwargs={"pk": "customer"}),
@@ -119,6 +133,11 @@ TABLE: dict[str, U] = {
     "reseller:customer_restore": U(POST_ONLY_ANY, kwargs={"pk": "customer"},
                                    post=E(support=403, reseller=(302, 404), customer=403, mailbox=403)),
     "reseller:branding": U(RESELLER_ONLY, post=RESELLER_ONLY),
+    "reseller:plan_templates": U(RESELLER_ONLY),
+    "reseller:plan_template_create": U(RESELLER_ONLY, post=RESELLER_ONLY),
+    "reseller:plan_template": U(RESELLER_OBJECT, kwargs={"pk": "plan_template"}, post=RESELLER_OBJECT),
+    "reseller:plan_template_delete": U(RESELLER_OBJECT, kwargs={"pk": "plan_template"},
+                                       post=E(support=403, reseller=(302, 404), customer=403, mailbox=403)),
     # The customer's plan split.
     "plan:home": U(CUSTOMER_ONLY),
     "plan:domain": U(CUSTOMER_OBJECT, kwargs={"pk": "domain"}, post=CUSTOMER_OBJECT),
@@ -233,7 +252,12 @@ def world(cast):
         token = SimpleNamespace(pk=release_token(message_id=message.pk, mailbox_id=tenant.mailbox.pk)[:-4] + "AAAA")
         objects[key] = {"sender_rule": sender_rule, "quarantine_token": token, "alias": alias, "api_key": api_key, "customer": tenant.customer, "domain": tenant.domain, "mailbox": tenant.mailbox,
                         "credential": credential, "message": message, "lockout": lockout, "session": session,
-                        "webhook": webhook, "webhook_delivery": webhook.deliveries.get(),
+                        "webhook": webhook, "webhook_delivery": webhook.deliveries.get(), "user": tenant.user,
+                        "plan_template": plan_template_save(actor=None, reseller=tenant.customer.reseller,
+                                                            name=f"Plan {key}", plan={}),
+                        # Path arguments that are no object: a reset link that is not one, a brand colour.
+                        "uid": SimpleNamespace(pk="MQ"), "token": SimpleNamespace(pk="no-such-token"),
+                        "color": SimpleNamespace(pk="1f5fbf"), "export_kind": SimpleNamespace(pk="mailboxes"),
                         "login_link": SimpleNamespace(pk=f"hmsso_unknown-{key}")}
     clients = {"anonymous": Client()}
     support = Client()

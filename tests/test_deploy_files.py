@@ -74,6 +74,14 @@ def test_nginx_proxies_to_the_address_gunicorn_binds():
     assert static == f"{INSTALL_DIR}/staticfiles/"
 
 
+def test_password_reset_links_reach_no_access_log():
+    # The link's path holds its token: nginx does not log that location, and gunicorn logs no requests at all.
+    nginx = (DEPLOY / "nginx.conf").read_text()
+    reset = re.search(r"location /password-reset/ \{([^}]*)\}", nginx)
+    assert reset and "access_log off;" in reset[1] and "proxy_pass http://hostingmail_panel;" in reset[1]
+    assert not any(arg.startswith("--access-log") for arg in exec_start("panel"))
+
+
 def test_relay_unit_runs_runrelay_with_options_it_accepts():
     argv = exec_start("relay")
     assert argv[:3] == ["python", "manage.py", "runrelay"]

@@ -2,8 +2,6 @@
 
 import argparse
 import json
-import secrets
-import string
 import sys
 
 from django.contrib.auth.password_validation import validate_password
@@ -14,7 +12,7 @@ from accounts import selectors
 from accounts.bounds import EXPIRES_DAYS_MAX
 from accounts.models import Customer, Domain, Mailbox, Reseller
 from accounts.normalize import normalize_domain
-from accounts.services.mailboxes import validate_mailbox_password
+from accounts.services.mailboxes import generate_password
 from accounts.services.tenants import user_create
 
 
@@ -75,18 +73,6 @@ class ServiceCommand(BaseCommand):
 def error_text(exc: ValidationError) -> str:
     # The services' messages name what is wrong in words; the form field they belong to means nothing here.
     return " ".join(exc.messages)
-
-
-def generate_password(*, address: str = "") -> str:
-    """20 characters from letters and digits (about 119 bits), accepted by the mailbox password rules."""
-    alphabet = string.ascii_letters + string.digits
-    while True:
-        password = "".join(secrets.choice(alphabet) for _ in range(20))
-        try:
-            validate_mailbox_password(password, address=address)
-            return password
-        except ValidationError:
-            continue
 
 
 def add_password_stdin(parser, what: str) -> None:

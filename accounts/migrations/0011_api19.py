@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('accounts', '0008_domain_dmarc_reject_policy'),
+        ('accounts', '0010_sieve22'),
     ]
 
     operations = [

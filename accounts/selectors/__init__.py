@@ -93,6 +93,16 @@ def with_mailbox_counts(domains: list[Domain]) -> list[Domain]:
     return domains
 
 
+def users_managed_by(user: User) -> QuerySet[User]:
+    """Panel users whose password this user may set: support any user, a reseller admin its customers' users."""
+    qs = User.objects.select_related("customer", "reseller")
+    if user.is_support:
+        return qs
+    if user.role == User.Role.RESELLER and user.reseller_id:
+        return qs.filter(customer__reseller_id=user.reseller_id, role=User.Role.CUSTOMER)
+    return qs.none()
+
+
 def audit_visible_to(user: User) -> QuerySet[AuditEntry]:
     return by_tenant(AuditEntry.objects.select_related("actor"), user, reseller="reseller_id", customer="customer_id")
 

@@ -80,7 +80,9 @@ def _tenant_of(obj) -> tuple[Customer | None, Reseller | None]:
     customer = getattr(obj, "customer", None)
     if customer is None and isinstance(obj, Mailbox):
         customer = obj.domain.customer
-    return customer, customer.reseller if customer else None
+    if customer is None:  # an object of the reseller's own (a plan template)
+        return None, getattr(obj, "reseller", None)
+    return customer, customer.reseller
 
 
 def audit(*, actor: User | None, action: str, obj, before: dict | None = None, after: dict | None = None,

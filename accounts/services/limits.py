@@ -129,8 +129,9 @@ def check_pool(reseller: Reseller, plan: dict, *, customer: Customer | None, new
     handed = pool_handed_out(reseller, exclude=customer)
     # "Left" counts what this customer already holds as handed out: the free part of the pool.
     held = {f: (getattr(customer, POOL[f]) or 0) if customer is not None else 0 for f in POOL}
+    errors = {}  # every field over the pool at once
     if new_customer and handed["max_customers"] + 1 > reseller.max_customers:
-        _fail("name", pool_left_message("max_customers", reseller.max_customers - handed["max_customers"]))
+        errors["name"] = pool_left_message("max_customers", reseller.max_customers - handed["max_customers"])
     for pool_field, plan_field in POOL.items():
         pool = getattr(reseller, pool_field)
         if pool is None:
@@ -139,10 +140,12 @@ def check_pool(reseller: Reseller, plan: dict, *, customer: Customer | None, new
         left = pool_left_message(pool_field, pool - handed[pool_field] - held[pool_field])
         if value is None:
             if pool_field in SENDING:
-                _fail(plan_field, f"Your pool limits sending, so set a number. {left}")
+                errors[plan_field] = f"Your pool limits sending, so set a number. {left}"
             continue
         if handed[pool_field] + value > pool:
-            _fail(plan_field, left)
+            errors[plan_field] = left
+    if errors:
+        raise ValidationError(errors)
 
 
 def _rules_reseller(reseller: Reseller, new: dict) -> None:

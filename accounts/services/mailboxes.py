@@ -1,5 +1,8 @@
 """Mailboxes: creation within the plan's counts and storage, changes, passwords, deletion."""
 
+import secrets
+import string
+
 from django.conf import settings
 from django.contrib.auth.hashers import make_password
 from django.core.exceptions import ValidationError
@@ -28,6 +31,18 @@ def validate_mailbox_password(password: str, *, address: str = "") -> None:
         errors.append("Do not start or end the password with a space.")
     if errors:
         raise ValidationError({"password": errors})
+
+
+def generate_password(*, address: str = "") -> str:
+    """20 characters from letters and digits (about 119 bits), accepted by the mailbox password rules."""
+    alphabet = string.ascii_letters + string.digits
+    while True:
+        password = "".join(secrets.choice(alphabet) for _ in range(20))
+        try:
+            validate_mailbox_password(password, address=address)
+            return password
+        except ValidationError:
+            continue
 
 
 def _check_storage(customer: Customer, *, extra_mb: int, domain: Domain, exclude: Mailbox | None = None) -> None:

@@ -21,7 +21,7 @@ from django_otp import devices_for_user
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from accounts.models import PanelLoginFailure, PanelSession, User
+from accounts.models import AuditEntry, PanelLoginFailure, PanelSession, User
 from accounts.normalize import login_key
 from accounts.selectors import may_sign_in
 from accounts.services.audit_log import audit
@@ -236,6 +236,25 @@ def pending_user(request) -> User | None:
 
 def pending_clear(request) -> None:
     request.session.pop(PENDING_KEY, None)
+
+
+# --- password reset links ----------------------------------------------------------------------------------
+
+RESET_LINKS_PER_HOUR = 3
+
+
+def password_reset_request(*, user: User, client_ip: str | None = None, now=None) -> bool:
+    """Whether a reset link may be mailed to this user now; if so the request is audited (the user, their customer
+    and support see it). Past RESET_LINKS_PER_HOUR within an hour nothing is mailed: the form cannot be used to
+    flood someone's inbox, and the page answers the same either way."""
+    now = now or timezone.now()
+    recent = AuditEntry.objects.filter(action="user.password_reset_request", object_type="user",
+                                       object_id=str(user.pk), created_at__gte=now - timedelta(hours=1))
+    if recent.count() >= RESET_LINKS_PER_HOUR:
+        return False
+    audit(actor=None, action="user.password_reset_request", obj=user, after={"username": user.get_username()},
+          client_ip=client_ip)
+    return True
 
 
 # --- upkeep ------------------------------------------------------------------------------------------------

@@ -6,7 +6,9 @@ from django.core.files.uploadedfile import UploadedFile
 from django.core.validators import EmailValidator, URLValidator
 from django.db import transaction
 
+from accounts.branding import color_error, parse_color
 from accounts.models import Customer, Reseller, User
+from accounts.normalize import normalize_domain
 from accounts.services.audit_log import audit, snapshot
 from accounts.services.logins import logins_end
 from accounts.services.limits import FIELDS, PLAN_FIELDS, check_pool, clean_limits
@@ -66,13 +68,37 @@ def user_create(*, actor: User | None, username: str, password: str | None, role
     return user
 
 
-def user_set_password(*, actor: User | None, user: User, password: str, client_ip: str | None = None) -> None:
-    """A panel user's own sign-in password (validated by the caller's form against AUTH_PASSWORD_VALIDATORS)."""
+def user_set_password(*, actor: User | None, user: User, password: str, client_ip: str | None = None,
+                      reason: str = "") -> None:
+    """A panel user's own sign-in password (validated by the caller's form against AUTH_PASSWORD_VALIDATORS), set
+    from their password page or through a reset link (reason says which)."""
     with transaction.atomic():
         user.set_password(password)
         user.save(update_fields=["password"])
         audit(actor=actor, action="user.password", obj=user.customer or user.reseller or user,
-              after={"username": user.get_username()}, client_ip=client_ip)
+              after={"username": user.get_username()}, reason=reason, client_ip=client_ip)
+
+
+def user_password_set_for(*, actor: User, user: User, password: str, reason: str = "",
+                          client_ip: str | None = None) -> None:
+    """Someone else sets a panel user's password: support staff any user's (with a reason for the audit log), a
+    reseller admin its customers' users'. The user's other sessions end (their session hash no longer matches)."""
+    reason = (reason or "").strip()
+    if actor.is_support:
+        if not reason:
+            raise ValidationError({"reason": "Give a reason: it goes into the audit log."})
+    elif not (actor.role == User.Role.RESELLER and actor.reseller_id and user.role == User.Role.CUSTOMER
+              and user.customer_id and user.customer.reseller_id == actor.reseller_id):
+        raise PermissionDenied("You may not set this user's password.")
+    try:
+        validate_password(password or "", user=user)
+    except ValidationError as exc:
+        raise ValidationError({"password": exc.messages}) from exc
+    with transaction.atomic():
+        user.set_password(password)
+        user.save(update_fields=["password"])
+        audit(actor=actor, action="user.password", obj=user.customer or user.reseller or user,
+              after={"username": user.get_username()}, reason=reason[:500], client_ip=client_ip)
 
 
 def _check_new_user(*, username: str, password: str, email: str, user: User | None = None) -> None:
@@ -142,24 +168,61 @@ def _clean_external_id(reseller: Reseller, external_id: str, *, exclude: Custome
     return external_id
 
 
+def _merge(errors: dict, exc: ValidationError) -> None:
+    for field, messages in exc.message_dict.items():
+        errors.setdefault(field, []).extend(messages)
+
+
+def reseller_customer_errors(*, reseller: Reseller, name: str, username: str, password: str, email: str = "",
+                             external_id: str = "", plan: dict) -> dict:
+    """Every reason a new customer of the reseller would be refused, by field, all at once (a form shows them
+    together). Reads only; reseller_customer_create checks again with the pool locked."""
+    errors = {}
+    name, username = (name or "").strip(), (username or "").strip()
+    if not name:
+        errors["name"] = ["Enter a name."]
+    elif Customer.objects.filter(reseller=reseller, name__iexact=name).exists():
+        errors["name"] = [f"A customer named “{name}” already exists."]
+    if not username:
+        errors["username"] = ["Enter a username."]
+    elif User.objects.filter(username__iexact=username).exists():
+        errors["username"] = [f"The username “{username}” is taken."]
+    try:
+        _check_new_user(username=username, password=password, email=email)
+    except ValidationError as exc:
+        _merge(errors, exc)
+    try:
+        _clean_external_id(reseller, external_id)
+    except ValidationError as exc:
+        _merge(errors, exc)
+    try:
+        # What the caller leaves out is the model's default, which counts against the pool too.
+        cleaned = {f: Customer._meta.get_field(f).get_default() for f in PLAN_FIELDS} | clean_limits(Customer, plan)
+        check_pool(reseller, cleaned, customer=None, new_customer=True)
+    except ValidationError as exc:
+        _merge(errors, exc)
+    return errors
+
+
 def reseller_customer_create(*, actor: User | None, reseller: Reseller, name: str, username: str, password: str,
                              email: str = "", external_id: str = "", client_ip: str | None = None,
                              **plan) -> Customer:
     """A customer of the reseller with its plan taken from the pool, and its first user, both or neither.
     `external_id`: the reseller's own id for it (its billing system's), unique among its customers."""
     check_reseller_admin(actor, reseller)
-    # What the caller leaves out is the model's default, which counts against the pool too.
     cleaned = {f: Customer._meta.get_field(f).get_default() for f in PLAN_FIELDS} | clean_limits(Customer, plan)
-    _check_new_user(username=username, password=password, email=email)
     with transaction.atomic():
         # The reseller row is the pool's lock: every allocation from this pool queues behind it.
         locked = Reseller.objects.select_for_update().get(pk=reseller.pk)
-        check_pool(locked, cleaned, customer=None, new_customer=True)
+        errors = reseller_customer_errors(reseller=locked, name=name, username=username, password=password,
+                                          email=email, external_id=external_id, plan=cleaned)
+        if errors:
+            raise ValidationError(errors)
         customer = customer_create(actor=actor, name=name, reseller=locked, contact_email=email,
                                    external_id=_clean_external_id(locked, external_id), client_ip=client_ip,
                                    **cleaned)
         user_create(actor=actor, username=username, password=password, role=User.Role.CUSTOMER,
-                             customer=customer, email=email, client_ip=client_ip)
+                    customer=customer, email=email, client_ip=client_ip)
     return customer
 
 
@@ -174,13 +237,12 @@ def _logo_extension(logo: UploadedFile) -> str:
     raise ValidationError({"logo": "Upload a PNG, JPEG or GIF image."})
 
 
-def reseller_branding_update(*, actor: User | None, reseller: Reseller, panel_title: str, support_email: str,
-                             help_url: str, logo: UploadedFile | None = None, remove_logo: bool = False,
-                             client_ip: str | None = None) -> Reseller:
-    check_reseller_admin(actor, reseller)
+def _brand_values(reseller: Reseller, *, panel_title: str, support_email: str, help_url: str, brand_color: str,
+                  panel_host: str) -> tuple[dict, dict]:
+    """The brand's text fields cleaned, and every error at once."""
     errors = {}
     values = {"panel_title": (panel_title or "").strip(), "support_email": (support_email or "").strip(),
-              "help_url": (help_url or "").strip()}
+              "help_url": (help_url or "").strip(), "brand_color": "", "panel_host": ""}
     if len(values["panel_title"]) > 100:
         errors["panel_title"] = "Use at most 100 characters."
     for field, validator, message in (("support_email", EmailValidator(), "Enter a valid e-mail address."),
@@ -191,6 +253,31 @@ def reseller_branding_update(*, actor: User | None, reseller: Reseller, panel_ti
                 validator(values[field])
             except ValidationError:
                 errors[field] = message
+    if (brand_color or "").strip():
+        color = parse_color(brand_color)
+        if color is None:
+            errors["brand_color"] = "Enter a colour as #rrggbb, e.g. #1f5fbf."
+        elif problem := color_error(color):
+            errors["brand_color"] = problem
+        else:
+            values["brand_color"] = color
+    if (panel_host or "").strip():
+        try:
+            values["panel_host"] = normalize_domain(panel_host.strip().lower().split(":")[0])
+        except ValidationError as exc:
+            errors["panel_host"] = exc.messages
+        else:
+            if Reseller.objects.filter(panel_host=values["panel_host"]).exclude(pk=reseller.pk).exists():
+                errors["panel_host"] = f"{values['panel_host']} is another reseller's panel."
+    return values, errors
+
+
+def reseller_branding_update(*, actor: User | None, reseller: Reseller, panel_title: str, support_email: str,
+                             help_url: str, logo: UploadedFile | None = None, remove_logo: bool = False,
+                             brand_color: str = "", panel_host: str = "", client_ip: str | None = None) -> Reseller:
+    check_reseller_admin(actor, reseller)
+    values, errors = _brand_values(reseller, panel_title=panel_title, support_email=support_email, help_url=help_url,
+                                   brand_color=brand_color, panel_host=panel_host)
     ext = None
     if logo is not None:
         try:
@@ -210,7 +297,9 @@ def reseller_branding_update(*, actor: User | None, reseller: Reseller, panel_ti
             reseller.logo = ""
         reseller.save(update_fields=[*values, "logo"])
         after = {**values, "logo": reseller.logo.name}
-        audit(actor=actor, action="reseller.branding", obj=reseller, before=before, after=after, client_ip=client_ip)
+        changed = {k for k in after if before[k] != after[k]}
+        audit(actor=actor, action="reseller.branding", obj=reseller, before={k: before[k] for k in changed},
+              after={k: after[k] for k in changed}, client_ip=client_ip)
     return reseller
 
 

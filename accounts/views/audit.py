@@ -7,6 +7,7 @@ from django.shortcuts import render
 from django.utils import timezone
 
 from accounts import selectors
+from accounts.audit_words import row_for
 from accounts.forms.audit import AuditFilterForm
 from accounts.models import User
 from accounts.views.common import role_required
@@ -48,4 +49,6 @@ def audit_log(request):
     page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
-    return render(request, "accounts/security/audit.html", {"form": form, "page": page, "query": query.urlencode()})
+    rows = [row_for(entry, request.user) for entry in page]
+    return render(request, "accounts/security/audit.html", {"form": form, "page": page, "rows": rows,
+                                                           "query": query.urlencode()})

@@ -97,6 +97,14 @@ def apply_errors(form, exc: ValidationError) -> None:
         form.add_error(None, exc)
 
 
+def add_refusals(form, errors: dict) -> None:
+    """A service's refusals (a name taken, a pool exhausted) beside the form's own errors, so that one response
+    shows every problem at once: only on fields that were filled in and passed the form's checks."""
+    for field, messages_ in errors.items():
+        if field in form.fields and field not in form.errors and str(form.data.get(field, "")).strip():
+            form.add_error(field, messages_)
+
+
 def submit(request, form, action, *, failure: str):
     """On a POST with a valid form, action(cleaned_data) — a service call — and its result.
 

@@ -10,12 +10,17 @@ from accounts.forms.mailboxes import MailboxCreateForm, MailboxEditForm, Mailbox
 from accounts.models import User
 from accounts.normalize import domain_search_term
 from accounts.services import mailboxes
-from accounts.views.common import _get_domain_for_user, _get_mailbox_for_user, client_ip, paginate, submit
+from accounts.views.common import (_get_domain_for_user, _get_mailbox_for_user, client_ip, customer_in_context,
+                                   paginate, submit)
 
 
 @login_required
 def mailbox_list(request):
     visible = selectors.mailboxes_managed_by(request.user)
+    customer = None
+    if request.user.role != User.Role.CUSTOMER and request.GET.get("customer"):
+        customer = customer_in_context(request)
+        visible = visible.filter(domain__customer=customer)
     q = request.GET.get("q", "").strip()
     if q:
         local, _, domain = q.partition("@")
@@ -24,7 +29,7 @@ def mailbox_list(request):
     # Where to create one: the customer's own domains (staff create from a domain's page).
     domains = selectors.domains_visible_to(request.user) if request.user.role == User.Role.CUSTOMER else []
     return render(request, "accounts/mailboxes/list.html", {"page": paginate(request, visible), "domains": domains,
-                                                            "q": q})
+                                                            "q": q, "customer": customer})
 
 
 @login_required

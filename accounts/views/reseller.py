@@ -8,12 +8,14 @@ from django.views.decorators.http import require_POST
 
 from accounts.charts import bar_chart
 from accounts.forms.reseller import (BrandingForm, CustomerCreateForm, CustomerEditForm, PlanForm, ReasonForm,
-                                     SuspendForm)
+                                     SuspendForm, TemplateChoiceForm)
 from accounts.models import Customer, User
 from accounts.selectors.reseller import customers_with_usage, pool_overview, sending_by_day
 from accounts.services import suspension, tenants
-from accounts.services.limits import limit_set
-from accounts.views.common import _get_customer_for_user, client_ip, flash_outcome, role_required, submit
+from accounts.services.limits import PLAN_FIELDS, limit_set
+from accounts.services.plan_templates import plan_of
+from accounts.views.common import (_get_customer_for_user, add_refusals, client_ip, flash_outcome, role_required,
+                                   submit)
 
 PAGE_SIZES = (10, 25, 50)
 
@@ -52,11 +54,21 @@ def customer_list(request):
     })
 
 
+def _template_choice(request):
+    """The plan template picked with ?template= (its limits fill in the plan form), and the chooser's form."""
+    templates = request.user.reseller.plan_templates.all()
+    chooser = TemplateChoiceForm(request.GET or None, templates=templates)
+    chosen = chooser.cleaned_data["template"] if chooser.is_bound and chooser.is_valid() else None
+    return chosen, chooser
+
+
 @role_required(User.Role.RESELLER)
 def customer_create(request):
     reseller = request.user.reseller
-    initial = {name: Customer._meta.get_field(name).get_default() for name in PlanForm.base_fields}
-    form = CustomerCreateForm(request.POST or None, initial=initial)
+    chosen, chooser = _template_choice(request)
+    defaults = {name: Customer._meta.get_field(name).get_default() for name in PLAN_FIELDS}
+    form = CustomerCreateForm(request.POST or None, initial=PlanForm.initial_from(plan_of(chosen) if chosen
+                                                                                   else defaults))
     customer = submit(request, form, lambda data: tenants.reseller_customer_create(
         actor=request.user, reseller=reseller, name=data["name"], username=data["username"], email=data["email"],
         password=data["password"], client_ip=client_ip(request), **form.plan()),
@@ -64,15 +76,22 @@ def customer_create(request):
     if customer is not None:
         messages.success(request, f"Customer {customer.name} created; {form.cleaned_data['username']} can sign in now.")
         return redirect("reseller:customer", pk=customer.pk)
+    if form.is_bound and not form.is_valid():
+        # The service's own refusals (a name or username taken, the pool) beside the form's, all at once.
+        data = {**form.cleaned_data}
+        problems = tenants.reseller_customer_errors(
+            reseller=reseller, name=data.get("name", ""), username=data.get("username", ""),
+            password=data.get("password", ""), email=data.get("email", ""), plan=form.plan())
+        add_refusals(form, problems)
     return render(request, "accounts/reseller/customer_create.html", {
-        "form": form, "pool": pool_overview(reseller)})
+        "form": form, "pool": pool_overview(reseller), "chooser": chooser})
 
 
 @role_required(User.Role.RESELLER)
 def customer_detail(request, pk):
     customer = _get_customer_for_user(request, pk)
-    initial = {name: getattr(customer, name) for name in PlanForm.base_fields}
-    form = PlanForm(request.POST or None, initial=initial)
+    chosen, chooser = _template_choice(request)
+    form = PlanForm(request.POST or None, initial=PlanForm.initial_from(plan_of(chosen) if chosen else customer))
     saved = submit(request, form, lambda data: limit_set(
         actor=request.user, obj=customer, changes=form.plan(), client_ip=client_ip(request)),
         failure="The plan was not saved; see the errors below.")
@@ -80,9 +99,10 @@ def customer_detail(request, pk):
         messages.success(request, f"The plan of {customer.name} is saved.")
         return redirect("reseller:customer", pk=customer.pk)
     return render(request, "accounts/reseller/customer.html", {
-        "customer": customer, "form": form,
+        "customer": customer, "form": form, "chooser": chooser, "chosen": chosen,
         "reason_form": ReasonForm() if suspension.is_suspended(customer) else SuspendForm(),
         "suspended": suspension.is_suspended(customer), "pool": pool_overview(request.user.reseller),
+        "users": customer.users.filter(role=User.Role.CUSTOMER).order_by("username"),
     })
 
 
@@ -129,11 +149,12 @@ def customer_restore(request, pk):
 def branding(request):
     reseller = request.user.reseller
     initial = {"panel_title": reseller.panel_title, "support_email": reseller.support_email,
-               "help_url": reseller.help_url}
+               "help_url": reseller.help_url, "brand_color": reseller.brand_color, "panel_host": reseller.panel_host}
     form = BrandingForm(request.POST or None, request.FILES or None, initial=initial)
     saved = submit(request, form, lambda data: tenants.reseller_branding_update(
         actor=request.user, reseller=reseller, panel_title=data["panel_title"], support_email=data["support_email"],
-        help_url=data["help_url"], logo=data["logo"], remove_logo=data["remove_logo"], client_ip=client_ip(request)),
+        help_url=data["help_url"], logo=data["logo"], remove_logo=data["remove_logo"], brand_color=data["brand_color"],
+        panel_host=data["panel_host"], client_ip=client_ip(request)),
         failure="The brand was not saved; see the errors below.")
     if saved is not None:
         messages.success(request, "Your brand is saved; your customers see it on their next page.")

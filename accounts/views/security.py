@@ -164,7 +164,9 @@ def enrol_view(request):
 
 def _show_codes(request, codes):
     next_url = request.session.pop(NEXT_KEY, None) or resolve_url(settings.LOGIN_REDIRECT_URL)
-    return render(request, "accounts/security/recovery_codes.html", {"codes": codes, "next": next_url})
+    text = "\n".join([f"Recovery codes for {request.user.get_username()} at {request.get_host()}", "", *codes, ""])
+    return render(request, "accounts/security/recovery_codes.html",
+                  {"codes": codes, "codes_text": text, "next": next_url})
 
 
 @login_required

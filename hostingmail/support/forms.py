@@ -1,6 +1,7 @@
 from django import forms
 
 from accounts.bounds import field_max
+from accounts.forms.common import MIB, message_size_bytes, message_size_mb
 from accounts.services.limits import FIELDS, LABELS, NULLABLE
 
 
@@ -26,13 +27,24 @@ class LimitsForm(ReasonForm):
     def __init__(self, *args, obj, **kwargs):
         super().__init__(*args, **kwargs)
         model = type(obj)
+        self.obj = obj
         for name in FIELDS[model]:
             nullable = (model, name) in NULLABLE
             help_text = LABELS.get(name, "") + ("; empty: no limit of its own" if nullable else "")
+            label = name.replace("_", " ").replace("max ", "max. ").capitalize()
+            if name == "max_message_size":  # entered and shown in MB
+                self.fields[f"{name}_mb"] = forms.IntegerField(
+                    required=True, min_value=0, max_value=field_max(model, name) // MIB, label="Largest message (MB)",
+                    initial=message_size_mb(obj.max_message_size))
+                continue
             self.fields[name] = forms.IntegerField(
                 required=not nullable, min_value=0, max_value=field_max(model, name), initial=getattr(obj, name),
-                label=name.replace("_", " ").replace("max ", "max. ").capitalize(), help_text=help_text)
-        self.order_fields([*FIELDS[model], "reason"])
+                label=label, help_text=help_text)
+        self.order_fields([f"{n}_mb" if n == "max_message_size" else n for n in FIELDS[model]] + ["reason"])
 
     def changes(self) -> dict:
-        return {name: value for name, value in self.cleaned_data.items() if name != "reason"}
+        changes = {name: value for name, value in self.cleaned_data.items() if name != "reason"}
+        if "max_message_size_mb" in changes:
+            changes["max_message_size"] = message_size_bytes(changes.pop("max_message_size_mb"),
+                                                              kept=self.obj.max_message_size)
+        return changes

@@ -17,8 +17,8 @@ class Hit:
     detail: str
     customer_id: int | None
     customer_name: str
-    url_name: str = ""  # when the hit has a page of its own besides its customer's
-    url_pk: int | None = None
+    url_name: str  # every hit is a link: its own page (a customer's is the support page of that customer)
+    url_pk: int
 
 
 def _domain_part(text: str) -> str:
@@ -33,7 +33,8 @@ def search(user: User, query: str) -> dict[str, list[Hit]]:
     if not query:
         return results
     for c in selectors.customers_visible_to(user).filter(name__icontains=query).order_by("name")[:LIMIT]:
-        results["customers"].append(Hit(c.name, f"{c.reseller or 'provider'} · {c.get_status_display()}", c.pk, c.name))
+        results["customers"].append(Hit(c.name, f"{c.reseller or 'provider'} · {c.get_status_display()}", c.pk, c.name,
+                                        "support:customer", c.pk))
 
     local, at, domain_text = query.rpartition("@")
     domain_q = _domain_part(domain_text if at else query)
@@ -43,21 +44,29 @@ def search(user: User, query: str) -> dict[str, list[Hit]]:
         for d in domains:
             results["domains"].append(Hit(d.unicode_name, f"{d.name} · {d.get_status_display()}", d.customer_id,
                                           d.customer.name, "domain_detail", d.pk))
-    if at:
-        mailboxes = selectors.mailboxes_visible_to(user).filter(domain__name__startswith=domain_q)
-        mailboxes = mailboxes.filter(local_part__startswith=local.lower()) if local else mailboxes
+    if at or " " not in query:
+        # "anna" finds anna@… and joanna@… (any part of the local part); "anna@alp" narrows to domains that start so.
+        mailboxes = selectors.mailboxes_visible_to(user)
+        aliases = selectors.aliases_visible_to(user)
+        if at:
+            mailboxes = mailboxes.filter(domain__name__startswith=domain_q)
+            aliases = aliases.filter(domain__name__startswith=domain_q)
+        if local or not at:
+            mailboxes = mailboxes.filter(local_part__icontains=local if at else query)
+            aliases = aliases.filter(local_part__icontains=local if at else query)
         for m in mailboxes.order_by("domain__name", "local_part")[:LIMIT]:
             results["mailboxes"].append(Hit(m.unicode_address, "active" if m.is_active else "suspended",
-                                            m.domain.customer_id, m.domain.customer.name))
-        aliases = selectors.aliases_visible_to(user).filter(domain__name__startswith=domain_q)
-        aliases = aliases.filter(local_part__startswith=local.lower()) if local else aliases
+                                            m.domain.customer_id, m.domain.customer.name, "mailbox_edit", m.pk))
         for a in aliases.order_by("domain__name", "local_part")[:LIMIT]:
             results["aliases"].append(Hit(a.unicode_address, "→ " + ", ".join(a.destinations)[:200],
                                           a.domain.customer_id, a.domain.customer.name, "alias_edit", a.pk))
     if " " not in query and not at:  # generated usernames are lower-case, without spaces or "@"
-        credentials = selectors.credentials_visible_to(user).filter(username__startswith=query.lower())
+        # By prefix: the unique index answers it (generated usernames are typed from their start).
+        credentials = (selectors.credentials_visible_to(user).select_related("customer")
+                       .filter(username__startswith=query.lower()))
         for cred in credentials.order_by("username")[:LIMIT]:
-            results["credentials"].append(Hit(cred.username, cred.scope_label, cred.customer_id, cred.customer.name))
+            results["credentials"].append(Hit(cred.username, cred.scope_label, cred.customer_id, cred.customer.name,
+                                              "credential_settings", cred.pk))
 
     if query.isalnum() and len(query) <= 20:
         messages = messages_visible_to(user).select_related("customer").filter(queue_id=query.upper())

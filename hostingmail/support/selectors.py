@@ -1,6 +1,7 @@
 """What the support console's customer page shows, read in a fixed number of queries."""
 
 from accounts import quotas, selectors
+from accounts.audit_words import row_for
 from accounts.models import AuditEntry, Customer, Domain, Mailbox, SmtpCredential, User
 from relay.panel.selectors import lockouts_visible_to, messages_visible_to
 
@@ -35,6 +36,8 @@ def customer_page(user: User, customer: Customer) -> dict:
         "domains": domains, "mailboxes": mailboxes, "credentials": credentials,
         "recent_messages": list(messages_visible_to(user).filter(customer=customer).order_by("-created_at")[:RECENT]),
         "lockouts": list(lockouts_visible_to(user).filter(customer=customer).order_by("-created_at")[:RECENT]),
-        "audit": list(AuditEntry.objects.filter(customer=customer).select_related("actor")[:RECENT]),
+        "audit": [row_for(entry, user) for entry in
+                  AuditEntry.objects.filter(customer=customer).select_related("actor")[:RECENT]],
+        "users": list(User.objects.filter(customer=customer).order_by("username")),
         "rows": ROWS,
     }

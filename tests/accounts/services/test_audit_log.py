@@ -4,7 +4,7 @@ import pytest
 from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from accounts.models import AuditEntry, Domain
+from accounts.models import AuditEntry, Domain, Mailbox, User
 from accounts.services import security
 from accounts.services.audit_log import REDACTED, audit, redact, snapshot
 from accounts.services.credentials import credential_create, credential_revoke
@@ -12,7 +12,10 @@ from accounts.services.domains import domain_create, domain_delete, domain_mark_
 from accounts.services.limits import limit_set
 from accounts.services.mailboxes import mailbox_create, mailbox_delete, mailbox_set_password, mailbox_update
 from accounts.services.suspension import restore, suspend
-from accounts.services.tenants import reseller_create, user_set_password
+from accounts.services.bulk import bulk_import
+from accounts.services.plan_templates import plan_template_delete, plan_template_save
+from accounts.services.tenants import (reseller_branding_update, reseller_create, user_password_set_for,
+                                       user_set_password)
 from relay.panel.services import domain_smarthost_set
 from tests.support.audit_scan import SMARTHOST_PASSWORD, secrets_in
 from tests.support.factories import PASSWORD
@@ -52,14 +55,37 @@ def test_every_service_that_audits_writes_no_secret(cast):
     device = security.totp_pending_device(cast.a.user)
     security.totp_confirm(user=cast.a.user, device=device, token=str(totp(device.bin_key)).zfill(6))
     security.recovery_codes_new(user=cast.a.user)
+    # Issue 21's write paths: passwords set by a reset link, by support and by a reseller; plan templates; the
+    # brand; a bulk import that generates mailbox passwords.
+    user_set_password(actor=cast.a.user, user=cast.a.user, password="reset link password 9",
+                      reason="reset through an e-mailed link")
+    user_password_set_for(actor=cast.support, user=cast.b.user, password="support set password 9", reason="ticket")
+    user_password_set_for(actor=cast.reseller_a_admin, user=cast.a.user, password="reseller set password 9")
+    template = plan_template_save(actor=cast.reseller_a_admin, reseller=cast.reseller_a, name="Small",
+                                  plan={"max_domains": 1})
+    plan_template_save(actor=cast.reseller_a_admin, reseller=cast.reseller_a, name="Smaller", plan={},
+                       template=template)
+    plan_template_delete(actor=cast.reseller_a_admin, template=template)
+    reseller_branding_update(actor=cast.reseller_a_admin, reseller=cast.reseller_a, panel_title="Acme",
+                             support_email="", help_url="", brand_color="#0b6e4f", panel_host="panel.acme.test")
+    imported = bulk_import(actor=cast.a.user, customer=cast.a.customer, kind="mailboxes", dry_run=False,
+                           text="address,smtp_enabled,password\nbulk1@alpha.test,yes,\nbulk2@alpha.test,no,"
+                                "typed in the file 9\n")
+    bulk_import(actor=cast.a.user, customer=cast.a.customer, kind="aliases", dry_run=False,
+                text="address,destinations\nbulk-team@alpha.test,bulk1@alpha.test\n")
+    assert imported.written and len(imported.passwords) == 1
     mailbox_delete(actor=cast.a.user, mailbox=mailbox)
     domain_delete(actor=cast.a.user, domain=new_domain)
 
     known = (new.secret, cast.a.domain.verification_token, new_domain.verification_token, device.key,
-             *TOTPDevice.objects.values_list("key", flat=True))
+             *TOTPDevice.objects.values_list("key", flat=True), "reset link password 9", "support set password 9",
+             "reseller set password 9", "typed in the file 9", *(password for _, password in imported.passwords),
+             *User.objects.values_list("password", flat=True), *Mailbox.objects.values_list("password_hash", flat=True))
     entries = list(AuditEntry.objects.all())
     assert len(entries) > 20
-    assert {e.action for e in entries} >= {"domain.suspend", "mailbox.create", "credential.create", "domain.delete"}
+    assert {e.action for e in entries} >= {"domain.suspend", "mailbox.create", "credential.create", "domain.delete",
+                                           "user.password", "plantemplate.update", "reseller.branding",
+                                           "alias.create"}
     leaks = {e.action: secrets_in(e, known) for e in entries if secrets_in(e, known)}
     assert not leaks
 

@@ -1,4 +1,5 @@
-"""Every panel page sends an anonymous visitor to the sign-in page; only the mail clients' setup is public."""
+"""Every panel page sends an anonymous visitor to the sign-in page; only the mail clients' setup, the password reset
+pages and the brand stylesheet (the sign-in page uses them) are public."""
 
 import pytest
 from django.urls import URLPattern, URLResolver
@@ -6,7 +7,8 @@ from django.urls import URLPattern, URLResolver
 from accounts import urls
 
 pytestmark = pytest.mark.django_db
-PUBLIC = {"autoconfig", "autoconfig_wellknown", "autodiscover", None}
+PUBLIC = {"autoconfig", "autoconfig_wellknown", "autodiscover", "password_reset", "password_reset_done",
+          "password_reset_confirm", "password_reset_complete", "brand_css", None}
 
 
 def _panel_paths():
@@ -17,7 +19,8 @@ def _panel_paths():
         if pattern.name in PUBLIC:
             continue
         route = str(pattern.pattern)
-        yield pattern.name, "/" + route.replace("<int:pk>", "1").replace("<int:domain_pk>", "1")
+        yield pattern.name, "/" + route.replace("<int:pk>", "1").replace("<int:domain_pk>", "1").replace(
+            "<str:kind>", "mailboxes")
 
 
 @pytest.mark.parametrize("name, path", list(_panel_paths()))

@@ -68,7 +68,7 @@ def test_create_customer_within_the_pool(client, cast):
     client.force_login(cast.reseller_a_admin)
     data = {"name": "Charlie", "username": "charlie", "email": "c@example.net", "password": "long enough secret",
             "max_domains": 2, "max_mailboxes": 10, "max_storage_mb": 1000, "send_per_hour": "",
-            "send_per_day": "", "max_message_size": 10_000_000, "max_recipients": 50, "max_aliases": 10}
+            "send_per_day": "", "max_message_size_mb": 10, "max_recipients": 50, "max_aliases": 10}
     response = client.post(reverse("reseller:customer_create"), data)
     customer = Customer.objects.get(name="Charlie")
     assert response.status_code == 302 and response["Location"] == reverse("reseller:customer", args=[customer.pk])
@@ -88,8 +88,8 @@ def test_edit_plan_shows_the_pool_error(client, cast):
     client.force_login(cast.reseller_a_admin)
     url = reverse("reseller:customer", args=[cast.a.customer.pk])
     plan = {f: getattr(cast.a.customer, f) or "" for f in ("max_domains", "max_mailboxes", "max_storage_mb",
-                                                           "send_per_hour", "send_per_day", "max_message_size",
-                                                           "max_recipients", "max_aliases")}
+                                                           "send_per_hour", "send_per_day", "max_recipients",
+                                                           "max_aliases")} | {"max_message_size_mb": 25}
     response = client.post(url, plan | {"max_storage_mb": 20001})
     assert "Your pool has 9760 MB of storage left to hand out." in response.content.decode()
     response = client.post(url, plan | {"max_storage_mb": 20000})

@@ -111,3 +111,32 @@ def test_finds_alias_by_address_in_any_form(support_client, cast):
     assert search(cast.reseller_a_admin, "team@bücher.test")["aliases"] == []
     page = support_client.get(reverse("support:home"), {"q": "team@bücher.test"}).content.decode()
     assert reverse("alias_edit", args=[alias.pk]) in page and "boss@example.org" in page
+
+
+def test_part_of_a_local_part_finds_the_mailbox_and_alias_without_the_domain(cast):
+    from accounts.services.aliases import alias_create
+    mailbox_create(actor=None, domain=cast.b.domain, local_part="anna", password="correct horse battery", quota_mb=1)
+    mailbox_create(actor=None, domain=cast.a.domain, local_part="joanna", password="correct horse battery", quota_mb=1)
+    alias_create(actor=None, domain=cast.a.domain, local_part="anna.sales", destinations=["x@example.org"])
+    results = search(cast.support, "anna")
+    assert _labels(results, "mailboxes") == ["joanna@alpha.test", "anna@bravo.test"]
+    assert _labels(results, "aliases") == ["anna.sales@alpha.test"]
+    assert _labels(search(cast.support, "Ann"), "mailboxes") == ["joanna@alpha.test", "anna@bravo.test"]
+    assert _labels(search(cast.support, "anna@bra"), "mailboxes") == ["anna@bravo.test"]
+
+
+def test_every_hit_is_a_link(support_client, cast):
+    credential = credential_create(actor=None, domain=cast.a.domain).credential
+    message = QueuedMessage.objects.create(customer=cast.a.customer, mail_from="info@alpha.test")
+    from accounts.services.aliases import alias_create
+    alias_create(actor=None, domain=cast.a.domain, local_part="info2", destinations=["x@example.org"])
+    for query in ("alpha", "info", credential.username[:6], message.queue_id):
+        response = support_client.get(reverse("support:home"), {"q": query})
+        hits = [hit for kind in response.context["results"].values() for hit in kind]
+        assert hits, query
+        page = response.content.decode()
+        for hit in hits:
+            url = reverse(hit.url_name, args=[hit.url_pk])
+            assert f'<a class="hit" href="{url}">{hit.label}</a>' in page
+            assert support_client.get(url).status_code == 200, url
+    assert 'class="searchbox"' in page and 'type="search"' in page

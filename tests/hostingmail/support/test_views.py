@@ -99,7 +99,7 @@ def test_raise_a_sending_limit_with_a_reason_is_audited_with_before_and_after(su
 def test_limit_change_without_a_reason_is_refused(support_client, cast):
     url = reverse("support:customer_limits", args=[cast.a.customer.pk])
     response = support_client.post(url, {"max_domains": 9, "max_mailboxes": 50, "max_storage_mb": 10240,
-                                         "max_message_size": 1000, "max_recipients": 10, "reason": ""})
+                                         "max_message_size_mb": 10, "max_recipients": 10, "reason": ""})
     assert response.status_code == 200
     assert "reason" in response.context["form"].errors
     cast.a.customer.refresh_from_db()
@@ -111,7 +111,7 @@ def test_a_broken_limit_rule_shows_next_to_the_field(support_client, cast):
     customer = cast.a.customer
     url = reverse("support:customer_limits", args=[customer.pk])
     response = support_client.post(url, {"max_domains": 0, "max_mailboxes": 50, "max_storage_mb": 10240,
-                                         "max_message_size": 1000, "max_recipients": 10, "max_aliases": 100,
+                                         "max_message_size_mb": 10, "max_recipients": 10, "max_aliases": 100,
                                          "reason": "downgrade"})
     assert response.status_code == 200
     assert response.context["form"].errors.get("max_domains")
@@ -170,3 +170,20 @@ def test_suspending_from_the_console_may_hold_what_it_queued(support_client, cas
     assert send_task.call_args.args == ("relay.tasks.hold_queued",)
     assert send_task.call_args.kwargs["kwargs"]["scope"] == kind
     assert send_task.call_args.kwargs["kwargs"]["object_id"] == obj.pk
+
+
+def test_support_enters_and_sees_the_message_size_in_mb(support_client, cast):
+    from accounts.models import Customer
+
+    Customer.objects.filter(pk=cast.a.customer.pk).update(max_message_size=10_000_000)
+    url = reverse("support:customer_limits", args=[cast.a.customer.pk])
+    form = support_client.get(url).context["form"]
+    assert form.fields["max_message_size_mb"].label == "Largest message (MB)"
+    assert form["max_message_size_mb"].initial == 10
+    data = {name: "" if form[name].initial is None else form[name].initial for name in form.fields} | {
+        "reason": "more domains", "max_domains": 6}
+    assert support_client.post(url, data).status_code == 302
+    customer = Customer.objects.get(pk=cast.a.customer.pk)
+    assert customer.max_message_size == 10_000_000 and customer.max_domains == 6  # left as shown: unchanged
+    support_client.post(url, data | {"max_message_size_mb": 30, "reason": "bigger attachments"})
+    assert Customer.objects.get(pk=cast.a.customer.pk).max_message_size == 30 * 1024 * 1024

@@ -1,0 +1,28 @@
+"""CSV import: which kind of rows, the file (or its text pasted), and whether to only preview."""
+
+from django import forms
+
+MAX_BYTES = 2 * 1024 * 1024
+
+
+class BulkImportForm(forms.Form):
+    kind = forms.ChoiceField(label="What the file holds", choices=[
+        ("domains", "Domains"), ("mailboxes", "Mailboxes"), ("aliases", "Aliases")])
+    file = forms.FileField(label="CSV file", required=False)
+    text = forms.CharField(label="…or paste its lines", required=False, strip=False,
+                           widget=forms.Textarea(attrs={"rows": 6, "spellcheck": "false"}))
+
+    def clean(self):
+        data = super().clean()
+        upload = data.get("file")
+        if upload is not None:
+            if upload.size > MAX_BYTES:
+                self.add_error("file", f"The file may be at most {MAX_BYTES // (1024 * 1024)} MB.")
+                return data
+            try:
+                data["text"] = upload.read().decode("utf-8-sig")
+            except UnicodeDecodeError:
+                self.add_error("file", "Save the file as UTF-8 CSV and upload it again.")
+        elif not (data.get("text") or "").strip():
+            self.add_error("file", "Choose a CSV file, or paste its lines below.")
+        return data

@@ -1,0 +1,27 @@
+"""Forgotten passwords: the reset request, and a password set by someone else (support staff: any user, with a
+reason; a reseller admin: its customers' users)."""
+
+from django import forms
+from django.contrib.auth.forms import PasswordResetForm
+
+from accounts.services.security import password_reset_request
+
+
+class ResetRequestForm(PasswordResetForm):
+    """Django's reset form, mailing only users whose reset requests stay within the hourly limit (each is audited)."""
+
+    def __init__(self, *args, client_ip: str | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.client_ip = client_ip
+
+    def get_users(self, email):
+        for user in super().get_users(email):
+            if password_reset_request(user=user, client_ip=self.client_ip):
+                yield user
+
+
+class SetPasswordForOtherForm(forms.Form):
+    # Re-rendered only on the same POST's response (a refused reason or a too-weak password), never stored.
+    password = forms.CharField(label="New password", strip=False,
+                               widget=forms.PasswordInput(render_value=True, attrs={"autocomplete": "new-password"}))
+    reason = forms.CharField(label="Reason (goes into the audit log)", max_length=300, required=False)
