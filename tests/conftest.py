@@ -10,7 +10,7 @@ import pytest
 from relay.smtpd.tls import make_self_signed
 from tests.peers import DnsServer, free_port, wait_for_port
 from tests.support.factories import PASSWORD, make_cast
-from tests.support.processes import RUN_MARKER, command_line, marked
+from tests.support.processes import RUN_MARKER, command_line, marked, parent_of
 from tests.support.relays import ROOT, RelayProcess, RunningRelay, child_env, start_relay
 from tests.support.smtp import HOST
 
@@ -21,12 +21,19 @@ os.environ.setdefault(RUN_MARKER, f"{os.getpid()}-{time.time_ns()}")
 LEFTOVER_WAIT = float(os.environ.get("HM_TEST_LEFTOVER_WAIT", "10"))
 
 
+def _left_behind() -> list[int]:
+    """The run's processes still alive, except this process's own multiprocessing resource tracker (a run without
+    xdist hashes in process: its tracker ends with this process, after this check)."""
+    return [pid for pid in marked(os.environ[RUN_MARKER])
+            if not (parent_of(pid) == os.getpid() and "multiprocessing.resource_tracker" in command_line(pid))]
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session):
     if hasattr(session.config, "workerinput"):  # an xdist worker: the controller checks once all have ended
         return
     deadline = time.monotonic() + LEFTOVER_WAIT
-    while (left := marked(os.environ[RUN_MARKER])) and time.monotonic() < deadline:
+    while (left := _left_behind()) and time.monotonic() < deadline:
         time.sleep(0.2)
     if not left:
         return
