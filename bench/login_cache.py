@@ -10,6 +10,9 @@ bench/relay.py (bench/smtpload.py: connect, STARTTLS, AUTH PLAIN, QUIT; `--sessi
   baseline, measured in the same run; their first login converts them, so each is used once);
 - mailbox passwords: cold (Argon2, which writes the verified-login entry), then the same logins again after the
   relay is restarted. The relay's own counters (/metrics) tell how many AUTHs took Argon2.
+
+The ceiling, in the same run: bench/bare_smtpd.py (aiosmtpd with the same TLS and AUTH exchange, no database, no
+hash) logging the same number of sessions in.
 """
 
 import argparse
@@ -29,7 +32,7 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"
 sys.path.insert(0, str(ROOT))
 
 from bench import smtpload  # noqa: E402
-from bench.relay import Server, create_database  # noqa: E402
+from bench.relay import Server, create_database, start_bare  # noqa: E402
 from tests.peers import free_port  # noqa: E402
 
 METHODS = ("argon2", "hmac", "cached")
@@ -82,9 +85,9 @@ def start(env: dict, cert: Path, key: Path, label: str) -> tuple[Server, int]:
     return Server(label, argv, env, port, Path(env["VAR_DIR"]) / f"{label}.log"), http
 
 
-def logins(server: Server, http: int, chosen: list[tuple[str, str, str]], sessions: int) -> dict:
+def logins(server: Server, http: int | None, chosen: list[tuple[str, str, str]], sessions: int) -> dict:
     """Every login of `chosen` once, `sessions` at a time: logins/s and how the relay checked them."""
-    before = checks(http)
+    before = checks(http) if http else dict.fromkeys(METHODS, 0)
     started = time.perf_counter()
     errors = []
     for k in range(0, len(chosen), sessions):
@@ -94,14 +97,14 @@ def logins(server: Server, http: int, chosen: list[tuple[str, str, str]], sessio
                                                size=0))
         errors += result.errors
     seconds = time.perf_counter() - started
-    after = checks(http)
+    after = checks(http) if http else before
     return {"rate": len(chosen) / seconds, "errors": errors,
             "checks": {m: after[m] - before[m] for m in METHODS}}
 
 
 def line(label: str, result: dict, baseline: dict | None = None) -> str:
     ratio = f" ({result['rate'] / baseline['rate']:.1f}x)" if baseline else ""
-    checked = ", ".join(f"{m} {n}" for m, n in result["checks"].items() if n)
+    checked = ", ".join(f"{m} {n}" for m, n in result["checks"].items() if n) or "-"
     errors = f"; {len(result['errors'])} errors, e.g. {result['errors'][0]}" if result["errors"] else ""
     return f"  {label:<44} {result['rate']:8.1f} logins/s{ratio:<10} AUTHs checked by: {checked}{errors}"
 
@@ -140,6 +143,11 @@ def main() -> None:
         sets = seed(args.logins, args.customers)
         connections.close_all()
 
+        bare_login = ("bench", secrets.token_urlsafe(12), sets["mailbox"][0][2])
+        bare_server = start_bare(env, cert, key, bare_login)
+        servers.append(bare_server)
+        bare = logins(bare_server, None, [bare_login] * args.logins, args.sessions)
+        bare_server.stop()
         relay, http = start(env, cert, key, "relay")
         servers.append(relay)
         old = logins(relay, http, sets["credential (Argon2)"], args.sessions)
@@ -154,10 +162,13 @@ def main() -> None:
         print(f"\n{args.logins} logins of each kind, {args.sessions} sessions at once (connect + STARTTLS + AUTH + "
               f"QUIT), one relay process; database {'PostgreSQL' if args.database_url else 'SQLite'}; "
               f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
-        print(line("cold credentials, stored in Argon2 (before)", old))
-        print(line("cold credentials, stored as HMAC-SHA-256", new, old))
-        print(line("cold mailbox passwords (Argon2)", cold))
-        print(line("the same mailboxes after a relay restart", warm, cold))
+        print(line("bare aiosmtpd (TLS + AUTH, nothing checked)", bare))
+        print(line("cold credentials, stored in Argon2 (before)", old, bare))
+        print(line("cold credentials, stored as HMAC-SHA-256", new, bare))
+        print(line("cold mailbox passwords (Argon2)", cold, bare))
+        print(line("the same mailboxes after a relay restart", warm, bare))
+        print(f"  credentials as HMAC / in Argon2: {new['rate'] / old['rate']:.1f}x; mailboxes after the restart / "
+              f"cold: {warm['rate'] / cold['rate']:.1f}x")
     finally:
         for server in servers:
             server.stop()
