@@ -88,7 +88,8 @@ _TENANT = ("d.id, d.name, d.verified_at IS NOT NULL AND d.status = %s, c.id, c.n
 @functools.cache
 def _lookup_sql(root: str, vendor: str) -> str:
     table = {model: connection.ops.quote_name(model._meta.db_table)
-             for model in (AuthLockout, AuthFailure, SmtpCredential, Mailbox, Domain, Customer, Reseller, VerifiedLogin)}
+             for model in (AuthLockout, AuthFailure, SmtpCredential, Mailbox, Domain, Customer, Reseller,
+                           VerifiedLogin)}
     if root == "credential":
         joins = (f"LEFT JOIN {table[SmtpCredential]} k ON k.username = %s "
                  f"LEFT JOIN {table[Mailbox]} m ON m.id = k.mailbox_id "
@@ -306,7 +307,8 @@ def succeeded_many(logins: list[tuple[Verified, str]]) -> list[None]:
             cursor.executemany(f"UPDATE {credentials} SET secret_hash = %s WHERE id = %s AND secret_hash = %s",
                                converted)
         if remembered:
-            cursor.executemany(_remember_sql(connection.vendor), [(mac, now, mailbox_id) for mailbox_id, mac in remembered.items()])
+            cursor.executemany(_remember_sql(connection.vendor),
+                               [(mac, now, mailbox_id) for mailbox_id, mac in remembered.items()])
     return [None] * len(logins)
 
 
