@@ -1,11 +1,20 @@
-"""Mailbox passwords and credential secrets as Argon2id in Dovecot's "{ARGON2ID}" scheme.
+"""Mailbox passwords as Argon2id in Dovecot's "{ARGON2ID}" scheme; SMTP credential secrets as a keyed fast hash.
 
-Dovecot (passdb sql, default_pass_scheme or the "{SCHEME}" prefix) verifies these hashes itself, so IMAP/POP3
+Dovecot (passdb sql, default_pass_scheme or the "{SCHEME}" prefix) verifies mailbox hashes itself, so IMAP/POP3
 authenticate against the same table. Hashing costs tens of milliseconds by design: callers on an event loop
 must run these functions in a thread.
+
+A credential's secret is generated here with 192 random bits: no guess can find it, so a slow hash would protect
+nothing and only cost each login an Argon2 round. It is stored as HMAC-SHA-256 under
+settings.SMTP_CREDENTIAL_HASH_SECRET ("{HMAC-SHA256}<key id>$<hex>", about a microsecond to check); Dovecot never
+reads credentials (its password_query reads mailboxes only). A hash made before, in the Argon2 scheme or under an
+earlier key, still verifies, and `secret_hash_is_current` tells the caller to store a new one.
 """
 
 import ctypes
+import functools
+import hashlib
+import hmac
 import multiprocessing
 import os
 import threading
@@ -14,6 +23,7 @@ from concurrent.futures import ProcessPoolExecutor
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 
 from hostingmail.parentwatch import watch_parent
 
@@ -45,6 +55,8 @@ def _verify(encoded: str, password: str) -> bool:
 
 
 def check_hash(password: str, stored: str) -> bool:
+    if stored and stored.startswith(SECRET_SCHEME):
+        return check_secret_hash(password, stored)
     if not stored or not stored.startswith(SCHEME):
         return False
     pool = getattr(_local, "pool", None)
@@ -110,4 +122,57 @@ def check_dummy(password: str) -> bool:
     if _DUMMY_HASH is None:
         _DUMMY_HASH = make_hash("no such user: equalise timing")
     check_hash(password, _DUMMY_HASH)
+    return False
+
+
+# --- secrets we generated: HMAC-SHA-256 ------------------------------------------------------------------------
+
+SECRET_SCHEME = "{HMAC-SHA256}"
+
+
+@functools.lru_cache(maxsize=8)
+def _keys(current: str, previous: tuple[str, ...]) -> tuple[tuple[str, bytes], ...]:
+    """(key id, key), the current key first. The id is a MAC of a constant: it tells which key made a hash and
+    nothing about the key."""
+    keys = []
+    for secret in (current, *previous):
+        key = secret.encode()
+        keys.append((hmac.new(key, b"hostingmail key id", hashlib.sha256).hexdigest()[:8], key))
+    return tuple(keys)
+
+
+def _secret_keys() -> tuple[tuple[str, bytes], ...]:
+    if not settings.SMTP_CREDENTIAL_HASH_SECRET:
+        raise ImproperlyConfigured("SMTP_CREDENTIAL_HASH_SECRET (or SECRET_KEY) is needed to store SMTP credentials")
+    return _keys(settings.SMTP_CREDENTIAL_HASH_SECRET, tuple(settings.SMTP_CREDENTIAL_HASH_PREVIOUS_SECRETS))
+
+
+def keyed_digest(key: bytes, value: str) -> str:
+    """HMAC-SHA-256 in hex (any string: a client may send octets that are not UTF-8, kept as surrogates)."""
+    return hmac.new(key, value.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()
+
+
+def make_secret_hash(secret: str) -> str:
+    """For a secret of at least 128 random bits that we generated; never for a password a person chose."""
+    key_id, key = _secret_keys()[0]
+    return f"{SECRET_SCHEME}{key_id}${keyed_digest(key, secret)}"
+
+
+def check_secret_hash(secret: str, stored: str) -> bool:
+    key_id, _, digest = stored.removeprefix(SECRET_SCHEME).partition("$")
+    key = dict(_secret_keys()).get(key_id)
+    if key is None:  # a key no longer listed: no secret matches
+        return False
+    return hmac.compare_digest(digest.encode(), keyed_digest(key, secret).encode())
+
+
+def secret_hash_is_current(stored: str) -> bool:
+    """Whether a credential's stored hash is in the keyed scheme under the current key (else: store a new one at
+    its next successful login)."""
+    return stored.startswith(f"{SECRET_SCHEME}{_secret_keys()[0][0]}$")
+
+
+def check_dummy_secret(secret: str) -> bool:
+    """An unknown credential's refusal costs what a known one's does."""
+    hmac.compare_digest(b"0" * 64, keyed_digest(_secret_keys()[0][1], secret).encode())
     return False

@@ -271,6 +271,8 @@ class SmtpCredential(SendingLimits):
     """An app password: scoped to one mailbox's address, or to every address of one domain."""
 
     username = models.CharField(max_length=100, unique=True)
+    # "{HMAC-SHA256}<key id>$<hex>" (accounts.hashing); one made before that scheme, "{ARGON2ID}...", is converted
+    # at the credential's next login.
     secret_hash = models.CharField(max_length=255)
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="credentials")
     domain = models.ForeignKey(Domain, on_delete=models.CASCADE, related_name="credentials")

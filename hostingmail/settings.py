@@ -217,6 +217,16 @@ ARC_AUTHSERV_ID = env("ARC_AUTHSERV_ID", default=RELAY_HOSTNAME)
 # SECRET_KEY; changing it invalidates every key). Each key may make API_RATE_LIMIT requests (DRF's "N/second|
 # minute|hour|day"); an Idempotency-Key is remembered for API_IDEMPOTENCY_HOURS.
 API_KEY_HASH_SECRET = env("API_KEY_HASH_SECRET", default="") or (f"api-key:{SECRET_KEY}" if SECRET_KEY else "")
+# SMTP credential secrets are ours (192 random bits): stored as HMAC-SHA-256 under this key (default: derived from
+# SECRET_KEY), not Argon2. A stored hash names its key, so the earlier keys listed in the second setting still
+# verify, and a credential is converted to the first key at its next login.
+SMTP_CREDENTIAL_HASH_SECRET = (env("SMTP_CREDENTIAL_HASH_SECRET", default="")
+                               or (f"smtp-credential:{SECRET_KEY}" if SECRET_KEY else ""))
+SMTP_CREDENTIAL_HASH_PREVIOUS_SECRETS = env.list("SMTP_CREDENTIAL_HASH_PREVIOUS_SECRETS", default=[])
+# The relay's verified-login cache (relay.models.VerifiedLogin) holds an HMAC under this key of a mailbox's stored
+# hash and the password that verified against it (default: derived from SECRET_KEY). Changing it empties the cache.
+RELAY_LOGIN_CACHE_SECRET = (env("RELAY_LOGIN_CACHE_SECRET", default="")
+                            or (f"relay-login-cache:{SECRET_KEY}" if SECRET_KEY else ""))
 API_RATE_LIMIT = env("API_RATE_LIMIT", default="600/minute")
 API_PAGE_SIZE = env.int("API_PAGE_SIZE", default=50)
 API_IDEMPOTENCY_HOURS = env.int("API_IDEMPOTENCY_HOURS", default=24)

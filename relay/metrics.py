@@ -8,6 +8,9 @@ from prometheus_client import Counter, Histogram
 
 SESSIONS = Counter("hostingmail_smtp_sessions", "SMTP sessions opened", ["listener"])
 AUTH = Counter("hostingmail_smtp_auth", "SMTP AUTH attempts", ["result"])  # success | failure | locked
+# How each AUTH's secret was checked: argon2 (the slow hash, an unknown mailbox's dummy included), hmac (a
+# credential's keyed hash), cached (a mailbox password verified before: relay.models.VerifiedLogin).
+AUTH_CHECKS = Counter("hostingmail_smtp_auth_checks", "SMTP AUTH secrets checked, by method", ["method"])
 REJECTIONS = Counter("hostingmail_smtp_rejections", "Commands or messages refused", ["reason"])
 QUOTA_REJECTIONS = Counter("hostingmail_quota_rejections", "Messages refused for a sending limit", ["level"])
 ACCEPTED_MESSAGES = Counter("hostingmail_accepted_messages", "Messages accepted and queued")

@@ -140,6 +140,20 @@ class AuthFailure(models.Model):
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
 
+class VerifiedLogin(models.Model):
+    """A mailbox password that verified against the mailbox's stored hash: the slow hash is not run again for it,
+    by any relay process, before or after a restart (relay.submission.auth).
+
+    `mac` is HMAC-SHA-256 under settings.RELAY_LOGIN_CACHE_SECRET (kept outside the database) of the stored hash
+    and the password: without that key it tells nothing about the password, and a new password (a new stored
+    hash, with a new salt) never matches it. Whether the mailbox may log in is read from its own row at every AUTH.
+    """
+
+    mailbox = models.OneToOneField(Mailbox, primary_key=True, on_delete=models.CASCADE, related_name="+")
+    mac = models.CharField(max_length=64)
+    verified_at = models.DateTimeField(default=timezone.now)
+
+
 class AuthLockout(models.Model):
     class Kind(models.TextChoices):
         ADDRESS = "address", "Client address"

@@ -150,11 +150,15 @@ class RelayHandler(HookNames):
                     await address.wait_freed()
                 # else they finished while the limits were read: read them again
             with self.auths_in_flight.hold(client, address):
-                if await self.db.hash(auth.verify, candidate=candidate, password=secret, valid_request=valid_request):
-                    if candidate.principal.credential_id is not None:
-                        await self.db.batch(auth.succeeded_many, (candidate.principal.credential_id, server.client_ip),
-                                            lane=candidate.principal.customer_id)
-                    return auth.LoginResult(principal=candidate.principal)
+                verified = auth.verify_quickly(candidate=candidate, password=secret, valid_request=valid_request)
+                if verified is auth.SLOW:
+                    verified = await self.db.hash(auth.verify, candidate=candidate, password=secret,
+                                                  valid_request=valid_request)
+                if verified is not None:
+                    if verified.writes:
+                        await self.db.batch(auth.succeeded_many, (verified, server.client_ip),
+                                            lane=verified.principal.customer_id)
+                    return auth.LoginResult(principal=verified.principal)
                 return await self.db.write(auth.failed, username=username, client_ip=server.client_ip)
 
     # --- the transaction -----------------------------------------------------------------------------------

@@ -5,21 +5,24 @@ and the account's current state), `verify` (Argon2, on the hashing threads), the
 (database: last use, or the failure count and delay). Every refusal looks the same to the client (535 5.7.8);
 an unknown or unusable account still costs a hash, so timing does not tell either.
 
+Two kinds of secret are checked without the slow hash, in about a microsecond (`verify_quickly`, which the relay
+runs on its event loop): a credential's secret, which we generated with 192 random bits and store as a keyed fast
+hash (accounts.hashing; one still in Argon2 is converted at its next login); and a mailbox password that verified
+before, remembered in the database (relay.models.VerifiedLogin) as an HMAC, under a key kept outside the
+database, of the stored hash and the password. Every relay process reads that entry with the account, in the same
+query, and it survives restarts; a new password is a new stored hash (new salt), so an entry can never outlive
+the password it was for, and only an account that may log in now is answered from it.
+
 The account's state is read from the database at every AUTH; an open session is checked again at each MAIL
 against the customer's login generation (`generations_many`, then `relogin_many` when it moved), so a revocation
-or a suspension stops the next message in every relay process. Only the result of the slow hash is remembered,
-per process: an HMAC of a password that verified against a stored hash. A new password or secret means a new stored hash (new
-salt), so a remembered result can never outlive the password it was for.
+or a suspension stops the next message in every relay process.
 """
 
 import functools
 import hashlib
 import hmac
-import secrets
-from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from threading import Lock
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -29,7 +32,8 @@ from accounts import hashing
 from accounts.models import Customer, Domain, Mailbox, Reseller, SmtpCredential, Status
 from accounts.networks import address_in, parse_networks
 from accounts.normalize import split_address
-from relay.models import AuthFailure, AuthLockout
+from relay import metrics
+from relay.models import AuthFailure, AuthLockout, VerifiedLogin
 from relay.submission import lockout
 from relay.submission.policy import Principal
 
@@ -39,9 +43,11 @@ class Candidate:
     """What the database says about a login name before the password is checked."""
 
     locked: bool = False  # this client address may not try this username now (relay.submission.lockout)
+    kind: str = ""  # what the name would be: "mailbox" (an address) or "credential"
     stored_hash: str = ""  # empty: no such account, verify against the dummy hash
     principal: Principal | None = None  # None: the account exists but may not log in now
     address_failures: int = 0  # failures recorded for the client address that count towards its lockout
+    remembered: str = ""  # a mailbox's verified-login entry (VerifiedLogin.mac), if any
 
 
 @dataclass(frozen=True)
@@ -67,11 +73,12 @@ _LIMITS = (f"{_ACTIVE}, {_ACTIVE}, "
            "(SELECT MAX(COALESCE(lifted_at, created_at)) FROM {lockout} WHERE kind = %s AND value = %s "
            "AND COALESCE(lifted_at, created_at) > %s), %s))")
 _ACCOUNT = {
-    # id, login name, stored hash, allowed networks, usable, mailbox id, mailbox local part
+    # id, login name, stored hash, allowed networks, usable, mailbox id, mailbox local part, verified-login entry
     "credential": ("k.id, k.username, k.secret_hash, k.allowed_networks, "
                    "k.is_active AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > %s) "
-                   "AND (m.id IS NULL OR m.is_active), m.id, m.local_part"),
-    "mailbox": "m.id, m.local_part, m.password_hash, '', m.is_active AND m.smtp_enabled, m.id, m.local_part",
+                   "AND (m.id IS NULL OR m.is_active), m.id, m.local_part, ''"),
+    "mailbox": ("m.id, m.local_part, m.password_hash, '', m.is_active AND m.smtp_enabled, m.id, m.local_part, "
+                "COALESCE(v.mac, '')"),
 }
 _TENANT = ("d.id, d.name, d.verified_at IS NOT NULL AND d.status = %s, c.id, c.name, c.max_recipients, "
            "c.max_message_size, c.status = %s AND d.status <> %s AND (r.id IS NULL OR r.status = %s), "
@@ -81,14 +88,16 @@ _TENANT = ("d.id, d.name, d.verified_at IS NOT NULL AND d.status = %s, c.id, c.n
 @functools.cache
 def _lookup_sql(root: str, vendor: str) -> str:
     table = {model: connection.ops.quote_name(model._meta.db_table)
-             for model in (AuthLockout, AuthFailure, SmtpCredential, Mailbox, Domain, Customer, Reseller)}
+             for model in (AuthLockout, AuthFailure, SmtpCredential, Mailbox, Domain, Customer, Reseller,
+                           VerifiedLogin)}
     if root == "credential":
         joins = (f"LEFT JOIN {table[SmtpCredential]} k ON k.username = %s "
                  f"LEFT JOIN {table[Mailbox]} m ON m.id = k.mailbox_id "
                  f"LEFT JOIN {table[Domain]} d ON d.id = k.domain_id")
     else:
         joins = (f"LEFT JOIN {table[Domain]} d ON d.name = %s "
-                 f"LEFT JOIN {table[Mailbox]} m ON m.domain_id = d.id AND m.local_part = %s")
+                 f"LEFT JOIN {table[Mailbox]} m ON m.domain_id = d.id AND m.local_part = %s "
+                 f"LEFT JOIN {table[VerifiedLogin]} v ON v.mailbox_id = m.id")
     limits = _LIMITS.format(lockout=table[AuthLockout], failure=table[AuthFailure])
     return (f"SELECT {limits}, {_ACCOUNT[root]}, {_TENANT} "
             f"FROM (SELECT 1 AS anchor) a {joins} "
@@ -121,14 +130,14 @@ def secret_tag(stored_hash: str) -> str:
 
 def _candidate_of(root: str, row: tuple, client_ip: str, *, with_lockout: bool) -> Candidate:
     (address_locked, username_slowed, pair_failures, address_failures, account_id, name, stored_hash, networks,
-     usable, mailbox_id, local_part, domain_id, domain_name, can_send, customer_id, customer_name, max_recipients,
-     max_message_size, tenant_active, login_generation) = row
+     usable, mailbox_id, local_part, remembered, domain_id, domain_name, can_send, customer_id, customer_name,
+     max_recipients, max_message_size, tenant_active, login_generation) = row
     # A slowed username refuses only the addresses that have been failing for it: its owner is never locked out.
     locked = bool(address_locked) or (bool(username_slowed) and pair_failures > 0)
     if with_lockout and locked:
-        return Candidate(locked=True, address_failures=address_failures)
+        return Candidate(locked=True, kind=root, address_failures=address_failures)
     if account_id is None:
-        return Candidate(address_failures=address_failures)
+        return Candidate(kind=root, address_failures=address_failures)
     principal = Principal(
         kind=root, username=name if root == "credential" else f"{local_part}@{domain_name}",
         customer_id=customer_id, customer_name=customer_name, domain_id=domain_id, domain_name=domain_name,
@@ -139,8 +148,8 @@ def _candidate_of(root: str, row: tuple, client_ip: str, *, with_lockout: bool) 
     )
     usable = bool(usable) and bool(tenant_active) and (root == "mailbox" or not networks.strip()
                                                   or address_in(client_ip, parse_networks(networks)))
-    return Candidate(stored_hash=stored_hash, principal=principal if usable else None,
-                     address_failures=address_failures)
+    return Candidate(kind=root, stored_hash=stored_hash, principal=principal if usable else None,
+                     address_failures=address_failures, remembered=remembered or "")
 
 
 def _rows(queries: list[tuple[str, str, list]]) -> list[tuple]:
@@ -197,65 +206,120 @@ def relogin_many(requests: list[tuple[Principal, str]]) -> list[Principal | None
     return current
 
 
-class VerifiedCache:
-    """stored hash -> HMAC of the password that verified against it (bounded, least recently used out)."""
+@dataclass(frozen=True)
+class Verified:
+    """A login whose secret was right, and what its success writes (`succeeded_many`)."""
 
-    def __init__(self, size: int = 10000):
-        self.size = size
-        self._key = secrets.token_bytes(32)
-        self._items: OrderedDict[str, bytes] = OrderedDict()
-        self._lock = Lock()
+    principal: Principal
+    secret_hash: tuple[str, str] | None = None  # a credential's (stored, new) hash: converted at this login
+    remember: str = ""  # a mailbox password that took the slow hash: its verified-login entry
 
-    def _mac(self, password: str) -> bytes:
-        return hmac.new(self._key, password.encode("utf-8", "surrogatepass"), hashlib.sha256).digest()
-
-    def hit(self, stored_hash: str, password: str) -> bool:
-        with self._lock:
-            mac = self._items.get(stored_hash)
-            if mac is None:
-                return False
-            self._items.move_to_end(stored_hash)
-        return hmac.compare_digest(mac, self._mac(password))
-
-    def remember(self, stored_hash: str, password: str) -> None:
-        with self._lock:
-            self._items[stored_hash] = self._mac(password)
-            self._items.move_to_end(stored_hash)
-            while len(self._items) > self.size:
-                self._items.popitem(last=False)
+    @property
+    def writes(self) -> bool:
+        return self.principal.credential_id is not None or bool(self.remember)
 
 
-verified = VerifiedCache()
+class _Slow:
+    def __repr__(self):
+        return "SLOW"
 
 
-def verify(*, candidate: Candidate, password: str, valid_request: bool = True) -> bool:
-    """Hashing step: True when the password is right and the account may log in now."""
+SLOW = _Slow()  # verify_quickly: only the slow hash can tell
+
+
+def remembered_mac(stored_hash: str, password: str) -> str:
+    """The verified-login entry of a password that verified against `stored_hash` ("" without a key: no cache).
+
+    Keyed by a secret kept outside the database, so that a stolen database gives no faster way to the password
+    than its Argon2 hash; bound to the stored hash (the NUL cannot occur in one), so that a new password never
+    matches an old entry."""
+    key = settings.RELAY_LOGIN_CACHE_SECRET
+    return hashing.keyed_digest(key.encode(), f"{stored_hash}\0{password}") if key else ""
+
+
+def verify_quickly(*, candidate: Candidate, password: str, valid_request: bool = True) -> "Verified | None | _Slow":
+    """The answer when a keyed hash decides (a credential's secret, a remembered mailbox password); SLOW when only
+    the password's slow hash can (then `verify`, off the event loop). A keyed hash costs about a microsecond:
+    less than handing it to a thread."""
     if candidate.locked:
-        return False
+        return None
+    stored, principal = candidate.stored_hash, candidate.principal
+    if not stored or not password or not valid_request:
+        if candidate.kind != "credential":
+            return SLOW  # a mailbox's refusal costs the slow hash: against the dummy one
+        metrics.AUTH_CHECKS.labels(method="hmac").inc()
+        return hashing.check_dummy_secret(password) or None
+    if stored.startswith(hashing.SECRET_SCHEME):
+        metrics.AUTH_CHECKS.labels(method="hmac").inc()
+        if not hashing.check_secret_hash(password, stored) or principal is None:
+            return None
+        return _verified(candidate, password)
+    # Only an account that may log in answers early: a suspended one always costs the full hash, so its refusal
+    # takes as long whether the password was right or not.
+    if principal is not None and candidate.remembered:
+        mac = remembered_mac(stored, password)
+        if mac and hmac.compare_digest(candidate.remembered, mac):
+            metrics.AUTH_CHECKS.labels(method="cached").inc()
+            return Verified(principal=principal)
+    return SLOW
+
+
+def verify(*, candidate: Candidate, password: str, valid_request: bool = True) -> Verified | None:
+    """The login when the password is right and the account may log in now, else None; may run the slow hash."""
+    quick = verify_quickly(candidate=candidate, password=password, valid_request=valid_request)
+    if quick is not SLOW:
+        return quick
+    metrics.AUTH_CHECKS.labels(method="argon2").inc()
     if not candidate.stored_hash or not password or not valid_request:
-        hashing.check_dummy(password or "-")
-        return False
-    # Only an account that may log in answers early: a suspended one always costs the full hash, so its
-    # refusal takes as long whether the password was right or not.
-    if candidate.principal is not None and verified.hit(candidate.stored_hash, password):
-        ok = True
-    else:
-        ok = hashing.check_hash(password, candidate.stored_hash)
-        if ok:
-            verified.remember(candidate.stored_hash, password)
-    return ok and candidate.principal is not None
+        return hashing.check_dummy(password or "-") or None
+    if not hashing.check_hash(password, candidate.stored_hash) or candidate.principal is None:
+        return None
+    return _verified(candidate, password)
 
 
-def succeeded_many(logins: list[tuple[int, str]]) -> list[None]:
-    """The last use of each (credential id, client address), in one transaction: the relay gathers the successes
-    of a burst of logins on a customer's write lane, one statement run for all (plain SQL: the ORM's UPDATE cost
-    more interpreter time, beside the event loop, than the write)."""
+def _verified(candidate: Candidate, password: str) -> Verified:
+    principal, stored = candidate.principal, candidate.stored_hash
+    if principal.kind == "mailbox":
+        return Verified(principal=principal, remember=remembered_mac(stored, password))
+    if hashing.secret_hash_is_current(stored):
+        return Verified(principal=principal)
+    # In Argon2 or under an earlier key: stored anew at this login. Every process converting it at once makes the
+    # same hash (no salt), so this session's secret tag is right whichever write lands.
+    new = hashing.make_secret_hash(password)
+    return Verified(principal=replace(principal, secret_tag=secret_tag(new)), secret_hash=(stored, new))
+
+
+def succeeded_many(logins: list[tuple[Verified, str]]) -> list[None]:
+    """What [(verified login, client address)] write, in one transaction: each credential's last use (and its hash
+    converted), each mailbox's verified-login entry. The relay gathers the successes of a burst of logins on a
+    customer's write lane, one statement run for all of a kind (plain SQL: the ORM's UPDATE cost more interpreter
+    time, beside the event loop, than the write)."""
     now = connection.ops.adapt_datetimefield_value(timezone.now())
-    table = connection.ops.quote_name(SmtpCredential._meta.db_table)
+    credentials = connection.ops.quote_name(SmtpCredential._meta.db_table)
+    uses = [(now, client_ip, v.principal.credential_id) for v, client_ip in logins
+            if v.principal.credential_id is not None]
+    converted = [(v.secret_hash[1], v.principal.credential_id, v.secret_hash[0]) for v, _ in logins if v.secret_hash]
+    remembered = {v.principal.mailbox_id: v.remember for v, _ in logins if v.remember}
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.executemany(f"UPDATE {table} SET last_used_at = %s, last_used_ip = %s WHERE id = %s",
-                           [(now, client_ip, credential_id) for credential_id, client_ip in logins])
+        if uses:
+            cursor.executemany(f"UPDATE {credentials} SET last_used_at = %s, last_used_ip = %s WHERE id = %s", uses)
+        if converted:  # unless the credential changed meanwhile
+            cursor.executemany(f"UPDATE {credentials} SET secret_hash = %s WHERE id = %s AND secret_hash = %s",
+                               converted)
+        if remembered:
+            cursor.executemany(_remember_sql(connection.vendor),
+                               [(mac, now, mailbox_id) for mailbox_id, mac in remembered.items()])
     return [None] * len(logins)
+
+
+@functools.cache
+def _remember_sql(vendor: str) -> str:
+    # From the mailbox's row, so that a mailbox deleted meanwhile writes nothing (rather than failing the batch).
+    # ON CONFLICT is both SQLite's (3.24+) and PostgreSQL's.
+    entries = connection.ops.quote_name(VerifiedLogin._meta.db_table)
+    mailboxes = connection.ops.quote_name(Mailbox._meta.db_table)
+    return (f"INSERT INTO {entries} (mailbox_id, mac, verified_at) SELECT id, %s, %s FROM {mailboxes} WHERE id = %s "
+            "ON CONFLICT (mailbox_id) DO UPDATE SET mac = excluded.mac, verified_at = excluded.verified_at")
 
 
 def failed(*, username: str, client_ip: str) -> LoginResult:

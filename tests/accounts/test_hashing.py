@@ -114,3 +114,15 @@ def test_a_worker_reuses_the_memory_of_one_hash_for_the_next():
     finally:
         pool.shutdown()
     assert faults < 2000  # three more hashes; each would fault 16 384 pages in afresh
+
+
+def test_credential_secrets_are_never_given_to_dovecot_and_mailbox_passwords_never_leave_argon2(settings):
+    """Dovecot reads mailboxes' password_hash only (hostingmail/deploy/dovecot/dovecot-sql.conf.ext): that stays
+    {ARGON2ID}; the keyed scheme is for credentials' secrets, which no Dovecot query reads."""
+    from pathlib import Path
+
+    deploy = Path(__file__).resolve().parents[2] / "hostingmail" / "deploy" / "dovecot"
+    queries = "".join(path.read_text() for path in deploy.rglob("*") if path.is_file())
+    assert "password_hash" in queries and "secret_hash" not in queries and "smtpcredential" not in queries
+    assert hashing.make_hash("a mailbox password").startswith("{ARGON2ID}$argon2id$")
+    assert hashing.make_secret_hash("a generated secret").startswith("{HMAC-SHA256}")

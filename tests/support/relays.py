@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import threading
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -85,6 +86,15 @@ class RelayProcess:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+    def metric(self, name: str) -> float:
+        """One sample of the process's /metrics, e.g. 'hostingmail_smtp_auth_checks_total{method="argon2"}'
+        (0 when it has none yet)."""
+        with urllib.request.urlopen(f"http://{HOST}:{self.http}/metrics", timeout=10) as response:
+            for line in response.read().decode().splitlines():
+                if line.startswith(name + " "):
+                    return float(line.rsplit(" ", 1)[1])
+        return 0.0
 
     def signal(self, signum: int) -> None:
         self.proc.send_signal(signum)

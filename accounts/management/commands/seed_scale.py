@@ -86,6 +86,7 @@ class Seeder:
         p = self.prefix
         self.out.write("hashing the shared password and generating the shared DKIM key pair")
         mail_hash = hashing.make_hash(PASSWORD)
+        secret_hash = hashing.make_secret_hash(PASSWORD)
         user_hash = make_password(PASSWORD)
         dkim_private, dkim_public = dkim_keypair()
 
@@ -136,7 +137,7 @@ class Seeder:
         def credential(i):
             m = i % len(mailbox_ids)
             d = m % len(domain_ids)
-            return SmtpCredential(username=f"{p}-smtp-{i:06}", secret_hash=mail_hash, mailbox_id=mailbox_ids[m],
+            return SmtpCredential(username=f"{p}-smtp-{i:06}", secret_hash=secret_hash, mailbox_id=mailbox_ids[m],
                                   domain_id=domain_ids[d], customer_id=customer_ids[d % len(customer_ids)],
                                   description="seeded")
 

@@ -27,6 +27,24 @@ def test_credential_create_returns_the_secret_once_and_stores_a_hash(cast):
     assert "secret_hash" not in entry.after and new.secret not in str(entry.after)
 
 
+def test_a_credential_secret_is_stored_as_an_hmac_under_the_settings_key(cast, settings):
+    import hashlib
+    import hmac
+
+    from accounts import hashing
+
+    settings.SMTP_CREDENTIAL_HASH_SECRET = "a key kept outside the database"
+    new = credential_create(actor=None, domain=cast.a.domain)
+    assert len(new.secret) >= 32  # 192 random bits, URL-safe base64
+    key_id, _, digest = new.credential.secret_hash.removeprefix("{HMAC-SHA256}").partition("$")
+    assert new.credential.secret_hash.startswith("{HMAC-SHA256}") and len(key_id) == 8
+    assert digest == hmac.new(b"a key kept outside the database", new.secret.encode(), hashlib.sha256).hexdigest()
+    assert hashing.check_hash(new.secret, new.credential.secret_hash)
+    assert not hashing.check_hash(new.secret + "x", new.credential.secret_hash)
+    settings.SMTP_CREDENTIAL_HASH_SECRET = "another key"
+    assert not hashing.check_hash(new.secret, new.credential.secret_hash)
+
+
 def test_credential_create_refuses_bad_scope_networks_and_expiry(cast):
     with pytest.raises(ValidationError, match="not in this domain"):
         credential_create(actor=None, domain=cast.a.domain, mailbox=cast.b.mailbox)

@@ -64,9 +64,11 @@ def test_last_uses_of_several_logins_are_one_transaction(cast):
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    credentials = [new_credential(cast.a, mailbox=cast.a.mailbox).credential for _ in range(3)]
+    credentials = [new_credential(cast.a, mailbox=cast.a.mailbox) for _ in range(3)]
+    verified = [logins.verified(c.credential.username, c.secret, "192.0.2.1") for c in credentials]
+    credentials = [c.credential for c in credentials]
     with CaptureQueriesContext(connection) as queries:
-        assert auth.succeeded_many([(c.pk, f"192.0.2.{n}") for n, c in enumerate(credentials)]) == [None] * 3
+        assert auth.succeeded_many([(v, f"192.0.2.{n}") for n, v in enumerate(verified)]) == [None] * 3
     writes = [q["sql"] for q in queries.captured_queries if "UPDATE" in q["sql"]]
     assert len(writes) == 1 and writes[0].startswith("3 times: UPDATE"), "one statement run for every login"
     for n, credential in enumerate(credentials):
@@ -122,12 +124,14 @@ def test_every_refusal_is_the_same_535(relay, cast, refusals):
     assert replies == {case: INVALID for case in cases}
 
 
-def test_unknown_user_costs_a_dummy_hash(cast, monkeypatch):
+def test_unknown_user_costs_a_dummy_hash_of_its_kind(cast, monkeypatch):
     calls = []
-    monkeypatch.setattr(auth.hashing, "check_dummy", lambda password: calls.append(password) or False)
+    monkeypatch.setattr(auth.hashing, "check_dummy", lambda password: calls.append(("argon2", password)) or False)
+    monkeypatch.setattr(auth.hashing, "check_dummy_secret", lambda secret: calls.append(("hmac", secret)) or False)
     for username, secret in (("nobody@alpha.test", "secret-1"), ("smtp-000000000000", "secret-2")):
         assert logins.check_login(username=username, password=secret, client_ip="127.0.0.1").principal is None
-    assert calls == ["secret-1", "secret-2"]
+    # A mailbox's refusal costs an Argon2 hash, a credential's (whose secret is a keyed fast hash) an HMAC.
+    assert calls == [("argon2", "secret-1"), ("hmac", "secret-2")]
 
 
 def test_a_remembered_verification_never_outlives_the_password(cast, monkeypatch):
@@ -253,6 +257,6 @@ def test_many_lookups_in_one_go_answer_each_in_its_place(cast):
     assert results[1].principal.credential_id == new.credential.pk
     assert results[1].principal.address == ("info", "alpha.test")
     assert results[2].stored_hash == "" and results[2].principal is None
-    assert results[4] == auth.Candidate() and results[5] == auth.Candidate()
+    assert results[4] == results[5] == auth.Candidate(kind="credential")
     assert results[6].principal == results[0].principal  # any case, one account
     assert results[7].stored_hash and results[7].principal is None  # suspended customer: hashed, never usable
