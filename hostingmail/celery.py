@@ -32,7 +32,7 @@ def packages_with_tasks() -> list[str]:
 app.autodiscover_tasks(packages_with_tasks)
 app.conf.beat_schedule = {
     # A customer's DNS changes without telling us: notice removed or altered records, verify pending domains.
-    "accounts-recheck-domains": {"task": "accounts.tasks.recheck_domains", "schedule": 3600.0},
+    "accounts-recheck-domains": {"task": "accounts.tasks.recheck_domains", "schedule": 3600.0},  # DNS_RECHECK_SECONDS
     # Dovecot keeps mailbox usage in dovecot_quota; the panel shows it from Mailbox.used_*.
     "accounts-import-dovecot-quota": {"task": "accounts.tasks.import_dovecot_quota", "schedule": 300.0},
     # Sending-quota minute buckets older than the rolling day, AUTH failures older than their window.
@@ -56,6 +56,7 @@ app.conf.beat_schedule = {
 def _delivery_sweep_interval(sender, **kwargs):
     # Django's settings cannot be read while this module is imported (the settings import the package).
     sender.conf.beat_schedule["relay-sweep-queue"]["schedule"] = settings.DELIVERY_SWEEP_SECONDS
+    sender.conf.beat_schedule["accounts-recheck-domains"]["schedule"] = float(settings.DNS_RECHECK_SECONDS)
 
 
 # Celery's Django fix-up closes a thread's database connections before and after every task whatever CONN_MAX_AGE
