@@ -1,0 +1,47 @@
+"""`celery -A hostingmail worker --beat` (what `make run` and small installations run) stops when SIGTERM reaches
+its whole process group, as systemd's stop and Ctrl-C send it, also after it has delivered mail."""
+
+import os
+import signal
+import subprocess
+
+import pytest
+
+from relay.handoff import DELIVER_MESSAGES
+from relay.models import QueuedMessage
+from tests.support.delivery import mx, queue, routes  # noqa: F401
+from tests.support.processes import alive, descendants
+from tests.support.workers import broker_env, celery_processes, wait_until  # noqa: F401
+
+
+@pytest.mark.django_db(transaction=True)
+def test_worker_with_beat_stops_on_sigterm_to_its_group_after_delivering(cast, routes, mx, celery_processes,
+                                                                       tmp_path):
+    env = broker_env("filesystem://", tmp_path, DELIVERY_SWEEP_SECONDS=1)
+    worker = celery_processes("worker", env, "--beat", "--concurrency", "2", new_session=True)
+    message = queue(cast.a, "bob@b.test", subject="before shutdown")
+
+    def delivered():
+        message.refresh_from_db()
+        return message.state == QueuedMessage.State.DELIVERED
+
+    # No task is sent: beat's sweep hands the message over, so beat and the pool both have worked.
+    wait_until(delivered, timeout=90, what="delivery by the worker", processes=[worker])
+    wait_until(lambda: "beat: Starting" in worker.log(), timeout=30, what="beat running", processes=[worker])
+    assert DELIVER_MESSAGES in worker.log()
+    family = {worker.proc.pid, *descendants(worker.proc.pid)}
+    assert len(family) >= 3, "the worker, its pool and its beat process"
+
+    os.killpg(worker.proc.pid, signal.SIGTERM)
+    try:
+        worker.proc.wait(30)
+    except subprocess.TimeoutExpired:
+        import sys
+        for pid in family:
+            if alive(pid):
+                dump = subprocess.run([sys.executable.replace("python", "py-spy"), "dump", "--pid", str(pid)], capture_output=True, text=True)
+                open(f"/tmp/t21-spy-{pid}.txt", "w").write(dump.stdout + dump.stderr)
+        pytest.fail(f"the worker hangs after SIGTERM to its group:\n{worker.log()[-3000:]}")
+    wait_until(lambda: not any(alive(pid) for pid in family), timeout=10, what="every process of the worker gone",
+               processes=[worker])
+    assert worker.proc.returncode == 0, worker.log()[-3000:]
