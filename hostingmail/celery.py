@@ -1,10 +1,11 @@
 import os
+import signal
 import sys
 import time
 from pathlib import Path
 
 from celery import Celery
-from celery.signals import task_postrun, task_prerun, worker_init
+from celery.signals import task_postrun, task_prerun, worker_init, worker_process_init
 from django.apps import apps
 from django.conf import settings
 from django.db import connections
@@ -72,6 +73,18 @@ def _keep_sqlite_connections(**kwargs):
     if database["ENGINE"] == "django.db.backends.sqlite3" and not database.get("CONN_MAX_AGE"):
         # A file: nothing on the other side times out, and opening it again costs its PRAGMAs each time.
         database["CONN_MAX_AGE"] = None
+
+
+@worker_process_init.connect
+def _pool_process_ignores_group_sigterm(**kwargs):
+    # SIGTERM sent to the worker's whole process group (systemd's default KillMode, Ctrl-C's sibling `kill -TERM
+    # -pgid`) reaches the prefork pool's processes at the same moment as the main process. A pool process that
+    # dies of it while it holds the shared task queue's read lock (an idle one waits for the next task holding it)
+    # leaves that lock taken for ever, and the main process then hangs in the pool's finaliser at exit ("beat:
+    # Shutting down..." is its last line). The main process alone decides: its warm shutdown lets every pool
+    # process finish its task and exit, and the pool processes die with it in any case (Celery sets their
+    # parent-death signal to SIGKILL).
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 # A connection that finished a task this recently is taken as alive without CONN_HEALTH_CHECKS' round trip: under
