@@ -8,6 +8,7 @@ security_patterns = [
     path("login/two-factor/", security.enrol_view, name="enrol"),
     path("security/", security.security_page, name="page"),
     path("security/recovery-codes/", security.recovery_codes_view, name="recovery_codes"),
+    path("security/recovery-codes/new/", security.recovery_codes_shown, name="recovery_codes_shown"),
     path("security/two-factor/off/", security.otp_disable_view, name="otp_disable"),
     path("security/sessions/<int:pk>/revoke/", security.session_revoke_view, name="session_revoke"),
     path("security/sessions/others/revoke/", security.sessions_revoke_others_view, name="sessions_revoke_others"),

@@ -16,7 +16,7 @@ from django.views.decorators.http import require_POST
 from accounts.forms.security import CodeForm, LoginForm
 from accounts.models import PanelSession
 from accounts.services import security
-from accounts.views.common import apply_errors, client_ip, code_url
+from accounts.views.common import apply_errors, client_ip, code_url, shown_once_keep, shown_once_take
 
 NEXT_KEY = "hm_login_next"
 
@@ -138,7 +138,16 @@ def enrol_view(request):
 
 
 def _show_codes(request, codes):
-    next_url = request.session.pop(NEXT_KEY, None) or resolve_url(settings.LOGIN_REDIRECT_URL)
+    # Post/redirect/get: the codes wait in the session for the one page that shows them.
+    shown_once_keep(request, kind="recovery_codes", pk=request.user.pk, secret=codes)
+    return redirect("security:recovery_codes_shown")
+
+
+@login_required
+@never_cache
+def recovery_codes_shown(request):
+    codes = shown_once_take(request, kind="recovery_codes", pk=request.user.pk)
+    next_url = (request.session.pop(NEXT_KEY, None) if codes else None) or resolve_url(settings.LOGIN_REDIRECT_URL)
     return render(request, "accounts/security/recovery_codes.html", {"codes": codes, "next": next_url})
 
 

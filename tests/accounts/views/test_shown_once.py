@@ -75,3 +75,19 @@ def test_webhook_registration_redirects_and_shows_the_signing_secret_once(client
     [endpoint] = WebhookEndpoint.objects.filter(url="https://hooks.example.net/in")
     assert url == reverse("webhook_created", args=[endpoint.pk])
     assert WebhookEndpoint.objects.filter(url="https://hooks.example.net/in").count() == 1
+
+
+def test_recovery_codes_are_shown_once_after_a_redirect(client, cast, settings):
+    from accounts.services import security
+    from tests.support.signin import sign_in_verified
+
+    sign_in_verified(client, cast.support)
+    response = client.post(reverse("security:recovery_codes"))
+    assert response.status_code == 302 and response.url == reverse("security:recovery_codes_shown")
+    first = client.get(response.url)
+    codes = first.context["codes"]
+    assert len(codes) == security.RECOVERY_CODES and codes[0] in first.content.decode()
+    assert "no-store" in first["Cache-Control"]
+    again = client.get(response.url)
+    assert again.context["codes"] is None and codes[0] not in again.content.decode()
+    assert security.verify_code(cast.support, codes[0]) is not None, "a reload made no new codes"
