@@ -58,7 +58,7 @@ def test_switching_smtp_on_for_an_unverified_domain_warns(client, cast, pending)
 
 
 @pytest.mark.parametrize("page", ["mailbox_settings", "credential_settings", "mailbox_edit", "mailbox_list",
-                                  "dashboard", "domain_detail"])
+                                  "dashboard", "domain_detail", "credential_list"])
 def test_every_customer_page_showing_smtp_access_says_it_is_refused_until_verified(client, cast, pending, page):
     domain, mailbox = pending
     credential = credential_create(actor=None, domain=domain, mailbox=mailbox).credential
@@ -66,6 +66,7 @@ def test_every_customer_page_showing_smtp_access_says_it_is_refused_until_verifi
            "credential_settings": reverse("credential_settings", args=[credential.pk]),
            "mailbox_edit": reverse("mailbox_edit", args=[mailbox.pk]),
            "mailbox_list": reverse("mailbox_list"), "dashboard": reverse("dashboard"),
+           "credential_list": reverse("credential_list"),
            "domain_detail": reverse("domain_detail", args=[domain.pk])}[page]
     client.force_login(cast.a.user)
     body = _body(client, url)
