@@ -241,3 +241,10 @@ def test_the_domain_page_says_why_mail_is_not_signed_yet(client, cast, dns_serve
     domain_check_now(actor=None, domain=domain)
     body = client.get(reverse("domain_detail", args=[domain.pk])).content.decode()
     assert "DKIM not signing" in body and "was not found at the last check" in body
+
+
+def test_the_client_settings_promise_automatic_setup_only_with_the_records(client, cast):
+    client.force_login(cast.a.user)
+    body = client.get(reverse("mailbox_settings", args=[cast.a.mailbox.pk])).content.decode()
+    assert "once alpha.test publishes its autoconfig and SRV records" in body
+    assert f'href="{reverse("domain_detail", args=[cast.a.domain.pk])}#dns"' in body
