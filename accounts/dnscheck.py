@@ -97,7 +97,8 @@ def _client_records(domain: Domain) -> list[dict]:
          "value": f"0 1 {settings.RELAY_PUBLIC_SMTPS_PORT} {relay}."},
         {"kind": "srv-submission", "name": f"_submission._tcp.{name}", "type": "SRV",
          "value": f"0 1 {settings.RELAY_PUBLIC_SUBMISSION_PORT} {relay}."},
-        {"kind": "srv-imaps", "name": f"_imaps._tcp.{name}", "type": "SRV", "value": f"0 1 {settings.IMAP_PORT} {imap}."},
+        {"kind": "srv-imaps", "name": f"_imaps._tcp.{name}", "type": "SRV",
+         "value": f"0 1 {settings.IMAP_PORT} {imap}."},
         {"kind": "srv-autodiscover", "name": f"_autodiscover._tcp.{name}", "type": "SRV", "value": f"0 1 443 {panel}."},
     ]
 
@@ -132,7 +133,9 @@ def expected_records(domain: Domain) -> list[dict]:
 def _describe(record: dict, domain: Domain) -> None:
     record["label"] = LABELS[record["kind"]]
     record["short_name"] = short_name(record["name"], domain)
-    value = " ".join(f'"{chunk}"' for chunk in split_txt(record["value"])) if record["type"] == "TXT" else record["value"]
+    value = record["value"]
+    if record["type"] == "TXT":
+        value = " ".join(f'"{chunk}"' for chunk in split_txt(value))
     record["zone_line"] = f'{record["name"]}. IN {record["type"]} {value}'
 
 

@@ -39,7 +39,7 @@ def domain_add(request):
         failure="The domain was not added; see the errors below.")
     if domain is not None:
         messages.success(request, f"{domain.unicode_name} was added. "
-                                  "Publish the TXT record below to prove it is yours.")
+                                  "Publish the records below in one go: the ownership TXT record proves it is yours.")
         return redirect("domain_detail", pk=domain.pk)
     return render(request, "accounts/domains/add.html", {"form": form, "customer": customer})
 

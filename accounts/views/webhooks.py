@@ -1,5 +1,6 @@
 """Webhook endpoints: list (with a notice for any disabled after failing), register (the signing secret is shown
-once, on the page the registration redirects to), delete, the delivery log of one, redeliver, switch a disabled one back on.
+once, on the page the registration redirects to), delete, the delivery log of one, redeliver, switch a disabled one
+back on.
 
 A customer manages its own endpoints, a reseller admin its reseller's (and sees its customers'); support sees all
 and registers through the API, where it names the owner."""

@@ -8,7 +8,8 @@ from relay.panel import services
 
 
 class Command(ServiceCommand):
-    help = "Try a waiting (queued, deferred or held) message again now, or every deferred one; audited as support's retry."
+    help = ("Try a waiting (queued, deferred or held) message again now, or every deferred one; audited as support's "
+            "retry.")
 
     def add_command_arguments(self, parser):
         parser.add_argument("message", nargs="?", help="queue id (or database id) of the message")

@@ -99,8 +99,8 @@ def test_the_credential_created_page_says_it_is_refused_until_verified(client, c
 
 def test_a_verified_domain_shows_no_such_warning(client, cast):
     client.force_login(cast.a.user)
-    for url in (reverse("mailbox_edit", args=[cast.a.mailbox.pk]), reverse("mailbox_settings", args=[cast.a.mailbox.pk]),
-                reverse("mailbox_list")):
+    for url in (reverse("mailbox_edit", args=[cast.a.mailbox.pk]),
+                reverse("mailbox_settings", args=[cast.a.mailbox.pk]), reverse("mailbox_list")):
         body = _body(client, url)
         assert REFUSED not in body and "refused until" not in body
     assert "Mail clients can send" in _body(client, reverse("mailbox_edit", args=[cast.a.mailbox.pk]))
