@@ -1,19 +1,28 @@
-"""Domain ownership proof and DNS health (MX, SPF, DKIM, DMARC), looked up for real with dnspython (reads only:
-accounts.services.domains stores the results).
+"""Domain ownership proof and DNS health (MX, SPF, DKIM, DMARC, and the names mail clients set themselves up from),
+looked up for real with dnspython (reads only: accounts.services.domains stores the results).
 
 The ownership proof is a TXT record at ``_hostingmail.<domain>`` rather than at the domain itself: the apex
 already carries the SPF record (and often other providers' tokens), and a name of its own can be removed after
 verification without touching anything else.
 """
 
+from datetime import datetime, timedelta
+
 import dns.exception
 import dns.resolver
 from django.conf import settings
+from django.utils import timezone
 
 from accounts.models import Domain
 
 VERIFICATION_LABEL = "_hostingmail"
 KINDS = ("mx", "spf", "dkim", "dmarc")
+# The names Thunderbird (autoconfig), Outlook (autodiscover) and RFC 6186/8314 clients (SRV) look up to set
+# themselves up: checked and shown like the others, but mail flows without them.
+CLIENT_KINDS = ("autoconfig", "autodiscover", "srv-submissions", "srv-submission", "srv-imaps", "srv-autodiscover")
+LABELS = {"verification": "ownership", "mx": "MX", "spf": "SPF", "dkim": "DKIM", "dmarc": "DMARC",
+          "autoconfig": "autoconfig", "autodiscover": "autodiscover", "srv-submissions": "SMTP (SSL/TLS) SRV",
+          "srv-submission": "SMTP (STARTTLS) SRV", "srv-imaps": "IMAP SRV", "srv-autodiscover": "autodiscover SRV"}
 DMARC_SUGGESTION = "v=DMARC1; p=quarantine; adkim=r; aspf=r"
 # A TXT character-string holds at most 255 octets (RFC 1035 3.3); longer values are published as several.
 TXT_CHUNK = 255
@@ -71,8 +80,39 @@ def _dkim_value(domain: Domain) -> str:
     return f"v=DKIM1; k=rsa; p={domain.dkim_public_key}"
 
 
+def _host(name: str) -> str:
+    return name.rstrip(".").lower()
+
+
+def _client_records(domain: Domain) -> list[dict]:
+    """What clients.autoconfig and clients.autodiscover answer to (on the panel's AUTOCONFIG_HOST), and the SRV
+    records for the servers they hand out: submission over implicit TLS and STARTTLS (RFC 8314 5.1, RFC 6186),
+    IMAP over implicit TLS, and Outlook's autodiscover SRV."""
+    panel, relay, imap = _host(settings.AUTOCONFIG_HOST), _host(settings.RELAY_HOSTNAME), _host(settings.IMAP_HOSTNAME)
+    name = domain.name
+    return [
+        {"kind": "autoconfig", "name": f"autoconfig.{name}", "type": "CNAME", "value": f"{panel}."},
+        {"kind": "autodiscover", "name": f"autodiscover.{name}", "type": "CNAME", "value": f"{panel}."},
+        {"kind": "srv-submissions", "name": f"_submissions._tcp.{name}", "type": "SRV",
+         "value": f"0 1 {settings.RELAY_PUBLIC_SMTPS_PORT} {relay}."},
+        {"kind": "srv-submission", "name": f"_submission._tcp.{name}", "type": "SRV",
+         "value": f"0 1 {settings.RELAY_PUBLIC_SUBMISSION_PORT} {relay}."},
+        {"kind": "srv-imaps", "name": f"_imaps._tcp.{name}", "type": "SRV",
+         "value": f"0 1 {settings.IMAP_PORT} {imap}."},
+        {"kind": "srv-autodiscover", "name": f"_autodiscover._tcp.{name}", "type": "SRV", "value": f"0 1 443 {panel}."},
+    ]
+
+
+def short_name(name: str, domain: Domain) -> str:
+    """The host as most DNS providers' forms ask for it: relative to the zone, "@" for the zone itself."""
+    if name == domain.name:
+        return "@"
+    return name.removesuffix("." + domain.name)
+
+
 def expected_records(domain: Domain) -> list[dict]:
-    """What the customer publishes: kind, name, type, value (and the value as zone-file strings)."""
+    """What the customer publishes: kind, name (and its short form), type, value (and the value as zone-file
+    strings), whether mail needs it (`required`) and the zone-file line."""
     records = [
         {"kind": "mx", "name": domain.name, "type": "MX", "value": f"10 {_mx_host()}."},
         {"kind": "spf", "name": domain.name, "type": "TXT", "value": f"v=spf1 include:{settings.SPF_INCLUDE} ~all"},
@@ -81,9 +121,22 @@ def expected_records(domain: Domain) -> list[dict]:
         {"kind": "dmarc", "name": f"_dmarc.{domain.name}", "type": "TXT", "value": DMARC_SUGGESTION},
     ]
     for record in records:
+        record["required"] = True
+    records += [{**record, "required": False} for record in _client_records(domain)]
+    for record in records:
         if record["type"] == "TXT":
             record["strings"] = split_txt(record["value"])
+        _describe(record, domain)
     return records
+
+
+def _describe(record: dict, domain: Domain) -> None:
+    record["label"] = LABELS[record["kind"]]
+    record["short_name"] = short_name(record["name"], domain)
+    value = record["value"]
+    if record["type"] == "TXT":
+        value = " ".join(f'"{chunk}"' for chunk in split_txt(value))
+    record["zone_line"] = f'{record["name"]}. IN {record["type"]} {value}'
 
 
 def _tags(value: str) -> dict[str, str]:
@@ -133,17 +186,30 @@ def _check_dmarc(domain: Domain, res) -> tuple[str, list[str]]:
     return ("found" if ok else "wrong"), found
 
 
+def _check_exact(record: dict, res) -> tuple[str, list[str]]:
+    """A CNAME or SRV record: found when one of the answers is the one expected (names compared without case)."""
+    found = [r.to_text() for r in lookup(record["name"], record["type"], res=res)]
+    if not found:
+        return "missing", found
+    ok = any(value.lower() == record["value"].lower() for value in found)
+    return ("found" if ok else "wrong"), found
+
+
 _CHECKS = {"mx": _check_mx, "spf": _check_spf, "dkim": _check_dkim, "dmarc": _check_dmarc}
 
 
 def check_records(domain: Domain) -> dict:
     """{kind: {"status": found|missing|wrong|error, "expected": str, "found": [str], ("error": str)}}."""
     res = resolver()
-    expected = {r["kind"]: r["value"] for r in expected_records(domain)}
+    wanted = {r["kind"]: r for r in expected_records(domain)}
+    expected = {kind: record["value"] for kind, record in wanted.items()}
     result = {}
-    for kind in KINDS:
+    for kind in (*KINDS, *CLIENT_KINDS):
         try:
-            status, found = _CHECKS[kind](domain, res)
+            if kind in _CHECKS:
+                status, found = _CHECKS[kind](domain, res)
+            else:
+                status, found = _check_exact(wanted[kind], res)
             result[kind] = {"status": status, "expected": expected[kind], "found": found}
         except LookupFailed as exc:
             result[kind] = {"status": "error", "expected": expected[kind], "found": [], "error": str(exc)}
@@ -151,18 +217,43 @@ def check_records(domain: Domain) -> dict:
 
 
 def records_to_publish(domain: Domain) -> dict:
-    """The ownership proof and, once verified, the records to publish, each with its status as last checked
-    ("unchecked" before any check): what the domain page and the API show."""
+    """The ownership proof and every record to publish, from the moment the domain is added (so the zone is edited
+    once), each with its status as last checked ("unchecked" before any check): what the domain page, the API and
+    dns_check show. A verified domain's proof is no longer looked up: it keeps the status it was verified with."""
     name, value = verification_record(domain)
     records = []
-    for record in expected_records(domain) if domain.is_verified else []:
+    for record in expected_records(domain):
         state = (domain.dns_status or {}).get(record["kind"], {})
         records.append({**record, "status": state.get("status", "unchecked"), "found": state.get("found", []),
                         "error": state.get("error", "")})
     proof = (domain.dns_status or {}).get("verification", {})
-    verification = {"name": name, "type": "TXT", "value": value, "status": proof.get("status", "unchecked"),
-                    "found": proof.get("found", []), "error": proof.get("error", "")}
-    return {"verification": verification, "records": records}
+    verification = {"kind": "verification", "name": name, "type": "TXT", "value": value,
+                    "status": "found" if domain.is_verified else proof.get("status", "unchecked"),
+                    "found": proof.get("found", []), "error": proof.get("error", ""), "required": True,
+                    "strings": split_txt(value)}
+    _describe(verification, domain)
+    return {"verification": verification, "records": records, "dkim": dkim_state(domain)}
+
+
+def dkim_signs(domain: Domain | None) -> bool:
+    """Whether outgoing mail from the domain is DKIM-signed: it has a key and the last check found its record
+    published (a signature whose key receivers cannot find would only fail). The worker's signing decision."""
+    if domain is None or not domain.dkim_private_key or not domain.dkim_selector:
+        return False
+    return ((domain.dns_status or {}).get("dkim") or {}).get("status") == "found"
+
+
+def dkim_state(domain: Domain) -> dict:
+    """What the domain page says about signing: {"signing": bool, "text": str}."""
+    if dkim_signs(domain):
+        return {"signing": True, "text": "Mail from this domain is DKIM-signed: its DKIM record was found."}
+    status = ((domain.dns_status or {}).get("dkim") or {}).get("status", "unchecked")
+    why = {"missing": "its DKIM record was not found at the last check",
+           "wrong": "the DKIM record found is not this domain's key",
+           "error": "the DNS could not be asked at the last check",
+           "unchecked": "its DKIM record has not been checked yet"}.get(status, "its DKIM record is not confirmed")
+    return {"signing": False, "text": f"Mail from this domain is not DKIM-signed yet: {why}. It is signed from the "
+                                      "first check that finds the record."}
 
 
 def check_verification(domain: Domain) -> dict:
@@ -179,3 +270,10 @@ def check_verification(domain: Domain) -> dict:
     else:
         status = "missing"
     return {"status": status, "expected": value, "found": found}
+
+
+def next_check(domain: Domain, *, now: datetime | None = None) -> datetime:
+    """When the background re-check (beat, every DNS_RECHECK_SECONDS) looks at the domain again at the latest."""
+    now = now or timezone.now()
+    due = (domain.dns_checked_at or domain.created_at) + timedelta(seconds=settings.DNS_RECHECK_SECONDS)
+    return max(due, now)

@@ -1,10 +1,11 @@
 import os
+import signal
 import sys
 import time
 from pathlib import Path
 
 from celery import Celery
-from celery.signals import task_postrun, task_prerun, worker_init
+from celery.signals import task_postrun, task_prerun, worker_init, worker_process_init
 from django.apps import apps
 from django.conf import settings
 from django.db import connections
@@ -32,7 +33,7 @@ def packages_with_tasks() -> list[str]:
 app.autodiscover_tasks(packages_with_tasks)
 app.conf.beat_schedule = {
     # A customer's DNS changes without telling us: notice removed or altered records, verify pending domains.
-    "accounts-recheck-domains": {"task": "accounts.tasks.recheck_domains", "schedule": 3600.0},
+    "accounts-recheck-domains": {"task": "accounts.tasks.recheck_domains", "schedule": 3600.0},  # DNS_RECHECK_SECONDS
     # Dovecot keeps mailbox usage in dovecot_quota; the panel shows it from Mailbox.used_*.
     "accounts-import-dovecot-quota": {"task": "accounts.tasks.import_dovecot_quota", "schedule": 300.0},
     # Sending-quota minute buckets older than the rolling day, AUTH failures older than their window.
@@ -63,6 +64,7 @@ app.conf.beat_schedule = {
 def _delivery_sweep_interval(sender, **kwargs):
     # Django's settings cannot be read while this module is imported (the settings import the package).
     sender.conf.beat_schedule["relay-sweep-queue"]["schedule"] = settings.DELIVERY_SWEEP_SECONDS
+    sender.conf.beat_schedule["accounts-recheck-domains"]["schedule"] = float(settings.DNS_RECHECK_SECONDS)
 
 
 # Celery's Django fix-up closes a thread's database connections before and after every task whatever CONN_MAX_AGE
@@ -78,6 +80,18 @@ def _keep_sqlite_connections(**kwargs):
     if database["ENGINE"] == "django.db.backends.sqlite3" and not database.get("CONN_MAX_AGE"):
         # A file: nothing on the other side times out, and opening it again costs its PRAGMAs each time.
         database["CONN_MAX_AGE"] = None
+
+
+@worker_process_init.connect
+def _pool_process_ignores_group_sigterm(**kwargs):
+    # SIGTERM sent to the worker's whole process group (systemd's default KillMode, Ctrl-C's sibling `kill -TERM
+    # -pgid`) reaches the prefork pool's processes at the same moment as the main process. A pool process that
+    # dies of it while it holds the shared task queue's read lock (an idle one waits for the next task holding it)
+    # leaves that lock taken for ever, and the main process then hangs in the pool's finaliser at exit ("beat:
+    # Shutting down..." is its last line). The main process alone decides: its warm shutdown lets every pool
+    # process finish its task and exit, and the pool processes die with it in any case (Celery sets their
+    # parent-death signal to SIGKILL).
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 # A connection that finished a task this recently is taken as alive without CONN_HEALTH_CHECKS' round trip: under

@@ -196,6 +196,8 @@ RELAY_PUBLIC_SUBMISSION_PORT = env.int("RELAY_PUBLIC_SUBMISSION_PORT", default=2
 RELAY_PUBLIC_SMTPS_PORT = env.int("RELAY_PUBLIC_SMTPS_PORT", default=2465 if not PRODUCTION else 465)
 IMAP_HOSTNAME = env("IMAP_HOSTNAME", default=RELAY_HOSTNAME)
 IMAP_PORT = env.int("IMAP_PORT", default=993)  # Dovecot's implicit-TLS IMAP, shown to clients
+# The panel's public name, where customers point autoconfig.<domain> and autodiscover.<domain> (served over HTTPS).
+AUTOCONFIG_HOST = env("AUTOCONFIG_HOST", default=RELAY_HOSTNAME)
 # What customers publish: MX target and the SPF include for the provider's relays.
 MAIL_MX_HOST = env("MAIL_MX_HOST", default="mx.example.net")
 SPF_INCLUDE = env("SPF_INCLUDE", default="_spf.example.net")
@@ -281,6 +283,8 @@ SPECTACULAR_SETTINGS = {
 DNS_NAMESERVERS = env.list("DNS_NAMESERVERS", default=[])
 DNS_PORT = env.int("DNS_PORT", default=53)
 DNS_TIMEOUT = env.float("DNS_TIMEOUT", default=5.0)
+# How often beat re-checks every domain's DNS records (and pending domains' proofs); the domain page names the next.
+DNS_RECHECK_SECONDS = env.int("DNS_RECHECK_SECONDS", default=3600)
 
 # Relay (manage.py runrelay).
 RELAY_SUBMISSION_LISTEN = env("RELAY_SUBMISSION_LISTEN", default="0.0.0.0:587" if PRODUCTION else "127.0.0.1:2587")

@@ -96,7 +96,8 @@ TABLE: dict[str, U] = {
     "security:code": U(E(support=302, reseller=302, customer=302, mailbox=302, anonymous=LOGIN)),
     "security:enrol": U(signed_in()),
     "security:page": U(signed_in()),
-    "security:recovery_codes": U(POST_ONLY, post=E(support=200, reseller=302, customer=302, mailbox=302)),
+    "security:recovery_codes": U(POST_ONLY, post=signed_in(302)),
+    "security:recovery_codes_shown": U(signed_in()),  # only the user's own codes, once, from the session
     "security:otp_disable": U(POST_ONLY, post=signed_in(302)),
     "security:session_revoke": U(POST_ONLY, kwargs={"pk": "session"},
                                  post=E(support=404, reseller=404, customer=(302, 404), mailbox=404)),
@@ -174,12 +175,14 @@ TABLE: dict[str, U] = {
     "credential_list": U(signed_in()),
     "credential_add": U(E(support=404, reseller=404, customer=200, mailbox=200)),
     "credential_settings": U(OWN_MAILBOX, kwargs={"pk": "credential"}),
+    "credential_created": U(OWN_MAILBOX, kwargs={"pk": "credential"}),
     "credential_mobileconfig": U(OWN_MAILBOX, kwargs={"pk": "credential"}),
     "credential_revoke": U(OWN_MAILBOX, kwargs={"pk": "credential"}, post=tenant(302, mailbox=(302, 404))),
     # API keys: each user's own (support, reseller admins, customers); a mailbox owner has none.
     "api_key_list": U(E(support=200, reseller=200, customer=200, mailbox=403)),
     "api_key_add": U(E(support=200, reseller=200, customer=200, mailbox=403),
                      post=E(support=200, reseller=200, customer=200, mailbox=403)),
+    "api_key_created": U(E(support=404, reseller=404, customer=(200, 404), mailbox=403), kwargs={"pk": "api_key"}),
     "api_key_revoke": U(E(support=405, reseller=405, customer=405, mailbox=403), kwargs={"pk": "api_key"},
                         post=E(support=404, reseller=404, customer=(302, 404), mailbox=403)),
     # Webhooks: customers their own endpoints, reseller admins their reseller's and its customers', support all
@@ -187,6 +190,7 @@ TABLE: dict[str, U] = {
     "webhook_list": U(E(support=200, reseller=200, customer=200, mailbox=403)),
     "webhook_add": U(E(support=403, reseller=200, customer=200, mailbox=403),
                      post=E(support=403, reseller=200, customer=200, mailbox=403)),
+    "webhook_created": U(tenant(mailbox=403, support=403), kwargs={"pk": "webhook"}),
     "webhook_detail": U(tenant(mailbox=403), kwargs={"pk": "webhook"}),
     "webhook_delete": U(E(support=405, reseller=405, customer=405, mailbox=403), kwargs={"pk": "webhook"},
                         post=tenant(302, mailbox=403)),

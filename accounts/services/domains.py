@@ -16,6 +16,9 @@ from accounts.normalize import domain_skeleton, domain_to_ascii, domain_to_unico
 from accounts.services.audit_log import audit, snapshot
 from accounts.services.logins import logins_end
 from accounts.services.webhooks import event_record
+from accounts.services.workers import notify_after_commit
+
+RECHECK_DOMAIN = "accounts.tasks.recheck_domain"
 
 
 def domain_create(*, actor: User | None, customer: Customer, name: str, verified: bool = False,
@@ -37,6 +40,9 @@ def domain_create(*, actor: User | None, customer: Customer, name: str, verified
             domain.status = Domain.DomainStatus.ACTIVE
         domain.save()
         audit(actor=actor, action="domain.create", obj=domain, after=snapshot(domain), client_ip=client_ip)
+        # Checked at once, not at the next hourly re-check: mail is DKIM-signed from the check that finds the key,
+        # and a proof published before adding verifies the domain. A broker that is down delays it to that re-check.
+        notify_after_commit(RECHECK_DOMAIN, args=[domain.pk])
     return domain
 
 
@@ -146,12 +152,18 @@ def domain_record_dns(*, actor: User | None, domain: Domain, dns_status: dict, c
 
 
 def domain_check_now(*, actor: User | None, domain: Domain, client_ip: str | None = None) -> Domain:
-    """Look for the ownership proof (verifying the domain when found), then check the records of a verified one."""
+    """Look for the ownership proof of a pending domain (verifying it when found), then check the records: a
+    pending domain's too, so its owner sees each record's state before the proof is in and edits the zone once."""
+    proof = (domain.dns_status or {}).get("verification")
     if not domain.is_verified:
         proof = dnscheck.check_verification(domain)
-        if proof["status"] != "found":
-            # Kept so the page can say why (missing, another token, DNS error); no record checks before the proof.
+        if proof["status"] == "error":
+            # Kept so the page can say why; a DNS that cannot be asked would only fail every record check too.
             return domain_record_dns(actor=actor, domain=domain, dns_status={"verification": proof},
                                      client_ip=client_ip)
-        domain = domain_mark_verified(actor=actor, domain=domain, client_ip=client_ip)
-    return domain_record_dns(actor=actor, domain=domain, dns_status=dnscheck.check_records(domain), client_ip=client_ip)
+        if proof["status"] == "found":
+            domain = domain_mark_verified(actor=actor, domain=domain, client_ip=client_ip)
+    status = dnscheck.check_records(domain)
+    if proof:
+        status["verification"] = proof
+    return domain_record_dns(actor=actor, domain=domain, dns_status=status, client_ip=client_ip)

@@ -1,4 +1,4 @@
-"""API keys: list the user's own, create (the key is shown once, in that response only), revoke.
+"""API keys: list the user's own, create (the key is shown once, on the page the creation redirects to), revoke.
 
 A key acts as the user who creates it, so support staff, reseller admins and customers each manage their own;
 a mailbox owner has none (the panel's role gate answers 403)."""
@@ -12,7 +12,7 @@ from django.views.decorators.http import require_POST
 from accounts.forms.api_keys import ApiKeyForm
 from accounts.models import ApiKey, User
 from accounts.services import api_keys
-from accounts.views.common import client_ip, paginate, role_required, submit
+from accounts.views.common import client_ip, paginate, role_required, shown_once_keep, shown_once_take, submit
 
 KEY_ROLES = (User.Role.SUPPORT, User.Role.RESELLER, User.Role.CUSTOMER)
 
@@ -36,9 +36,17 @@ def api_key_add(request):
         allowed_networks=data["allowed_networks"], expires_at=data["expires_at"], client_ip=client_ip(request)),
         failure="The API key was not created; see the errors below.")
     if new is not None:
-        # Rendered, not redirected: this response is the only place the key ever appears.
-        return render(request, "accounts/api_keys/created.html", {"api_key": new.api_key, "secret": new.secret})
+        shown_once_keep(request, kind="api_key", pk=new.api_key.pk, secret=new.secret)
+        return redirect("api_key_created", pk=new.api_key.pk)
     return render(request, "accounts/api_keys/add.html", {"form": form})
+
+
+@role_required(*KEY_ROLES)
+@never_cache
+def api_key_created(request, pk):
+    api_key = _get_api_key_for_user(request, pk)
+    return render(request, "accounts/api_keys/created.html", {
+        "api_key": api_key, "secret": shown_once_take(request, kind="api_key", pk=api_key.pk)})
 
 
 @role_required(*KEY_ROLES)

@@ -1,6 +1,7 @@
 """What every panel view shares: the role gate, the tenant-scoped getters, the client address, service errors
 onto forms, paging."""
 
+import time
 from functools import wraps
 
 from django.contrib import messages
@@ -132,6 +133,28 @@ def flash_outcome(request, action, success: str) -> bool:
         return False
     messages.success(request, success)
     return True
+
+
+# A new secret (credential, API key, webhook signing secret) is shown once on the page a creation redirects to
+# (post/redirect/get: a reload or a resubmitted form makes no second one). It waits in the session for that one
+# page, taken out when shown; one not fetched within this many seconds is not shown at all.
+SHOWN_ONCE_SECONDS = 600
+
+
+def _shown_once_key(kind: str, pk) -> str:
+    return f"shown_once:{kind}:{pk}"
+
+
+def shown_once_keep(request, *, kind: str, pk, secret: str) -> None:
+    request.session[_shown_once_key(kind, pk)] = {"secret": secret, "at": time.time()}
+
+
+def shown_once_take(request, *, kind: str, pk) -> str | None:
+    """The secret kept for this object, removed from the session: None when it was shown already."""
+    kept = request.session.pop(_shown_once_key(kind, pk), None)
+    if not kept or time.time() - kept.get("at", 0) > SHOWN_ONCE_SECONDS:
+        return None
+    return kept["secret"]
 
 
 PAGE_SIZE = 50

@@ -1,4 +1,5 @@
-"""SMTP credentials (app passwords): list, create (the secret is shown once, in that response only), revoke."""
+"""SMTP credentials (app passwords): list, create (the secret is shown once, on the page the creation redirects
+to), revoke."""
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -13,7 +14,7 @@ from accounts.models import User
 from accounts.services import credentials
 from accounts.views.clients import relay_settings
 from accounts.views.common import (_get_credential_for_user, _get_domain_for_user, _get_mailbox_for_user, client_ip,
-                                   customer_in_context, paginate, submit)
+                                   customer_in_context, paginate, shown_once_keep, shown_once_take, submit)
 
 
 @login_required
@@ -47,11 +48,19 @@ def credential_add(request):
                  failure="The credential was not created; see the errors below.")
     if new is not None:
         messages.success(request, f"SMTP credential {new.credential.username} was created.")
-        # Rendered, not redirected: this response is the only place the secret ever appears.
-        return render(request, "accounts/credentials/created.html",
-                      {"credential": new.credential, "secret": new.secret, "relay": relay_settings()})
+        shown_once_keep(request, kind="credential", pk=new.credential.pk, secret=new.secret)
+        return redirect("credential_created", pk=new.credential.pk)
     return render(request, "accounts/credentials/add.html", {"form": form, "customer": customer,
                                                              "has_scopes": bool(domains or mailboxes)})
+
+
+@login_required
+@never_cache
+def credential_created(request, pk):
+    credential = _get_credential_for_user(request, pk)
+    return render(request, "accounts/credentials/created.html", {
+        "credential": credential, "secret": shown_once_take(request, kind="credential", pk=credential.pk),
+        "relay": relay_settings()})
 
 
 def _create(request, form, data) -> credentials.NewCredential:

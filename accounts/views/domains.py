@@ -40,13 +40,52 @@ def domain_add(request):
         failure="The domain was not added; see the errors below.")
     if domain is not None:
         messages.success(request, f"{domain.unicode_name} was added. "
-                                  "Publish the TXT record below to prove it is yours.")
+                                  "Publish the records below in one go: the ownership TXT record proves it is yours.")
         return redirect("domain_detail", pk=domain.pk)
     return render(request, "accounts/domains/add.html", {"form": form, "customer": customer})
 
 
 def _dns_context(domain) -> dict:
-    return {"domain": domain, **dnscheck.records_to_publish(domain)}
+    published = dnscheck.records_to_publish(domain)
+    return {"domain": domain, **published, "next_check": dnscheck.next_check(domain),
+            "zone_lines": "\n".join(r["zone_line"] for r in [published["verification"], *published["records"]])}
+
+
+def _names(records: list[dict]) -> str:
+    return ", ".join(r["label"] for r in records)
+
+
+def _check_outcome(domain, *, newly_verified: bool) -> tuple[str, str]:
+    """(level, text) of the banner after a check: what was found, in the colour it deserves."""
+    published = dnscheck.records_to_publish(domain)
+    proof, records = published["verification"], published["records"]
+    name = domain.unicode_name
+    if proof["status"] == "error":
+        return "error", f"The DNS could not be asked: {proof['error']} Try again in a minute."
+    failed = [r for r in records if r["status"] == "error"]
+    if failed:
+        return "error", f"The DNS could not be asked for {_names(failed)} of {name}: {failed[0]['error']} " \
+                        "Try again in a minute."
+    required = [r for r in records if r["required"]]
+    missing = [r for r in required if r["status"] == "missing"]
+    wrong = [r for r in required if r["status"] == "wrong"]
+    optional = [r for r in records if not r["required"] and r["status"] != "found"]
+    parts = []
+    if not domain.is_verified:
+        parts.append("The ownership TXT record was not found yet. DNS changes can take a while to show; check "
+                     "again in a few minutes.")
+    elif newly_verified:
+        parts.append(f"{name} is verified.")
+    if missing:
+        parts.append(f"Not found: {_names(missing)}.")
+    if wrong:
+        parts.append(f"Found but not what to publish: {_names(wrong)}.")
+    if not domain.is_verified or missing or wrong:
+        return "warning", " ".join(parts)
+    parts.append(f"All records mail needs are in place for {name}: {_names(required)}.")
+    if optional:
+        parts.append(f"Not published (optional, for automatic client setup): {_names(optional)}.")
+    return "success", " ".join(parts)
 
 
 @login_required
@@ -84,16 +123,9 @@ def domain_check(request, pk):
     domain = _get_domain_for_user(request, pk)
     was_verified = domain.is_verified
     domain = domains.domain_check_now(actor=request.user, domain=domain, client_ip=client_ip(request))
-    if domain.is_verified and not was_verified:
-        messages.success(request, f"{domain.unicode_name} is verified. Now publish the records below.")
-    elif domain.is_verified:
-        messages.success(request, f"DNS records of {domain.unicode_name} checked.")
-    elif domain.dns_status.get("verification", {}).get("status") == "error":
-        messages.error(request, f"The DNS could not be asked: {domain.dns_status['verification'].get('error', '')} "
-                                "Try again in a minute.")
-    else:
-        messages.error(request, "The verification TXT record was not found yet. DNS changes can take a while to "
-                                "show; check again in a few minutes.")
+    level, text = _check_outcome(domain, newly_verified=domain.is_verified and not was_verified)
+    messages.add_message(request, {"success": messages.SUCCESS, "warning": messages.WARNING,
+                                   "error": messages.ERROR}[level], text)
     if request.htmx:
         return render(request, "accounts/domains/_dns.html", _dns_context(domain))
     return redirect("domain_detail", pk=domain.pk)

@@ -95,7 +95,11 @@ def mailbox_smtp(request, pk):
     if enabled != mailbox.smtp_enabled:
         mailbox = mailboxes.mailbox_update(actor=request.user, mailbox=mailbox, smtp_enabled=enabled,
                                           client_ip=client_ip(request))
-    if enabled:
+    if enabled and not mailbox.domain.can_send:
+        state = "active again" if mailbox.domain.is_verified else "verified"
+        messages.warning(request, f"SMTP access is on, but the relay refuses mail from {mailbox.unicode_address} "
+                                  f"until {mailbox.domain.unicode_name} is {state}.")
+    elif enabled:
         messages.success(request, f"SMTP access is on: {mailbox.unicode_address} can now send "
                                   "with its address and password.")
     else:

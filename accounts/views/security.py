@@ -17,7 +17,7 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts.forms.security import CodeForm, LoginForm
 from accounts.models import PanelSession
 from accounts.services import login_links, security
-from accounts.views.common import apply_errors, client_ip, code_url
+from accounts.views.common import apply_errors, client_ip, code_url, shown_once_keep, shown_once_take
 
 NEXT_KEY = "hm_login_next"
 
@@ -163,8 +163,18 @@ def enrol_view(request):
 
 
 def _show_codes(request, codes):
-    next_url = request.session.pop(NEXT_KEY, None) or resolve_url(settings.LOGIN_REDIRECT_URL)
-    text = "\n".join([f"Recovery codes for {request.user.get_username()} at {request.get_host()}", "", *codes, ""])
+    # Post/redirect/get: the codes wait in the session for the one page that shows them.
+    shown_once_keep(request, kind="recovery_codes", pk=request.user.pk, secret=codes)
+    return redirect("security:recovery_codes_shown")
+
+
+@login_required
+@never_cache
+def recovery_codes_shown(request):
+    codes = shown_once_take(request, kind="recovery_codes", pk=request.user.pk)
+    next_url = (request.session.pop(NEXT_KEY, None) if codes else None) or resolve_url(settings.LOGIN_REDIRECT_URL)
+    heading = f"Recovery codes for {request.user.get_username()} at {request.get_host()}"
+    text = "\n".join([heading, "", *codes, ""]) if codes else ""  # the download's content
     return render(request, "accounts/security/recovery_codes.html",
                   {"codes": codes, "codes_text": text, "next": next_url})
 

@@ -1,5 +1,6 @@
 """Webhook endpoints: list (with a notice for any disabled after failing), register (the signing secret is shown
-once, in that response only), delete, the delivery log of one, redeliver, switch a disabled one back on.
+once, on the page the registration redirects to), delete, the delivery log of one, redeliver, switch a disabled one
+back on.
 
 A customer manages its own endpoints, a reseller admin its reseller's (and sees its customers'); support sees all
 and registers through the API, where it names the owner."""
@@ -13,7 +14,7 @@ from accounts import selectors
 from accounts.forms.webhooks import WebhookForm
 from accounts.models import User, WebhookDelivery, WebhookEndpoint
 from accounts.services import webhooks
-from accounts.views.common import client_ip, paginate, role_required, submit
+from accounts.views.common import client_ip, paginate, role_required, shown_once_keep, shown_once_take, submit
 
 ROLES = (User.Role.SUPPORT, User.Role.RESELLER, User.Role.CUSTOMER)
 
@@ -37,9 +38,17 @@ def webhook_add(request):
         actor=request.user, url=data["url"], events=data["events"], description=data["description"],
         client_ip=client_ip(request)), failure="The endpoint was not registered; see the errors below.")
     if new is not None:
-        # Rendered, not redirected: this response is the only place the secret ever appears.
-        return render(request, "accounts/webhooks/created.html", {"endpoint": new.endpoint, "secret": new.secret})
+        shown_once_keep(request, kind="webhook", pk=new.endpoint.pk, secret=new.secret)
+        return redirect("webhook_created", pk=new.endpoint.pk)
     return render(request, "accounts/webhooks/add.html", {"form": form})
+
+
+@role_required(User.Role.RESELLER, User.Role.CUSTOMER)
+@never_cache
+def webhook_created(request, pk):
+    endpoint = _get_webhook_for_user(request, pk)
+    return render(request, "accounts/webhooks/created.html", {
+        "endpoint": endpoint, "secret": shown_once_take(request, kind="webhook", pk=endpoint.pk)})
 
 
 @role_required(*ROLES)

@@ -105,6 +105,10 @@ class CustomerUsageSerializer(serializers.Serializer):
 class DnsRecordSerializer(serializers.Serializer):
     kind = serializers.CharField()
     name = serializers.CharField()
+    short_name = serializers.CharField(help_text="the host relative to the domain, as most DNS providers ask; @ is "
+                                                 "the domain itself")
+    required = serializers.BooleanField(help_text="false for the records of automatic client setup")
+    zone_line = serializers.CharField(help_text="the record as a zone-file line")
     type = serializers.CharField()
     value = serializers.CharField()
     strings = serializers.ListField(child=serializers.CharField(), required=False)
@@ -133,12 +137,18 @@ class DomainSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class DkimStateSerializer(serializers.Serializer):
+    signing = serializers.BooleanField(help_text="mail from the domain is DKIM-signed")
+    text = serializers.CharField()
+
+
 class DomainDetailSerializer(DomainSerializer):
     verification = VerificationSerializer(read_only=True)
     records = DnsRecordSerializer(many=True, read_only=True)
+    dkim = DkimStateSerializer(read_only=True)
 
     class Meta(DomainSerializer.Meta):
-        fields = [*DomainSerializer.Meta.fields, "verification", "records"]
+        fields = [*DomainSerializer.Meta.fields, "verification", "records", "dkim"]
         read_only_fields = fields
 
 

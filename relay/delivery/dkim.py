@@ -12,6 +12,7 @@ from email.policy import compat32
 import dkim as dkimpy
 
 from accounts.dkim_keys import DkimKeyError, decrypt_private_key
+from accounts.dnscheck import dkim_signs
 from accounts.models import Domain
 from relay.models import QueuedMessage
 
@@ -24,12 +25,6 @@ SIGNED_HEADERS = (
     b"content-type", b"content-transfer-encoding", b"content-disposition", b"in-reply-to", b"references",
     b"list-id", b"list-unsubscribe", b"list-unsubscribe-post",
 )
-
-
-def dkim_published(domain: Domain | None) -> bool:
-    if domain is None or not domain.dkim_private_key or not domain.dkim_selector:
-        return False
-    return ((domain.dns_status or {}).get("dkim") or {}).get("status") == "found"
 
 
 def _aligned(header_from: str, domain: Domain) -> bool:
@@ -53,7 +48,7 @@ def sign(content: bytes, domain: Domain) -> bytes:
 def sign_message(message: QueuedMessage) -> bool:
     """Sign and store the message when its domain publishes DKIM; True when it is signed now."""
     domain = message.domain
-    if message.is_bounce or message.dkim_signed or not dkim_published(domain) or message.content is None:
+    if message.is_bounce or message.dkim_signed or not dkim_signs(domain) or message.content is None:
         return False
     content = bytes(message.content)
     header_from = str(BytesHeaderParser(policy=compat32).parsebytes(content).get("From", ""))

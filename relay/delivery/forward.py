@@ -21,11 +21,11 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.dkim_keys import DkimKeyError, decrypt_private_key
+from accounts.dnscheck import dkim_signs
 from accounts.models import Domain, Mailbox, SendUsage
 from accounts.quotas import Counter
 from accounts.srs import srs_forward
 from relay import sqlrows
-from relay.delivery.dkim import dkim_published
 from relay.handoff import enqueue
 from relay.models import QueuedMessage, Recipient
 from relay.submission.accept import parse_headers
@@ -51,7 +51,7 @@ def arc_seal(content: bytes, domain: Domain, *, authserv_id: str | None = None, 
     The AAR copies the Authentication-Results our MX wrote (authserv-id ARC_AUTHSERV_ID); without one the seal says
     "none". A message that already carries ARC sets gets its chain verified here when our results lack arc=.
     """
-    if not dkim_published(domain):
+    if not dkim_signs(domain):
         return b""
     srv_id = (authserv_id or settings.ARC_AUTHSERV_ID).encode()
     prefix = b""

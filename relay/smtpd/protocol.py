@@ -67,6 +67,17 @@ class QuietSession(Session):
         self._login_data = value
 
 
+class _CountingSSLProtocol(sslproto.SSLProtocol):
+    """asyncio's TLS protocol, counting the octets the client sent: a connection closed before its first octet is
+    a probe (a load balancer's health check, a port scan), not a failed handshake."""
+
+    received = 0
+
+    def buffer_updated(self, nbytes):
+        self.received += nbytes
+        super().buffer_updated(nbytes)
+
+
 class HookNames:
     """dir() of a session or handler lists only the names aiosmtpd's SMTP constructor looks for.
 
@@ -110,6 +121,7 @@ class RelaySMTP(HookNames, NoProgressLimit, SMTP):
         self.busy = False  # inside DATA: a graceful shutdown waits for it
         self.junk_commands = 0  # since the last message accepted
         self._counted = False  # in the relay's per-client connection count
+        self._said_goodbye = False  # 221 sent: the session ended as the client asked
 
     def _create_session(self) -> Session:
         return QuietSession(self.loop)
@@ -142,6 +154,7 @@ class RelaySMTP(HookNames, NoProgressLimit, SMTP):
                 self.event("reply", result=status[:120])
             if status.startswith(CLOSING):
                 self._reader.stop()
+                self._said_goodbye = status.startswith("221 ")
         if self.transport is None or self.transport.is_closing():
             return  # the client is gone or being hung up on (a closed TLS transport would raise)
         await super().push(status)
@@ -176,7 +189,11 @@ class RelaySMTP(HookNames, NoProgressLimit, SMTP):
         if self.relay is not None:
             self.relay.sessions.discard(self)
         if self.client_ip:
-            self.event("disconnect", result=type(error).__name__ if error else "closed")
+            # After our 221 a client may close at once without reading what is still on its way to it (a TLS 1.3
+            # session ticket, the close_notify): its kernel then answers with a reset. That is the session ending
+            # as it should.
+            normal = error is None or (self._said_goodbye and isinstance(error, ConnectionError))
+            self.event("disconnect", result="closed" if normal else type(error).__name__)
         super().connection_lost(error)
         self._handler_coroutine.add_done_callback(self._release)  # once the session's task has unwound
 
@@ -220,7 +237,10 @@ class RelaySMTP(HookNames, NoProgressLimit, SMTP):
             try:
                 await self._start_tls()
             except Exception as error:
-                self.event("tls_failed", error=type(error).__name__)
+                if isinstance(error, ConnectionError) and not getattr(self._tls_protocol, "received", 1):
+                    self.event("disconnect", result="closed before TLS")
+                else:
+                    self.event("tls_failed", error=type(error).__name__)
                 error.__traceback__ = None  # whose frames hold the error and its waiter again: reference cycles
                 self.abort()
                 self._release()  # no connection_lost comes: this protocol was never connected through TLS
@@ -261,7 +281,7 @@ class RelaySMTP(HookNames, NoProgressLimit, SMTP):
         # A reader holding more than its limit paused the socket: the handshake would never be read.
         self._reader._maybe_resume_transport()
         waiter = self.loop.create_future()
-        self._tls_protocol = sslproto.SSLProtocol(self.loop, self, self.tls_context, waiter, server_side=True,
+        self._tls_protocol = _CountingSSLProtocol(self.loop, self, self.tls_context, waiter, server_side=True,
                                                   ssl_handshake_timeout=settings.RELAY_TLS_HANDSHAKE_TIMEOUT)
         self._original_transport = self.transport
         self._original_transport.set_protocol(self._tls_protocol)

@@ -59,7 +59,7 @@ def test_writes_through_the_api_are_audited_as_the_key(cast):
 def test_the_panel_page_creates_shows_once_and_revokes(client, cast):
     client.force_login(cast.a.user)
     response = client.post(reverse("api_key_add"), {"name": "billing", "read_only": "on",
-                                                    "allowed_networks": "192.0.2.0/24"})
+                                                    "allowed_networks": "192.0.2.0/24"}, follow=True)
     assert response.status_code == 200
     key = ApiKey.objects.get(user=cast.a.user, name="billing")
     secret = response.context["secret"]

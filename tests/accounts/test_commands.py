@@ -91,7 +91,11 @@ def test_domain_add_verified_lists_the_records_to_publish():
     run("customer_create", "Bakery")
     result = run("domain_add", "Bakery", "bakery.test", "--verified")
     assert result["verified"] and result["status"] == "active"
-    assert [r["kind"] for r in result["records"]] == ["mx", "spf", "dkim", "dmarc"]
+    assert [r["kind"] for r in result["records"] if r["required"]] == ["mx", "spf", "dkim", "dmarc"]
+    out = io.StringIO()
+    call_command("domain_add", "Bakery", "shop.test", "--verified", stdout=out)
+    assert "  shop.test. IN MX " in out.getvalue()
+    assert "autoconfig.shop.test. IN CNAME" in out.getvalue() and "(optional: automatic client setup)" in out.getvalue()
 
 
 @pytest.mark.django_db

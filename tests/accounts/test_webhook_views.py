@@ -12,7 +12,7 @@ pytestmark = pytest.mark.django_db
 def test_registering_shows_the_secret_once(client, cast):
     client.force_login(cast.a.user)
     response = client.post(reverse("webhook_add"), {"url": "https://hooks.example.net/in",
-                                                    "events": ["message.bounced"]})
+                                                    "events": ["message.bounced"]}, follow=True)
     assert response.status_code == 200
     endpoint = WebhookEndpoint.objects.get()
     assert endpoint.customer == cast.a.customer and endpoint.events == ["message.bounced"]

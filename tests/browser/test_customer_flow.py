@@ -36,7 +36,7 @@ def test_customer_adds_domain_verifies_creates_mailbox_smtp_and_credential(page,
     # Publish the proof on a real DNS server, then "Check now" (an htmx swap of the DNS panel).
     dns_server(txt=[f"{name},{value}"])
     page.click("#check-now")
-    page.wait_for_selector("text=Records to publish")
+    page.wait_for_selector("#dns .msg:has-text('is verified')")
     assert "is verified" in page.inner_text("#dns") and page.inner_text("#domain-status") == "verified"
     assert "mx" in page.inner_text("#record-mx").lower() and "missing" in page.inner_text("#record-mx")
     domain.refresh_from_db()

@@ -46,11 +46,17 @@ def broker_env(broker_url: str, tmp_path: Path, **extra) -> dict[str, str]:
 class CeleryProcess:
     proc: subprocess.Popen
     log_path: Path
+    group: bool = False  # leads a process group of its own: killed as a group
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
     def kill(self) -> None:
+        if self.group:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait(10)
@@ -69,23 +75,28 @@ def celery_processes(tmp_path):
     """start(kind, env, *args) -> CeleryProcess for `celery -A hostingmail worker|beat`; all stopped afterwards."""
     started: list[CeleryProcess] = []
 
-    def start(kind: str, env: dict, *args: str) -> CeleryProcess:
+    def start(kind: str, env: dict, *args: str, new_session: bool = False) -> CeleryProcess:
+        """new_session: the process leads a process group of its own, so a signal can reach the whole group (as
+        systemd's stop, or Ctrl-C in a terminal, does)."""
         log_path = tmp_path / f"{kind}-{len(started)}.log"
         command = [sys.executable, "-m", "celery", "-A", "hostingmail", kind, "--loglevel=INFO", *args]
         if kind == "worker":
             command += ["-Q", env["HM_TASK_QUEUE"], "-n", f"w{len(started)}-{uuid.uuid4().hex[:6]}@%h",
                         "--without-heartbeat", "--without-gossip", "--without-mingle"]
-        else:
+        if kind == "beat" or "--beat" in args:
             command += ["-s", str(tmp_path / f"beat-{len(started)}"), "--pidfile="]
         with open(log_path, "wb") as log:
-            proc = subprocess.Popen(command, cwd=ROOT, env=child_env(**env), stdout=log, stderr=subprocess.STDOUT)
-        process = CeleryProcess(proc=proc, log_path=log_path)
+            proc = subprocess.Popen(command, cwd=ROOT, env=child_env(**env), stdout=log, stderr=subprocess.STDOUT,
+                                    start_new_session=new_session)
+        process = CeleryProcess(proc=proc, log_path=log_path, group=new_session)
         started.append(process)
         return process
 
     yield start
     for process in started:
         process.stop()
+        if process.group:
+            process.kill()  # whatever of its group outlived it
 
 
 def wait_until(predicate, *, timeout: float, what: str, processes=()) -> None:

@@ -30,7 +30,8 @@ class Command(ServiceCommand):
         lines = [f"Domain {result['unicode_name']} added to “{result['customer']}” (id {result['id']}, {result['status']})."]
         if result["verified"]:
             lines.append("Records to publish:")
-            lines += [f"  {r['name']} {r['type']} {r['value']}" for r in result["records"]]
+            lines += [f"  {r['zone_line']}" + ("" if r["required"] else "  (optional: automatic client setup)")
+                      for r in result["records"]]
         else:
             v = result["verification"]
             lines.append(f"To verify, publish: {v['name']} TXT {v['value']}")

@@ -122,7 +122,8 @@ def test_support_must_enrol_at_first_sign_in_then_gets_recovery_codes(client, ca
     wrong = client.post(reverse("security:enrol"), {"token": "000000" if code_for(device) != "000000" else "111111"})
     assert "That code is not right" in wrong.content.decode()
     response = client.post(reverse("security:enrol"), {"token": code_for(device)})
-    assert response.status_code == 200
+    assert response.status_code == 302 and response.url == reverse("security:recovery_codes_shown")
+    response = client.get(response.url)
     codes = response.context["codes"]
     assert len(codes) == security.RECOVERY_CODES and codes[0] in response.content.decode()
     # Copy and download (a text file made from the page itself: the codes are stored nowhere else readable).
@@ -212,7 +213,7 @@ def test_customer_may_turn_on_two_factor_and_is_then_asked_for_a_code(client, ca
     assert page.status_code == 200 and b"Set up" in page.content
     client.get(reverse("security:enrol"))
     device = TOTPDevice.objects.get(user=cast.a.user)
-    response = client.post(reverse("security:enrol"), {"token": code_for(device)})
+    response = client.post(reverse("security:enrol"), {"token": code_for(device)}, follow=True)
     assert len(response.context["codes"]) == security.RECOVERY_CODES
     fresh = Client()
     assert login(fresh, cast.a.user.username).url == reverse("security:code")
@@ -236,7 +237,7 @@ def test_new_recovery_codes_replace_the_old_ones(client, cast, settings):
     settings.OTP_STATIC_THROTTLE_FACTOR = 0
     sign_in_verified(client, cast.support)
     old = security.recovery_codes_new(user=cast.support)
-    response = client.post(reverse("security:recovery_codes"))
+    response = client.post(reverse("security:recovery_codes"), follow=True)
     new = response.context["codes"]
     assert set(new).isdisjoint(old)
     assert security.verify_code(cast.support, old[0]) is None

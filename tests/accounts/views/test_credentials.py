@@ -52,7 +52,7 @@ def test_create_credential_shows_the_secret_once_and_stores_only_a_hash(client, 
     expires = (timezone.localtime() + timedelta(days=30)).strftime("%Y-%m-%dT%H:%M")
     response = client.post(reverse("credential_add"), {
         "scope": f"m:{cast.a.mailbox.pk}", "description": "web shop", "allowed_networks": "192.0.2.0/24, 2001:db8::1",
-        "expires_at": expires}, REMOTE_ADDR="192.0.2.10")
+        "expires_at": expires}, REMOTE_ADDR="192.0.2.10", follow=True)
     assert response.status_code == 200 and "no-store" in response["Cache-Control"]
     secret = response.context["secret"]
     credential = SmtpCredential.objects.get(description="web shop")
@@ -72,7 +72,7 @@ def test_create_credential_shows_the_secret_once_and_stores_only_a_hash(client, 
 
 def test_create_domain_wide_credential(client, cast):
     client.force_login(cast.a.user)
-    response = client.post(reverse("credential_add"), {"scope": f"d:{cast.a.domain.pk}"})
+    response = client.post(reverse("credential_add"), {"scope": f"d:{cast.a.domain.pk}"}, follow=True)
     credential = response.context["credential"]
     assert credential.mailbox is None and credential.domain == cast.a.domain
     assert "any address @alpha.test" in response.content.decode()
@@ -111,7 +111,8 @@ def test_mailbox_owner_creates_app_passwords_for_their_own_address_only(client, 
     for scope in (f"d:{cast.a.domain.pk}", f"m:{other.pk}"):
         response = client.post(reverse("credential_add"), {"scope": scope})
         assert "Select a valid choice" in response.context["form"].errors["scope"][0]
-    response = client.post(reverse("credential_add"), {"scope": f"m:{cast.a.mailbox.pk}", "description": "phone"})
+    response = client.post(reverse("credential_add"), {"scope": f"m:{cast.a.mailbox.pk}", "description": "phone"},
+                           follow=True)
     assert response.context["credential"].mailbox == cast.a.mailbox
 
 
