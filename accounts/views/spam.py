@@ -3,6 +3,7 @@ block lists. Customers see their own; resellers and support the customers in the
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.conf import settings
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
@@ -26,6 +27,7 @@ def _page(request, customer, *, bound: tuple[int, DomainThresholdsForm] | None =
             prefix=f"d{domain.pk}")))
     context = {
         "customer": customer, "bounds": spam.score_bounds(customer), "domains": domains,
+        "checking": bool(settings.RSPAMD_URL),
         "rules": SenderRule.objects.filter(customer=customer),
         "form": ThresholdsForm(initial={"mark_score": policy.mark_score, "reject_score": policy.reject_score}),
         "bounds_form": BoundsForm(initial={"min_score": policy.min_score, "max_score": policy.max_score})

@@ -125,3 +125,13 @@ def test_support_and_the_reseller_reach_the_page_from_their_customer_pages(clien
     client.force_login(cast.reseller_a_admin)
     assert target in client.get(reverse("reseller:customer", args=[cast.a.customer.pk])).content.decode()
     assert target in client.get(reverse("customer_dashboard", args=[cast.a.customer.pk])).content.decode()
+
+
+@pytest.mark.parametrize("url, says_off", [("", True), ("http://127.0.0.1:11333", False)])
+def test_the_page_says_when_spam_checking_is_off(client, cast, settings, url, says_off):
+    """Nothing on the page may promise scoring or sender lists the MX does not apply (RSPAMD_URL empty: off)."""
+    settings.RSPAMD_URL = url
+    client.force_login(cast.a.user)
+    page = client.get(reverse("spam_settings", args=[cast.a.customer.pk])).content.decode()
+    assert ('id="spam-off"' in page) is says_off
+    assert ("Every message to your mailboxes is scored" in page) is not says_off
