@@ -279,6 +279,15 @@ class HoldRequest(models.Model):
         indexes = [models.Index(fields=["applied_at"], name="holdrequest_pending")]
 
 
+class RouteGeneration(models.Model):
+    """One row: bumped in the same transaction by every change to where mail for an address goes (a mailbox, domain,
+    customer or reseller suspended or deleted, an alias, catch-all, alias domain or forward changed). Each MX process
+    reads it once per SMTP transaction and forgets the recipients it remembered when it moved, so such a change is
+    taken at the next RCPT of every MX process instead of after MX_RECIPIENT_CACHE_SECONDS."""
+
+    value = models.PositiveBigIntegerField(default=0)
+
+
 class ApiKey(models.Model):
     """A key for the REST API. It acts as its user (a support, reseller admin or customer user): it sees and
     changes what that user may in the panel, through the same selectors and services, or less (read-only).

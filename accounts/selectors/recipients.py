@@ -27,7 +27,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 
 from accounts import srs
-from accounts.models import Alias, Domain, Mailbox, Status
+from accounts.models import Alias, Domain, Mailbox, RouteGeneration, Status
 from accounts.normalize import normalize_domain, normalize_local_part
 
 # Hops from the address asked for to a final destination (alias -> alias -> mailbox is 2).
@@ -189,3 +189,8 @@ def resolve_recipient(address: str) -> Route:
     if not walk.mailbox_ids and not walk.external:
         raise RecipientRefused(walk.refusals[0] if walk.refusals else USER_UNKNOWN)
     return Route(mailbox_ids=tuple(walk.mailbox_ids), external=tuple(walk.external))
+
+
+def route_generation() -> int:
+    """Moves with every change to where mail goes (accounts.services.routes.routes_changed)."""
+    return RouteGeneration.objects.filter(pk=1).values_list("value", flat=True).first() or 0

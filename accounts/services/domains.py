@@ -15,6 +15,7 @@ from accounts.models import Customer, Domain, User
 from accounts.normalize import domain_skeleton, domain_to_ascii, domain_to_unicode, normalize_domain
 from accounts.services.audit_log import audit, snapshot
 from accounts.services.logins import logins_end
+from accounts.services.routes import routes_changed
 from accounts.services.webhooks import event_record
 
 
@@ -98,6 +99,7 @@ def domain_set_dmarc_reject_policy(*, actor: User | None, domain: Domain, policy
         before = {"dmarc_reject_policy": domain.dmarc_reject_policy}
         domain.dmarc_reject_policy = policy
         domain.save(update_fields=["dmarc_reject_policy"])
+        routes_changed()
         audit(actor=actor, action="domain.dmarc_reject_policy", obj=domain, before=before,
               after={"dmarc_reject_policy": policy}, client_ip=client_ip)
     return domain
@@ -108,6 +110,7 @@ def domain_delete(*, actor: User | None, domain: Domain, client_ip: str | None =
         before = snapshot(domain)
         audit(actor=actor, action="domain.delete", obj=domain, before=before, client_ip=client_ip)
         logins_end(customer_ids=[domain.customer_id])
+        routes_changed()
         domain.delete()
 
 

@@ -13,6 +13,7 @@ from accounts.models import Alias, Customer, Domain, DovecotQuota, Mailbox, User
 from accounts.normalize import normalize_local_part
 from accounts.services.audit_log import audit, snapshot
 from accounts.services.logins import logins_end
+from accounts.services.routes import routes_changed
 
 
 def validate_mailbox_password(password: str, *, address: str = "") -> None:
@@ -71,6 +72,7 @@ def mailbox_create(*, actor: User | None, domain: Domain, local_part: str, passw
         mailbox = Mailbox(domain=domain, local_part=local, password_hash=password_hash, quota_mb=quota_mb,
                           smtp_enabled=smtp_enabled, display_name=display_name)
         mailbox.save()
+        routes_changed()  # an address the catch-all or an alias domain took now goes here
         audit(actor=actor, action="mailbox.create", obj=mailbox, after=snapshot(mailbox), client_ip=client_ip)
     return mailbox
 
@@ -101,6 +103,8 @@ def mailbox_update(*, actor: User | None, mailbox: Mailbox, client_ip: str | Non
         mailbox.save()
         if not mailbox.is_active or not mailbox.smtp_enabled:
             logins_end(customer_ids=[customer.pk])
+        if {"is_active", "quota_mb"} & set(changes):
+            routes_changed()
         audit(actor=actor, action="mailbox.update", obj=mailbox, before=before, after=snapshot(mailbox),
               reason=reason, client_ip=client_ip)
     return mailbox
@@ -123,6 +127,7 @@ def mailbox_delete(*, actor: User | None, mailbox: Mailbox, client_ip: str | Non
     with transaction.atomic():
         audit(actor=actor, action="mailbox.delete", obj=mailbox, before=snapshot(mailbox), client_ip=client_ip)
         logins_end(customer_ids=[mailbox.domain.customer_id])
+        routes_changed()
         mailbox.delete()
 
 

@@ -9,7 +9,8 @@ from django.conf import settings
 
 from accounts.models import Domain, Mailbox
 from accounts.normalize import normalize_domain, split_address
-from accounts.selectors.recipients import RecipientRefused, is_bare_postmaster, postmaster_address, resolve_recipient
+from accounts.selectors.recipients import (RecipientRefused, is_bare_postmaster, postmaster_address, resolve_recipient,
+                                          route_generation)
 from relay.submission.policy import Reject, check_path
 
 RELAY_DENIED = "554 5.7.1 Relay access denied"
@@ -72,12 +73,20 @@ class Accepted:
 class RouteCache:
     """Recipients found deliverable in the last MX_RECIPIENT_CACHE_SECONDS, per MX process: a sender's next
     messages to the same addresses skip the database (3 ms of the server's time per RCPT, most of the MX's cost
-    in bench/mx.py). Refusals are never kept, so a restored mailbox is taken at once; a mailbox suspended or
-    deleted is refused at most that many seconds later (and Dovecot refuses it at delivery meanwhile)."""
+    in bench/mx.py). Refusals are never kept, so a restored mailbox is taken at once; everything is forgotten when
+    the route generation (accounts.models.RouteGeneration, read once per SMTP transaction) moved, so a mailbox,
+    domain or customer suspended or deleted, or an alias changed, is refused at the next RCPT."""
 
     def __init__(self, seconds: float, size: int = 10000):
         self.seconds, self.size = seconds, size
         self.entries: dict[str, tuple[float, Accepted]] = {}
+        self.generation: int | None = None
+
+    def follow(self, generation: int) -> None:
+        """Forget everything when where mail goes changed since the entries were looked up."""
+        if generation != self.generation:
+            self.entries.clear()
+            self.generation = generation
 
     def get(self, address: str, size: int | None) -> Accepted | None:
         entry = self.entries.get(address)
@@ -88,8 +97,9 @@ class RouteCache:
             return None  # asked again: the database says whether it fits
         return accepted
 
-    def put(self, accepted: Accepted) -> None:
-        if self.seconds <= 0:
+    def put(self, accepted: Accepted, generation: int | None) -> None:
+        # A lookup made for a transaction that began before the last change may be out of date: not kept.
+        if self.seconds <= 0 or generation != self.generation:
             return
         if len(self.entries) >= self.size:
             self.entries.clear()
@@ -119,6 +129,12 @@ def check_recipient(address: str, size: int | None = None) -> Accepted:
     return Accepted(address=address, mailboxes=tuple(mailboxes), external=tuple(route.external), free=free,
                     forwarding_domain_id=forwarding,
                     dmarc_reject=not domain or domain[1] == Domain.DmarcRejectPolicy.REJECT)
+
+
+def route_generations(items: list) -> list[int]:
+    """The route generation, read once for the transactions of several sessions starting at the same moment."""
+    generation = route_generation()
+    return [generation] * len(items)
 
 
 def check_recipients(items: list[tuple[str, int | None]]) -> list[Accepted | Reject]:

@@ -66,6 +66,7 @@ class MxHandler(HookNames):
         envelope.mail_from = sender or NULL_SENDER
         envelope.mail_options.extend(mail_options)
         envelope.accepted = []
+        envelope.route_generation = None
         return "250 2.1.0 Sender OK"
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
@@ -76,11 +77,14 @@ class MxHandler(HookNames):
             if address in envelope.rcpt_tos:  # a repeated recipient gets one copy
                 return "250 2.1.5 Recipient OK"
             size = size_parameter(envelope.mail_options)
+            if envelope.route_generation is None:  # once per transaction: has where mail goes changed?
+                envelope.route_generation = await self.db.gather(rules.route_generations, None)
+                self.routes.follow(envelope.route_generation)
             accepted = self.routes.get(address, size)
             if accepted is None:
                 # Batched with the other sessions' RCPTs waiting at the same moment (as AUTH lookups are).
                 accepted = await self.db.gather(rules.check_recipients, (address, size))
-                self.routes.put(accepted)
+                self.routes.put(accepted, envelope.route_generation)
         except Reject as reject:
             return reject.reply
         except DatabaseError as error:
