@@ -200,6 +200,11 @@ class Mailbox(SendingLimits):
     def unicode_address(self):
         return f"{self.local_part}@{self.domain.unicode_name}"
 
+    @property
+    def is_full(self) -> bool:
+        """As the MX sees it at RCPT (552 5.2.2 Mailbox full)."""
+        return self.used_bytes >= self.quota_mb * 1024 * 1024
+
 
 class Alias(models.Model):
     """local_part@domain delivered to one or more addresses: hosted ones (mailboxes, other aliases) or external."""

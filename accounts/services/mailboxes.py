@@ -138,14 +138,19 @@ def mailboxes_import_dovecot_usage() -> int:
         local, _, domain = row.username.lower().rpartition("@")
         by_domain.setdefault(domain, {})[local] = row
     now = timezone.now()
-    changed = []
+    changed, filled_or_freed = [], False
     for domain, rows in by_domain.items():
-        for mailbox in Mailbox.objects.filter(domain__name=domain, local_part__in=list(rows)).only("pk", "local_part"):
+        for mailbox in (Mailbox.objects.filter(domain__name=domain, local_part__in=list(rows))
+                        .only("pk", "local_part", "quota_mb", "used_bytes")):
             row = rows[mailbox.local_part]
+            was_full = mailbox.is_full
             mailbox.used_bytes = max(row.bytes, 0)
             mailbox.used_messages = max(row.messages, 0)
             mailbox.usage_updated_at = now
+            filled_or_freed |= mailbox.is_full != was_full
             changed.append(mailbox)
     with transaction.atomic():
         Mailbox.objects.bulk_update(changed, ["used_bytes", "used_messages", "usage_updated_at"], batch_size=500)
+        if filled_or_freed:  # the MX refuses a full mailbox at RCPT (552 5.2.2)
+            routes_changed()
     return len(changed)

@@ -66,7 +66,9 @@ class MxHandler(HookNames):
         envelope.mail_from = sender or NULL_SENDER
         envelope.mail_options.extend(mail_options)
         envelope.accepted = []
-        envelope.route_generation = None
+        # Has where mail goes changed since the recipients were remembered? Read while the client sends its RCPT.
+        envelope.route_generation = asyncio.ensure_future(self.db.gather(rules.route_generations, None))
+        envelope.route_generation.add_done_callback(_retrieved)
         return "250 2.1.0 Sender OK"
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
@@ -77,8 +79,8 @@ class MxHandler(HookNames):
             if address in envelope.rcpt_tos:  # a repeated recipient gets one copy
                 return "250 2.1.5 Recipient OK"
             size = size_parameter(envelope.mail_options)
-            if envelope.route_generation is None:  # once per transaction: has where mail goes changed?
-                envelope.route_generation = await self.db.gather(rules.route_generations, None)
+            if isinstance(envelope.route_generation, asyncio.Future):  # the transaction's first RCPT
+                envelope.route_generation = await envelope.route_generation
                 self.routes.follow(envelope.route_generation)
             accepted = self.routes.get(address, size)
             if accepted is None:
@@ -133,6 +135,12 @@ class MxHandler(HookNames):
                      size=stored.size, spf=verdict.spf, dkim=",".join(r for r, _ in verdict.dkim) or "none",
                      dmarc=verdict.dmarc, result="queued")
         return f"250 2.0.0 Ok: queued as {stored.queue_id}"
+
+
+def _retrieved(future: asyncio.Future) -> None:
+    # A session that ends before its RCPT never awaits the read: its failure is not worth a warning.
+    if not future.cancelled():
+        future.exception()
 
 
 def _authenticate(content: bytes, client_ip: str, helo: str, mail_from: str):

@@ -57,3 +57,22 @@ def test_restoring_moves_it_too_and_a_credential_suspension_does_not(cast):
     before = route_generation()
     suspend(actor=None, obj=credential, reason="x")
     assert route_generation() == before
+
+
+def test_dovecot_usage_moves_it_only_when_a_mailbox_fills_up_or_frees_room(cast):
+    from accounts.models import DovecotQuota
+    from accounts.services.mailboxes import mailboxes_import_dovecot_usage
+
+    quota = cast.a.mailbox.quota_mb * 1024 * 1024
+    row = DovecotQuota.objects.create(username="info@alpha.test", bytes=1000, messages=1)
+    before = route_generation()
+    mailboxes_import_dovecot_usage()
+    assert route_generation() == before  # more used, still room: the MX's answer is the same
+    row.bytes = quota
+    row.save()
+    mailboxes_import_dovecot_usage()
+    assert route_generation() == before + 1  # full: refused at the next RCPT
+    row.bytes = quota - 1
+    row.save()
+    mailboxes_import_dovecot_usage()
+    assert route_generation() == before + 2
