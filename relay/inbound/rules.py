@@ -9,8 +9,8 @@ from django.conf import settings
 
 from accounts.models import Domain, Mailbox
 from accounts.normalize import normalize_domain, split_address
-from accounts.selectors.recipients import (RecipientRefused, is_bare_postmaster, postmaster_address, resolve_recipient,
-                                          route_generation)
+from accounts.selectors.recipients import (Forwarder, RecipientRefused, is_bare_postmaster, postmaster_address,
+                                          resolve_recipient, route_generation)
 from relay.submission.policy import Reject, check_path
 
 RELAY_DENIED = "554 5.7.1 Relay access denied"
@@ -63,11 +63,13 @@ class Accepted:
     mailboxes: tuple[Destination, ...]
     external: tuple[str, ...]
     free: int | None = None  # octets left in the fullest of its mailboxes (None: no limit)
-    # The hosted domain of the address when it forwards outside: the copies go out in its name (SRS, ARC) and
-    # count against its sending limits.
+    # The hosted domain of the address when it forwards outside (the message log shows the message under it).
     forwarding_domain_id: int | None = None
     # The address's domain honours a sender's DMARC p=reject (Domain.dmarc_reject_policy "reject").
     dmarc_reject: bool = True
+    # Per external address, in order: the hosted domain (and mailbox) that forwards it. Each copy goes out in that
+    # domain's name (SRS, ARC) and counts against its (or the mailbox's) sending limits.
+    forwarders: tuple[Forwarder, ...] = ()
 
 
 class RouteCache:
@@ -125,9 +127,9 @@ def check_recipient(address: str, size: int | None = None) -> Accepted:
         mailboxes.append(Destination(pk, f"{local}@{domain}", customer_id))
     parts = split_address(address)
     domain = parts and Domain.objects.filter(name=parts[1]).values_list("pk", "dmarc_reject_policy").first()
-    forwarding = domain[0] if domain and route.external else None
+    forwarding = route.forwarders[0].domain_id if route.external else None
     return Accepted(address=address, mailboxes=tuple(mailboxes), external=tuple(route.external), free=free,
-                    forwarding_domain_id=forwarding,
+                    forwarding_domain_id=forwarding, forwarders=route.forwarders,
                     dmarc_reject=not domain or domain[1] == Domain.DmarcRejectPolicy.REJECT)
 
 
