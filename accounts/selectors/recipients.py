@@ -204,11 +204,14 @@ def resolve_recipient(address: str) -> Route:
                  forwarders=tuple(walk.external.values()))
 
 
+def route_generation_sql() -> str:
+    return f"SELECT value FROM {connection.ops.quote_name(RouteGeneration._meta.db_table)} WHERE id = 1"
+
+
 def route_generation() -> int:
     """Moves with every change to where mail goes (accounts.services.routes.routes_changed). Plain SQL: the MX asks
     it once per SMTP transaction, and the ORM's query building cost more than the query."""
-    table = connection.ops.quote_name(RouteGeneration._meta.db_table)
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT value FROM {table} WHERE id = 1")
+        cursor.execute(route_generation_sql())
         row = cursor.fetchone()
     return row[0] if row else 0

@@ -15,6 +15,7 @@ from django.db import DatabaseError
 from relay import metrics
 from relay.inbound import rules, senderauth
 from relay.inbound.accept import InboundMessage, accept_inbound
+from relay.inbound.generation import GenerationReader
 from relay.smtpd.protocol import HookNames, RelaySMTP, same_help
 from relay.smtpd.server import Relay, RelayConfig
 from relay.smtpd.tls import tls_version
@@ -51,7 +52,11 @@ class MxHandler(HookNames):
     def __init__(self, db):
         self.db = db
         self.routes = rules.RouteCache(settings.MX_RECIPIENT_CACHE_SECONDS)
+        self.generations = GenerationReader(db)
         self.lane = 0
+
+    async def aclose(self) -> None:
+        await self.generations.close()
 
     async def handle_EHLO(self, server, session, envelope, hostname, responses):
         session.host_name = hostname
@@ -67,7 +72,7 @@ class MxHandler(HookNames):
         envelope.mail_options.extend(mail_options)
         envelope.accepted = []
         # Has where mail goes changed since the recipients were remembered? Read while the client sends its RCPT.
-        envelope.route_generation = asyncio.ensure_future(self.db.gather(rules.route_generations, None))
+        envelope.route_generation = asyncio.ensure_future(self.generations.read())
         envelope.route_generation.add_done_callback(_retrieved)
         return "250 2.1.0 Sender OK"
 
