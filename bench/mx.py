@@ -90,12 +90,13 @@ def lmtp_rates(args, env: dict, workdir: Path) -> tuple[int, float, float]:
     from relay.models import QueuedMessage
     from tests.support.dovecot import running_dovecot
 
-    ids = list(QueuedMessage.objects.filter(direction="inbound").order_by("id")
-               .values_list("pk", flat=True)[:args.lmtp_messages])
-    wanted = set(ids)
     # The MX's own delivery tasks (the messages it committed together), as it published them.
-    tasks = [task for task in ([pk for pk in task if pk in wanted]
-                               for task in published_tasks(workdir / "broker" / "out")) if task]
+    tasks, ids = [], []
+    for task in published_tasks(workdir / "broker" / "out"):
+        if len(ids) >= args.lmtp_messages:
+            break
+        tasks.append(task)
+        ids += task
     sample = bytes(QueuedMessage.objects.get(pk=ids[0]).content)
     with running_dovecot() as dovecot:
         queue = f"bench-mx-{uuid.uuid4().hex[:8]}"

@@ -299,6 +299,8 @@ MX_DMARC_REJECT = env.bool("MX_DMARC_REJECT", default=True)
 # Dovecot's LMTP service for local delivery: a unix socket path or HOST:PORT.
 LMTP_URL = env("LMTP_URL", default="/var/run/dovecot/lmtp")
 LMTP_TIMEOUT = env.float("LMTP_TIMEOUT", default=60.0)
+# Seconds a worker thread keeps its LMTP session with Dovecot for its next delivery (0: a session per message).
+LMTP_REUSE_SECONDS = env.float("LMTP_REUSE_SECONDS", default=30.0)
 
 # Delivery.
 DELIVERY_PORT = env.int("DELIVERY_PORT", default=25)
