@@ -232,6 +232,11 @@ class Mailbox(SendingLimits):
     def unicode_address(self):
         return f"{self.local_part}@{self.domain.unicode_name}"
 
+    @property
+    def is_full(self) -> bool:
+        """As the MX sees it at RCPT (552 5.2.2 Mailbox full)."""
+        return self.used_bytes >= self.quota_mb * 1024 * 1024
+
 
 class Alias(models.Model):
     """local_part@domain delivered to one or more addresses: hosted ones (mailboxes, other aliases) or external."""
@@ -313,6 +318,15 @@ class HoldRequest(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["applied_at"], name="holdrequest_pending")]
+
+
+class RouteGeneration(models.Model):
+    """One row: bumped in the same transaction by every change to where mail for an address goes (a mailbox, domain,
+    customer or reseller suspended or deleted, an alias, catch-all, alias domain or forward changed). Each MX process
+    reads it once per SMTP transaction and forgets the recipients it remembered when it moved, so such a change is
+    taken at the next RCPT of every MX process instead of after MX_RECIPIENT_CACHE_SECONDS."""
+
+    value = models.PositiveBigIntegerField(default=0)
 
 
 class ApiKey(models.Model):

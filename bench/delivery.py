@@ -82,6 +82,12 @@ def accept(env: dict, cert: Path, key: Path, logins, args) -> tuple[float, list[
         load = asyncio.run(smtpload.run_load(**common, messages=-(-args.n // 20), messages_only=True))
     finally:
         relay.stop()  # after its notices are published
+    return load.rate, published_tasks(outbox)
+
+
+def published_tasks(outbox: Path) -> list[list[int]]:
+    """The delivery tasks waiting in the embedded filesystem broker (the message ids of each), in the order they
+    were published; taken out of it, so that they are sent to the workers only as the benchmark says."""
     tasks = []
     for path in sorted(outbox.glob("*.msg"), key=lambda p: int(p.name.partition("_")[0])):
         payload = json.loads(path.read_bytes())
@@ -91,7 +97,7 @@ def accept(env: dict, cert: Path, key: Path, logins, args) -> tuple[float, list[
             if payload["properties"].get("body_encoding") == "base64":
                 body = base64.b64decode(body)
             tasks.append(json.loads(body)[0][0])
-    return load.rate, tasks
+    return tasks
 
 
 def measure_delivery(*, args, env: dict, tasks: list[list[int]], reuse: bool, workdir: Path

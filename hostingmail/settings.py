@@ -320,8 +320,9 @@ MX_AUTHSERV_ID = env("MX_AUTHSERV_ID", default=MAIL_MX_HOST)
 MX_MAX_RECIPIENTS = env.int("MX_MAX_RECIPIENTS", default=100)
 # The provider's own hosted domain: the bare RCPT TO:<postmaster> (RFC 5321 4.5.1) is its postmaster.
 MX_POSTMASTER_DOMAIN = env("MX_POSTMASTER_DOMAIN", default="") or RELAY_HOSTNAME
-# Seconds a deliverable recipient is remembered by an MX process (0: look every RCPT up in the database).
-MX_RECIPIENT_CACHE_SECONDS = env.float("MX_RECIPIENT_CACHE_SECONDS", default=5.0)
+# Seconds a deliverable recipient is remembered by an MX process (0: look every RCPT up in the database). A change to
+# where mail goes (a suspension, a deletion, an alias) is taken at once all the same: see accounts.models.RouteGeneration.
+MX_RECIPIENT_CACHE_SECONDS = env.float("MX_RECIPIENT_CACHE_SECONDS", default=300.0)
 # A message that already crossed this many Received headers is looping (RFC 5321 6.3).
 MX_MAX_RECEIVED = env.int("MX_MAX_RECEIVED", default=30)
 # DMARC p=reject with failed alignment: refused at the end of DATA (true; a domain relaxed to "mark", its
@@ -357,6 +358,8 @@ MX_GREYLIST_EXPIRE_DAYS = env.int("MX_GREYLIST_EXPIRE_DAYS", default=35)
 # Dovecot's LMTP service for local delivery: a unix socket path or HOST:PORT.
 LMTP_URL = env("LMTP_URL", default="/var/run/dovecot/lmtp")
 LMTP_TIMEOUT = env.float("LMTP_TIMEOUT", default=60.0)
+# Seconds a worker thread keeps its LMTP session with Dovecot for its next delivery (0: a session per message).
+LMTP_REUSE_SECONDS = env.float("LMTP_REUSE_SECONDS", default=30.0)
 
 # Delivery.
 DELIVERY_PORT = env.int("DELIVERY_PORT", default=25)

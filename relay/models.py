@@ -102,6 +102,10 @@ class Recipient(models.Model):
     address = models.CharField(max_length=320, db_index=True)
     # Set for local delivery (a hosted mailbox, over LMTP to Dovecot); empty for a remote address.
     mailbox = models.ForeignKey(Mailbox, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # An inbound message's external recipient: the hosted domain whose alias, catch-all or mailbox forwards to it
+    # (the copy's SRS address and ARC seal), and the mailbox for a mailbox's forward copy (whose limits count it).
+    forward_domain = models.ForeignKey(Domain, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    forward_mailbox = models.ForeignKey(Mailbox, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     state = models.CharField(max_length=10, choices=State.choices, default=State.QUEUED)
     last_code = models.PositiveSmallIntegerField(null=True, blank=True)
     last_status = models.CharField(max_length=12, blank=True)  # enhanced status, e.g. 5.1.1

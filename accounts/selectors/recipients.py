@@ -25,9 +25,10 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.db import connection
 
 from accounts import srs
-from accounts.models import Alias, Domain, Mailbox, Status
+from accounts.models import Alias, Domain, Mailbox, RouteGeneration, Status
 from accounts.normalize import normalize_domain, normalize_local_part
 
 # Hops from the address asked for to a final destination (alias -> alias -> mailbox is 2).
@@ -44,12 +45,23 @@ TOO_DEEP = "550 5.4.6 Too many alias hops"
 TOO_MANY = "550 5.4.6 Alias expands to too many addresses"
 SRS_INVALID = "550 5.1.1 Invalid or expired SRS address"
 POSTMASTER = "postmaster"
+_MAILBOX_FIELDS = ("id", "domain_id", "is_active", "quota_mb", "used_bytes", "forward_to", "forward_keep_copy")
+
+
+@dataclass(frozen=True)
+class Forwarder:
+    """Who sends the copy to an external address: the hosted domain whose alias, catch-all or mailbox names it (its
+    SRS address and ARC seal) and, for a mailbox's forward copy, that mailbox (whose sending limits count it)."""
+
+    domain_id: int
+    mailbox_id: int | None = None
 
 
 @dataclass(frozen=True)
 class Route:
     mailbox_ids: tuple[int, ...]  # hosted mailboxes (the MX delivers them over LMTP)
     external: tuple[str, ...]  # external addresses (forwarded through the outbound queue with SRS)
+    forwarders: tuple[Forwarder, ...] = ()  # one per external address, in the same order
 
 
 class RecipientRefused(Exception):
@@ -67,7 +79,7 @@ class RecipientRefused(Exception):
 @dataclass
 class _Walk:
     mailbox_ids: dict[int, None] = field(default_factory=dict)
-    external: dict[str, None] = field(default_factory=dict)
+    external: dict[str, Forwarder] = field(default_factory=dict)
     refusals: list[str] = field(default_factory=list)
     domains: dict[str, Domain | None] = field(default_factory=dict)
     seen: int = 0
@@ -85,8 +97,9 @@ class _Walk:
             raise RecipientRefused(reply)
         self.refusals.append(reply)
 
-    def expand(self, address: str, path: tuple[str, ...]) -> None:
-        """Follow one address; `path` holds the hosted addresses that led here (empty for the recipient asked)."""
+    def expand(self, address: str, path: tuple[str, ...], via: Forwarder | None = None) -> None:
+        """Follow one address; `path` holds the hosted addresses that led here (empty for the recipient asked),
+        `via` the hosted domain (and mailbox) whose alias, catch-all or forward named it."""
         top = not path
         self.seen += 1
         if self.seen > MAX_EXPANSION:
@@ -103,7 +116,7 @@ class _Walk:
         if domain is None:
             if top:
                 raise RecipientRefused(RELAY_DENIED)
-            self.external[f"{local_raw}@{domain_name}"] = None
+            self.external.setdefault(f"{local_raw}@{domain_name}", via)
             return None
         if not domain.is_verified:
             return self.refuse(RELAY_DENIED if top else USER_UNKNOWN, top=top)
@@ -112,7 +125,7 @@ class _Walk:
                 original = srs.srs_reverse(f"{local_raw}@{domain_name}")
             except srs.SrsInvalid:
                 raise RecipientRefused(SRS_INVALID) from None
-            self.external[original] = None
+            self.external.setdefault(original, Forwarder(domain.pk))
             return None
         customer = domain.customer
         reseller = customer.reseller
@@ -130,21 +143,20 @@ class _Walk:
             raise RecipientRefused(TOO_DEEP)
         here = (*path, key)
 
-        mailbox = (Mailbox.objects.filter(domain=domain, local_part=local)
-                   .values("id", "is_active", "quota_mb", "used_bytes", "forward_to", "forward_keep_copy").first())
+        mailbox = Mailbox.objects.filter(domain=domain, local_part=local).values(*_MAILBOX_FIELDS).first()
         if mailbox is not None:
             return self._mailbox(mailbox, here, top=top)
         alias = Alias.objects.filter(domain=domain, local_part=local, is_enabled=True).values("destinations").first()
         if alias is not None:
             for destination in alias["destinations"]:
-                self.expand(destination, here)
+                self.expand(destination, here, Forwarder(domain.pk))
             return None
         if domain.alias_of_id:
             target = Domain.objects.filter(pk=domain.alias_of_id).values_list("name", flat=True).first()
             if target:
                 return self.expand(f"{local}@{target}", here)
         if domain.catchall:
-            return self.expand(domain.catchall, here)
+            return self.expand(domain.catchall, here, Forwarder(domain.pk))
         if local == POSTMASTER:
             mailbox = _postmaster_mailbox(domain)
             if mailbox is not None:
@@ -160,13 +172,13 @@ class _Walk:
                 return self.refuse(MAILBOX_FULL, top=top)
             self.mailbox_ids[mailbox["id"]] = None
         for destination in forwards:
-            self.expand(destination, here)
+            # The postmaster fallback may be a mailbox of another of the customer's domains: its own domain forwards.
+            self.expand(destination, here, Forwarder(mailbox["domain_id"], mailbox["id"]))
         return None
 
 
 def _postmaster_mailbox(domain: Domain) -> dict | None:
-    mailboxes = (Mailbox.objects.filter(is_active=True).order_by("created_at", "id")
-                 .values("id", "is_active", "quota_mb", "used_bytes", "forward_to", "forward_keep_copy"))
+    mailboxes = Mailbox.objects.filter(is_active=True).order_by("created_at", "id").values(*_MAILBOX_FIELDS)
     return (mailboxes.filter(domain=domain).first()
             or mailboxes.filter(domain__customer_id=domain.customer_id, domain__verified_at__isnull=False).first())
 
@@ -188,4 +200,18 @@ def resolve_recipient(address: str) -> Route:
     walk.expand(address, ())
     if not walk.mailbox_ids and not walk.external:
         raise RecipientRefused(walk.refusals[0] if walk.refusals else USER_UNKNOWN)
-    return Route(mailbox_ids=tuple(walk.mailbox_ids), external=tuple(walk.external))
+    return Route(mailbox_ids=tuple(walk.mailbox_ids), external=tuple(walk.external),
+                 forwarders=tuple(walk.external.values()))
+
+
+def route_generation_sql() -> str:
+    return f"SELECT value FROM {connection.ops.quote_name(RouteGeneration._meta.db_table)} WHERE id = 1"
+
+
+def route_generation() -> int:
+    """Moves with every change to where mail goes (accounts.services.routes.routes_changed). Plain SQL: the MX asks
+    it once per SMTP transaction, and the ORM's query building cost more than the query."""
+    with connection.cursor() as cursor:
+        cursor.execute(route_generation_sql())
+        row = cursor.fetchone()
+    return row[0] if row else 0

@@ -13,6 +13,7 @@ from django.db import transaction
 from accounts.models import Alias, Customer, Domain, Mailbox, User
 from accounts.normalize import normalize_domain, normalize_local_part
 from accounts.services.audit_log import audit, snapshot
+from accounts.services.routes import routes_changed
 
 MAX_DESTINATIONS = 50
 MAX_FORWARDS = 10
@@ -95,6 +96,7 @@ def alias_create(*, actor: User | None, domain: Domain, local_part: str, destina
         alias = Alias.objects.create(domain=domain, local_part=local, destinations=cleaned, is_enabled=is_enabled,
                                      description=(description or "").strip()[:200])
         audit(actor=actor, action="alias.create", obj=alias, after=snapshot(alias), client_ip=client_ip)
+        routes_changed()  # an address the catch-all or an alias domain took now goes here
     return alias
 
 
@@ -114,6 +116,7 @@ def alias_update(*, actor: User | None, alias: Alias, destinations=None, descrip
         if after != before:
             alias.save()
             audit(actor=actor, action="alias.update", obj=alias, before=before, after=after, client_ip=client_ip)
+            routes_changed()
     return alias
 
 
@@ -121,6 +124,7 @@ def alias_delete(*, actor: User | None, alias: Alias, client_ip: str | None = No
     with transaction.atomic():
         audit(actor=actor, action="alias.delete", obj=alias, before=snapshot(alias), client_ip=client_ip)
         alias.delete()
+        routes_changed()
 
 
 def domain_set_catchall(*, actor: User | None, domain: Domain, destination: str,
@@ -141,6 +145,7 @@ def domain_set_catchall(*, actor: User | None, domain: Domain, destination: str,
         before = {"catchall": domain.catchall}
         domain.catchall = value
         domain.save(update_fields=["catchall"])
+        routes_changed()
         audit(actor=actor, action="domain.catchall", obj=domain, before=before, after={"catchall": value},
               client_ip=client_ip)
     return domain
@@ -171,6 +176,7 @@ def domain_set_alias_of(*, actor: User | None, domain: Domain, target: Domain | 
         before = {"alias_of": domain.alias_of_id}
         domain.alias_of = target
         domain.save(update_fields=["alias_of"])
+        routes_changed()
         audit(actor=actor, action="domain.alias_of", obj=domain, before=before,
               after={"alias_of": new, "alias_of_name": target.name if target else ""}, client_ip=client_ip)
     return domain
@@ -190,5 +196,6 @@ def mailbox_set_forwarding(*, actor: User | None, mailbox: Mailbox, addresses, k
             return mailbox
         mailbox.forward_to, mailbox.forward_keep_copy = after["forward_to"], after["forward_keep_copy"]
         mailbox.save(update_fields=["forward_to", "forward_keep_copy"])
+        routes_changed()
         audit(actor=actor, action="mailbox.forwarding", obj=mailbox, before=before, after=after, client_ip=client_ip)
     return mailbox

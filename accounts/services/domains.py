@@ -15,6 +15,7 @@ from accounts.models import Customer, Domain, User
 from accounts.normalize import domain_skeleton, domain_to_ascii, domain_to_unicode, normalize_domain
 from accounts.services.audit_log import audit, snapshot
 from accounts.services.logins import logins_end
+from accounts.services.routes import routes_changed
 from accounts.services.webhooks import event_record
 from accounts.services.workers import notify_after_commit
 
@@ -116,6 +117,7 @@ def _set_inbound_setting(*, actor: User | None, domain: Domain, field: str, valu
         before = {field: getattr(domain, field)}
         setattr(domain, field, value)
         domain.save(update_fields=[field])
+        routes_changed()  # the MX remembers both (Accepted.dmarc_reject, .greylisting)
         audit(actor=actor, action=f"domain.{field}", obj=domain, before=before, after={field: value},
               client_ip=client_ip)
     return domain
@@ -126,6 +128,7 @@ def domain_delete(*, actor: User | None, domain: Domain, client_ip: str | None =
         before = snapshot(domain)
         audit(actor=actor, action="domain.delete", obj=domain, before=before, client_ip=client_ip)
         logins_end(customer_ids=[domain.customer_id])
+        routes_changed()
         domain.delete()
 
 

@@ -16,6 +16,7 @@ from accounts.models import Alias, Customer, Domain, DovecotQuota, Mailbox, User
 from accounts.normalize import normalize_local_part
 from accounts.services.audit_log import audit, snapshot
 from accounts.services.logins import logins_end
+from accounts.services.routes import routes_changed
 from accounts.services.suspension import suspension_event
 
 
@@ -87,6 +88,7 @@ def mailbox_create(*, actor: User | None, domain: Domain, local_part: str, passw
         mailbox = Mailbox(domain=domain, local_part=local, password_hash=password_hash, quota_mb=quota_mb,
                           smtp_enabled=smtp_enabled, display_name=display_name)
         mailbox.save()
+        routes_changed()  # an address the catch-all or an alias domain took now goes here
         audit(actor=actor, action="mailbox.create", obj=mailbox, after=snapshot(mailbox), client_ip=client_ip)
     return mailbox
 
@@ -120,6 +122,8 @@ def mailbox_update(*, actor: User | None, mailbox: Mailbox, client_ip: str | Non
             suspension_event(mailbox, suspended=not mailbox.is_active, reason=reason or mailbox.status_reason)
         if not mailbox.is_active or not mailbox.smtp_enabled:
             logins_end(customer_ids=[customer.pk])
+        if {"is_active", "quota_mb"} & set(changes):
+            routes_changed()
         audit(actor=actor, action="mailbox.update", obj=mailbox, before=before, after=snapshot(mailbox),
               reason=reason, client_ip=client_ip)
     return mailbox
@@ -142,6 +146,7 @@ def mailbox_delete(*, actor: User | None, mailbox: Mailbox, client_ip: str | Non
     with transaction.atomic():
         audit(actor=actor, action="mailbox.delete", obj=mailbox, before=snapshot(mailbox), client_ip=client_ip)
         logins_end(customer_ids=[mailbox.domain.customer_id])
+        routes_changed()
         mailbox.delete()
 
 
@@ -152,14 +157,19 @@ def mailboxes_import_dovecot_usage() -> int:
         local, _, domain = row.username.lower().rpartition("@")
         by_domain.setdefault(domain, {})[local] = row
     now = timezone.now()
-    changed = []
+    changed, filled_or_freed = [], False
     for domain, rows in by_domain.items():
-        for mailbox in Mailbox.objects.filter(domain__name=domain, local_part__in=list(rows)).only("pk", "local_part"):
+        for mailbox in (Mailbox.objects.filter(domain__name=domain, local_part__in=list(rows))
+                        .only("pk", "local_part", "quota_mb", "used_bytes")):
             row = rows[mailbox.local_part]
+            was_full = mailbox.is_full
             mailbox.used_bytes = max(row.bytes, 0)
             mailbox.used_messages = max(row.messages, 0)
             mailbox.usage_updated_at = now
+            filled_or_freed |= mailbox.is_full != was_full
             changed.append(mailbox)
     with transaction.atomic():
         Mailbox.objects.bulk_update(changed, ["used_bytes", "used_messages", "usage_updated_at"], batch_size=500)
+        if filled_or_freed:  # the MX refuses a full mailbox at RCPT (552 5.2.2)
+            routes_changed()
     return len(changed)

@@ -18,6 +18,7 @@ from accounts import selectors
 from accounts.models import Customer, Domain, Mailbox, PanelSession, Reseller, SmtpCredential, Status, User
 from accounts.services.audit_log import audit, snapshot
 from accounts.services.logins import hold_queued, logins_end
+from accounts.services.routes import routes_changed
 from accounts.services.webhooks import event_record
 from accounts.services.workers import notify_after_commit
 
@@ -100,6 +101,8 @@ def _change(*, actor: User | None, obj: Suspendable, suspended: bool, reason: st
         audit(actor=actor, action=action, obj=obj, before=before, after=snapshot(obj), reason=reason,
               client_ip=client_ip)
         suspension_event(obj, suspended=suspended, reason=reason)
+        if not isinstance(obj, SmtpCredential):
+            routes_changed()  # the MX refuses a suspended recipient at once, and takes a restored one back
         if suspended:
             logins_end(**_customers_of(obj))
             if hold:

@@ -11,6 +11,7 @@ from accounts.models import Customer, Reseller, User
 from accounts.normalize import normalize_domain
 from accounts.services.audit_log import audit, snapshot
 from accounts.services.logins import logins_end
+from accounts.services.routes import routes_changed
 from accounts.services.limits import FIELDS, PLAN_FIELDS, check_pool, clean_limits
 
 LOGO_MAX_BYTES = 256 * 1024
@@ -353,6 +354,7 @@ def customer_delete(*, actor: User | None, customer: Customer, client_ip: str | 
               before={**snapshot(customer), "domains": list(customer.domains.values_list("name", flat=True))},
               client_ip=client_ip)
         logins_end(customer_ids=[customer.pk])
+        routes_changed()
         for domain in customer.domains.all():
             domain.delete()
         customer.delete()

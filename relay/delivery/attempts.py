@@ -252,17 +252,26 @@ def deliver_mailboxes(message: QueuedMessage, recipients: list[Recipient]) -> li
 
 
 def forward_outside(message: QueuedMessage, recipients: list[Recipient]) -> list[Outcome]:
-    """An inbound message's outside recipients (aliases, catch-alls, forward copies): one outbound copy for them,
-    SRS-rewritten, ARC-sealed and counted against the forwarding domain's sending limits (relay.delivery.forward);
-    over a limit they wait like any temporary failure."""
-    addresses = [r.address for r in recipients]
-    try:
-        copy = forward.forward_message(message.pk, addresses, domain_id=message.domain_id)
-    except QuotaExceeded as exceeded:
-        return [Outcome(r, Recipient.State.DEFERRED, 451, "4.7.1", f"Forwarding limit reached: {exceeded}", "forward")
-                for r in recipients]
-    text = f"Forwarded as {copy.queue_id}"
-    return [Outcome(r, Recipient.State.DELIVERED, 250, "2.0.0", text, "forward") for r in recipients]
+    """An inbound message's outside recipients (aliases, catch-alls, forward copies): one outbound copy per hosted
+    domain (and mailbox) that forwards them, SRS-rewritten and ARC-sealed in that domain's name and counted against
+    its own sending limits (relay.delivery.forward); over a limit they wait like any temporary failure."""
+    by_forwarder: dict[tuple[int | None, int | None], list[Recipient]] = {}
+    for recipient in recipients:
+        forwarder = (recipient.forward_domain_id or message.domain_id, recipient.forward_mailbox_id)
+        by_forwarder.setdefault(forwarder, []).append(recipient)
+    outcomes = []
+    for (domain_id, mailbox_id), group in by_forwarder.items():
+        try:
+            copy = forward.forward_message(message.pk, [r.address for r in group], domain_id=domain_id,
+                                           mailbox_id=mailbox_id)
+        except QuotaExceeded as exceeded:
+            # As the relay answers a sender over its limit (451 4.7.1): retried on the outbound schedule.
+            outcomes += [Outcome(r, Recipient.State.DEFERRED, 451, "4.7.1", f"Forwarding limit reached: {exceeded}",
+                                 "forward") for r in group]
+            continue
+        outcomes += [Outcome(r, Recipient.State.DELIVERED, 250, "2.0.0", f"Forwarded as {copy.queue_id}", "forward")
+                     for r in group]
+    return outcomes
 
 
 @dataclass

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from accounts.models import AutoReply
 from relay import sqlrows
+from accounts.selectors.recipients import Forwarder
 from relay.inbound.rules import Accepted
 from relay.inbound.spam import QUARANTINE, SpamVerdict, strip_own_fields
 from relay.models import AutoReplyDue, QueuedMessage, Recipient, new_queue_id
@@ -64,8 +65,12 @@ def accept_inbound(messages: list[InboundMessage], *, now: datetime | None = Non
         for accepted in message.recipients:  # a mailbox reached through two addresses gets one copy
             for mailbox in accepted.mailboxes:
                 destinations.setdefault(mailbox.mailbox_id, mailbox)
-        external = list(dict.fromkeys(a for accepted in message.recipients for a in accepted.external))
-        # Copies to outside addresses go out in the name of the (first) hosted domain that forwards them.
+        external: dict[str, Forwarder] = {}  # each outside address once, with the first hosted address's forwarder
+        for accepted in message.recipients:
+            for address, forwarder in zip(accepted.external, accepted.forwarders):
+                external.setdefault(address, forwarder)
+        # The message log shows the message under the (first) hosted domain that forwards it; each copy goes out in
+        # its own forwarder's name (relay.delivery.attempts.forward_outside).
         forwarding = next((a.forwarding_domain_id for a in message.recipients if a.external), None)
         first = next(iter(destinations.values()), None)
         queued = QueuedMessage(
@@ -81,12 +86,16 @@ def accept_inbound(messages: list[InboundMessage], *, now: datetime | None = Non
             state=QueuedMessage.State.QUARANTINED if spam and spam.outcome == QUARANTINE else QueuedMessage.State.QUEUED,
             created_at=now, next_attempt_at=now)
         stored.append(queued)
-        recipients.append([(m.address, m.mailbox_id) for m in destinations.values()]
-                          + [(address, None) for address in external])
+        recipients.append([Recipient(address=m.address, mailbox_id=m.mailbox_id) for m in destinations.values()]
+                          + [Recipient(address=address, forward_domain_id=forwarder.domain_id,
+                                       forward_mailbox_id=forwarder.mailbox_id)
+                             for address, forwarder in external.items()])
     with transaction.atomic():
         sqlrows.insert(stored, return_ids=True)
-        sqlrows.insert([Recipient(message=message, address=address, mailbox_id=mailbox_id)
-                        for message, rows in zip(stored, recipients) for address, mailbox_id in rows])
+        for message, rows in zip(stored, recipients):
+            for row in rows:
+                row.message = message
+        sqlrows.insert([row for rows in recipients for row in rows])
         sqlrows.insert(auto_replies_due(messages, stored))
         # A quarantined message waits for a release (relay.panel.quarantine); the workers are not told of it.
         ids = [message.pk for message in stored if message.state == QueuedMessage.State.QUEUED]

@@ -9,7 +9,8 @@ from django.conf import settings
 
 from accounts.models import Domain, Mailbox
 from accounts.normalize import normalize_domain, split_address
-from accounts.selectors.recipients import RecipientRefused, is_bare_postmaster, postmaster_address, resolve_recipient
+from accounts.selectors.recipients import (Forwarder, RecipientRefused, is_bare_postmaster, postmaster_address,
+                                          resolve_recipient, route_generation)
 from relay.submission.policy import Reject, check_path
 
 RELAY_DENIED = "554 5.7.1 Relay access denied"
@@ -62,24 +63,34 @@ class Accepted:
     mailboxes: tuple[Destination, ...]
     external: tuple[str, ...]
     free: int | None = None  # octets left in the fullest of its mailboxes (None: no limit)
-    # The hosted domain of the address when it forwards outside: the copies go out in its name (SRS, ARC) and
-    # count against its sending limits.
+    # The hosted domain of the address when it forwards outside (the message log shows the message under it).
     forwarding_domain_id: int | None = None
     # The address's domain honours a sender's DMARC p=reject (Domain.dmarc_reject_policy "reject").
     dmarc_reject: bool = True
     # The address's domain greylists new senders (Domain.greylisting; relay.inbound.greylist).
     greylisting: bool = False
+    # Per external address, in order: the hosted domain (and mailbox) that forwards it. Each copy goes out in that
+    # domain's name (SRS, ARC) and counts against its (or the mailbox's) sending limits.
+    forwarders: tuple[Forwarder, ...] = ()
 
 
 class RouteCache:
     """Recipients found deliverable in the last MX_RECIPIENT_CACHE_SECONDS, per MX process: a sender's next
     messages to the same addresses skip the database (3 ms of the server's time per RCPT, most of the MX's cost
-    in bench/mx.py). Refusals are never kept, so a restored mailbox is taken at once; a mailbox suspended or
-    deleted is refused at most that many seconds later (and Dovecot refuses it at delivery meanwhile)."""
+    in bench/mx.py). Refusals are never kept, so a restored mailbox is taken at once; everything is forgotten when
+    the route generation (accounts.models.RouteGeneration, read once per SMTP transaction) moved, so a mailbox,
+    domain or customer suspended or deleted, or an alias changed, is refused at the next RCPT."""
 
     def __init__(self, seconds: float, size: int = 10000):
         self.seconds, self.size = seconds, size
         self.entries: dict[str, tuple[float, Accepted]] = {}
+        self.generation: int | None = None
+
+    def follow(self, generation: int) -> None:
+        """Forget everything when where mail goes changed since the entries were looked up."""
+        if generation != self.generation:
+            self.entries.clear()
+            self.generation = generation
 
     def get(self, address: str, size: int | None) -> Accepted | None:
         entry = self.entries.get(address)
@@ -90,8 +101,9 @@ class RouteCache:
             return None  # asked again: the database says whether it fits
         return accepted
 
-    def put(self, accepted: Accepted) -> None:
-        if self.seconds <= 0:
+    def put(self, accepted: Accepted, generation: int | None) -> None:
+        # A lookup made for a transaction that began before the last change may be out of date: not kept.
+        if self.seconds <= 0 or generation != self.generation:
             return
         if len(self.entries) >= self.size:
             self.entries.clear()
@@ -117,11 +129,17 @@ def check_recipient(address: str, size: int | None = None) -> Accepted:
         mailboxes.append(Destination(pk, f"{local}@{domain}", customer_id))
     parts = split_address(address)
     domain = parts and Domain.objects.filter(name=parts[1]).values_list("pk", "dmarc_reject_policy", "greylisting").first()
-    forwarding = domain[0] if domain and route.external else None
+    forwarding = route.forwarders[0].domain_id if route.external else None
     return Accepted(address=address, mailboxes=tuple(mailboxes), external=tuple(route.external), free=free,
-                    forwarding_domain_id=forwarding,
+                    forwarding_domain_id=forwarding, forwarders=route.forwarders,
                     dmarc_reject=not domain or domain[1] == Domain.DmarcRejectPolicy.REJECT,
                     greylisting=bool(domain and domain[2]))
+
+
+def route_generations(items: list) -> list[int]:
+    """The route generation, read once for the transactions of several sessions starting at the same moment."""
+    generation = route_generation()
+    return [generation] * len(items)
 
 
 def check_recipients(items: list[tuple[str, int | None]]) -> list[Accepted | Reject]:

@@ -15,6 +15,7 @@ from django.db import DatabaseError
 from relay import metrics
 from relay.inbound import dnsbl, greylist, rules, senderauth, spam
 from relay.inbound.accept import InboundMessage, accept_inbound
+from relay.inbound.generation import GenerationReader
 from relay.smtpd.protocol import HookNames, RelaySMTP, same_help
 from relay.smtpd.server import Relay, RelayConfig
 from relay.smtpd.tls import tls_version
@@ -51,7 +52,11 @@ class MxHandler(HookNames):
     def __init__(self, db):
         self.db = db
         self.routes = rules.RouteCache(settings.MX_RECIPIENT_CACHE_SECONDS)
+        self.generations = GenerationReader(db)
         self.lane = 0
+
+    async def aclose(self) -> None:
+        await self.generations.close()
 
     async def handle_EHLO(self, server, session, envelope, hostname, responses):
         session.host_name = hostname
@@ -66,6 +71,9 @@ class MxHandler(HookNames):
         envelope.mail_from = sender or NULL_SENDER
         envelope.mail_options.extend(mail_options)
         envelope.accepted = []
+        # Has where mail goes changed since the recipients were remembered? Read while the client sends its RCPT.
+        envelope.route_generation = asyncio.ensure_future(self.generations.read())
+        envelope.route_generation.add_done_callback(_retrieved)
         return "250 2.1.0 Sender OK"
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
@@ -77,11 +85,14 @@ class MxHandler(HookNames):
                 return "250 2.1.5 Recipient OK"
             await self._check_dnsbl(server, session)
             size = size_parameter(envelope.mail_options)
+            if isinstance(envelope.route_generation, asyncio.Future):  # the transaction's first RCPT
+                envelope.route_generation = await envelope.route_generation
+                self.routes.follow(envelope.route_generation)
             accepted = self.routes.get(address, size)
             if accepted is None:
                 # Batched with the other sessions' RCPTs waiting at the same moment (as AUTH lookups are).
                 accepted = await self.db.gather(rules.check_recipients, (address, size))
-                self.routes.put(accepted)
+                self.routes.put(accepted, envelope.route_generation)
             if accepted.greylisting:
                 sender = "" if envelope.mail_from == NULL_SENDER else envelope.mail_from
                 await self.db.write(greylist.check_triplet, server.client_ip, sender, address, lane=self.lane)
@@ -152,6 +163,12 @@ class MxHandler(HookNames):
                      size=stored.size, spf=verdict.spf, dkim=",".join(r for r, _ in verdict.dkim) or "none",
                      dmarc=verdict.dmarc, result="queued")
         return f"250 2.0.0 Ok: queued as {stored.queue_id}"
+
+
+def _retrieved(future: asyncio.Future) -> None:
+    # A session that ends before its RCPT never awaits the read: its failure is not worth a warning.
+    if not future.cancelled():
+        future.exception()
 
 
 def _authenticate(content: bytes, client_ip: str, helo: str, mail_from: str):

@@ -342,6 +342,8 @@ class Relay:
         for session in list(self.sessions):
             self._close(session, forced=True)
         await asyncio.sleep(0)
+        if hasattr(self.handler, "aclose"):  # the MX's connection on the loop
+            await self.handler.aclose()
         await loop.run_in_executor(None, self.db.shutdown)
         await loop.run_in_executor(None, notifier.drain)
         eventlog.event("stopped", unfinished=len(self.sessions))

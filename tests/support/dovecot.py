@@ -7,6 +7,7 @@ import pwd
 import re
 import shlex
 import shutil
+import signal
 import site
 import subprocess
 import sys
@@ -40,9 +41,37 @@ def use_test_sendmail(conf_dir: Path, root: Path) -> None:
 
 
 class LmtpDovecot(Dovecot):
-    def __init__(self, *, port: int, lmtp_port: int, lmtp_socket: Path, log: Path, mail_dir: Path):
+    def __init__(self, *, port: int, lmtp_port: int, lmtp_socket: Path, log: Path, mail_dir: Path, pid: int):
         super().__init__(port=port, log=log, mail_dir=mail_dir)
-        self.lmtp_port, self.lmtp_socket = lmtp_port, lmtp_socket
+        self.lmtp_port, self.lmtp_socket, self.pid = lmtp_port, lmtp_socket, pid
+
+    def services(self, name: str) -> list[int]:
+        """Pids of this Dovecot's service processes called `name` (auth, dict, lmtp, ...): its master's children."""
+        found = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                comm = (entry / "comm").read_text().strip()
+                ppid = int((entry / "stat").read_text().rpartition(")")[2].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue  # gone meanwhile
+            if ppid == self.pid and comm == name:
+                found.append(int(entry.name))
+        return found
+
+    def pause(self, name: str) -> list[int]:
+        """Stop the `name` service processes (SIGSTOP): whatever waits on them waits, until resume(pids)."""
+        pids = self.services(name)
+        assert pids, f"no {name} process under Dovecot {self.pid}"
+        for pid in pids:
+            os.kill(pid, signal.SIGSTOP)
+        return pids
+
+    @staticmethod
+    def resume(pids: list[int]) -> None:
+        for pid in pids:
+            os.kill(pid, signal.SIGCONT)
 
 
 @contextmanager
@@ -130,7 +159,7 @@ service lmtp {{
             output = proc.stdout.read().decode() if proc.poll() is not None else ""
             pytest.fail(f"Dovecot did not start: {exc}\n{output}\n{log.read_text() if log.exists() else ''}")
         yield LmtpDovecot(port=port, lmtp_port=lmtp_port, lmtp_socket=root / "run" / "lmtp", log=log,
-                          mail_dir=mail_dir)
+                          mail_dir=mail_dir, pid=proc.pid)
     finally:
         proc.terminate()
         try:

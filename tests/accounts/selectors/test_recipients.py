@@ -5,7 +5,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from accounts.models import Domain, Mailbox, Reseller, Status
-from accounts.selectors.recipients import MAX_HOPS, RecipientRefused, Route, resolve_recipient
+from accounts.selectors.recipients import MAX_HOPS, Forwarder, RecipientRefused, Route, resolve_recipient
 from accounts.services.aliases import (alias_create, domain_set_alias_of, domain_set_catchall,
                                        mailbox_set_forwarding)
 from accounts.services.domains import domain_create
@@ -74,7 +74,8 @@ def test_alias_to_two_mailboxes_and_an_external_address(cast):
     alias_create(actor=None, domain=cast.a.domain, local_part="team",
                  destinations=["info@alpha.test", "Sales@ALPHA.test", "Boss@Example.ORG"])
     route = resolve_recipient("team@alpha.test")
-    assert route == Route(mailbox_ids=(cast.a.mailbox.pk, sales.pk), external=("Boss@example.org",))
+    assert route == Route(mailbox_ids=(cast.a.mailbox.pk, sales.pk), external=("Boss@example.org",),
+                          forwarders=(Forwarder(cast.a.domain.pk),))
 
 
 def test_a_disabled_alias_is_unknown(cast):
@@ -133,7 +134,8 @@ def test_catch_all_takes_what_nothing_else_takes(cast):
 
 def test_catch_all_to_an_external_address(cast):
     domain_set_catchall(actor=None, domain=cast.a.domain, destination="archive@example.org")
-    assert resolve_recipient("x@alpha.test") == Route(mailbox_ids=(), external=("archive@example.org",))
+    assert resolve_recipient("x@alpha.test") == Route(mailbox_ids=(), external=("archive@example.org",),
+                                                      forwarders=(Forwarder(cast.a.domain.pk),))
 
 
 def test_alias_domain_maps_every_local_part_to_the_target(cast):
@@ -156,12 +158,30 @@ def test_alias_domain_still_needs_its_own_verification(cast):
 
 def test_mailbox_forward_copy_with_and_without_keeping_a_copy(cast):
     mailbox_set_forwarding(actor=None, mailbox=cast.a.mailbox, addresses=["me@example.org"], keep_copy=True)
-    assert resolve_recipient("info@alpha.test") == Route(mailbox_ids=(cast.a.mailbox.pk,), external=("me@example.org",))
+    by_mailbox = (Forwarder(cast.a.domain.pk, cast.a.mailbox.pk),)
+    assert resolve_recipient("info@alpha.test") == Route(mailbox_ids=(cast.a.mailbox.pk,), external=("me@example.org",),
+                                                         forwarders=by_mailbox)
     mailbox_set_forwarding(actor=None, mailbox=cast.a.mailbox, addresses=["me@example.org"], keep_copy=False)
-    assert resolve_recipient("info@alpha.test") == Route(mailbox_ids=(), external=("me@example.org",))
+    assert resolve_recipient("info@alpha.test") == Route(mailbox_ids=(), external=("me@example.org",),
+                                                         forwarders=by_mailbox)
     # Without a copy kept, a full mailbox does not stop the forward.
     Mailbox.objects.filter(pk=cast.a.mailbox.pk).update(used_bytes=10**12)
     assert resolve_recipient("info@alpha.test").external == ("me@example.org",)
+
+
+def test_an_outside_address_is_forwarded_by_the_hosted_address_that_names_it(cast):
+    # alpha's alias leads to bravo's alias and to alpha's mailbox, which forwards a copy: each outside copy is sent by
+    # the domain (and mailbox) whose alias or forward names it, not by the domain the message was addressed to.
+    alias_create(actor=None, domain=cast.b.domain, local_part="sales", destinations=["agent@example.org"])
+    mailbox_set_forwarding(actor=None, mailbox=cast.a.mailbox, addresses=["me@example.org"])
+    alias_create(actor=None, domain=cast.a.domain, local_part="team",
+                 destinations=["sales@bravo.test", "info@alpha.test", "boss@example.org"])
+    route = resolve_recipient("team@alpha.test")
+    assert dict(zip(route.external, route.forwarders)) == {
+        "agent@example.org": Forwarder(cast.b.domain.pk),
+        "me@example.org": Forwarder(cast.a.domain.pk, cast.a.mailbox.pk),
+        "boss@example.org": Forwarder(cast.a.domain.pk),
+    }
 
 
 def test_alias_to_another_customers_mailbox_is_delivered_here(cast):
@@ -194,7 +214,8 @@ def test_a_postmaster_mailbox_alias_or_catch_all_wins(cast):
     domain_set_catchall(actor=None, domain=cast.a.domain, destination="catchall@alpha.test")
     assert resolve_recipient("postmaster@alpha.test").mailbox_ids == (catchall.pk,)
     alias_create(actor=None, domain=cast.a.domain, local_part="postmaster", destinations=["abuse@example.org"])
-    assert resolve_recipient("postmaster@alpha.test") == Route(mailbox_ids=(), external=("abuse@example.org",))
+    assert resolve_recipient("postmaster@alpha.test") == Route(mailbox_ids=(), external=("abuse@example.org",),
+                                                               forwarders=(Forwarder(cast.a.domain.pk),))
 
 
 def test_postmaster_of_a_suspended_domain_is_still_refused(cast):

@@ -162,3 +162,80 @@ def test_an_alias_to_a_mailbox_and_an_outside_address_through_the_mx_path(cast, 
     assert srs.srs_reverse(copy.mail_from) == "alice@example.org"
     assert list(copy.recipients.values_list("address", flat=True)) == ["boss@b.test"]
     assert quotas.usage(scope=SendUsage.Scope.DOMAIN, scope_id=cast.a.domain.pk)["hour"] == 1
+
+
+def _accepted_through_the_mx(*addresses: str) -> QueuedMessage:
+    """One inbound message to these hosted addresses, resolved at RCPT and stored as the MX stores it."""
+    from relay.inbound.accept import InboundMessage, accept_inbound
+    from relay.inbound.rules import check_recipient
+
+    content = (b"Authentication-Results: mx.hosting.test; spf=pass smtp.mailfrom=example.org\r\n"
+               b"From: Alice <alice@example.org>\r\nTo: team@alpha.test\r\nSubject: Hi\r\n"
+               b"Message-ID: <several@example.org>\r\n\r\nHello.\r\n")
+    with handed_over():
+        [stored] = accept_inbound([InboundMessage(
+            mail_from="alice@example.org", recipients=[check_recipient(a) for a in addresses], content=content,
+            client_ip="192.0.2.1", helo="mail.example.org", tls_version="TLSv1.3")])
+    return stored
+
+
+def test_each_forwarding_domain_sends_its_own_copy_under_its_own_srs_and_limits(cast, routes):
+    """One message to an alias of alpha.test, an alias of bravo.test (another customer) and a mailbox of alpha.test
+    that forwards a copy: three outbound copies, each in its forwarder's name and counted where it belongs."""
+    from accounts.services.aliases import alias_create, mailbox_set_forwarding
+
+    alias_create(actor=None, domain=cast.a.domain, local_part="team", destinations=["boss@b.test"])
+    alias_create(actor=None, domain=cast.b.domain, local_part="sales", destinations=["agent@b.test"])
+    mailbox_set_forwarding(actor=None, mailbox=cast.a.mailbox, addresses=["me@b.test"], keep_copy=False)
+    publish_checked(cast.a.domain)
+    publish_checked(cast.b.domain)
+    stored = _accepted_through_the_mx("team@alpha.test", "sales@bravo.test", cast.a.mailbox.address)
+    with handed_over():
+        assert attempts.deliver(stored.pk) == QueuedMessage.State.DELIVERED
+    copies = {c.recipients.get().address: c for c in QueuedMessage.objects.filter(direction="outbound")}
+    assert set(copies) == {"boss@b.test", "agent@b.test", "me@b.test"}
+    for address, tenant, mailbox in [("boss@b.test", cast.a, None), ("agent@b.test", cast.b, None),
+                                     ("me@b.test", cast.a, cast.a.mailbox)]:
+        copy = copies[address]
+        assert (copy.domain_id, copy.customer_id, copy.mailbox_id) == (
+            tenant.domain.pk, tenant.customer.pk, mailbox.pk if mailbox else None)
+        assert copy.mail_from.endswith(f"@{tenant.domain.name}")
+        assert srs.srs_reverse(copy.mail_from) == "alice@example.org"
+        content = bytes(copy.content)
+        assert content.startswith(b"ARC-Seal: i=1;") and f"d={tenant.domain.name};".encode() in content
+        assert dkimpy.arc_verify(content, dnsfunc=dns_txt)[0] == b"pass"
+    assert quotas.usage(scope=SendUsage.Scope.MAILBOX, scope_id=cast.a.mailbox.pk)["hour"] == 1
+    assert quotas.usage(scope=SendUsage.Scope.DOMAIN, scope_id=cast.a.domain.pk)["hour"] == 2
+    assert quotas.usage(scope=SendUsage.Scope.DOMAIN, scope_id=cast.b.domain.pk)["hour"] == 1
+    assert quotas.usage(scope=SendUsage.Scope.CUSTOMER, scope_id=cast.b.customer.pk)["hour"] == 1
+
+
+def test_a_customer_at_its_hourly_limit_has_its_forwards_deferred_not_sent(cast, routes,
+                                                                          django_capture_on_commit_callbacks):
+    """As the relay answers a customer over its limit (451 4.7.1, retried later), never sent meanwhile; the
+    other customer's forward in the same message goes out."""
+    from accounts.services.aliases import alias_create, mailbox_set_forwarding
+    from tests.support.quotas import check_and_count
+    from django.db import transaction
+
+    limit_set(actor=None, obj=cast.a.customer, changes={"send_per_hour": 3})
+    with transaction.atomic():
+        check_and_count(mailbox=cast.a.mailbox, recipients=3)  # the hour's sending already used up
+    alias_create(actor=None, domain=cast.a.domain, local_part="team", destinations=["boss@b.test"])
+    alias_create(actor=None, domain=cast.b.domain, local_part="sales", destinations=["agent@b.test"])
+    mailbox_set_forwarding(actor=None, mailbox=cast.a.mailbox, addresses=["me@b.test"], keep_copy=False)
+    stored = _accepted_through_the_mx("team@alpha.test", "sales@bravo.test", cast.a.mailbox.address)
+    with handed_over() as send, django_capture_on_commit_callbacks(execute=True):
+        assert attempts.deliver(stored.pk) == QueuedMessage.State.DEFERRED
+    outcome = {r.address: r for r in stored.recipients.all()}
+    for address in ("boss@b.test", "me@b.test"):
+        assert (outcome[address].state, outcome[address].last_code, outcome[address].last_status) == (
+            "deferred", 451, "4.7.1")
+        assert "Forwarding limit reached" in outcome[address].last_reply
+    assert outcome["agent@b.test"].state == "delivered"
+    [copy] = QueuedMessage.objects.filter(direction="outbound")
+    assert copy.customer_id == cast.b.customer.pk  # nothing queued in customer A's name
+    send.assert_called_once_with([copy.pk])  # only that copy was handed to the workers
+    stored.refresh_from_db()
+    assert stored.next_attempt_at > timezone.now()  # retried on the outbound schedule
+    assert quotas.usage(scope=SendUsage.Scope.CUSTOMER, scope_id=cast.a.customer.pk)["hour"] == 3
