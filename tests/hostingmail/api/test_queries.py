@@ -89,3 +89,39 @@ def test_a_message_detail_costs_the_same_queries_whatever_its_recipients(many, k
     q_six, body_six = _queries(client, f"/api/v1/messages/{six.pk}/")
     assert len(body_six["recipients"]) == 6 and len(body_six["recipients"][5]["attempts"]) == 1
     assert q_one == q_six
+
+
+def _message_selects(ctx) -> list[str]:
+    return [q["sql"] for q in ctx.captured_queries if q["sql"].startswith('SELECT "relay_queuedmessage"."id"')]
+
+
+def test_a_search_shorter_than_a_page_is_fetched_once_and_not_counted(many, keys):
+    """One match of a sender search: one SELECT of messages asking for a whole page (LIMIT 50, not LIMIT 1: below
+    PostgreSQL's estimate of the matches it walks the created_at index through the whole table) and no COUNT(*)
+    running the search a second time."""
+    client = keys.client("support")
+    client.get("/api/v1/customers/")
+    address = many.a.customer.domains.get(name="extra3.test").mailboxes.get().address
+    with CaptureQueriesContext(connection) as ctx:
+        body = client.get(f"/api/v1/messages/?sender={address}").json()
+    assert body["count"] == 1 and [m["mail_from"] for m in body["results"]] == [address]
+    assert not [q for q in ctx.captured_queries if q["sql"].upper().startswith("SELECT COUNT(")]
+    selects = _message_selects(ctx)
+    assert len(selects) == 1 and selects[0].endswith("LIMIT 50"), selects
+
+
+def test_a_list_longer_than_a_page_is_counted_and_its_last_page_asks_for_a_whole_page(many, keys):
+    client = keys.client("customer_a")
+    client.get("/api/v1/customers/")
+    total = QueuedMessage.objects.filter(customer=many.a.customer).count()
+    assert total == ROWS
+    first = client.get("/api/v1/messages/?page_size=3").json()
+    assert first["count"] == ROWS and len(first["results"]) == 3 and first["next"]
+    with CaptureQueriesContext(connection) as ctx:
+        last = client.get("/api/v1/messages/?page_size=3&page=3").json()
+    assert last["count"] == ROWS and len(last["results"]) == ROWS - 6 and last["next"] is None
+    seen = {m["id"] for page in (first, last) for m in page["results"]}
+    assert len(seen) == 3 + ROWS - 6
+    assert len([q for q in ctx.captured_queries if q["sql"].upper().startswith("SELECT COUNT(")]) == 1
+    selects = _message_selects(ctx)
+    assert len(selects) == 1 and selects[0].endswith("LIMIT 3 OFFSET 6"), selects
