@@ -125,3 +125,22 @@ def test_a_list_longer_than_a_page_is_counted_and_its_last_page_asks_for_a_whole
     assert len([q for q in ctx.captured_queries if q["sql"].upper().startswith("SELECT COUNT(")]) == 1
     selects = _message_selects(ctx)
     assert len(selects) == 1 and selects[0].endswith("LIMIT 3 OFFSET 6"), selects
+
+
+def test_message_list_and_detail_read_only_what_they_show(many, keys):
+    """The list names the customer by id (no join) and neither reads the columns only the panel's message page shows
+    (rspamd's symbols, Authentication-Results) nor, for the detail, the bounces sent back."""
+    a = many.a
+    message = _message(a.customer, a.domain, a.mailbox, recipients=2)
+    client = keys.client("customer_a")
+    client.get("/api/v1/customers/")
+    with CaptureQueriesContext(connection) as listed:
+        assert client.get("/api/v1/messages/").json()["results"][0]["customer"] == a.customer.pk
+    with CaptureQueriesContext(connection) as detail:
+        body = client.get(f"/api/v1/messages/{message.pk}/").json()
+    assert len(body["recipients"]) == 2 and body["customer"] == a.customer.pk
+    for ctx in (listed, detail):
+        selects = _message_selects(ctx)
+        assert selects and not [q for q in selects if "accounts_customer" in q or "spam_symbols" in q
+                                or "auth_results" in q], selects
+    assert len(_message_selects(detail)) == 1  # no query for the bounces of the message
