@@ -26,6 +26,12 @@ def _date(params, name: str) -> date | None:
         raise ValidationError({name: ["Enter a date as YYYY-MM-DD."]}) from None
 
 
+# What a list row shows: the panel's search without its customer join, and without the columns only the
+# message's own page shows (rspamd's symbols, Authentication-Results, the content).
+LIST_FIELDS = [f for f in s.MessageSerializer.Meta.fields if f not in ("recipients", "recipient_count")]
+DETAIL_FIELDS = [f for f in s.MessageDetailSerializer.Meta.fields if f != "recipients"]
+
+
 class DayStatsSerializer(serializers.Serializer):
     day = serializers.DateField()
     sent = serializers.IntegerField()
@@ -66,13 +72,17 @@ class MessageViewSet(ApiViewSet):
                                          sender=params.get("sender", "").strip(),
                                          subject=params.get("subject", "").strip(), state=state,
                                          date_from=_date(params, "date_from"), date_to=_date(params, "date_to"))
-        page = self.paginate_queryset(selectors.message_search(qs, search))
+        rows = selectors.message_search(qs, search).select_related(None).only(*LIST_FIELDS)
+        page = self.paginate_queryset(rows)
         selectors.with_recipient_counts(page)
         return self.get_paginated_response(s.MessageSerializer(page, many=True).data)
 
     @extend_schema(responses={200: s.MessageDetailSerializer})
     def retrieve(self, request, pk):
-        message = self.visible(selectors.message_detail(self.get_queryset(), object_id(pk)), pk)
+        # The panel's message_detail without what the API does not show: the related objects (ids here), the bounces
+        # sent back, the spam check's details.
+        qs = self.get_queryset().only(*DETAIL_FIELDS).prefetch_related("recipients", "delivery_attempts")
+        message = self.visible(qs, pk)
         return self.ok(s.MessageDetailSerializer(message).data)
 
     @extend_schema(parameters=[OpenApiParameter("days", int, description="1 to 90; 14 if left out.")],

@@ -89,3 +89,58 @@ def test_a_message_detail_costs_the_same_queries_whatever_its_recipients(many, k
     q_six, body_six = _queries(client, f"/api/v1/messages/{six.pk}/")
     assert len(body_six["recipients"]) == 6 and len(body_six["recipients"][5]["attempts"]) == 1
     assert q_one == q_six
+
+
+def _message_selects(ctx) -> list[str]:
+    return [q["sql"] for q in ctx.captured_queries if q["sql"].startswith('SELECT "relay_queuedmessage"."id"')]
+
+
+def test_a_search_shorter_than_a_page_is_fetched_once_and_not_counted(many, keys):
+    """One match of a sender search: one SELECT of messages asking for a whole page (LIMIT 50, not LIMIT 1: below
+    PostgreSQL's estimate of the matches it walks the created_at index through the whole table) and no COUNT(*)
+    running the search a second time."""
+    client = keys.client("support")
+    client.get("/api/v1/customers/")
+    address = many.a.customer.domains.get(name="extra3.test").mailboxes.get().address
+    with CaptureQueriesContext(connection) as ctx:
+        body = client.get(f"/api/v1/messages/?sender={address}").json()
+    assert body["count"] == 1 and [m["mail_from"] for m in body["results"]] == [address]
+    assert not [q for q in ctx.captured_queries if q["sql"].upper().startswith("SELECT COUNT(")]
+    selects = _message_selects(ctx)
+    assert len(selects) == 1 and selects[0].endswith("LIMIT 50"), selects
+
+
+def test_a_list_longer_than_a_page_is_counted_and_its_last_page_asks_for_a_whole_page(many, keys):
+    client = keys.client("customer_a")
+    client.get("/api/v1/customers/")
+    total = QueuedMessage.objects.filter(customer=many.a.customer).count()
+    assert total == ROWS
+    first = client.get("/api/v1/messages/?page_size=3").json()
+    assert first["count"] == ROWS and len(first["results"]) == 3 and first["next"]
+    with CaptureQueriesContext(connection) as ctx:
+        last = client.get("/api/v1/messages/?page_size=3&page=3").json()
+    assert last["count"] == ROWS and len(last["results"]) == ROWS - 6 and last["next"] is None
+    seen = {m["id"] for page in (first, last) for m in page["results"]}
+    assert len(seen) == 3 + ROWS - 6
+    assert len([q for q in ctx.captured_queries if q["sql"].upper().startswith("SELECT COUNT(")]) == 1
+    selects = _message_selects(ctx)
+    assert len(selects) == 1 and selects[0].endswith("LIMIT 3 OFFSET 6"), selects
+
+
+def test_message_list_and_detail_read_only_what_they_show(many, keys):
+    """The list names the customer by id (no join) and neither reads the columns only the panel's message page shows
+    (rspamd's symbols, Authentication-Results) nor, for the detail, the bounces sent back."""
+    a = many.a
+    message = _message(a.customer, a.domain, a.mailbox, recipients=2)
+    client = keys.client("customer_a")
+    client.get("/api/v1/customers/")
+    with CaptureQueriesContext(connection) as listed:
+        assert client.get("/api/v1/messages/").json()["results"][0]["customer"] == a.customer.pk
+    with CaptureQueriesContext(connection) as detail:
+        body = client.get(f"/api/v1/messages/{message.pk}/").json()
+    assert len(body["recipients"]) == 2 and body["customer"] == a.customer.pk
+    for ctx in (listed, detail):
+        selects = _message_selects(ctx)
+        assert selects and not [q for q in selects if "accounts_customer" in q or "spam_symbols" in q
+                                or "auth_results" in q], selects
+    assert len(_message_selects(detail)) == 1  # no query for the bounces of the message
