@@ -16,6 +16,9 @@ from tests.test_authorization_matrix import ROLES, TABLE, _request, _url, panel_
 pytestmark = pytest.mark.django_db
 
 FOCUSABLE = {"a", "button", "input", "select", "textarea", "summary"}
+# Words that say nothing about their object when a table repeats them on every row.
+BARE = {"edit", "delete", "view", "revoke", "lift", "release", "redeliver", "remove", "open", "details", "limits",
+        "suspend", "restore", "change", "settings", "route", "smart host"}
 
 
 class PageMarkup(HTMLParser):
@@ -27,6 +30,9 @@ class PageMarkup(HTMLParser):
         self.references: list[tuple[str, str, str]] = []  # (tag, attribute, id)
         self.first_focusable: dict | None = None
         self.icons: list[str] = []
+        self.cells = 0  # how deep inside table cells the parser is
+        self.action: dict | None = None  # the link or button being read, and its text so far
+        self.row_actions: list[str] = []  # each table link's or button's accessible name
 
     def handle_starttag(self, tag, attrs):
         attrs = dict(attrs)
@@ -41,8 +47,26 @@ class PageMarkup(HTMLParser):
             self.icons.append(attrs.get("href") or "")
         if self.first_focusable is None and self._focusable(tag, attrs):
             self.first_focusable = {"tag": tag, **attrs}
+        if tag == "td":
+            self.cells += 1
+        if tag in ("a", "button") and self.cells and tag != "br":
+            self.action = {"tag": tag, "text": "", "label": attrs.get("aria-label")}
 
-    handle_startendtag = handle_starttag
+    def handle_startendtag(self, tag, attrs):
+        self.handle_starttag(tag, attrs)
+        if tag in ("a", "button"):
+            self.handle_endtag(tag)
+
+    def handle_data(self, data):
+        if self.action is not None:
+            self.action["text"] += data
+
+    def handle_endtag(self, tag):
+        if tag == "td" and self.cells:
+            self.cells -= 1
+        if self.action is not None and tag == self.action["tag"]:
+            self.row_actions.append(" ".join((self.action["label"] or self.action["text"]).split()))
+            self.action = None
 
     @staticmethod
     def _focusable(tag, attrs) -> bool:
@@ -115,6 +139,18 @@ def test_describedby_points_at_the_rendered_help_text_and_error(client, cast):
     assert any(target.endswith("_error") for target in described), described
     assert markup.missing_targets() == []
     assert 'role="alert"' in response.content.decode()  # the error summary is announced
+
+
+def test_row_actions_in_tables_say_what_they_act_on(world):
+    failures, actions = [], 0
+    for where, html in panel_pages(world):
+        markup = parse(html)
+        actions += len(markup.row_actions)
+        bare = sorted({name for name in markup.row_actions if name.lower() in BARE})
+        if bare:
+            failures.append(f"{where}: {bare}")
+    assert actions > 50, actions
+    assert failures == [], "\n".join(failures)
 
 
 def test_favicon_ico_answers_with_the_svg_icon(client):
