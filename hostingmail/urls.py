@@ -2,7 +2,9 @@ from django.conf import settings
 from django.conf.urls.static import static
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
+from django.templatetags.static import static as static_url
 from django.urls import include, path
+from django.utils.functional import lazy
 from django.views.generic import RedirectView
 
 from accounts.views import security
@@ -17,6 +19,8 @@ urlpatterns = [
     path("metrics", metrics_view.metrics, name="metrics"),
     path("admin/login/", RedirectView.as_view(pattern_name="login", query_string=True)),
     path("admin/", admin.site.urls),
+    # Browsers ask for /favicon.ico whatever the page links: send them to the SVG icon.
+    path("favicon.ico", RedirectView.as_view(url=lazy(static_url, str)("favicon.svg"), permanent=True)),
     path("login/", security.login_view, name="login"),
     path("support/", include("hostingmail.support.urls")),
     # The REST API: /api/v1/..., its schema and docs (tests/hostingmail/api/ holds its authorization matrix).

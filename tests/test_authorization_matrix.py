@@ -90,6 +90,7 @@ TABLE: dict[str, U] = {
     # Health and metrics: no tenant data, open (metrics only from allowed addresses, loopback in tests).
     "healthz": U(every(200)),
     "metrics": U(every(200)),
+    "favicon.ico": U(every(301)),  # to the SVG icon in static/
     # Sign-in and the user's own security pages.
     "login": U(every(200)),
     "logout": U(every(405)),  # POST signs out; GET is refused
