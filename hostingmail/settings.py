@@ -295,6 +295,11 @@ RELAY_AUTH_LOCKOUT_SECONDS = env.int("RELAY_AUTH_LOCKOUT_SECONDS", default=900)
 # Each failed AUTH is answered after a delay doubling from BASE with the failures counted, up to MAX seconds.
 RELAY_AUTH_DELAY_BASE = env.float("RELAY_AUTH_DELAY_BASE", default=0.5)
 RELAY_AUTH_DELAY_MAX = env.float("RELAY_AUTH_DELAY_MAX", default=8.0)
+# Argon2 worker processes per relay process (0: the machine's cores shared among the relay processes), and how many
+# slow hashes (cold mailbox logins, unknown users) one relay process lets run or wait: an AUTH beyond that gets
+# 454 4.7.0 at once. At ~40 ms a hash and one worker per core, 64 waiting is about 1.3 s of work on 2 cores.
+RELAY_HASH_WORKERS = env.int("RELAY_HASH_WORKERS", default=0)
+RELAY_AUTH_HASH_QUEUE = env.int("RELAY_AUTH_HASH_QUEUE", default=64)
 RELAY_PROXY_PROTOCOL_FROM = env.list("RELAY_PROXY_PROTOCOL_FROM", default=[])
 # Per client address and relay process, as Postfix's anvil: connections open at once (its
 # smtpd_client_connection_count_limit) and begun per minute; 0 turns a limit off. EXEMPT: networks never refused.
