@@ -7,8 +7,8 @@ For each setting (the MAIL_HASH_* defaults, OWASP's minimum m=19 MiB t=2 p=1, OW
 setting between), on this machine:
 
 - CPU ms per hash and per verify (CPU time: on a shared machine wall times move with the neighbours, and the
-  relay's hashing workers run at SCHED_IDLE), through the relay's own worker (accounts.hashing.process_pool,
-  whose workers keep Argon2's memory between hashes);
+  relay's hashing workers run at SCHED_IDLE), through the relay's own worker (accounts.hashing.process_pool, whose
+  workers keep Argon2's memory between hashes);
 - cold logins/s per core those CPU times allow (the relay hashes on every core: times the cores for the machine);
 - Dovecot's CPU time to verify the same hash (`doveadm pw -t`, less that of `doveadm pw -t` on a {PLAIN} hash,
   i.e. the program's own start), since IMAP/POP3 log in against the same hashes;
@@ -54,12 +54,10 @@ def candidates() -> list[tuple[str, int, int]]:
         ("OWASP option 3", 12 * 1024, 3),
         ("OWASP option 5", 7 * 1024, 5),
     ]
-    seen, unique = set(), []
+    labels: dict[tuple[int, int], list[str]] = {}
     for label, memory, passes in found:
-        if (memory, passes) not in seen:
-            seen.add((memory, passes))
-            unique.append((label, memory, passes))
-    return unique
+        labels.setdefault((memory, passes), []).append(label)
+    return [(" = ".join(names), memory, passes) for (memory, passes), names in labels.items()]
 
 
 def _hash(memory: int, passes: int, password: str) -> str:

@@ -98,9 +98,11 @@ async def warm_sender(port: int, login: tuple[str, str, str], stop: asyncio.Even
         errors.append(str(error))
 
 
-async def connected(port: int, ready: asyncio.Semaphore) -> smtpload.Client:
+async def connected(port: int, ready: asyncio.Semaphore, n: int) -> smtpload.Client:
     async with ready:
-        client = smtpload.Client("127.0.0.1", port)
+        # Each client from an address of its own, as after a restart: the relay lets one address have only
+        # RELAY_AUTH_MAX_FAILURES AUTHs hashing at once (a storm from one address would queue behind those).
+        client = smtpload.Client("127.0.0.1", port, local_address=f"127.0.{1 + n // 250}.{1 + n % 250}")
         await client.connect_tls()
         return client
 
@@ -133,7 +135,7 @@ async def phase(relay: Server, port: int, warm: list[tuple[str, str, str]], cold
     The storm's clients connect and finish STARTTLS beforehand, a few at a time (a hundred TLS handshakes at once
     would measure the handshakes), then send their AUTH at once."""
     handshakes = asyncio.Semaphore(10)
-    clients = await asyncio.gather(*(connected(port, handshakes) for _ in cold))
+    clients = await asyncio.gather(*(connected(port, handshakes, n) for n in range(len(cold))))
     stop, ready, arrived = asyncio.Event(), asyncio.Event(), []
     latencies, errors = [], []
     senders = [asyncio.ensure_future(warm_sender(port, login, stop, latencies, errors, ready, arrived))
@@ -158,8 +160,8 @@ async def phase(relay: Server, port: int, warm: list[tuple[str, str, str]], cold
 
 
 def report(calm: dict, storm: dict, args, number: int) -> None:
-    print(f"\nstorm {number}: {args.cold} cold mailbox logins at once (Argon2, each mailbox new), {args.warm} warm sessions sending "
-          f"10 KB messages; relay --processes {args.processes}; database "
+    print(f"\nstorm {number}: {args.cold} cold mailbox logins at once (Argon2, each mailbox new), {args.warm} warm "
+          f"sessions sending 10 KB messages; relay --processes {args.processes}; database "
           f"{'PostgreSQL' if args.database_url else 'SQLite'}; {os.cpu_count()} cores, load average "
           f"{os.getloadavg()[0]:.1f}")
     print(f"  storm: {len(storm['logins'])} logged in in {storm['seconds']:.1f} s = {storm['rate']:.1f} cold logins/s; "
@@ -195,7 +197,7 @@ def main() -> None:
     db_url, drop_database = create_database(args.database_url, workdir)
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "hostingmail.settings", "VAR_DIR": str(workdir),
            "DATABASE_URL": db_url, "LOG_LEVEL": "WARNING", "DEBUG": "false", "PYTHONPATH": str(ROOT),
-           "RELAY_CONNECTION_LIMIT_EXEMPT": "127.0.0.1"}
+           "RELAY_CONNECTION_LIMIT_EXEMPT": "127.0.0.0/8"}
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     os.environ.update(env)
     for folder in ("broker/out", "broker/processed"):
@@ -224,7 +226,8 @@ def main() -> None:
         relay = Server("relay", argv, env, port, workdir / "relay.log", processes=args.processes)
         calm = asyncio.run(phase(relay, port, warm, [], args.calm, args.retry))
         for n in range(args.storms):
-            storm = asyncio.run(phase(relay, port, warm, cold[n * args.cold:(n + 1) * args.cold], args.calm, args.retry))
+            chosen = cold[n * args.cold:(n + 1) * args.cold]
+            storm = asyncio.run(phase(relay, port, warm, chosen, args.calm, args.retry))
             report(calm, storm, args, n + 1)
             if storm["errors"] or storm["warm_errors"]:
                 print("  the relay's log ends with:\n" + (workdir / "relay.log").read_text(errors="replace")[-3000:])

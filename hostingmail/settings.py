@@ -299,7 +299,8 @@ RELAY_AUTH_DELAY_BASE = env.float("RELAY_AUTH_DELAY_BASE", default=0.5)
 RELAY_AUTH_DELAY_MAX = env.float("RELAY_AUTH_DELAY_MAX", default=8.0)
 # Argon2 worker processes per relay process (0: the machine's cores shared among the relay processes), and how many
 # slow hashes (cold mailbox logins, unknown users) one relay process lets run or wait: an AUTH beyond that gets
-# 454 4.7.0 at once. At ~40 ms a hash and one worker per core, 64 waiting is about 1.3 s of work on 2 cores.
+# 454 4.7.0 at once. The last one waits about QUEUE x a verification / the process's workers: 64 x ~37 ms on one
+# worker (2 processes on 2 cores) is 2.4 s on an idle machine.
 RELAY_HASH_WORKERS = env.int("RELAY_HASH_WORKERS", default=0)
 RELAY_AUTH_HASH_QUEUE = env.int("RELAY_AUTH_HASH_QUEUE", default=64)
 RELAY_PROXY_PROTOCOL_FROM = env.list("RELAY_PROXY_PROTOCOL_FROM", default=[])

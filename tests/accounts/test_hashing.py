@@ -43,7 +43,9 @@ COSTS = {"production cost": (1, 46 * 1024, 1), "earlier production cost": (3, 65
 @pytest.fixture(params=["test cost", *COSTS])
 def cost(request, settings):
     if request.param in COSTS:
-        settings.MAIL_HASH_TIME_COST, settings.MAIL_HASH_MEMORY_KIB, settings.MAIL_HASH_PARALLELISM = COSTS[request.param]
+        time_cost, memory, parallelism = COSTS[request.param]
+        settings.MAIL_HASH_TIME_COST, settings.MAIL_HASH_MEMORY_KIB, settings.MAIL_HASH_PARALLELISM = (
+            time_cost, memory, parallelism)
     return request.param
 
 
