@@ -6,6 +6,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from prometheus_client import REGISTRY
 
 from accounts.services.mailboxes import mailbox_create
 from relay.management.commands import runrelay
@@ -49,6 +50,10 @@ def cold_logins(cast, count: int) -> list[tuple[str, str]]:
     return logins
 
 
+def busy() -> float:
+    return REGISTRY.get_sample_value("hostingmail_smtp_auth_total", {"result": "busy"}) or 0.0
+
+
 def wait_for(condition, timeout: float = 15.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
@@ -64,6 +69,7 @@ def test_a_storm_beyond_the_hash_queue_gets_454_at_once_while_a_warm_session_sen
     storm = cold_logins(cast, 6)
     queued, beyond, later = storm[:2], storm[2:5], storm[5]
     release, started = hold_hashes()
+    busy_before = busy()
     clients = [submission_client(relay.submission) for _ in queued]
     with ThreadPoolExecutor(len(queued)) as pool:
         waiting = [pool.submit(auth_plain, client, *credentials) for client, credentials in zip(clients, queued)]
@@ -79,6 +85,7 @@ def test_a_storm_beyond_the_hash_queue_gets_454_at_once_while_a_warm_session_sen
         assert replies[-1][0] == 250, replies
         assert not any(future.done() for future in waiting)
         assert len(started) == 1  # one hash worker: one AUTH hashing, one waiting, the refused ones never queued
+        assert busy() - busy_before == 3
         release.set()
         assert [future.result(timeout=30) for future in waiting] == [OK, OK]
     for client in [*clients, warm]:
