@@ -86,9 +86,9 @@ _M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4
 
 
 def _keep_freed_memory() -> None:
-    """Reuse one hash's memory for the next. glibc maps each of Argon2's 64 MiB blocks afresh (above its mmap
-    threshold) and unmaps it after: 16 384 page faults, the kernel clearing 64 MiB and a TLB shootdown per hash,
-    ~13 % of its CPU time (44 of ~320 ms). Served from the heap and kept there, the memory is faulted in once per
+    """Reuse one hash's memory for the next. glibc maps each of Argon2's blocks (64 MiB at the earlier default cost)
+    afresh (above its mmap threshold) and unmaps it after: 16 384 page faults, the kernel clearing 64 MiB and a TLB
+    shootdown per hash, ~13 % of its CPU time (44 of ~320 ms). Served from the heap and kept there, the memory is faulted in once per
     worker."""
     try:
         mallopt = ctypes.CDLL(None).mallopt

@@ -26,8 +26,9 @@ def client_tls() -> ssl.SSLContext:
 
 
 class Client:
-    def __init__(self, host: str, port: int):
+    def __init__(self, host: str, port: int, local_address: str | None = None):
         self.host, self.port = host, port
+        self.local_addr = (local_address, 0) if local_address else None  # e.g. 127.0.0.N: a client of its own
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
 
@@ -49,7 +50,7 @@ class Client:
         return text
 
     async def connect_tls(self) -> None:
-        self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        self.reader, self.writer = await asyncio.open_connection(self.host, self.port, local_addr=self.local_addr)
         code, text = await self.reply()
         if code != 220:
             raise SmtpError(f"greeting {code} {text}")

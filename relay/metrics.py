@@ -7,7 +7,7 @@ prometheus-client writes them to files there and any process's /metrics endpoint
 from prometheus_client import Counter, Histogram
 
 SESSIONS = Counter("hostingmail_smtp_sessions", "SMTP sessions opened", ["listener"])
-AUTH = Counter("hostingmail_smtp_auth", "SMTP AUTH attempts", ["result"])  # success | failure | locked
+AUTH = Counter("hostingmail_smtp_auth", "SMTP AUTH attempts", ["result"])  # success | failure | locked | tempfail | busy
 # How each AUTH's secret was checked: argon2 (the slow hash, an unknown mailbox's dummy included), hmac (a
 # credential's keyed hash), cached (a mailbox password verified before: relay.models.VerifiedLogin).
 AUTH_CHECKS = Counter("hostingmail_smtp_auth_checks", "SMTP AUTH secrets checked, by method", ["method"])

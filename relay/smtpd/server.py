@@ -25,7 +25,7 @@ from relay.smtpd.limits import ClientLimits
 from relay.smtpd.httpd import start_http
 from relay.smtpd.inflight import InFlight
 from relay.smtpd.protocol import INTERNAL_ERROR, HookNames, RelaySMTP
-from relay.smtpd.threads import DbRunner
+from relay.smtpd.threads import DbRunner, HashQueueFull
 from relay.smtpd.tls import TlsStore, tls_version
 from relay.submission import auth
 from relay.submission.accept import Submission, accept_messages, notifier, parse_headers
@@ -116,6 +116,13 @@ class RelayHandler(HookNames):
         except DatabaseError as error:
             metrics.AUTH.labels(result="tempfail").inc()
             server.event("auth", username=username, result="tempfail", error=type(error).__name__)
+            await server.push(AUTH_TEMPFAIL)
+            return AuthResult(success=False, handled=True)
+        except HashQueueFull:
+            # RFC 4954 6: 454 4.7.0 when the server cannot verify now; the client retries later, instead of
+            # waiting behind every hash already queued.
+            metrics.AUTH.labels(result="busy").inc()
+            server.event("auth", username=username, result="busy")
             await server.push(AUTH_TEMPFAIL)
             return AuthResult(success=False, handled=True)
         if result.principal is not None:
@@ -261,6 +268,7 @@ class RelayConfig:
     hostname: str = ""
     grace: float = 30.0  # seconds a stop waits for sessions in DATA
     db_workers: int = 4  # more threads only queue for the GIL and delay the event loop
+    hash_workers: int = 0  # 0: threads.hash_workers_for(1), i.e. RELAY_HASH_WORKERS or every core
     timeout: float = 300.0  # RFC 5321 4.5.3.2.7: the server waits at least 5 minutes for a command
 
 
@@ -273,7 +281,7 @@ class Relay:
     def __init__(self, config: RelayConfig):
         self.config = config
         self.tls = TlsStore(config.cert, config.key)
-        self.db = DbRunner(config.db_workers)
+        self.db = DbRunner(config.db_workers, config.hash_workers)
         self.handler = self.handler_class(self.db)
         self.proxy_networks = parse_networks(config.proxy_from)
         self.sessions: set[RelaySMTP] = set()

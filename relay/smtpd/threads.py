@@ -3,8 +3,11 @@
 Three pools: database reads; database writes, as single-thread lanes chosen by a key (the customer), so two
 writes that would wait on the same rows' locks (sending quotas) queue here instead of inside the database, while
 other customers' writes run beside them (one lane on SQLite, which has a single writer lock anyway); password
-hashing, handed to fewer worker processes than cores at the lowest CPU priority (accounts.hashing.process_pool),
-so cold AUTHs never starve the event loop.
+hashing, handed to worker processes at the lowest CPU priority (accounts.hashing.process_pool): as many in all
+as the machine has cores, shared among the relay processes, so a cold-login storm uses every core while the event
+loops (and so the sessions already authenticated) take the CPU from a hash whenever they need it. The hashes waiting
+are bounded (RELAY_AUTH_HASH_QUEUE): beyond it an AUTH is refused at once with a temporary failure instead of
+queueing behind minutes of work.
 
 A lane also batches: `batch()` items that arrive while the lane is busy wait together and then go to one call of
 the batch function (one transaction, one commit for all: group commit), so a lane's throughput grows with the
@@ -18,6 +21,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 
+from django.conf import settings
 from django.db import close_old_connections, connections
 from django.db.backends.signals import connection_created
 from django.dispatch import receiver
@@ -31,8 +35,18 @@ ALIVE_WITHOUT_CHECK = 0.5
 BATCH_ITEMS, BATCH_BYTES = 100, 64 * 1024 * 1024
 
 
+class HashQueueFull(Exception):
+    """RELAY_AUTH_HASH_QUEUE slow hashes are already running or waiting in this process."""
+
+
+def hash_workers_for(processes: int) -> int:
+    """Hashing worker processes for each of `processes` relay processes: the cores shared among them (rounded up,
+    so that none is left idle), unless RELAY_HASH_WORKERS says how many."""
+    return settings.RELAY_HASH_WORKERS or max(1, -(-(os.cpu_count() or 1) // processes))
+
+
 class DbRunner:
-    def __init__(self, workers: int = 8, hash_workers: int | None = None):
+    def __init__(self, workers: int = 8, hash_workers: int | None = None, hash_queue: int | None = None):
         if connections["default"].vendor == "sqlite":
             # No server to wait for: more threads would only queue for the GIL, and delay the event loop.
             workers = min(workers, 2)
@@ -41,7 +55,10 @@ class DbRunner:
         lanes = 1 if connections["default"].vendor == "sqlite" else max(1, workers // 2)
         self.lanes = [ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"relay-db-write{i}",
                                          initializer=_writes_durable) for i in range(lanes)]
-        hash_workers = hash_workers or max(1, (os.cpu_count() or 2) - 1)
+        # Every core: the workers run at SCHED_IDLE, so a hash gets only CPU that no event loop wants.
+        hash_workers = hash_workers or hash_workers_for(1)
+        self.hash_queue = hash_queue or settings.RELAY_AUTH_HASH_QUEUE
+        self._hashes, self._hashes_lock = 0, threading.Lock()
         self.hash_processes = hashing.process_pool(hash_workers)
         self.hasher = ThreadPoolExecutor(max_workers=hash_workers, thread_name_prefix="relay-hash",
                                          initializer=hashing.use_pool, initargs=(self.hash_processes,))
@@ -79,8 +96,21 @@ class DbRunner:
         return batcher
 
     async def hash(self, func, /, *args, **kwargs):
-        """CPU work that touches no database (password hashing)."""
-        return await asyncio.get_running_loop().run_in_executor(self.hasher, partial(func, *args, **kwargs))
+        """CPU work that touches no database (password hashing); HashQueueFull when `hash_queue` are already under
+        way."""
+        with self._hashes_lock:
+            if self._hashes >= self.hash_queue:
+                raise HashQueueFull
+            self._hashes += 1
+        job = self.hasher.submit(func, *args, **kwargs)
+        # Counted until the job ends, not until its caller stops waiting: a client that hangs up leaves its hash
+        # running (or, if it had not started, cancelled, which also ends it here).
+        job.add_done_callback(self._hash_done)
+        return await asyncio.wrap_future(job)
+
+    def _hash_done(self, job) -> None:
+        with self._hashes_lock:
+            self._hashes -= 1
 
     def shutdown(self) -> None:
         self.close_connections()
