@@ -25,6 +25,8 @@ RELAY_ENV = {"RELAY_AUTH_MAX_FAILURES": "1000000", "RELAY_AUTH_DELAY_BASE": "0",
              "RELAY_TLS_HANDSHAKE_TIMEOUT": "2"}
 
 
+# Thousands of sessions: about two minutes on two idle cores, several times that when they are shared.
+@pytest.mark.timeout(900)
 def test_random_walks_get_well_formed_replies_and_nothing_is_accepted_unseen(relay_process, login):
     # A relay process of its own: the walk's client threads do not share an interpreter lock with it.
     relay = relay_process(env=RELAY_ENV)
