@@ -116,10 +116,8 @@ class Server:
 def start_relay(env: dict, cert: Path, key: Path, processes: int) -> Server:
     port = free_port()
     argv = [sys.executable, "manage.py", "runrelay", "--submission", f"127.0.0.1:{port}",
-            "--smtps", f"127.0.0.1:{free_port()}", "--cert", str(cert), "--key", str(key)]
-    if processes > 1:
-        argv += ["--processes", str(processes)]
-    else:  # one process: its event loop's lag is measured from inside (bench/loop_lag.py)
+            "--smtps", f"127.0.0.1:{free_port()}", "--cert", str(cert), "--key", str(key), "--processes", str(processes)]
+    if processes == 1:  # one process: its event loop's lag is measured from inside (bench/loop_lag.py)
         argv[1:1] = [str(ROOT / "bench" / "loop_lag.py"), str(lag_file(env))]
     return Server(f"relay ({processes} process{'es' if processes > 1 else ''})", argv, env, port,
                   Path(env["VAR_DIR"]) / f"relay-{processes}.log", processes=processes)
