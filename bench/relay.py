@@ -341,6 +341,8 @@ def main() -> None:
                         help="repeat the warm loads, keep each server's best round (default 2; --bare: 1)")
     parser.add_argument("--load-nice", type=int, default=10,
                         help="CPU priority of the load generator below the servers' (0: the same)")
+    parser.add_argument("--cold", type=int, default=200, help="app credentials of the cold load")
+    parser.add_argument("--cold-mailboxes", type=int, default=100, help="mailboxes of the cold load")
     parser.add_argument("--restart-logins", type=int, default=2000,
                         help="credentials logged in before a restart of the relay and after it (0: no restart)")
     parser.add_argument("--restart-seconds", type=float, default=60.0,
@@ -411,8 +413,9 @@ def versus_postfix(args, env: dict, db_url: str, cert: Path, key: Path, servers:
     from django.db import connection, connections
 
     print(f"seeding {args.customers} customers and their credentials (real password hashing)...", flush=True)
-    seeded = workloads.seed(customers=args.customers, one_customer=args.sessions, cold=200, restart=args.restart_logins)
-    postfix.store_baseline_hashes(connection, seeded.cold_credentials)
+    seeded = workloads.seed(customers=args.customers, one_customer=args.sessions, cold=args.cold,
+                            cold_mailboxes=args.cold_mailboxes, restart=args.restart_logins)
+    postfix.store_baseline_hashes(connection, seeded.one_customer + seeded.customers + seeded.cold_credentials)
     connections.close_all()
     work = workloads.workloads(seeded, args)
     labels = {w.key: w.name for w in work}

@@ -7,7 +7,7 @@ Workloads (each session: connect, STARTTLS, AUTH PLAIN, messages of `--size`, QU
   client runs 5 sessions one after another, so every login is used once per round; 5 messages a session.
 - cold app credentials: 200 credentials never used before, one session each, one message (logins/s).
 - cold mailbox passwords: 100 mailboxes (their own address and password, Argon2) never used before, one session
-  each, one message.
+  each, one message (`--cold-mailboxes`; app credentials: `--cold`).
 - restart: `--restart-logins` credentials logged in once, the relay restarted, then logged in again: what the
   logins after the restart cost in slow hashes (the CPU of the hashing processes, against one cold hash's).
 """
@@ -17,6 +17,7 @@ import secrets
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from unittest import mock
 
 from bench import cpu, smtpload
 
@@ -74,8 +75,8 @@ def _in_threads(func, items: list, threads: int) -> list:
 
 def _copies(template, secret: str, mailboxes: list, suffix: str) -> list[tuple[str, str, str]]:
     """Credentials of these mailboxes that share `template`'s secret and stored hash, each under its own username
-    (bulk-inserted): as many logins as needed for the warm loads without as many slow hashes to seed them. Each is a
-    login of its own for every cache (a login is looked up by its username)."""
+    (bulk-inserted): as many logins as the warm loads need without as many slow hashes to seed them. Only for warm
+    logins: a cache of verified logins keyed by the stored hash knows them all once it knows one."""
     from accounts.models import SmtpCredential
 
     fields = {f.attname: getattr(template, f.attname) for f in SmtpCredential._meta.concrete_fields if not f.primary_key}
@@ -86,39 +87,46 @@ def _copies(template, secret: str, mailboxes: list, suffix: str) -> list[tuple[s
     return [(row.username, secret, mailbox.address) for row, mailbox in zip(rows, mailboxes)]
 
 
-def seed(*, customers: int, one_customer: int, cold: int, restart: int) -> Seeded:
-    """Customers with a verified domain and a mailbox with SMTP access (its password kept for the cold mailbox
-    workload), and app credentials of those mailboxes, through the real services (real hashing); the credentials of
-    the warm loads are copies of one of them."""
+def seed(*, customers: int, one_customer: int, cold: int, cold_mailboxes: int, restart: int) -> Seeded:
+    """Customers with a verified domain and a mailbox with SMTP access, and app credentials of those mailboxes; the
+    cold and restart loads' credentials and mailboxes through the real services (real hashing, each its own
+    secret), the warm loads' as copies of one of them (their hashes would only be verified once anyway)."""
+    from accounts.models import Mailbox
     from accounts.services.credentials import credential_create
-    from accounts.services.domains import domain_create
+    from accounts.services.domains import dkim_keypair, domain_create
     from accounts.services.mailboxes import mailbox_create
     from accounts.services.tenants import customer_create
 
     threads = max(1, len(os.sched_getaffinity(0)))
+    # One DKIM key pair for every domain, as manage.py seed_scale does: a 2048-bit RSA key a domain took most of
+    # the seeding's time, and signing is the workers' business, not the relay's.
+    with mock.patch("accounts.services.domains.dkim_keypair", return_value=dkim_keypair()):
+        domains = [domain_create(actor=None, customer=customer_create(actor=None, name=f"Bench {n}"),
+                                 name=f"bench{n}.test", verified=True) for n in range(customers)]
+    first = mailbox_create(actor=None, domain=domains[0], local_part="sender", password=secrets.token_urlsafe(16),
+                           smtp_enabled=True)
+    fields = {f.attname: getattr(first, f.attname) for f in Mailbox._meta.concrete_fields if not f.primary_key}
+    senders = [first] + Mailbox.objects.bulk_create([Mailbox(**{**fields, "domain_id": domain.pk}) for domain in domains[1:]])
+    for mailbox, domain in zip(senders, domains):
+        mailbox.domain = domain
 
-    def tenant(n):
-        customer = customer_create(actor=None, name=f"Bench {n}")
-        domain = domain_create(actor=None, customer=customer, name=f"bench{n}.test", verified=True)
+    def cold_mailbox(n):
         password = secrets.token_urlsafe(16)
-        mailbox = mailbox_create(actor=None, domain=domain, local_part="sender", password=password, smtp_enabled=True)
-        return mailbox, password
-
-    mailboxes = _in_threads(tenant, list(range(customers)), threads)
-    senders = [mailbox for mailbox, _ in mailboxes]
+        mailbox = mailbox_create(actor=None, domain=domains[n % customers], local_part=f"cold{n}", password=password,
+                                 smtp_enabled=True)
+        return mailbox.address, password, mailbox.address
 
     def credential(mailbox):
         new = credential_create(actor=None, domain=mailbox.domain, mailbox=mailbox)
         return new.credential.username, new.secret, mailbox.address
 
-    template = credential_create(actor=None, domain=senders[0].domain, mailbox=senders[0])
+    template = credential_create(actor=None, domain=first.domain, mailbox=first)
     return Seeded(
-        one_customer=_copies(template.credential, template.secret, [senders[0]] * one_customer, "one"),
+        one_customer=_copies(template.credential, template.secret, [first] * one_customer, "one"),
         customers=_copies(template.credential, template.secret, senders, "each"),
         cold_credentials=_in_threads(credential, [senders[i % customers] for i in range(cold)], threads),
-        mailboxes=[(m.address, password, m.address) for m, password in mailboxes],
-        restart=_copies(template.credential, template.secret, [senders[i % customers] for i in range(restart)],
-                        "restart"),
+        mailboxes=_in_threads(cold_mailbox, list(range(cold_mailboxes)), threads),
+        restart=_in_threads(credential, [senders[i % customers] for i in range(restart)], threads),
     )
 
 
