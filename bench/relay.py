@@ -1,10 +1,15 @@
-"""Relay benchmark: accept rate and latency against a bare aiosmtpd server, and event-loop lag under AUTH load.
+"""Relay benchmark: against Postfix + Dovecot, or against a bare aiosmtpd server with the event-loop lag under AUTH load.
 
-    .venv/bin/python bench/relay.py                        # SQLite in a temporary directory
-    .venv/bin/python bench/relay.py --database-url postgres://postgres@127.0.0.1:5432/hm
-    .venv/bin/python bench/relay.py --processes 2          # also runs one process and prints the scale factor
+    .venv/bin/python bench/relay.py --database-url postgres://postgres@127.0.0.1:5432/hm   # against Postfix + Dovecot
+    .venv/bin/python bench/relay.py --bare                 # against a bare aiosmtpd; SQLite in a temporary directory
+    .venv/bin/python bench/relay.py --bare --database-url postgres://postgres@127.0.0.1:5432/hm --processes 2
 
-The same asyncio load generator (bench/smtpload.py) drives, in one run: (a) `manage.py runrelay` on its own
+By default (bench/workloads.py, bench/postfix.py): Debian's Postfix with Dovecot SASL on the relay's own PostgreSQL
+tables, then the relay with one process per core, then with one process, each driven through the same workloads
+(warm logins of one customer and of 100 customers, cold logins of app credentials and of mailbox passwords, a
+restart), and the issue's targets printed with PASS/FAIL. Needs root (Postfix's master) and PostgreSQL.
+
+With --bare: the same asyncio load generator (bench/smtpload.py) drives, in one run: (a) `manage.py runrelay` on its own
 fresh database, and (b) bench/bare_smtpd.py, aiosmtpd with the same TLS and AUTH that discards mail (the
 stack's ceiling). Each does 20 concurrent sessions of STARTTLS + AUTH PLAIN + 5 messages of 10 KB. The logins
 of the load are warmed by one AUTH each first (steady state); the loop-lag figure then measures 50 cold AUTHs
