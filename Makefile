@@ -35,7 +35,7 @@ migrations: $(STAMP)
 	$(PY) manage.py makemigrations accounts relay
 
 bench: $(STAMP) peers
-	$(PY) bench/relay.py
+	$(PY) bench/relay.py --bare
 
 clean:
 	rm -rf $(VENV) var test-artifacts

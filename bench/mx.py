@@ -226,7 +226,7 @@ def main() -> None:
                 port = free_port()
                 if label == "runmx":
                     argv = [sys.executable, "manage.py", "runmx", "--listen", f"127.0.0.1:{port}", "--cert", str(cert),
-                            "--key", str(key)]
+                            "--key", str(key), "--processes", "1"]
                 else:
                     argv = [sys.executable, str(ROOT / "bench" / "bare_smtpd.py"), str(port), str(cert), str(key),
                             "--mx"]

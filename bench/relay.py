@@ -1,10 +1,15 @@
-"""Relay benchmark: accept rate and latency against a bare aiosmtpd server, and event-loop lag under AUTH load.
+"""Relay benchmark: against Postfix + Dovecot, or against a bare aiosmtpd server with the event-loop lag under AUTH load.
 
-    .venv/bin/python bench/relay.py                        # SQLite in a temporary directory
-    .venv/bin/python bench/relay.py --database-url postgres://postgres@127.0.0.1:5432/hm
-    .venv/bin/python bench/relay.py --processes 2          # also runs one process and prints the scale factor
+    .venv/bin/python bench/relay.py --database-url postgres://postgres@127.0.0.1:5432/hm   # against Postfix + Dovecot
+    .venv/bin/python bench/relay.py --bare                 # against a bare aiosmtpd; SQLite in a temporary directory
+    .venv/bin/python bench/relay.py --bare --database-url postgres://postgres@127.0.0.1:5432/hm --processes 2
 
-The same asyncio load generator (bench/smtpload.py) drives, in one run: (a) `manage.py runrelay` on its own
+By default (bench/workloads.py, bench/postfix.py): Debian's Postfix with Dovecot SASL on the relay's own PostgreSQL
+tables, then the relay with one process per core, then with one process, each driven through the same workloads
+(warm logins of one customer and of 100 customers, cold logins of app credentials and of mailbox passwords, a
+restart), and the issue's targets printed with PASS/FAIL. Needs root (Postfix's master) and PostgreSQL.
+
+With --bare: the same asyncio load generator (bench/smtpload.py) drives, in one run: (a) `manage.py runrelay` on its own
 fresh database, and (b) bench/bare_smtpd.py, aiosmtpd with the same TLS and AUTH that discards mail (the
 stack's ceiling). Each does 20 concurrent sessions of STARTTLS + AUTH PLAIN + 5 messages of 10 KB. The logins
 of the load are warmed by one AUTH each first (steady state); the loop-lag figure then measures 50 cold AUTHs
@@ -35,7 +40,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 sys.path.insert(0, str(ROOT))
 
-from bench import cpu, smtpload  # noqa: E402
+from bench import cpu, postfix, smtpload, workloads  # noqa: E402
+from bench.postfix import missing  # noqa: E402
+from relay.smtpd.supervisor import cores  # noqa: E402
 from tests.peers import free_port, wait_for_port  # noqa: E402
 
 RECIPIENT = "someone@example.net"
@@ -103,6 +110,9 @@ class Server:
         except (RuntimeError, TimeoutError) as error:
             raise SystemExit(f"{label}: {error}\n{log.read_text(errors='replace')[-3000:]}") from None
 
+    def pids(self) -> list[int]:
+        return cpu.tree(self.proc.pid)
+
     def stop(self) -> None:
         if self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGTERM)
@@ -113,16 +123,18 @@ class Server:
                 self.proc.wait()
 
 
-def start_relay(env: dict, cert: Path, key: Path, processes: int) -> Server:
+def start_relay(env: dict, cert: Path, key: Path, processes: int, *, lag: bool = True) -> Server:
     port = free_port()
     argv = [sys.executable, "manage.py", "runrelay", "--submission", f"127.0.0.1:{port}",
-            "--smtps", f"127.0.0.1:{free_port()}", "--cert", str(cert), "--key", str(key)]
-    if processes > 1:
-        argv += ["--processes", str(processes)]
-    else:  # one process: its event loop's lag is measured from inside (bench/loop_lag.py)
+            "--smtps", f"127.0.0.1:{free_port()}", "--cert", str(cert), "--key", str(key), "--processes", str(processes)]
+    if processes == 1 and lag:  # one process: its event loop's lag is measured from inside (bench/loop_lag.py)
         argv[1:1] = [str(ROOT / "bench" / "loop_lag.py"), str(lag_file(env))]
-    return Server(f"relay ({processes} process{'es' if processes > 1 else ''})", argv, env, port,
-                  Path(env["VAR_DIR"]) / f"relay-{processes}.log", processes=processes)
+    return Server(relay_label(processes), argv, env, port, Path(env["VAR_DIR"]) / f"relay-{processes}.log",
+                  processes=processes)
+
+
+def relay_label(processes: int) -> str:
+    return f"relay, {processes} process{'es' if processes > 1 else ''}"
 
 
 def start_bare(env: dict, cert: Path, key: Path, login: tuple[str, str, str]) -> Server:
@@ -323,18 +335,43 @@ def report(results: list[dict], bare: dict, args) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--database-url", help="PostgreSQL server to use (a fresh database is made there)")
-    parser.add_argument("--processes", type=int, default=1, help="relay processes; above 1, one is run too")
-    parser.add_argument("--sessions", type=int, default=20)
+    parser.add_argument("--bare", action="store_true",
+                        help="the comparison with a bare aiosmtpd and the loop lag of AUTH storms instead of Postfix")
+    parser.add_argument("--processes", type=int, default=None,
+                        help=f"relay processes (default: one per core, {cores()} here); above 1, one is run too")
+    parser.add_argument("--sessions", type=int, default=20, help="clients at once")
     parser.add_argument("--messages", type=int, default=5, help="messages per session")
     parser.add_argument("--size", type=int, default=10 * 1024, help="message size in bytes")
-    parser.add_argument("--storm", type=int, default=50, help="cold AUTHs at once for the loop-lag figure")
-    parser.add_argument("--storms", type=int, default=1, help="storms one after another; the worst is the figure")
-    parser.add_argument("--rounds", type=int, default=1, help="repeat the load, keep each server's best round")
+    parser.add_argument("--rounds", type=int, default=None,
+                        help="repeat the warm loads, keep each server's best round (default 2; --bare: 1)")
     parser.add_argument("--load-nice", type=int, default=10,
                         help="CPU priority of the load generator below the servers' (0: the same)")
-    parser.add_argument("--customers", type=int, default=1,
-                        help="spread the sessions over this many customers (1: all share one customer's quota rows)")
+    parser.add_argument("--cold", type=int, default=200, help="app credentials of the cold load")
+    parser.add_argument("--cold-mailboxes", type=int, default=100, help="mailboxes of the cold load")
+    parser.add_argument("--restart-logins", type=int, default=2000,
+                        help="credentials logged in before a restart of the relay and after it (0: no restart)")
+    parser.add_argument("--restart-seconds", type=float, default=60.0,
+                        help="the logins after the restart stop after this long")
+    parser.add_argument("--storm", type=int, default=50, help="--bare: cold AUTHs at once for the loop-lag figure")
+    parser.add_argument("--storms", type=int, default=1,
+                        help="--bare: storms one after another; the worst is the figure")
+    parser.add_argument("--customers", type=int, default=None,
+                        help="customers of the 'warm, 100 customers' load (default 100); --bare: spread the sessions "
+                             "over this many (default 1: all share one customer's quota rows)")
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("stopped by SIGTERM"))  # the servers are stopped on the way out
+    if args.rounds is None:
+        args.rounds = 1 if args.bare else 2
+    if args.customers is None:
+        args.customers = 1 if args.bare else 100
+    if args.processes is None:
+        args.processes = 1 if args.bare else cores()
+    if not args.bare:
+        if not args.database_url:
+            raise SystemExit("Postfix + Dovecot read the relay's tables in PostgreSQL: give --database-url "
+                             "(or --bare for the comparison with a bare aiosmtpd, on SQLite too)")
+        if missing():
+            raise SystemExit(f"the Postfix + Dovecot baseline needs: {', '.join(missing())} (.ci/peers installs them)")
     args.db_label = "PostgreSQL" if args.database_url else "SQLite"
     args.load_at_start = os.getloadavg()[0]
     workdir = Path(tempfile.mkdtemp(prefix="hm-bench-"))
@@ -358,49 +395,10 @@ def main() -> None:
 
         cert, key = workdir / "bench.crt", workdir / "bench.key"
         make_self_signed(cert, key, hostname="localhost")
-        relay_counts = [1, args.processes] if args.processes > 1 else [1]
-        # The single process's storms have as many again in reserve, for storms the machine disturbs.
-        count = args.sessions + args.storm * args.storms * (len(relay_counts) + 1)
-        print(f"seeding {count} credentials (real password hashing)...", flush=True)
-        logins = seed(count, args.customers)
-        load_logins, storm_sets = logins[:args.sessions], logins[args.sessions:]
-        from django.db import connections
-
-        connections.close_all()
-
-        bare_login = ("bench", secrets.token_urlsafe(12), logins[0][2])
-        bare_server = start_bare(env, cert, key, bare_login)
-        servers.append(bare_server)
-        bare = as_load(args, measure(bare_server, load_logins=[bare_login],
-                                     storm_logins=[bare_login] * args.storm * args.storms, args=args))
-        bare_server.stop()
-        results = [bare]
-        for i, processes in enumerate(relay_counts):
-            relay = start_relay(env, cert, key, processes)
-            servers.append(relay)
-            if processes == 1:
-                helpers.append(start_canary(env))
-            per_relay = args.storm * args.storms
-            if processes == 1:  # the empty loop beside it tells the storms the machine disturbed
-                storm, storm_sets = storm_sets[:2 * per_relay], storm_sets[2 * per_relay:]
-                noise = lambda wall: inside_lag(env, *wall, name=CANARY)  # noqa: E731
-            else:
-                storm, storm_sets, noise = storm_sets[:per_relay], storm_sets[per_relay:], None
-            result = as_load(args, measure(relay, load_logins=load_logins, storm_logins=storm, args=args,
-                                           noise=noise))
-            if processes == 1:
-                lag = result["lag"]
-                lag["inside_each_ms"] = each_lag(env, lag["storm_walls"])
-                lag["inside_max_ms"] = max(lag["inside_each_ms"])
-                lag["idle_max_ms"] = inside_lag(env, *lag["idle_wall"])
-                lag["connect_each_ms"] = each_lag(env, lag["connect_walls"])
-                lag["canary_each_ms"] = each_lag(env, lag["storm_walls"], name=CANARY)
-                lag["canary_idle_ms"] = inside_lag(env, *lag["idle_wall"], name=CANARY)
-                lag["disturbed_ms"] = list(zip(each_lag(env, lag["disturbed_walls"]),
-                                               each_lag(env, lag["disturbed_walls"], name=CANARY)))
-            results.append(result)
-            relay.stop()
-        report(results, bare, args)
+        if args.bare:
+            versus_bare(args, env, cert, key, servers, helpers)
+        else:
+            versus_postfix(args, env, db_url, cert, key, servers)
     finally:
         for server in servers:
             server.stop()
@@ -412,6 +410,93 @@ def main() -> None:
             print("kept", workdir)
         else:
             shutil.rmtree(workdir, ignore_errors=True)
+
+
+def versus_postfix(args, env: dict, db_url: str, cert: Path, key: Path, servers: list) -> None:
+    """bench/workloads.py's workloads against Postfix + Dovecot, the relay with --processes N and, for the scale
+    factor, with one process."""
+    from django.db import connection, connections
+
+    print(f"seeding {args.customers} customers and their credentials (real password hashing)...", flush=True)
+    seeded = workloads.seed(customers=args.customers, one_customer=args.sessions, cold=args.cold,
+                            cold_mailboxes=args.cold_mailboxes, restart=args.restart_logins)
+    postfix.store_baseline_hashes(connection, seeded.one_customer + seeded.customers + seeded.cold_credentials)
+    connections.close_all()
+    work = workloads.workloads(seeded, args)
+    labels = {w.key: w.name for w in work}
+    baseline = postfix.PostfixDovecot(database_url=db_url, cert=cert, key=key, port=free_port())
+    servers.append(baseline)
+    args.postfix_label, args.relay_label = baseline.label, relay_label(args.processes)
+    args.single_label = relay_label(1)
+    results = workloads.run_all([(baseline, None)], work, args, as_load)
+    baseline.stop()
+    relay = start_relay(env, cert, key, args.processes, lag=False)
+    servers.append(relay)
+    results = merge(results, workloads.run_all([(relay, None)], work, args, as_load))
+    restart = None
+    if args.restart_logins:
+        print(f"  {time.strftime('%H:%M:%S')} {relay.label}: restart with {args.restart_logins} logins...", flush=True)
+        relay, restart = as_load(args, workloads.restart_logins(
+            lambda: start_relay(env, cert, key, args.processes, lag=False), relay, seeded.restart, args))
+        servers.append(relay)
+    relay.stop()
+    if args.processes > 1:
+        single = start_relay(env, cert, key, 1, lag=False)
+        servers.append(single)
+        results = merge(results, workloads.run_all([(single, {"warm100"})], work, args, as_load))
+        single.stop()
+    workloads.report(results, restart, args, labels)
+
+
+def merge(results: dict, more: dict) -> dict:
+    return {key: {**results.get(key, {}), **more.get(key, {})} for key in results | more}
+
+
+def versus_bare(args, env: dict, cert: Path, key: Path, servers: list, helpers: list) -> None:
+    """The relay against a bare aiosmtpd (the stack's ceiling), and the loop lag of cold AUTH storms."""
+    relay_counts = [1, args.processes] if args.processes > 1 else [1]
+    # The single process's storms have as many again in reserve, for storms the machine disturbs.
+    count = args.sessions + args.storm * args.storms * (len(relay_counts) + 1)
+    print(f"seeding {count} credentials (real password hashing)...", flush=True)
+    logins = seed(count, args.customers)
+    load_logins, storm_sets = logins[:args.sessions], logins[args.sessions:]
+    from django.db import connections
+
+    connections.close_all()
+
+    bare_login = ("bench", secrets.token_urlsafe(12), logins[0][2])
+    bare_server = start_bare(env, cert, key, bare_login)
+    servers.append(bare_server)
+    bare = as_load(args, measure(bare_server, load_logins=[bare_login],
+                                 storm_logins=[bare_login] * args.storm * args.storms, args=args))
+    bare_server.stop()
+    results = [bare]
+    for i, processes in enumerate(relay_counts):
+        relay = start_relay(env, cert, key, processes)
+        servers.append(relay)
+        if processes == 1:
+            helpers.append(start_canary(env))
+        per_relay = args.storm * args.storms
+        if processes == 1:  # the empty loop beside it tells the storms the machine disturbed
+            storm, storm_sets = storm_sets[:2 * per_relay], storm_sets[2 * per_relay:]
+            noise = lambda wall: inside_lag(env, *wall, name=CANARY)  # noqa: E731
+        else:
+            storm, storm_sets, noise = storm_sets[:per_relay], storm_sets[per_relay:], None
+        result = as_load(args, measure(relay, load_logins=load_logins, storm_logins=storm, args=args,
+                                       noise=noise))
+        if processes == 1:
+            lag = result["lag"]
+            lag["inside_each_ms"] = each_lag(env, lag["storm_walls"])
+            lag["inside_max_ms"] = max(lag["inside_each_ms"])
+            lag["idle_max_ms"] = inside_lag(env, *lag["idle_wall"])
+            lag["connect_each_ms"] = each_lag(env, lag["connect_walls"])
+            lag["canary_each_ms"] = each_lag(env, lag["storm_walls"], name=CANARY)
+            lag["canary_idle_ms"] = inside_lag(env, *lag["idle_wall"], name=CANARY)
+            lag["disturbed_ms"] = list(zip(each_lag(env, lag["disturbed_walls"]),
+                                           each_lag(env, lag["disturbed_walls"], name=CANARY)))
+        results.append(result)
+        relay.stop()
+    report(results, bare, args)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from relay.smtpd.supervisor import cores
 from tests.peers import DnsServer, free_port, wait_for_port
 from tests.support.mx import start_mx
 
@@ -67,6 +68,8 @@ def test_make_run_stack_accepts_and_delivers_with_the_printed_demo_login(tmp_pat
                                     cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         for port in (panel, submission, smtps, mx_port):
             wait_for_port(port, timeout=60, proc=proc)
+        if cores() > 1:  # the relay and the MX run one process per core by default, under a supervisor each
+            assert log_path.read_text().count(f"supervising {cores()} relay processes") == 2, log_path.read_text()
         with smtplib.SMTP("127.0.0.1", mx_port, timeout=30) as inbound:  # the MX: port 25's rules, no AUTH
             code, features = inbound.ehlo("mta.example.org")
             assert code == 250 and b"STARTTLS" in features and b"AUTH" not in features

@@ -24,6 +24,17 @@ class SupervisorError(Exception):
     pass
 
 
+def cores() -> int:
+    """The CPUs this process may run on: its affinity (taskset, a container's cpuset), not all the machine's."""
+    count = getattr(os, "process_cpu_count", None)  # Python 3.13
+    if count is not None:
+        return count() or 1
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # no affinity on this platform
+        return os.cpu_count() or 1
+
+
 def stop_with_supervisor() -> None:
     """In a supervised relay: stop as SIGTERM stops it (sessions in DATA finish) once the supervisor is gone, even
     killed by SIGKILL, whose children would otherwise serve on as orphans, holding the ports. A supervisor that

@@ -15,7 +15,6 @@ load instead of being one commit per message.
 """
 
 import asyncio
-import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -28,6 +27,7 @@ from django.dispatch import receiver
 
 from accounts import hashing
 from relay.smtpd import fairloop
+from relay.smtpd.supervisor import cores
 
 # A connection used this recently is taken as alive without the health check's round trip (as connection pools
 # do); one idle for longer is checked first, so a restarted database costs no failed message.
@@ -42,7 +42,7 @@ class HashQueueFull(Exception):
 def hash_workers_for(processes: int) -> int:
     """Hashing worker processes for each of `processes` relay processes: the cores shared among them (rounded up,
     so that none is left idle), unless RELAY_HASH_WORKERS says how many."""
-    return settings.RELAY_HASH_WORKERS or max(1, -(-(os.cpu_count() or 1) // processes))
+    return settings.RELAY_HASH_WORKERS or max(1, -(-cores() // processes))
 
 
 class DbRunner:

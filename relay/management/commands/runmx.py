@@ -13,7 +13,7 @@ from relay.management.commands.runrelay import Command as RunRelay
 from relay.management.commands.runrelay import parse_listen
 from relay.smtpd.mx import Mx, MxConfig
 from relay.smtpd.server import run_relay
-from relay.smtpd.supervisor import READY_ENV
+from relay.smtpd.supervisor import READY_ENV, cores
 
 
 class Command(RunRelay):
@@ -25,8 +25,8 @@ class Command(RunRelay):
         parser.add_argument("--listen", default=settings.MX_LISTEN, help="HOST:PORT (default %(default)s)")
         parser.add_argument("--cert", default=settings.RELAY_TLS_CERT, help="certificate chain (PEM)")
         parser.add_argument("--key", default=settings.RELAY_TLS_KEY, help="private key (PEM)")
-        parser.add_argument("--processes", type=int, default=1,
-                            help="MX processes sharing the port with SO_REUSEPORT (default 1)")
+        parser.add_argument("--processes", type=int, default=None,
+                            help=f"MX processes sharing the port with SO_REUSEPORT (default: one per core, {cores()} here)")
         parser.add_argument("--http", default="", help="HOST:PORT for /health and /metrics (default: none)")
         parser.add_argument("--grace", type=float, default=30.0,
                             help="seconds a stop waits for sessions inside DATA (default %(default)s)")
@@ -36,7 +36,7 @@ class Command(RunRelay):
         address, http_listen = parse_listen(listen), parse_listen(http)
         if address is None:
             raise CommandError("--listen is off: give HOST:PORT")
-        self._check(processes=processes, grace=grace, cert=cert, key=key)
+        processes = self._check(processes=processes, grace=grace, cert=cert, key=key)
         if processes > 1:
             return self._supervise(processes, {"listen": listen, "cert": cert, "key": key,
                                                   "http": http or "off", "grace": grace})

@@ -12,7 +12,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from accounts.networks import InvalidNetwork, parse_networks
 from relay.smtpd.server import RelayConfig, run_relay
-from relay.smtpd.supervisor import READY_ENV, Supervisor, SupervisorError, stop_with_supervisor
+from relay.smtpd.supervisor import READY_ENV, Supervisor, SupervisorError, cores, stop_with_supervisor
 from relay.smtpd.threads import hash_workers_for
 from relay.smtpd.tls import ensure_certificate, server_context
 
@@ -44,8 +44,9 @@ class Command(BaseCommand):
                             help="HOST:PORT of the implicit TLS listener, or 'off' (default %(default)s)")
         parser.add_argument("--cert", default=settings.RELAY_TLS_CERT, help="certificate chain (PEM)")
         parser.add_argument("--key", default=settings.RELAY_TLS_KEY, help="private key (PEM)")
-        parser.add_argument("--processes", type=int, default=1,
-                            help="relay processes sharing the ports with SO_REUSEPORT (default 1)")
+        parser.add_argument("--processes", type=int, default=None,
+                            help="relay processes sharing the ports with SO_REUSEPORT (default: one per core, "
+                                 f"{cores()} here)")
         parser.add_argument("--http", default="", help="HOST:PORT for /health and /metrics (default: none)")
         parser.add_argument("--grace", type=float, default=30.0,
                             help="seconds a stop waits for sessions inside DATA (default %(default)s)")
@@ -57,7 +58,7 @@ class Command(BaseCommand):
         submission, smtps, http_listen = parse_listen(submission), parse_listen(smtps), parse_listen(http)
         if submission is None and smtps is None:
             raise CommandError("both listeners are off: give --submission or --smtps")
-        self._check(processes=processes, grace=grace, cert=cert, key=key)
+        processes = self._check(processes=processes, grace=grace, cert=cert, key=key)
         if processes > 1:
             # Each relay process hashes on its share of the cores: all of them in all (the supervisor's environment
             # goes to every process it starts).
@@ -84,8 +85,11 @@ class Command(BaseCommand):
         except OSError as error:
             raise CommandError(f"cannot listen: {error}") from None
 
-    def _check(self, *, processes: int, grace: float, cert: str, key: str) -> None:
-        """What every listening command checks before it starts (runmx too)."""
+    def _check(self, *, processes: int | None, grace: float, cert: str, key: str) -> int:
+        """What every listening command checks before it starts (runmx too); the number of processes to run:
+        one per core unless told, since a process serves all its sessions on one event loop, i.e. one core."""
+        if processes is None:
+            processes = cores()
         if processes < 1:
             raise CommandError("--processes must be at least 1")
         if grace < 0:
@@ -105,6 +109,7 @@ class Command(BaseCommand):
             for name in ("data_folder_in", "data_folder_out", "processed_folder"):
                 if options.get(name):
                     Path(options[name]).mkdir(parents=True, exist_ok=True)
+        return processes
 
     def _certificate(self, cert: Path, key: Path) -> None:
         if cert.exists() and key.exists():
@@ -122,7 +127,7 @@ class Command(BaseCommand):
                 f"RELAY_TLS_KEY to a real one in production."))
 
     def _supervise(self, processes: int, worker_options: dict) -> None:
-        command = [sys.executable, str(settings.BASE_DIR / "manage.py"), self.command_name, "--reuse-port",
+        command = [sys.executable, str(settings.BASE_DIR / "manage.py"), self.command_name, "--reuse-port", "--processes=1",
                    *(f"--{name}={value}" for name, value in worker_options.items())]
 
         def write(text):

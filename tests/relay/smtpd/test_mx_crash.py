@@ -34,7 +34,8 @@ def start_runmx(relay_cert, dns_port: int, log_path):
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
             [sys.executable, str(ROOT / "manage.py"), "runmx", "--listen", f"{HOST}:{port}", "--http",
-             f"{HOST}:{http}", "--cert", str(relay_cert[0]), "--key", str(relay_cert[1])],
+             f"{HOST}:{http}", "--cert", str(relay_cert[0]), "--key", str(relay_cert[1]),
+             "--processes", "1"],
             cwd=ROOT, env=child_env(DNS_NAMESERVERS="127.0.0.1", DNS_PORT=str(dns_port), DNS_TIMEOUT="2"),
             stdout=log, stderr=subprocess.STDOUT)
     wait_for_port(port, proc=proc, timeout=30)

@@ -40,7 +40,7 @@ def test_a_supervised_relay_whose_supervisor_died_while_it_started_stops(relay_c
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()
     log_path = tmp_path / "child.log"
-    command = [sys.executable, str(ROOT / "manage.py"), "runrelay", "--reuse-port",
+    command = [sys.executable, str(ROOT / "manage.py"), "runrelay", "--reuse-port", "--processes", "1",
                "--submission", f"{HOST}:{free_port()}", "--smtps", "off", "--http", "off",
                "--cert", str(relay_cert[0]), "--key", str(relay_cert[1]), "--grace", "1"]
     env = child_env(**{READY_ENV: str(tmp_path / "ready"), SUPERVISOR_ENV: str(gone.pid)})

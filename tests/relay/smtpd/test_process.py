@@ -2,6 +2,7 @@
 
 import base64
 import logging
+import os
 import re
 import signal
 import smtplib
@@ -15,7 +16,9 @@ from cryptography import x509
 from django.core.management import CommandError, call_command
 from django.db import connections
 
+from relay.management.commands import runmx, runrelay
 from relay.models import QueuedMessage
+from relay.smtpd.supervisor import cores
 from relay.smtpd.tls import make_self_signed
 from tests.peers import free_port
 from tests.support.smtp import auth_plain, client_context, message, send, smtps_client, submission_client
@@ -164,6 +167,34 @@ def test_first_run_makes_a_development_certificate_and_says_so(relay_process, tm
 def test_bad_arguments_are_refused_with_a_message(args, message):
     with pytest.raises(CommandError, match=message):
         call_command("runrelay", *args)
+
+
+@pytest.mark.parametrize("command, listen", [("runrelay", ["--smtps", "off", "--submission"]), ("runmx", ["--listen"])])
+def test_processes_default_to_one_per_core(monkeypatch, relay_cert, command, listen):
+    supervised, single = [], []
+
+    class Supervisor:
+        def __init__(self, child, processes, *, write):
+            supervised.append((child, processes))
+
+        def run(self):
+            pass
+
+    monkeypatch.setattr(runrelay, "Supervisor", Supervisor)
+    monkeypatch.setattr(runrelay, "run_relay", lambda config, **kwargs: single.append(config))
+    monkeypatch.setattr(runmx, "run_relay", lambda config, **kwargs: single.append(config))
+    options = [*listen, f"127.0.0.1:{free_port()}", "--cert", str(relay_cert[0]), "--key", str(relay_cert[1])]
+    monkeypatch.setattr(runrelay, "cores", lambda: 3)
+    call_command(command, *options)
+    assert [processes for _, processes in supervised] == [3] and not single
+    child = supervised[0][0]
+    assert child[2:5] == [command, "--reuse-port", "--processes=1"]  # each child is one process, not a supervisor
+    call_command(command, *options, "--processes", "2")
+    assert [processes for _, processes in supervised] == [3, 2] and not single
+    monkeypatch.setattr(runrelay, "cores", lambda: 1)
+    call_command(command, *options)
+    assert len(supervised) == 2 and len(single) == 1  # one core: the process serves by itself
+    assert cores() == len(os.sched_getaffinity(0))
 
 
 def test_unusable_certificate_or_proxy_list_is_refused_with_a_message(tmp_path, relay_cert, settings):
