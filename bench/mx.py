@@ -156,7 +156,7 @@ def rspamd_run(args, env: dict, cert: Path, key: Path, workdir: Path) -> None:
                 port = free_port()
                 run_env = {**env, "RSPAMD_URL": rspamd.url if label == "runmx+rspamd" else ""}
                 argv = [sys.executable, "manage.py", "runmx", "--listen", f"127.0.0.1:{port}", "--cert", str(cert),
-                        "--key", str(key)]
+                        "--key", str(key), "--processes", "1"]
                 server = Server(label, argv, run_env, port, workdir / f"{label}-{n}.log", uses_database=True)
                 try:
                     result = load(port, args.sessions, args.messages, args.size)
