@@ -38,7 +38,8 @@ def test_customer_creates_an_alias_and_a_catch_all(page, shot):
     page.wait_for_selector("text=Alias team@shop.test was created.")
     assert "orders@shop.test, partner@example.org" in page.inner_text("main table")
     shot("alias-list")
-    assert resolve_recipient("team@shop.test") == Route(mailbox_ids=(orders.pk,), external=("partner@example.org",))
+    team = resolve_recipient("team@shop.test")
+    assert (team.mailbox_ids, team.external) == ((orders.pk,), ("partner@example.org",))
 
     # The catch-all, on the domain's page.
     page.goto(f"/domains/{domain.pk}/")

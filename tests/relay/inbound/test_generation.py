@@ -2,6 +2,8 @@
 database threads (SQLite)."""
 
 import asyncio
+import functools
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from django.db import connection
@@ -13,6 +15,19 @@ from relay.smtpd.threads import DbRunner
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
+def on_a_thread_of_its_own(test):
+    """Runs the test's event loop on a thread of its own: the thread running the tests may already have a loop
+    running (Playwright's synchronous API, in a worker that ran a browser test first)."""
+
+    @functools.wraps(test)
+    def run(*args, **kwargs):
+        with ThreadPoolExecutor(1) as pool:
+            return pool.submit(test, *args, **kwargs).result()
+
+    return run
+
+
+@on_a_thread_of_its_own
 def test_a_read_sees_the_last_change_and_reads_asked_together_share_a_query(cast):
     db = DbRunner(2)
     reader = GenerationReader(db)
@@ -45,6 +60,7 @@ async def _together(reader, count):
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="the read on the event loop is PostgreSQL's")
+@on_a_thread_of_its_own
 def test_a_lost_connection_is_a_database_error_and_the_next_read_reconnects(cast):
     from django.db import DatabaseError
 

@@ -96,14 +96,14 @@ def test_a_storm_beyond_the_hash_queue_gets_454_at_once_while_a_warm_session_sen
 
 
 def test_the_relay_processes_hash_on_every_core_in_all(monkeypatch, settings):
-    monkeypatch.setattr(threads.os, "cpu_count", lambda: 4)
+    monkeypatch.setattr(threads, "cores", lambda: 4)
     assert [threads.hash_workers_for(n) for n in (1, 2, 3, 4, 8)] == [4, 2, 2, 1, 1]
     settings.RELAY_HASH_WORKERS = 3
     assert threads.hash_workers_for(2) == 3
 
 
 def test_runrelay_gives_each_supervised_process_its_share_of_the_cores(monkeypatch, settings, relay_cert):
-    monkeypatch.setattr(threads.os, "cpu_count", lambda: 4)
+    monkeypatch.setattr(threads, "cores", lambda: 4)
     monkeypatch.setenv("RELAY_HASH_WORKERS", "")  # restored (removed) after the test
     monkeypatch.delenv("RELAY_HASH_WORKERS")
     seen = {}
