@@ -27,7 +27,7 @@ peers:
 
 test: $(STAMP) peers
 	mkdir -p var test-artifacts
-	$(PY) -m pytest -n 2 $(PYTEST_ARGS)
+	$(PY) -m pytest -n 2 --durations=30 $(PYTEST_ARGS)
 
 # Models changed: migrations are regenerated until the first release.
 migrations: $(STAMP)
