@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test install peers migrations bench clean
+.PHONY: run test install peers migrations messages bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,13 @@ test: $(STAMP) peers
 migrations: $(STAMP)
 	rm -f accounts/migrations/0*.py relay/migrations/0*.py
 	$(PY) manage.py makemigrations accounts relay
+
+# Translations: collect every marked string into locale/*/django.po, then compile the .mo files (committed, so that
+# `make run` needs no gettext). Needs GNU gettext (Debian's gettext).
+I18N_IGNORE := --ignore=.venv --ignore=tests --ignore=bench --ignore=var --ignore=staticfiles --ignore=node_modules
+messages: $(STAMP)
+	$(PY) manage.py makemessages -l de --add-location=file --no-obsolete $(I18N_IGNORE)
+	$(PY) manage.py compilemessages -l de $(I18N_IGNORE)
 
 bench: $(STAMP) peers
 	$(PY) bench/relay.py --bare

@@ -53,6 +53,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # The language: the browser's Accept-Language (or the language cookie) until a signed-in user's own setting.
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -78,6 +80,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "django.template.context_processors.i18n",
                 "accounts.context_processors.branding",
             ],
             # Tag libraries that live with the pages they serve rather than in an app's templatetags package.
@@ -144,7 +147,11 @@ MAIL_HASH_MEMORY_KIB = env.int("MAIL_HASH_MEMORY_KIB", default=46 * 1024)
 MAIL_HASH_PARALLELISM = env.int("MAIL_HASH_PARALLELISM", default=1)
 MAILBOX_PASSWORD_MIN_LENGTH = env.int("MAILBOX_PASSWORD_MIN_LENGTH", default=10)
 
-LANGUAGE_CODE = "en-us"
+LANGUAGE_CODE = "en"
+# The panel ships in these languages (locale/<code>/LC_MESSAGES/django.po; the compiled .mo files are committed so
+# that `make run` needs no gettext). SMTP replies, DSNs and the API's field names stay English: they are protocol.
+LANGUAGES = [("en", "English"), ("de", "Deutsch")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = env("TIME_ZONE", default="UTC")
 USE_I18N = True
 USE_TZ = True
