@@ -8,6 +8,8 @@ from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth.views import redirect_to_login
 from django.shortcuts import redirect
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django_htmx.http import HttpResponseClientRedirect
 
 from accounts.models import PanelSession
@@ -22,9 +24,16 @@ def idle_seconds(user) -> int:
     return settings.PANEL_SESSION_IDLE_SECONDS
 
 
-def _idle_hours(seconds: int) -> str:
-    return f"{seconds // 3600} hour{'s' if seconds // 3600 != 1 else ''}" if seconds >= 3600 else \
-        f"{seconds // 60} minutes"
+def _signed_out_note(seconds: int) -> str:
+    if seconds >= 3600:
+        hours = seconds // 3600
+        return ngettext("You were signed out after %(count)d hour of inactivity. Sign in again.",
+                        "You were signed out after %(count)d hours of inactivity. Sign in again.", hours) % {
+            "count": hours}
+    minutes = seconds // 60
+    return ngettext("You were signed out after %(count)d minute of inactivity. Sign in again.",
+                    "You were signed out after %(count)d minutes of inactivity. Sign in again.", minutes) % {
+        "count": minutes}
 
 
 class PanelSessionMiddleware:
@@ -43,7 +52,7 @@ class PanelSessionMiddleware:
             if time.time() - request.session[SEEN_KEY] > settings.PANEL_SESSION_REFRESH_SECONDS:
                 if not may_sign_in(user):
                     logout(request)
-                    messages.error(request, "Your account is suspended. Contact support.")
+                    messages.error(request, _("Your account is suspended. Contact support."))
                     return redirect(settings.LOGIN_URL)
                 session_touch(request)
                 # The stored session ends too once idle, should the browser never come back.
@@ -55,7 +64,7 @@ class PanelSessionMiddleware:
         key = request.session.session_key
         logout(request)
         PanelSession.objects.filter(session_key=key).delete()
-        messages.info(request, f"You were signed out after {_idle_hours(idle)} of inactivity. Sign in again.")
+        messages.info(request, _signed_out_note(idle))
         response = redirect_to_login(request.get_full_path(), settings.LOGIN_URL)
         # A fragment request opens the sign-in page as a whole page (django-htmx's middleware runs after this one).
         if request.headers.get("HX-Request") == "true":

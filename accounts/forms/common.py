@@ -1,10 +1,11 @@
 """What the panel's forms share. Forms validate input and nothing else; views hand cleaned data to a service."""
 
 from django import forms
+from django.utils.translation import gettext_lazy as _
 
 from accounts.bounds import LIMIT_MAX
 
-SENDING_HELP = "Recipients; leave empty for no limit of its own."
+SENDING_HELP = _("Recipients; leave empty for no limit of its own.")
 
 
 def limit_field(label: str, *, required: bool = True, help_text: str = "") -> forms.IntegerField:

@@ -3,6 +3,7 @@ reason; a reseller admin: its customers' users)."""
 
 from django import forms
 from django.contrib.auth.forms import PasswordResetForm
+from django.utils.translation import gettext_lazy as _
 
 from accounts.services.security import password_reset_request
 
@@ -22,6 +23,6 @@ class ResetRequestForm(PasswordResetForm):
 
 class SetPasswordForOtherForm(forms.Form):
     # Re-rendered only on the same POST's response (a refused reason or a too-weak password), never stored.
-    password = forms.CharField(label="New password", strip=False,
+    password = forms.CharField(label=_("New password"), strip=False,
                                widget=forms.PasswordInput(render_value=True, attrs={"autocomplete": "new-password"}))
-    reason = forms.CharField(label="Reason (goes into the audit log)", max_length=300, required=False)
+    reason = forms.CharField(label=_("Reason (goes into the audit log)"), max_length=300, required=False)

@@ -14,6 +14,7 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts import hashing
 from accounts.models import ApiIdempotencyKey, ApiKey, User
@@ -49,20 +50,20 @@ def api_key_create(*, actor: User | None, user: User, name: str, read_only: bool
     name = (name or "").strip()
     errors = {}
     if not name:
-        errors["name"] = "Enter a name."
+        errors["name"] = _("Enter a name.")
     elif len(name) > 100:
-        errors["name"] = "Use at most 100 characters."
+        errors["name"] = _("Use at most 100 characters.")
     try:
         networks = parse_networks(allowed_networks or "")
     except InvalidNetwork as exc:
         errors["allowed_networks"] = exc.messages
     if expires_at is not None and expires_at <= timezone.now():
-        errors["expires_at"] = "The expiry must be in the future."
+        errors["expires_at"] = _("The expiry must be in the future.")
     if errors:
         raise ValidationError(errors)
     with transaction.atomic():
         if ApiKey.objects.filter(user=user, name__iexact=name).exists():
-            raise ValidationError({"name": f"You already have a key named “{name}”."})
+            raise ValidationError({"name": _("You already have a key named “%(name)s”.") % {"name": name}})
         prefix = secrets.token_hex(6)
         while ApiKey.objects.filter(prefix=prefix).exists():
             prefix = secrets.token_hex(6)

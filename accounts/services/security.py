@@ -17,6 +17,8 @@ from django.contrib.sessions.models import Session
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django_otp import devices_for_user
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -50,14 +52,18 @@ def throttle_message(*, username: str, client_ip: str | None, now=None) -> str |
     recent = PanelLoginFailure.objects.filter(created_at__gte=since)
     minutes = max(window // 60, 1)
     if client_ip and recent.filter(client_ip=client_ip).count() >= settings.PANEL_LOGIN_MAX_FAILURES_PER_IP:
-        return f"Too many failed sign-ins from your address. Wait {minutes} minutes and try again."
+        return ngettext("Too many failed sign-ins from your address. Wait %(minutes)d minute and try again.",
+                        "Too many failed sign-ins from your address. Wait %(minutes)d minutes and try again.",
+                        minutes) % {"minutes": minutes}
     key = _key(username)
     if key and client_ip:
         from_here = recent.filter(username=key, client_ip=client_ip).count()
         slowed = from_here and recent.filter(username=key).count() >= settings.PANEL_LOGIN_MAX_FAILURES
         if from_here >= settings.PANEL_LOGIN_MAX_FAILURES or slowed:
-            return (f"Too many failed sign-ins for this username from your address. Wait {minutes} minutes and "
-                    f"try again, or ask support to help you.")
+            return ngettext("Too many failed sign-ins for this username from your address. Wait %(minutes)d minute "
+                            "and try again, or ask support to help you.",
+                            "Too many failed sign-ins for this username from your address. Wait %(minutes)d minutes "
+                            "and try again, or ask support to help you.", minutes) % {"minutes": minutes}
     return None
 
 
@@ -161,9 +167,9 @@ def totp_confirm(*, user: User, device: TOTPDevice, token: str, client_ip: str |
     if device.user_id != user.pk or device.confirmed:
         raise PermissionDenied("Not your enrolment.")
     if not device.verify_is_allowed()[0]:
-        raise ValidationError({"token": "Too many wrong codes: wait a few seconds, then enter the newest code."})
+        raise ValidationError({"token": _("Too many wrong codes: wait a few seconds, then enter the newest code.")})
     if not device.verify_token((token or "").strip().replace(" ", "")):
-        raise ValidationError({"token": "That code is not right. Check your device's clock and try the new code."})
+        raise ValidationError({"token": _("That code is not right. Check your device's clock and try the new code.")})
     with transaction.atomic():
         TOTPDevice.objects.filter(user=user, confirmed=True).delete()
         device.confirmed = True
@@ -204,7 +210,7 @@ def recovery_codes_left(user: User) -> int:
 
 def otp_disable(*, user: User, client_ip: str | None = None) -> None:
     if otp_required(user):
-        raise PermissionDenied("Support staff must keep two-factor sign-in.")
+        raise PermissionDenied(_("Support staff must keep two-factor sign-in."))
     with transaction.atomic():
         TOTPDevice.objects.filter(user=user).delete()
         StaticDevice.objects.filter(user=user).delete()

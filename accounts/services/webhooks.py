@@ -15,6 +15,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.dkim_keys import encrypt_private_key
 from accounts.models import (
@@ -38,10 +39,10 @@ def _owner_for(actor: User | None, customer: Customer | None, reseller: Reseller
     """Whose endpoint this is: a customer user's own customer, a reseller admin's reseller or one of its customers,
     anyone's for support and commands (actor None)."""
     if customer is not None and reseller is not None:
-        raise ValidationError({"customer": "Give a customer or a reseller, not both."})
+        raise ValidationError({"customer": _("Give a customer or a reseller, not both.")})
     if actor is None or actor.is_support:
         if customer is None and reseller is None:
-            raise ValidationError({"customer": "Give the customer or reseller the endpoint is for."})
+            raise ValidationError({"customer": _("Give the customer or reseller the endpoint is for.")})
         return {"customer": customer} if customer is not None else {"reseller": reseller}
     if actor.role == User.Role.RESELLER and actor.reseller_id:
         if reseller is not None and reseller.pk != actor.reseller_id:
@@ -62,11 +63,11 @@ def _clean_url(url: str) -> str:
     url = (url or "").strip()
     parts = urlsplit(url)
     if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise ValidationError({"url": "Enter an http:// or https:// URL."})
+        raise ValidationError({"url": _("Enter an http:// or https:// URL.")})
     if parts.username or parts.password:
-        raise ValidationError({"url": "Put no credentials in the URL: verify the signature instead."})
+        raise ValidationError({"url": _("Put no credentials in the URL: verify the signature instead.")})
     if len(url) > 500:
-        raise ValidationError({"url": "Use at most 500 characters."})
+        raise ValidationError({"url": _("Use at most 500 characters.")})
     return url
 
 
@@ -74,7 +75,8 @@ def _clean_events(events) -> list[str]:
     events = list(dict.fromkeys(events or []))
     unknown = [e for e in events if e not in WebhookEventType.values]
     if unknown:
-        raise ValidationError({"events": f"Unknown event types: {', '.join(map(str, unknown))}."})
+        types = ", ".join(map(str, unknown))
+        raise ValidationError({"events": _("Unknown event types: %(types)s.") % {"types": types}})
     return events
 
 
@@ -87,7 +89,7 @@ def webhook_endpoint_create(*, actor: User | None, url: str, events: list[str] |
     secret = SECRET_PREFIX + secrets.token_urlsafe(32)
     with transaction.atomic():
         if WebhookEndpoint.objects.filter(**owner).count() >= MAX_ENDPOINTS_PER_OWNER:
-            raise ValidationError({"url": f"At most {MAX_ENDPOINTS_PER_OWNER} endpoints each."})
+            raise ValidationError({"url": _("At most %(count)d endpoints each.") % {"count": MAX_ENDPOINTS_PER_OWNER}})
         endpoint = WebhookEndpoint.objects.create(url=url, events=events, description=(description or "")[:200],
                                                   secret_encrypted=encrypt_private_key(secret), **owner)
         audit(actor=actor, action="webhook.create", obj=endpoint.customer or endpoint.reseller,

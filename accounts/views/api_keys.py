@@ -6,6 +6,7 @@ a mailbox owner has none (the panel's role gate answers 403)."""
 from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
@@ -34,7 +35,7 @@ def api_key_add(request):
     new = submit(request, form, lambda data: api_keys.api_key_create(
         actor=request.user, user=request.user, name=data["name"], read_only=data["read_only"],
         allowed_networks=data["allowed_networks"], expires_at=data["expires_at"], client_ip=client_ip(request)),
-        failure="The API key was not created; see the errors below.")
+        failure=_("The API key was not created; see the errors below."))
     if new is not None:
         shown_once_keep(request, kind="api_key", pk=new.api_key.pk, secret=new.secret)
         return redirect("api_key_created", pk=new.api_key.pk)
@@ -55,5 +56,5 @@ def api_key_revoke(request, pk):
     api_key = _get_api_key_for_user(request, pk)
     if api_key.revoked_at is None:
         api_keys.api_key_revoke(actor=request.user, api_key=api_key, client_ip=client_ip(request))
-        messages.success(request, f"The API key “{api_key.name}” was revoked; it no longer works.")
+        messages.success(request, _("The API key “%(name)s” was revoked; it no longer works.") % {"name": api_key.name})
     return redirect("api_key_list")

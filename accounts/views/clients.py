@@ -13,6 +13,7 @@ from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import render
+from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
@@ -45,7 +46,7 @@ def mailbox_settings(request, pk):
     return render(request, "accounts/clients/settings.html", {
         "mailbox": mailbox, "domain": mailbox.domain, "address": mailbox.address, "username": mailbox.address,
         "relay": relay_settings(),
-        "password_hint": "the mailbox password", "smtp_off": not mailbox.smtp_enabled,
+        "password_hint": _("the mailbox password"), "smtp_off": not mailbox.smtp_enabled,
     })
 
 
@@ -56,7 +57,7 @@ def credential_settings(request, pk):
         "credential": credential, "mailbox": credential.mailbox, "domain": credential.domain,
         "username": credential.username,
         "address": credential.mailbox.address if credential.mailbox_id else "",
-        "relay": relay_settings(), "password_hint": "the secret shown when the credential was created",
+        "relay": relay_settings(), "password_hint": _("the secret shown when the credential was created"),
     })
 
 
@@ -94,7 +95,8 @@ def _mobileconfig(*, address: str, display_name: str, smtp_username: str, title:
     profile = {
         "PayloadContent": [account],
         "PayloadDisplayName": f"{title}: {address}",
-        "PayloadDescription": f"Mail settings for {address}. You will be asked for the password.",
+        "PayloadDescription": _("Mail settings for %(address)s. You will be asked for the password.") % {
+            "address": address},
         "PayloadIdentifier": f"{identifier}.{profile_uuid}",
         "PayloadOrganization": title,
         "PayloadRemovalDisallowed": False,

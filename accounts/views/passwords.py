@@ -6,6 +6,7 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.views import INTERNAL_RESET_SESSION_TOKEN
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse, reverse_lazy
+from django.utils.translation import gettext as _
 
 from accounts import selectors
 from accounts.forms.passwords import ResetRequestForm, SetPasswordForOtherForm
@@ -62,10 +63,11 @@ def user_password(request, pk):
     form = SetPasswordForOtherForm(request.POST or None)
     done = submit(request, form, lambda data: tenants.user_password_set_for(
         actor=request.user, user=user, password=data["password"], reason=data["reason"],
-        client_ip=client_ip(request)) or True, failure=f"The password of {user.get_username()} was not changed.")
+        client_ip=client_ip(request)) or True,
+        failure=_("The password of %(username)s was not changed.") % {"username": user.get_username()})
     if done:
-        messages.success(request, f"{user.get_username()} signs in with the new password now; their other sessions "
-                                  f"have ended.")
+        messages.success(request, _("%(username)s signs in with the new password now; their other sessions have "
+                                    "ended.") % {"username": user.get_username()})
         return redirect(_back_url(request, user))
     return render(request, "accounts/users/password.html", {
         "form": form, "target": user, "back": _back_url(request, user),

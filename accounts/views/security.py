@@ -9,6 +9,8 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import get_object_or_404, redirect, render, resolve_url
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.debug import sensitive_post_parameters
@@ -107,7 +109,7 @@ def login_link_view(request, token):
 def code_view(request):
     user = _code_user(request)
     if user is None:
-        messages.error(request, "Sign in again: the sign-in took too long.")
+        messages.error(request, _("Sign in again: the sign-in took too long."))
         return redirect("login")
     if request.user.is_authenticated and request.user.is_verified():
         return redirect(_safe_next(request, request.GET.get("next")))
@@ -127,10 +129,12 @@ def code_view(request):
             if device is not None:
                 _finish_login(request, user, device)
                 if security.is_recovery_device(device):
-                    messages.warning(request, f"Recovery code used; {security.recovery_codes_left(user)} left.")
+                    messages.warning(request, _("Recovery code used; %(left)d left.") % {
+                        "left": security.recovery_codes_left(user)})
                 return redirect(request.session.pop(NEXT_KEY, None) or settings.LOGIN_REDIRECT_URL)
             security.record_login_failure(username=user.get_username(), client_ip=ip)
-            form.add_error("token", "That code is not right. Try the newest code from your app, or a recovery code.")
+            form.add_error("token", _("That code is not right. Try the newest code from your app, or a recovery "
+                                      "code."))
     return render(request, "accounts/security/code.html", {"form": form, "blocked": blocked, "code_user": user},
                   status=429 if blocked else 200)
 
@@ -154,7 +158,7 @@ def enrol_view(request):
         else:
             _finish_login(request, user, device)
             codes = security.recovery_codes_new(user=user, client_ip=client_ip(request))
-            messages.success(request, "Two-factor sign-in is on.")
+            messages.success(request, _("Two-factor sign-in is on."))
             return _show_codes(request, codes)
     return render(request, "accounts/security/enrol.html", {
         "form": form, "secret": security.totp_secret(device), "qr": security.qr_svg(device.config_url),
@@ -173,7 +177,8 @@ def _show_codes(request, codes):
 def recovery_codes_shown(request):
     codes = shown_once_take(request, kind="recovery_codes", pk=request.user.pk)
     next_url = (request.session.pop(NEXT_KEY, None) if codes else None) or resolve_url(settings.LOGIN_REDIRECT_URL)
-    heading = f"Recovery codes for {request.user.get_username()} at {request.get_host()}"
+    heading = _("Recovery codes for %(username)s at %(host)s") % {"username": request.user.get_username(),
+                                                                  "host": request.get_host()}
     text = "\n".join([heading, "", *codes, ""]) if codes else ""  # the download's content
     return render(request, "accounts/security/recovery_codes.html",
                   {"codes": codes, "codes_text": text, "next": next_url})
@@ -194,7 +199,7 @@ def security_page(request):
 @require_POST
 def recovery_codes_view(request):
     if not security.has_otp(request.user) or not request.user.is_verified():
-        messages.error(request, "Turn on two-factor sign-in (and sign in with a code) first.")
+        messages.error(request, _("Turn on two-factor sign-in (and sign in with a code) first."))
         return redirect("security:page")
     return _show_codes(request, security.recovery_codes_new(user=request.user, client_ip=client_ip(request)))
 
@@ -207,7 +212,7 @@ def otp_disable_view(request):
     except PermissionDenied as exc:
         messages.error(request, str(exc))
     else:
-        messages.success(request, "Two-factor sign-in is off.")
+        messages.success(request, _("Two-factor sign-in is off."))
     return redirect("security:page")
 
 
@@ -219,7 +224,7 @@ def session_revoke_view(request, pk):
     security.session_revoke(actor=request.user, panel_session=panel_session, client_ip=client_ip(request))
     if current:
         return redirect("login")
-    messages.success(request, "That session is signed out.")
+    messages.success(request, _("That session is signed out."))
     return redirect("security:page")
 
 
@@ -228,5 +233,6 @@ def session_revoke_view(request, pk):
 def sessions_revoke_others_view(request):
     count = security.sessions_revoke_others(actor=request.user, current_key=request.session.session_key,
                                             client_ip=client_ip(request))
-    messages.success(request, f"{count} other session{'s' if count != 1 else ''} signed out.")
+    messages.success(request, ngettext("%(count)d other session signed out.", "%(count)d other sessions signed out.",
+                                       count) % {"count": count})
     return redirect("security:page")

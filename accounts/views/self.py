@@ -6,6 +6,7 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import PasswordChangeForm
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
 
 from accounts import selectors
 from accounts.forms.mailboxes import OwnPasswordForm
@@ -34,7 +35,7 @@ def own_password(request):
     if _set_password(request, form, mailbox):
         request.user.refresh_from_db(fields=["password"])
         update_session_auth_hash(request, request.user)  # this session stays; the others ended
-        messages.success(request, "Your password was changed. Use the new one in your mail apps too.")
+        messages.success(request, _("Your password was changed. Use the new one in your mail apps too."))
         return redirect("dashboard")
     return render(request, "accounts/mailboxes/password.html", {"form": form, "mailbox": mailbox})
 
@@ -51,8 +52,8 @@ def account_password(request):
                                    client_ip=client_ip(request))
         return True
 
-    if submit(request, form, change, failure="Your password was not changed; see the errors below."):
+    if submit(request, form, change, failure=_("Your password was not changed; see the errors below.")):
         update_session_auth_hash(request, request.user)
-        messages.success(request, "Your password was changed.")
+        messages.success(request, _("Your password was changed."))
         return redirect("dashboard")
     return render(request, "registration/password_change_form.html", {"form": form})

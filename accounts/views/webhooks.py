@@ -7,6 +7,7 @@ and registers through the API, where it names the owner."""
 
 from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
@@ -36,7 +37,7 @@ def webhook_add(request):
     form = WebhookForm(request.POST or None)
     new = submit(request, form, lambda data: webhooks.webhook_endpoint_create(
         actor=request.user, url=data["url"], events=data["events"], description=data["description"],
-        client_ip=client_ip(request)), failure="The endpoint was not registered; see the errors below.")
+        client_ip=client_ip(request)), failure=_("The endpoint was not registered; see the errors below."))
     if new is not None:
         shown_once_keep(request, kind="webhook", pk=new.endpoint.pk, secret=new.secret)
         return redirect("webhook_created", pk=new.endpoint.pk)
@@ -63,7 +64,7 @@ def webhook_detail(request, pk):
 def webhook_delete(request, pk):
     endpoint = _get_webhook_for_user(request, pk)
     webhooks.webhook_endpoint_delete(actor=request.user, endpoint=endpoint, client_ip=client_ip(request))
-    messages.success(request, f"The endpoint {endpoint.url} was deleted; it gets no more events.")
+    messages.success(request, _("The endpoint %(url)s was deleted; it gets no more events.") % {"url": endpoint.url})
     return redirect("webhook_list")
 
 
@@ -72,7 +73,7 @@ def webhook_delete(request, pk):
 def webhook_enable(request, pk):
     endpoint = _get_webhook_for_user(request, pk)
     webhooks.webhook_endpoint_enable(actor=request.user, endpoint=endpoint, client_ip=client_ip(request))
-    messages.success(request, "The endpoint is on again; what it missed is being sent.")
+    messages.success(request, _("The endpoint is on again; what it missed is being sent."))
     return redirect("webhook_detail", pk=endpoint.pk)
 
 
@@ -82,5 +83,5 @@ def webhook_redeliver(request, pk):
     delivery = get_object_or_404(WebhookDelivery.objects.select_related("event").filter(
         endpoint__in=selectors.webhook_endpoints_visible_to(request.user)), pk=pk)
     webhooks.webhook_redeliver(actor=request.user, delivery=delivery, client_ip=client_ip(request))
-    messages.success(request, f"Event {delivery.event.uuid} will be sent again.")
+    messages.success(request, _("Event %(uuid)s will be sent again.") % {"uuid": delivery.event.uuid})
     return redirect("webhook_detail", pk=delivery.endpoint_id)
