@@ -29,6 +29,9 @@ def test_customer_dashboard_and_navigation_in_german(client, cast):
         assert german in body, german
     for english in ("Plan usage", "Storage allocated", "Add a domain", "Sign out", "Skip to content"):
         assert english not in body, english
+    # The usage bars: amounts in German, and only what the plan has left is said to be left.
+    assert "100 MB von 10240 MB</span>" in body and 'aria-label="Postfächer: 1 von 50"' in body
+    assert "frei" not in body and "The one usage bar" not in body
 
 
 def test_customer_dashboard_stays_english_for_an_english_browser(client, cast):
@@ -37,6 +40,7 @@ def test_customer_dashboard_stays_english_for_an_english_browser(client, cast):
     assert '<html lang="en">' in body
     for english in ("Plan usage", "Storage allocated", "Add a domain", "Create an SMTP credential", "Sign out"):
         assert english in body, english
+    assert "100 MB of 10240 MB</span>" in body and 'aria-label="Mailboxes: 1 of 50"' in body
     assert "Tarifauslastung" not in body and "Abmelden" not in body
 
 
