@@ -1,12 +1,18 @@
 """The frame, sign-in, security, password, client settings, API key and webhook pages speak the browser's language:
 German when it asks for German, English otherwise (issue 21)."""
 
-import pytest
-from django.urls import reverse
+import time
 
-from accounts.models import ApiKey
+import pytest
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import translation
+
+from accounts.models import ApiKey, User
 from accounts.services.api_keys import api_key_create
+from accounts.services.security import SEEN_KEY
 from accounts.services.webhooks import webhook_endpoint_create
+from tests.support.factories import PASSWORD
 from tests.support.permissions import mailbox_user
 
 pytestmark = pytest.mark.django_db
@@ -148,3 +154,27 @@ def test_password_reset_request_page_in_german(client, cast):
     body = _page(client, reverse("password_reset"), **DE)
     assert "Passwort vergessen?" in body and "Link senden" in body and "Zurück zur Anmeldung" in body
     assert "Send the link" not in body
+
+
+def test_idle_sign_out_note_in_german_with_its_plural(client, cast, settings):
+    settings.PANEL_SESSION_IDLE_SECONDS = 3600
+    response = client.post(reverse("login"), {"username": cast.a.user.username, "password": PASSWORD})
+    assert response.status_code == 302
+    session = client.session
+    session[SEEN_KEY] = time.time() - 3605
+    session.save()
+    body = client.get(reverse("dashboard"), follow=True, **DE).content.decode()
+    assert "Sie wurden nach 1 Stunde Inaktivität abgemeldet. Melden Sie sich erneut an." in body
+    assert "of inactivity" not in body
+
+
+def test_password_reset_mail_in_german():
+    context = {"user": User(username="anna"), "site_name": "Panel", "protocol": "https", "domain": "panel.test",
+               "uid": "MQ", "token": "abc-def"}
+    with translation.override("de"):
+        subject = render_to_string("accounts/password_reset/subject.txt", context).strip()
+        body = render_to_string("accounts/password_reset/email.txt", context)
+    assert subject == "Neues Passwort für Panel wählen"
+    assert body.startswith("Hallo anna,\n\n")
+    assert "Öffnen Sie diesen Link, um es zu wählen:\n\nhttps://panel.test/password-reset/MQ/abc-def/\n" in body
+    assert "Hello" not in body and "expires after an hour" not in body
