@@ -39,7 +39,8 @@ def normalize_destination(address: str) -> str:
     try:
         _EMAIL(f"{local}@{domain}")
     except ValidationError:
-        raise ValidationError(_("“%(address)s” is not an e-mail address.") % {"address": text}, code="invalid") from None
+        raise ValidationError(_("“%(address)s” is not an e-mail address.") % {"address": text},
+                              code="invalid") from None
     return f"{local}@{domain}"
 
 

@@ -30,7 +30,8 @@ def domain_create(*, actor: User | None, customer: Customer, name: str, verified
         # Lock the customer row so two concurrent adds cannot both take the last slot of the plan.
         customer = Customer.objects.select_for_update().get(pk=customer.pk)
         if Domain.objects.filter(name=ascii_name).exists():
-            raise ValidationError({"name": _("The domain %(name)s is already registered here.") % {"name": name.strip()}})
+            raise ValidationError({"name": _("The domain %(name)s is already registered here.")
+                                           % {"name": name.strip()}})
         _check_not_confusable(ascii_name, typed=name.strip())
         count = customer.domains.count()
         if count >= customer.max_domains:

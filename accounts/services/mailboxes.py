@@ -55,7 +55,8 @@ def _check_storage(customer: Customer, *, extra_mb: int, domain: Domain, exclude
     allocated = qs.aggregate(total=Sum("quota_mb"))["total"] or 0
     if allocated + extra_mb > customer.max_storage_mb:
         left = max(customer.max_storage_mb - allocated, 0)
-        raise ValidationError({"quota_mb": _("Your plan has %(left)s MB of storage left to allocate.") % {"left": left}})
+        raise ValidationError({"quota_mb": _("Your plan has %(left)s MB of storage left to allocate.")
+                                           % {"left": left}})
     cap = Domain.objects.filter(pk=domain.pk).values_list("max_storage_mb", flat=True).first()
     if cap is not None:
         in_domain = qs.filter(domain=domain).aggregate(total=Sum("quota_mb"))["total"] or 0

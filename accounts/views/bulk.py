@@ -28,7 +28,8 @@ def bulk_page(request):
     if result is not None and result.errors:
         count = len(result.errors)
         messages.error(request, ngettext("Nothing was imported: %(count)s row to fix first.",
-                                         "Nothing was imported: %(count)s rows to fix first.", count) % {"count": count})
+                                         "Nothing was imported: %(count)s rows to fix first.", count)
+                       % {"count": count})
     elif result is not None and result.written:
         messages.success(request, _("Imported: %(created)s created, %(changed)s changed, %(unchanged)s unchanged.") % {
             "created": result.count("create"), "changed": result.count("update"),

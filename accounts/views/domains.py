@@ -67,8 +67,8 @@ def _check_outcome(domain, *, newly_verified: bool) -> tuple[str, str]:
         return "error", _("The DNS could not be asked: %(error)s Try again in a minute.") % {"error": proof["error"]}
     failed = [r for r in records if r["status"] == "error"]
     if failed:
-        return "error", _("The DNS could not be asked for %(records)s of %(name)s: %(error)s Try again in a minute.") % {
-            "records": _names(failed), "name": name, "error": failed[0]["error"]}
+        text = _("The DNS could not be asked for %(records)s of %(name)s: %(error)s Try again in a minute.")
+        return "error", text % {"records": _names(failed), "name": name, "error": failed[0]["error"]}
     required = [r for r in records if r["required"]]
     missing = [r for r in required if r["status"] == "missing"]
     wrong = [r for r in required if r["status"] == "wrong"]
