@@ -6,6 +6,8 @@ product maximum for limits, so that sums over many rows (a pool handed out, stor
 64 bits.
 """
 
+from django.utils.translation import gettext as _
+
 # Every limit and quota: 2^31 − 1 recipients, bytes per message or MB of storage (2 PiB) is beyond any plan.
 LIMIT_MAX = 2_147_483_647
 # An SMTP credential's expiry, in days from now (about 100 years); datetime stops at the year 9999.
@@ -34,4 +36,4 @@ def field_max(model, name: str) -> int:
 def too_large(model, name: str, value: int) -> str | None:
     """The error text when value is beyond the field's bound, else None."""
     high = field_max(model, name)
-    return f"Enter a number no larger than {high}." if value > high else None
+    return _("Enter a number no larger than %(max)s.") % {"max": high} if value > high else None

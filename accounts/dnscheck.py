@@ -12,6 +12,7 @@ import dns.exception
 import dns.resolver
 from django.conf import settings
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_noop
 
 from accounts.models import Domain
 
@@ -20,7 +21,8 @@ KINDS = ("mx", "spf", "dkim", "dmarc")
 # The names Thunderbird (autoconfig), Outlook (autodiscover) and RFC 6186/8314 clients (SRV) look up to set
 # themselves up: checked and shown like the others, but mail flows without them.
 CLIENT_KINDS = ("autoconfig", "autodiscover", "srv-submissions", "srv-submission", "srv-imaps", "srv-autodiscover")
-LABELS = {"verification": "ownership", "mx": "MX", "spf": "SPF", "dkim": "DKIM", "dmarc": "DMARC",
+# The labels stay English in what the API and dns_check give; the domain page translates them when it shows them.
+LABELS = {"verification": gettext_noop("ownership"), "mx": "MX", "spf": "SPF", "dkim": "DKIM", "dmarc": "DMARC",
           "autoconfig": "autoconfig", "autodiscover": "autodiscover", "srv-submissions": "SMTP (SSL/TLS) SRV",
           "srv-submission": "SMTP (STARTTLS) SRV", "srv-imaps": "IMAP SRV", "srv-autodiscover": "autodiscover SRV"}
 DMARC_SUGGESTION = "v=DMARC1; p=quarantine; adkim=r; aspf=r"
@@ -243,17 +245,24 @@ def dkim_signs(domain: Domain | None) -> bool:
     return ((domain.dns_status or {}).get("dkim") or {}).get("status") == "found"
 
 
-def dkim_state(domain: Domain) -> dict:
-    """What the domain page says about signing: {"signing": bool, "text": str}."""
+_DKIM_WHY = {"missing": gettext_noop("its DKIM record was not found at the last check"),
+             "wrong": gettext_noop("the DKIM record found is not this domain's key"),
+             "error": gettext_noop("the DNS could not be asked at the last check"),
+             "unchecked": gettext_noop("its DKIM record has not been checked yet")}
+
+
+def dkim_state(domain: Domain, *, localized: bool = False) -> dict:
+    """What the domain page says about signing: {"signing": bool, "text": str}. The text is English (the API's
+    and dns_check's) unless localized: then it is in the active language, for the panel."""
+    tr = gettext if localized else str
     if dkim_signs(domain):
-        return {"signing": True, "text": "Mail from this domain is DKIM-signed: its DKIM record was found."}
+        return {"signing": True, "text": tr(gettext_noop("Mail from this domain is DKIM-signed: its DKIM record was "
+                                                          "found."))}
     status = ((domain.dns_status or {}).get("dkim") or {}).get("status", "unchecked")
-    why = {"missing": "its DKIM record was not found at the last check",
-           "wrong": "the DKIM record found is not this domain's key",
-           "error": "the DNS could not be asked at the last check",
-           "unchecked": "its DKIM record has not been checked yet"}.get(status, "its DKIM record is not confirmed")
-    return {"signing": False, "text": f"Mail from this domain is not DKIM-signed yet: {why}. It is signed from the "
-                                      "first check that finds the record."}
+    why = _DKIM_WHY.get(status, gettext_noop("its DKIM record is not confirmed"))
+    text = tr(gettext_noop("Mail from this domain is not DKIM-signed yet: %(why)s. It is signed from the first check "
+                           "that finds the record."))
+    return {"signing": False, "text": text % {"why": tr(why)}}
 
 
 def check_verification(domain: Domain) -> dict:

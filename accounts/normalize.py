@@ -9,6 +9,7 @@ import unicodedata
 
 import idna
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext as _
 
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 _LOCAL = re.compile(r"^[a-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
@@ -65,28 +66,30 @@ def normalize_domain(name: str) -> str:
     """Lower-case A-label for a domain given in Unicode or ASCII; ValidationError with a reason otherwise."""
     name = (name or "").strip().rstrip(".")
     if not name:
-        raise ValidationError("Enter a domain name.", code="required")
+        raise ValidationError(_("Enter a domain name."), code="required")
     try:
         ascii_name = domain_to_ascii(name)
     except UnicodeError:
-        raise ValidationError(f"“{name}” is not a valid domain name.", code="invalid") from None
+        raise ValidationError(_("“%(name)s” is not a valid domain name.") % {"name": name}, code="invalid") from None
     labels = ascii_name.split(".")
     if len(labels) < 2 or len(ascii_name) > 253:
-        raise ValidationError(f"“{name}” is not a valid domain name: it needs at least two labels, like example.com.", code="invalid")
+        raise ValidationError(_("“%(name)s” is not a valid domain name: it needs at least two labels, like "
+                                "example.com.") % {"name": name}, code="invalid")
     if not all(_LABEL.match(label) for label in labels) or labels[-1].isdigit():
-        raise ValidationError(f"“{name}” is not a valid domain name.", code="invalid")
+        raise ValidationError(_("“%(name)s” is not a valid domain name.") % {"name": name}, code="invalid")
     return ascii_name
 
 
 def normalize_local_part(local: str) -> str:
     local = (local or "").strip().lower()
     if not local:
-        raise ValidationError("Enter the part before the @.", code="required")
+        raise ValidationError(_("Enter the part before the @."), code="required")
     if len(local) > 64:
-        raise ValidationError("The part before the @ can be at most 64 characters.", code="too_long")
+        raise ValidationError(_("The part before the @ can be at most 64 characters."), code="too_long")
     if not _LOCAL.match(local):
         raise ValidationError(
-            "Use letters, digits and . _ - + only; no dot at the start or end, and no two dots in a row.", code="invalid"
+            _("Use letters, digits and . _ - + only; no dot at the start or end, and no two dots in a row."),
+            code="invalid",
         )
     return local
 

@@ -1,18 +1,19 @@
 """Alias, catch-all, alias-domain and forwarding forms (the rules are accounts.services.aliases' own)."""
 
 from django import forms
+from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Domain
 from accounts.normalize import normalize_local_part
 
-DESTINATIONS_HELP = "One address a line: mailboxes or aliases here, or addresses elsewhere."
+DESTINATIONS_HELP = _("One address a line: mailboxes or aliases here, or addresses elsewhere.")
 
 
 class AliasEditForm(forms.Form):
-    destinations = forms.CharField(label="Deliver to", widget=forms.Textarea(attrs={"rows": 4}),
+    destinations = forms.CharField(label=_("Deliver to"), widget=forms.Textarea(attrs={"rows": 4}),
                                    help_text=DESTINATIONS_HELP)
-    description = forms.CharField(label="Description", max_length=200, required=False)
-    is_enabled = forms.BooleanField(label="Enabled", required=False, initial=True)
+    description = forms.CharField(label=_("Description"), max_length=200, required=False)
+    is_enabled = forms.BooleanField(label=_("Enabled"), required=False, initial=True)
 
     def clean_destinations(self):
         return [line.strip() for line in self.cleaned_data["destinations"].replace(",", "\n").splitlines()
@@ -20,7 +21,7 @@ class AliasEditForm(forms.Form):
 
 
 class AliasCreateForm(AliasEditForm):
-    local_part = forms.CharField(label="Address", max_length=64, help_text="The part before the @.")
+    local_part = forms.CharField(label=_("Address"), max_length=64, help_text=_("The part before the @."))
     field_order = ["local_part", "destinations", "description", "is_enabled"]
 
     def clean_local_part(self):
@@ -28,15 +29,15 @@ class AliasCreateForm(AliasEditForm):
 
 
 class CatchallForm(forms.Form):
-    catchall = forms.CharField(label="Catch-all", max_length=320, required=False,
-                               help_text="Mail to any address of this domain that no mailbox or alias takes goes "
-                                         "here. Leave empty to refuse it (recommended: catch-alls attract spam).")
+    catchall = forms.CharField(label=_("Catch-all"), max_length=320, required=False,
+                               help_text=_("Mail to any address of this domain that no mailbox or alias takes goes "
+                                           "here. Leave empty to refuse it (recommended: catch-alls attract spam)."))
 
 
 class AliasOfForm(forms.Form):
-    alias_of = forms.ModelChoiceField(label="Alias domain of", queryset=Domain.objects.none(), required=False,
-                                      empty_label="— none: a domain of its own —",
-                                      help_text="Mail to any address here goes to the same address at that domain.")
+    alias_of = forms.ModelChoiceField(label=_("Alias domain of"), queryset=Domain.objects.none(), required=False,
+                                      empty_label=_("— none: a domain of its own —"),
+                                      help_text=_("Mail to any address here goes to the same address at that domain."))
 
     def __init__(self, *args, domain: Domain, **kwargs):
         super().__init__(*args, **kwargs)
@@ -45,9 +46,9 @@ class AliasOfForm(forms.Form):
 
 
 class ForwardingForm(forms.Form):
-    forward_to = forms.CharField(label="Forward a copy to", widget=forms.Textarea(attrs={"rows": 3}),
-                                 required=False, help_text="One address a line; leave empty to forward nothing.")
-    keep_copy = forms.BooleanField(label="Keep a copy in this mailbox", required=False, initial=True)
+    forward_to = forms.CharField(label=_("Forward a copy to"), widget=forms.Textarea(attrs={"rows": 3}),
+                                 required=False, help_text=_("One address a line; leave empty to forward nothing."))
+    keep_copy = forms.BooleanField(label=_("Keep a copy in this mailbox"), required=False, initial=True)
 
     def clean_forward_to(self):
         return [line.strip() for line in self.cleaned_data["forward_to"].replace(",", "\n").splitlines()

@@ -3,6 +3,8 @@
 from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.utils.functional import lazy
+from django.utils.translation import gettext, gettext_lazy as _
 
 from accounts import hashing
 from accounts.bounds import LIMIT_MAX
@@ -30,25 +32,31 @@ class _PasswordPairMixin:
             for error in _password_errors(password, self.address):
                 self.add_error("password", error)
         if password and password2 is not None and password != password2:
-            self.add_error("password2", "The two passwords differ.")
+            self.add_error("password2", gettext("The two passwords differ."))
         return cleaned
+
+
+def _password_help() -> str:
+    return gettext("At least %(count)s characters, not only digits, without the address in it.") % {
+        "count": settings.MAILBOX_PASSWORD_MIN_LENGTH}
 
 
 def _password_fields():
     return (
-        forms.CharField(label="Password", strip=False, widget=forms.PasswordInput(render_value=False),
-                        help_text=f"At least {settings.MAILBOX_PASSWORD_MIN_LENGTH} characters, not only digits, "
-                                  "without the address in it."),
-        forms.CharField(label="Password again", strip=False, widget=forms.PasswordInput(render_value=False)),
+        # Lazy: written in the language of the page that shows it, not of the process that imported this module.
+        forms.CharField(label=_("Password"), strip=False, widget=forms.PasswordInput(render_value=False),
+                        help_text=lazy(_password_help, str)()),
+        forms.CharField(label=_("Password again"), strip=False, widget=forms.PasswordInput(render_value=False)),
     )
 
 
 class MailboxCreateForm(_PasswordPairMixin, forms.Form):
-    local_part = forms.CharField(label="Address", max_length=64, help_text="The part before the @.")
-    display_name = forms.CharField(label="Display name", max_length=150, required=False)
+    local_part = forms.CharField(label=_("Address"), max_length=64, help_text=_("The part before the @."))
+    display_name = forms.CharField(label=_("Display name"), max_length=150, required=False)
     password, password2 = _password_fields()
-    quota_mb = forms.IntegerField(label="Storage quota (MB)", min_value=1, max_value=LIMIT_MAX, initial=1024)
-    smtp_enabled = forms.BooleanField(label="SMTP access (send mail with this address and password)", required=False)
+    quota_mb = forms.IntegerField(label=_("Storage quota (MB)"), min_value=1, max_value=LIMIT_MAX, initial=1024)
+    smtp_enabled = forms.BooleanField(label=_("SMTP access (send mail with this address and password)"),
+                                      required=False)
 
     def __init__(self, *args, domain, **kwargs):
         super().__init__(*args, **kwargs)
@@ -61,10 +69,10 @@ class MailboxCreateForm(_PasswordPairMixin, forms.Form):
 
 
 class MailboxEditForm(forms.Form):
-    display_name = forms.CharField(label="Display name", max_length=150, required=False)
-    quota_mb = forms.IntegerField(label="Storage quota (MB)", min_value=1, max_value=LIMIT_MAX)
+    display_name = forms.CharField(label=_("Display name"), max_length=150, required=False)
+    quota_mb = forms.IntegerField(label=_("Storage quota (MB)"), min_value=1, max_value=LIMIT_MAX)
     # SMTP access has its own switch on the page (mailbox_smtp), so a stale form never undoes it.
-    is_active = forms.BooleanField(label="Enabled (can receive, sign in and send)", required=False)
+    is_active = forms.BooleanField(label=_("Enabled (can receive, sign in and send)"), required=False)
 
 
 class MailboxPasswordForm(_PasswordPairMixin, forms.Form):
@@ -79,11 +87,11 @@ class MailboxPasswordForm(_PasswordPairMixin, forms.Form):
 class OwnPasswordForm(MailboxPasswordForm):
     """A mailbox owner changing their own password proves they know the current one."""
 
-    current_password = forms.CharField(label="Current password", strip=False, widget=forms.PasswordInput)
+    current_password = forms.CharField(label=_("Current password"), strip=False, widget=forms.PasswordInput)
     field_order = ["current_password", "password", "password2"]
 
     def clean_current_password(self):
         current = self.cleaned_data["current_password"]
         if not hashing.check_hash(current, self.mailbox.password_hash):
-            raise ValidationError("That is not the current password.")
+            raise ValidationError(gettext("That is not the current password."))
         return current

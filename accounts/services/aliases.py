@@ -9,6 +9,7 @@ customers' domains are taken like external ones (whether they exist is not this 
 from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator
 from django.db import transaction
+from django.utils.translation import gettext as _, ngettext
 
 from accounts.models import Alias, Customer, Domain, Mailbox, User
 from accounts.normalize import normalize_domain, normalize_local_part
@@ -27,17 +28,19 @@ def normalize_destination(address: str) -> str:
     text = (address or "").strip().strip("<>").strip()
     local, at, domain = text.rpartition("@")
     if not at or not local:
-        raise ValidationError(f"“{text}” is not an e-mail address.", code="invalid")
+        raise ValidationError(_("“%(address)s” is not an e-mail address.") % {"address": text}, code="invalid")
     try:
         domain = normalize_domain(domain)
     except ValidationError:
-        raise ValidationError(f"“{text}” is not an e-mail address: its domain is not valid.", code="invalid") from None
+        raise ValidationError(_("“%(address)s” is not an e-mail address: its domain is not valid.") % {"address": text},
+                              code="invalid") from None
     if Domain.objects.filter(name=domain).exists():
         return f"{normalize_local_part(local)}@{domain}"
     try:
         _EMAIL(f"{local}@{domain}")
     except ValidationError:
-        raise ValidationError(f"“{text}” is not an e-mail address.", code="invalid") from None
+        raise ValidationError(_("“%(address)s” is not an e-mail address.") % {"address": text},
+                              code="invalid") from None
     return f"{local}@{domain}"
 
 
@@ -62,17 +65,19 @@ def clean_destinations(addresses, *, customer: Customer, limit: int = MAX_DESTIN
         except ValidationError as exc:
             errors.extend(exc.messages)
             continue
-        local, _, domain = address.rpartition("@")
+        local, _at, domain = address.rpartition("@")
         if address == exclude:
-            errors.append(f"{address} cannot be its own destination.")
+            errors.append(_("%(address)s cannot be its own destination.") % {"address": address})
         elif domain in own and not _exists_at(own[domain], local):
-            errors.append(f"There is no mailbox or alias {local}@{own[domain].unicode_name}.")
+            errors.append(_("There is no mailbox or alias %(address)s.")
+                          % {"address": f"{local}@{own[domain].unicode_name}"})
         elif address not in cleaned:
             cleaned.append(address)
     if not cleaned and not errors and field == "destinations":
-        errors.append("Give at least one destination.")
+        errors.append(_("Give at least one destination."))
     if len(cleaned) > limit:
-        errors.append(f"Use at most {limit} addresses.")
+        errors.append(ngettext("Use at most %(count)s address.", "Use at most %(count)s addresses.", limit)
+                      % {"count": limit})
     if errors:
         raise ValidationError({field: errors})
     return cleaned
@@ -87,12 +92,14 @@ def alias_create(*, actor: User | None, domain: Domain, local_part: str, destina
         address = f"{local}@{domain.name}"
         cleaned = clean_destinations(destinations, customer=customer, exclude=address)
         if Mailbox.objects.filter(domain=domain, local_part=local).exists():
-            raise ValidationError({"local_part": f"{local}@{domain.unicode_name} is a mailbox; "
-                                                 "forward its mail from the mailbox's page instead."})
+            raise ValidationError({"local_part": _("%(address)s is a mailbox; forward its mail from the mailbox's "
+                                                   "page instead.") % {"address": f"{local}@{domain.unicode_name}"}})
         if Alias.objects.filter(domain=domain, local_part=local).exists():
-            raise ValidationError({"local_part": f"The alias {local}@{domain.unicode_name} already exists."})
+            raise ValidationError({"local_part": _("The alias %(address)s already exists.")
+                                                 % {"address": f"{local}@{domain.unicode_name}"}})
         if Alias.objects.filter(domain__customer=customer).count() >= customer.max_aliases:
-            raise ValidationError({"local_part": f"Your plan allows {customer.max_aliases} aliases and all are in use."})
+            raise ValidationError({"local_part": _("Your plan allows %(count)s aliases and all are in use.")
+                                                 % {"count": customer.max_aliases}})
         alias = Alias.objects.create(domain=domain, local_part=local, destinations=cleaned, is_enabled=is_enabled,
                                      description=(description or "").strip()[:200])
         audit(actor=actor, action="alias.create", obj=alias, after=snapshot(alias), client_ip=client_ip)
@@ -138,8 +145,8 @@ def domain_set_catchall(*, actor: User | None, domain: Domain, destination: str,
             if value.rpartition("@")[2] == domain.name and not (
                     Mailbox.objects.filter(domain=domain, local_part=value.rpartition("@")[0]).exists()
                     or Alias.objects.filter(domain=domain, local_part=value.rpartition("@")[0]).exists()):
-                raise ValidationError({"catchall": "The catch-all of a domain cannot be an address that only the "
-                                                   "catch-all itself would take."})
+                raise ValidationError({"catchall": _("The catch-all of a domain cannot be an address that only the "
+                                                     "catch-all itself would take.")})
         if value == domain.catchall:
             return domain
         before = {"catchall": domain.catchall}
@@ -160,16 +167,17 @@ def domain_set_alias_of(*, actor: User | None, domain: Domain, target: Domain | 
         if target is not None:
             target = Domain.objects.select_for_update().get(pk=target.pk)
             if target.customer_id != domain.customer_id:
-                raise ValidationError({"alias_of": "Choose one of your own domains."})
+                raise ValidationError({"alias_of": _("Choose one of your own domains.")})
             if target.pk == domain.pk:
-                raise ValidationError({"alias_of": "A domain cannot be an alias of itself."})
+                raise ValidationError({"alias_of": _("A domain cannot be an alias of itself.")})
             if target.alias_of_id is not None:
-                raise ValidationError({"alias_of": f"{target.unicode_name} is itself an alias domain; "
-                                                   "choose the domain it points to."})
+                raise ValidationError({"alias_of": _("%(domain)s is itself an alias domain; choose the domain it "
+                                                     "points to.") % {"domain": target.unicode_name}})
             if domain.alias_domains.exists():
                 names = ", ".join(d.unicode_name for d in domain.alias_domains.all())
-                raise ValidationError({"alias_of": f"{domain.unicode_name} is the target of {names}; "
-                                                   "an alias domain cannot have alias domains of its own."})
+                raise ValidationError({"alias_of": _("%(domain)s is the target of %(names)s; an alias domain cannot "
+                                                     "have alias domains of its own.")
+                                                   % {"domain": domain.unicode_name, "names": names}})
         new = target.pk if target is not None else None
         if new == domain.alias_of_id:
             return domain

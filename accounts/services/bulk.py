@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils.translation import gettext as _, gettext_noop, ngettext
 
 from accounts.audit_words import field_change
 from accounts.models import Alias, Customer, Domain, Mailbox, User
@@ -62,36 +63,39 @@ class ImportResult:
 
     @property
     def summary(self) -> str:
-        return (f"{self.count('create')} to create, {self.count('update')} to change, "
-                f"{self.count('unchanged')} unchanged, {len(self.errors)} refused")
+        return _("%(create)s to create, %(update)s to change, %(unchanged)s unchanged, %(refused)s refused") % {
+            "create": self.count("create"), "update": self.count("update"), "unchanged": self.count("unchanged"),
+            "refused": len(self.errors)}
 
 
 def parse(kind: str, text: str) -> list[tuple[int, dict]]:
     """The rows as (line number, {column: value}); ValidationError for a file that is no such CSV at all."""
     if kind not in COLUMNS:
-        raise ValidationError({"kind": "Choose domains, mailboxes or aliases."})
+        raise ValidationError({"kind": _("Choose domains, mailboxes or aliases.")})
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
     header = [name.strip().lower() for name in reader.fieldnames or []]
     key = COLUMNS[kind][0]
     if key not in header:
-        raise ValidationError({"file": f"The first line must name the columns, at least “{key}”: "
-                                       f"{','.join(COLUMNS[kind])}."})
+        raise ValidationError({"file": _("The first line must name the columns, at least “%(key)s”: %(columns)s.")
+                                       % {"key": key, "columns": ",".join(COLUMNS[kind])}})
     unknown = sorted(set(header) - set(COLUMNS[kind]))
     if unknown:
-        raise ValidationError({"file": f"Unknown column{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}; "
-                                       f"the columns are {','.join(COLUMNS[kind])}."})
+        raise ValidationError({"file": ngettext("Unknown column %(names)s; the columns are %(columns)s.",
+                                                "Unknown columns %(names)s; the columns are %(columns)s.", len(unknown))
+                                       % {"names": ", ".join(unknown), "columns": ",".join(COLUMNS[kind])}})
     reader.fieldnames = header
     rows = []
     for row in reader:
         if not any((value or "").strip() for value in row.values() if isinstance(value, str)):
             continue  # blank lines
         if None in row:
-            raise ValidationError({"file": f"Line {reader.line_num} has more values than there are columns."})
+            raise ValidationError({"file": _("Line %(line)s has more values than there are columns.")
+                                           % {"line": reader.line_num}})
         rows.append((reader.line_num, {name: (value or "").strip() for name, value in row.items()}))
         if len(rows) > MAX_ROWS:
-            raise ValidationError({"file": f"At most {MAX_ROWS} rows per file: split it."})
+            raise ValidationError({"file": _("At most %(count)s rows per file: split it.") % {"count": MAX_ROWS}})
     if not rows:
-        raise ValidationError({"file": "The file has no rows below its header."})
+        raise ValidationError({"file": _("The file has no rows below its header.")})
     return rows
 
 
@@ -103,7 +107,7 @@ def _flag(row: dict, name: str, default: bool | None) -> bool | None:
         return True
     if value in _FALSE:
         return False
-    raise ValidationError(f"{name} must be yes or no, not “{row[name]}”.")
+    raise ValidationError(_("%(column)s must be yes or no, not “%(value)s”.") % {"column": name, "value": row[name]})
 
 
 def _number(row: dict, name: str) -> int | None:
@@ -111,18 +115,20 @@ def _number(row: dict, name: str) -> int | None:
     if not value:
         return None
     if not value.isdigit():
-        raise ValidationError(f"{name} must be a whole number of MB, not “{value}”.")
+        raise ValidationError(_("%(column)s must be a whole number of MB, not “%(value)s”.")
+                              % {"column": name, "value": value})
     return int(value)
 
 
 def _domain_of(customer: Customer, address: str) -> tuple[str, Domain]:
     parts = split_address(address)
     if parts is None:
-        raise ValidationError(f"“{address}” is not an address.")
+        raise ValidationError(_("“%(address)s” is not an address.") % {"address": address})
     local, domain_name = parts
     domain = Domain.objects.filter(customer=customer, name=domain_name).first()
     if domain is None:
-        raise ValidationError(f"{domain_name} is not one of {customer.name}'s domains.")
+        raise ValidationError(_("%(domain)s is not one of %(customer)s's domains.")
+                              % {"domain": domain_name, "customer": customer.name})
     return local, domain
 
 
@@ -131,7 +137,16 @@ def _domain_row(*, actor, customer, row, client_ip, passwords) -> tuple[str, lis
     if Domain.objects.filter(customer=customer, name=name).exists():
         return "unchanged", []
     domain = domain_create(actor=actor, customer=customer, name=name, client_ip=client_ip)
-    return "create", [f"domain {domain.unicode_name} added, to be verified through DNS"]
+    return "create", [_("domain %(domain)s added, to be verified through DNS") % {"domain": domain.unicode_name}]
+
+
+# A created mailbox's line, by (SMTP access on, password from the file): whole sentences, for translation.
+_MAILBOX_CREATED = {
+    (True, True): gettext_noop("mailbox %(address)s created (%(quota)s MB, SMTP on, password from the file)"),
+    (True, False): gettext_noop("mailbox %(address)s created (%(quota)s MB, SMTP on, password generated)"),
+    (False, True): gettext_noop("mailbox %(address)s created (%(quota)s MB, SMTP off, password from the file)"),
+    (False, False): gettext_noop("mailbox %(address)s created (%(quota)s MB, SMTP off, password generated)"),
+}
 
 
 def _mailbox_row(*, actor, customer, row, client_ip, passwords) -> tuple[str, list[str]]:
@@ -145,9 +160,8 @@ def _mailbox_row(*, actor, customer, row, client_ip, passwords) -> tuple[str, li
                                  display_name=row.get("display_name", ""), client_ip=client_ip)
         if not row.get("password"):
             passwords.append((mailbox.unicode_address, password))
-        return "create", [f"mailbox {mailbox.unicode_address} created ({mailbox.quota_mb} MB, SMTP "
-                          f"{'on' if mailbox.smtp_enabled else 'off'}, password "
-                          f"{'from the file' if row.get('password') else 'generated'})"]
+        return "create", [_(_MAILBOX_CREATED[(mailbox.smtp_enabled, bool(row.get("password")))])
+                          % {"address": mailbox.unicode_address, "quota": mailbox.quota_mb}]
     wanted = {"quota_mb": quota, "smtp_enabled": smtp,
               "display_name": row.get("display_name") if "display_name" in row else None}
     changes = {name: value for name, value in wanted.items()
@@ -157,7 +171,7 @@ def _mailbox_row(*, actor, customer, row, client_ip, passwords) -> tuple[str, li
         mailbox_update(actor=actor, mailbox=mailbox, client_ip=client_ip, **changes)
     if row.get("password"):
         mailbox_set_password(actor=actor, mailbox=mailbox, password=row["password"], client_ip=client_ip)
-        lines.append("password set from the file")
+        lines.append(_("password set from the file"))
     return ("update" if lines else "unchanged"), lines
 
 
@@ -173,7 +187,8 @@ def _alias_row(*, actor, customer, row, client_ip, passwords) -> tuple[str, list
         alias = alias_create(actor=actor, domain=domain, local_part=local, destinations=_destinations(row),
                              description=row.get("description", ""), is_enabled=enabled is not False,
                              client_ip=client_ip)
-        return "create", [f"alias {alias.unicode_address} → {', '.join(alias.destinations)}"]
+        return "create", [_("alias %(address)s → %(destinations)s")
+                          % {"address": alias.unicode_address, "destinations": ", ".join(alias.destinations)}]
     names = ("destinations", "description", "is_enabled")
     before = [getattr(alias, name) for name in names]
     alias = alias_update(actor=actor, alias=alias, destinations=_destinations(row) or None,

@@ -7,6 +7,7 @@ from datetime import datetime
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts import hashing
 from accounts.models import Domain, Mailbox, SmtpCredential, User
@@ -25,13 +26,13 @@ def credential_create(*, actor: User | None, domain: Domain, mailbox: Mailbox | 
                       allowed_networks: str = "", expires_at: datetime | None = None,
                       client_ip: str | None = None) -> NewCredential:
     if mailbox is not None and mailbox.domain_id != domain.pk:
-        raise ValidationError({"mailbox": "That mailbox is not in this domain."})
+        raise ValidationError({"mailbox": _("That mailbox is not in this domain.")})
     try:
         networks = parse_networks(allowed_networks)
     except InvalidNetwork as exc:
         raise ValidationError({"allowed_networks": exc.messages}) from None
     if expires_at is not None and expires_at <= timezone.now():
-        raise ValidationError({"expires_at": "The expiry must be in the future."})
+        raise ValidationError({"expires_at": _("The expiry must be in the future.")})
     secret = secrets.token_urlsafe(24)  # 192 random bits: stored under a keyed fast hash, not a slow one
     secret_hash = hashing.make_secret_hash(secret)
     with transaction.atomic():

@@ -8,6 +8,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts import dnscheck
 from accounts.dkim_keys import encrypt_private_key
@@ -29,11 +30,13 @@ def domain_create(*, actor: User | None, customer: Customer, name: str, verified
         # Lock the customer row so two concurrent adds cannot both take the last slot of the plan.
         customer = Customer.objects.select_for_update().get(pk=customer.pk)
         if Domain.objects.filter(name=ascii_name).exists():
-            raise ValidationError({"name": f"The domain {name.strip()} is already registered here."})
+            raise ValidationError({"name": _("The domain %(name)s is already registered here.")
+                                           % {"name": name.strip()}})
         _check_not_confusable(ascii_name, typed=name.strip())
         count = customer.domains.count()
         if count >= customer.max_domains:
-            raise ValidationError({"name": f"Your plan allows {customer.max_domains} domains and all are in use."})
+            raise ValidationError({"name": _("Your plan allows %(count)s domains and all are in use.")
+                                           % {"count": customer.max_domains}})
         domain = Domain(name=ascii_name, customer=customer, dkim_selector=settings.DKIM_SELECTOR)
         domain.dkim_private_key, domain.dkim_public_key = dkim_keypair()
         if verified:
@@ -61,8 +64,9 @@ def _check_not_confusable(ascii_name: str, *, typed: str) -> None:
         hosted = [other for other in Domain.objects.filter(name__contains="xn--").exclude(name=ascii_name)
                   .values_list("name", flat=True).iterator() if domain_skeleton(other) == skeleton][:1]
     if hosted:
-        raise ValidationError({"name": f"The domain {typed} can be mistaken for {domain_to_unicode(hosted[0])}, which "
-                                       "is hosted here: a name that reads as another is refused."})
+        raise ValidationError({"name": _("The domain %(name)s can be mistaken for %(other)s, which is hosted here: a "
+                                         "name that reads as another is refused.")
+                                       % {"name": typed, "other": domain_to_unicode(hosted[0])}})
 
 
 def dkim_keypair(bits: int | None = None) -> tuple[str, str]:
@@ -97,7 +101,7 @@ def domain_set_dmarc_reject_policy(*, actor: User | None, domain: Domain, policy
     """"reject": the MX refuses mail for the domain that fails its sender's DMARC p=reject; "mark": delivers it
     marked as spam (for a domain whose correspondents' mail arrives through forwarders that break DMARC)."""
     if policy not in Domain.DmarcRejectPolicy.values:
-        raise ValidationError({"dmarc_reject_policy": "Choose refuse or deliver marked."})
+        raise ValidationError({"dmarc_reject_policy": _("Choose refuse or deliver marked.")})
     return _set_inbound_setting(actor=actor, domain=domain, field="dmarc_reject_policy", value=policy,
                                 client_ip=client_ip)
 

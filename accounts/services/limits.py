@@ -8,6 +8,7 @@ level's limit above the level it sits in, storage allocated within the plan.
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Count, Max, Sum
+from django.utils.translation import gettext as _, gettext_lazy
 
 from accounts.bounds import too_large
 from accounts.models import Alias, Customer, Domain, Mailbox, Reseller, SmtpCredential, User
@@ -31,11 +32,13 @@ NULLABLE = {(Reseller, f) for f in SENDING} | {(Customer, f) for f in SENDING} |
     (Mailbox, "send_per_hour"), (Mailbox, "send_per_day"),
     (SmtpCredential, "send_per_hour"), (SmtpCredential, "send_per_day"),
 }
+# What a number of each limit counts, as the messages below say it ("5 mailboxes").
 LABELS = {
-    "max_customers": "customers", "max_domains": "domains", "max_mailboxes": "mailboxes",
-    "max_storage_mb": "MB of storage", "quota_mb": "MB of storage", "send_per_hour": "recipients per hour",
-    "send_per_day": "recipients per day", "max_message_size": "bytes per message",
-    "max_recipients": "recipients per message", "max_aliases": "aliases",
+    "max_customers": gettext_lazy("customers"), "max_domains": gettext_lazy("domains"),
+    "max_mailboxes": gettext_lazy("mailboxes"), "max_storage_mb": gettext_lazy("MB of storage"),
+    "quota_mb": gettext_lazy("MB of storage"), "send_per_hour": gettext_lazy("recipients per hour"),
+    "send_per_day": gettext_lazy("recipients per day"), "max_message_size": gettext_lazy("bytes per message"),
+    "max_recipients": gettext_lazy("recipients per message"), "max_aliases": gettext_lazy("aliases"),
 }
 
 
@@ -53,7 +56,7 @@ def check_may_change(actor: User | None, obj, reason: str) -> None:
         return
     if actor.is_support:
         if not (reason or "").strip():
-            raise ValidationError({"reason": "Give a reason for the change: it goes into the audit log."})
+            raise ValidationError({"reason": _("Give a reason for the change: it goes into the audit log.")})
         return
     if actor.role == User.Role.RESELLER and actor.reseller_id and isinstance(obj, Customer):
         if obj.reseller_id == actor.reseller_id:
@@ -62,7 +65,7 @@ def check_may_change(actor: User | None, obj, reason: str) -> None:
         customer = _customer_of(obj)
         if customer is not None and customer.pk == actor.customer_id:
             return
-    raise PermissionDenied("You may not change these limits.")
+    raise PermissionDenied(_("You may not change these limits."))
 
 
 def clean_limits(model: type, changes: dict) -> dict:
@@ -76,17 +79,17 @@ def clean_limits(model: type, changes: dict) -> dict:
     for field, value in changes.items():
         if value in ("", None):
             if (model, field) not in NULLABLE:
-                errors[field] = "Enter a number."
+                errors[field] = _("Enter a number.")
                 continue
             cleaned[field] = None
             continue
         try:
             number = int(value)
         except (TypeError, ValueError):
-            errors[field] = "Enter a whole number."
+            errors[field] = _("Enter a whole number.")
             continue
         if number < 0:
-            errors[field] = "Enter zero or more."
+            errors[field] = _("Enter zero or more.")
             continue
         if error := too_large(model, field, number):
             errors[field] = error
@@ -121,7 +124,7 @@ def _fail(field: str, message: str):
 
 
 def pool_left_message(field: str, left: int) -> str:
-    return f"Your pool has {max(left, 0)} {LABELS[field]} left to hand out."
+    return _("Your pool has %(left)s %(what)s left to hand out.") % {"left": max(left, 0), "what": LABELS[field]}
 
 
 def check_pool(reseller: Reseller, plan: dict, *, customer: Customer | None, new_customer: bool = False) -> None:
@@ -140,7 +143,7 @@ def check_pool(reseller: Reseller, plan: dict, *, customer: Customer | None, new
         left = pool_left_message(pool_field, pool - handed[pool_field] - held[pool_field])
         if value is None:
             if pool_field in SENDING:
-                errors[plan_field] = f"Your pool limits sending, so set a number. {left}"
+                errors[plan_field] = _("Your pool limits sending, so set a number. %(left)s") % {"left": left}
             continue
         if handed[pool_field] + value > pool:
             errors[plan_field] = left
@@ -152,8 +155,11 @@ def _rules_reseller(reseller: Reseller, new: dict) -> None:
     handed = pool_handed_out(reseller)
     for field, value in new.items():
         if value is not None and value < handed[field]:
-            what = "has" if field == "max_customers" else "has handed out"
-            _fail(field, f"{reseller.name} {what} {handed[field]} {LABELS[field]}; the pool cannot be lower.")
+            if field == "max_customers":
+                text = _("%(reseller)s has %(count)s %(what)s; the pool cannot be lower.")
+            else:
+                text = _("%(reseller)s has handed out %(count)s %(what)s; the pool cannot be lower.")
+            _fail(field, text % {"reseller": reseller.name, "count": handed[field], "what": LABELS[field]})
 
 
 def customer_use(customer: Customer) -> dict:
@@ -175,11 +181,12 @@ def _rules_customer(customer: Customer, new: dict) -> None:
     use = customer_use(customer)
     for field in ("max_domains", "max_mailboxes", "max_storage_mb", "max_aliases"):
         if field in new and new[field] < use[field]:
-            _fail(field, f"{customer.name} uses {use[field]} {LABELS[field]}; the plan cannot be lower.")
+            _fail(field, _("%(customer)s uses %(count)s %(what)s; the plan cannot be lower.")
+                  % {"customer": customer.name, "count": use[field], "what": LABELS[field]})
     for field in SENDING:
         if new.get(field) is not None and new[field] < use[field]:
-            _fail(field, f"A domain or mailbox of {customer.name} allows {use[field]} {LABELS[field]}; "
-                         "lower that first.")
+            _fail(field, _("A domain or mailbox of %(customer)s allows %(count)s %(what)s; lower that first.")
+                  % {"customer": customer.name, "count": use[field], "what": LABELS[field]})
     if customer.reseller_id:
         reseller = Reseller.objects.select_for_update().get(pk=customer.reseller_id)
         plan = {f: getattr(customer, f) for f in POOL.values()} | new
@@ -190,23 +197,26 @@ def _rules_domain(domain: Domain, new: dict) -> None:
     customer = Customer.objects.select_for_update().get(pk=domain.customer_id)
     for field in SENDING:
         if field in new and _above(new[field], getattr(customer, field)):
-            _fail(field, f"The plan allows {getattr(customer, field)} {LABELS[field]}; a domain cannot have more.")
+            _fail(field, _("The plan allows %(count)s %(what)s; a domain cannot have more.")
+                  % {"count": getattr(customer, field), "what": LABELS[field]})
         if new.get(field) is not None:
             top = Mailbox.objects.filter(domain=domain).aggregate(m=Max(field))["m"] or 0
             top = max(top, SmtpCredential.objects.filter(domain=domain).aggregate(m=Max(field))["m"] or 0)
             if new[field] < top:
-                _fail(field, f"A mailbox or credential of {domain.unicode_name} allows {top} {LABELS[field]}; "
-                             "lower that first.")
+                _fail(field, _("A mailbox or credential of %(domain)s allows %(count)s %(what)s; lower that first.")
+                      % {"domain": domain.unicode_name, "count": top, "what": LABELS[field]})
     if new.get("max_storage_mb") is not None:
         value = new["max_storage_mb"]
         used = Mailbox.objects.filter(domain=domain).aggregate(s=Sum("quota_mb"))["s"] or 0
         if value < used:
-            _fail("max_storage_mb", f"The mailboxes of {domain.unicode_name} hold {used} MB; the domain cannot have less.")
+            _fail("max_storage_mb", _("The mailboxes of %(domain)s hold %(used)s MB; the domain cannot have less.")
+                  % {"domain": domain.unicode_name, "used": used})
         others = (Domain.objects.filter(customer=customer).exclude(pk=domain.pk)
                   .aggregate(s=Sum("max_storage_mb"))["s"] or 0)
         if others + value > customer.max_storage_mb:
             left = customer.max_storage_mb - others
-            _fail("max_storage_mb", f"Your plan has {max(left, 0)} MB of storage left to allocate to domains.")
+            _fail("max_storage_mb", _("Your plan has %(left)s MB of storage left to allocate to domains.")
+                  % {"left": max(left, 0)})
 
 
 def _rules_mailbox(mailbox: Mailbox, new: dict) -> None:
@@ -215,42 +225,49 @@ def _rules_mailbox(mailbox: Mailbox, new: dict) -> None:
     for field in SENDING:
         if field not in new:
             continue
-        for level, name in ((customer, "The plan"), (domain, domain.unicode_name)):
+        for level, text in ((customer, _("The plan allows %(count)s %(what)s; a mailbox cannot have more.")),
+                            (domain, _("%(name)s allows %(count)s %(what)s; a mailbox cannot have more."))):
             if _above(new[field], getattr(level, field)):
-                _fail(field, f"{name} allows {getattr(level, field)} {LABELS[field]}; "
-                             "a mailbox cannot have more.")
+                _fail(field, text % {"name": domain.unicode_name, "count": getattr(level, field),
+                                     "what": LABELS[field]})
         if new[field] is not None:
             top = SmtpCredential.objects.filter(mailbox=mailbox).aggregate(m=Max(field))["m"] or 0
             if new[field] < top:
-                _fail(field, f"A credential of {mailbox.address} allows {top} {LABELS[field]}; lower that first.")
+                _fail(field, _("A credential of %(address)s allows %(count)s %(what)s; lower that first.")
+                      % {"address": mailbox.address, "count": top, "what": LABELS[field]})
     if "quota_mb" in new:
         value = new["quota_mb"]
         used_mb = -(-mailbox.used_bytes // (1024 * 1024))
         if value < used_mb:
-            _fail("quota_mb", f"{mailbox.address} already stores {used_mb} MB; the quota cannot be lower.")
+            _fail("quota_mb", _("%(address)s already stores %(used)s MB; the quota cannot be lower.")
+                  % {"address": mailbox.address, "used": used_mb})
         others = Mailbox.objects.filter(domain__customer=customer).exclude(pk=mailbox.pk)
         allocated = others.aggregate(s=Sum("quota_mb"))["s"] or 0
         if allocated + value > customer.max_storage_mb:
-            _fail("quota_mb", f"Your plan has {max(customer.max_storage_mb - allocated, 0)} MB of storage left to allocate.")
+            _fail("quota_mb", _("Your plan has %(left)s MB of storage left to allocate.")
+                  % {"left": max(customer.max_storage_mb - allocated, 0)})
         if domain.max_storage_mb is not None:
             in_domain = others.filter(domain=domain).aggregate(s=Sum("quota_mb"))["s"] or 0
             if in_domain + value > domain.max_storage_mb:
                 left = domain.max_storage_mb - in_domain
-                _fail("quota_mb", f"{domain.unicode_name} has {max(left, 0)} MB of storage left to allocate.")
+                _fail("quota_mb", _("%(domain)s has %(left)s MB of storage left to allocate.")
+                      % {"domain": domain.unicode_name, "left": max(left, 0)})
 
 
 def _rules_credential(credential: SmtpCredential, new: dict) -> None:
     customer = Customer.objects.select_for_update().get(pk=credential.customer_id)
-    levels = [(customer, "The plan"), (credential.domain, credential.domain.unicode_name)]
+    levels = [(customer, _("The plan allows %(count)s %(what)s; a credential cannot have more."), ""),
+              (credential.domain, _("%(name)s allows %(count)s %(what)s; a credential cannot have more."),
+               credential.domain.unicode_name)]
     if credential.mailbox_id:
-        levels.append((credential.mailbox, credential.mailbox.address))
+        levels.append((credential.mailbox, _("%(name)s allows %(count)s %(what)s; a credential cannot have more."),
+                       credential.mailbox.address))
     for field in SENDING:
         if field not in new:
             continue
-        for level, name in levels:
+        for level, text, name in levels:
             if _above(new[field], getattr(level, field)):
-                _fail(field, f"{name} allows {getattr(level, field)} {LABELS[field]}; "
-                             "a credential cannot have more.")
+                _fail(field, text % {"name": name, "count": getattr(level, field), "what": LABELS[field]})
 
 
 RULES = {Reseller: _rules_reseller, Customer: _rules_customer, Domain: _rules_domain, Mailbox: _rules_mailbox,
@@ -267,7 +284,7 @@ def limit_set(*, actor: User | None, obj, changes: dict, reason: str = "", clien
     if model not in FIELDS:
         raise ValueError(f"limit_set does not know {model.__name__}")
     if actor is not None and not actor.is_support and model is Reseller:
-        raise PermissionDenied("Only support staff change a reseller's pool.")
+        raise PermissionDenied(_("Only support staff change a reseller's pool."))
     check_may_change(actor, obj, reason)
     cleaned = clean_limits(model, changes)
     with transaction.atomic():

@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts import hashing
 from accounts.bounds import too_large
@@ -23,13 +24,13 @@ from accounts.services.suspension import suspension_event
 def validate_mailbox_password(password: str, *, address: str = "") -> None:
     errors = []
     if len(password or "") < settings.MAILBOX_PASSWORD_MIN_LENGTH:
-        errors.append(f"Use at least {settings.MAILBOX_PASSWORD_MIN_LENGTH} characters.")
+        errors.append(_("Use at least %(count)s characters.") % {"count": settings.MAILBOX_PASSWORD_MIN_LENGTH})
     if password and password.isdigit():
-        errors.append("Use more than digits.")
+        errors.append(_("Use more than digits."))
     if password and address and address.split("@")[0].lower() in password.lower():
-        errors.append("Do not put the address in the password.")
+        errors.append(_("Do not put the address in the password."))
     if password and password != password.strip():
-        errors.append("Do not start or end the password with a space.")
+        errors.append(_("Do not start or end the password with a space."))
     if errors:
         raise ValidationError({"password": errors})
 
@@ -54,18 +55,20 @@ def _check_storage(customer: Customer, *, extra_mb: int, domain: Domain, exclude
     allocated = qs.aggregate(total=Sum("quota_mb"))["total"] or 0
     if allocated + extra_mb > customer.max_storage_mb:
         left = max(customer.max_storage_mb - allocated, 0)
-        raise ValidationError({"quota_mb": f"Your plan has {left} MB of storage left to allocate."})
+        raise ValidationError({"quota_mb": _("Your plan has %(left)s MB of storage left to allocate.")
+                                           % {"left": left}})
     cap = Domain.objects.filter(pk=domain.pk).values_list("max_storage_mb", flat=True).first()
     if cap is not None:
         in_domain = qs.filter(domain=domain).aggregate(total=Sum("quota_mb"))["total"] or 0
         if in_domain + extra_mb > cap:
             left = max(cap - in_domain, 0)
-            raise ValidationError({"quota_mb": f"{domain.unicode_name} has {left} MB of storage left to allocate."})
+            raise ValidationError({"quota_mb": _("%(domain)s has %(left)s MB of storage left to allocate.")
+                                               % {"domain": domain.unicode_name, "left": left}})
 
 
 def _check_quota(quota_mb: int) -> None:
     if quota_mb < 1:
-        raise ValidationError({"quota_mb": "Enter at least 1 MB."})
+        raise ValidationError({"quota_mb": _("Enter at least 1 MB.")})
     if error := too_large(Mailbox, "quota_mb", quota_mb):
         raise ValidationError({"quota_mb": error})
 
@@ -79,11 +82,14 @@ def mailbox_create(*, actor: User | None, domain: Domain, local_part: str, passw
     with transaction.atomic():
         customer = Customer.objects.select_for_update().get(pk=domain.customer_id)
         if Mailbox.objects.filter(domain=domain, local_part=local).exists():
-            raise ValidationError({"local_part": f"{local}@{domain.unicode_name} already exists."})
+            raise ValidationError({"local_part": _("%(address)s already exists.")
+                                                 % {"address": f"{local}@{domain.unicode_name}"}})
         if Alias.objects.filter(domain=domain, local_part=local).exists():
-            raise ValidationError({"local_part": f"{local}@{domain.unicode_name} is an alias; delete it first."})
+            raise ValidationError({"local_part": _("%(address)s is an alias; delete it first.")
+                                                 % {"address": f"{local}@{domain.unicode_name}"}})
         if Mailbox.objects.filter(domain__customer=customer).count() >= customer.max_mailboxes:
-            raise ValidationError({"local_part": f"Your plan allows {customer.max_mailboxes} mailboxes and all are in use."})
+            raise ValidationError({"local_part": _("Your plan allows %(count)s mailboxes and all are in use.")
+                                                 % {"count": customer.max_mailboxes}})
         _check_storage(customer, extra_mb=quota_mb, domain=domain)
         mailbox = Mailbox(domain=domain, local_part=local, password_hash=password_hash, quota_mb=quota_mb,
                           smtp_enabled=smtp_enabled, display_name=display_name)
@@ -103,15 +109,15 @@ def mailbox_update(*, actor: User | None, mailbox: Mailbox, client_ip: str | Non
         _check_quota(changes["quota_mb"])
     for field in ("send_per_hour", "send_per_day"):
         if changes.get(field) is not None and (changes[field] < 0 or too_large(Mailbox, field, changes[field])):
-            raise ValidationError({field: too_large(Mailbox, field, changes[field]) or "Enter zero or more."})
+            raise ValidationError({field: too_large(Mailbox, field, changes[field]) or _("Enter zero or more.")})
     with transaction.atomic():
         customer = Customer.objects.select_for_update().get(pk=mailbox.domain.customer_id)
         mailbox = Mailbox.objects.select_for_update().select_related("domain").get(pk=mailbox.pk)
         if "quota_mb" in changes:
             used_mb = -(-mailbox.used_bytes // (1024 * 1024))
             if changes["quota_mb"] < used_mb:
-                raise ValidationError({"quota_mb": f"{mailbox.unicode_address} already stores {used_mb} MB; "
-                                                   "the quota cannot be lower."})
+                raise ValidationError({"quota_mb": _("%(address)s already stores %(used)s MB; the quota cannot be "
+                                                     "lower.") % {"address": mailbox.unicode_address, "used": used_mb}})
             _check_storage(customer, extra_mb=changes["quota_mb"], domain=mailbox.domain, exclude=mailbox)
         before = snapshot(mailbox)
         was_active = mailbox.is_active

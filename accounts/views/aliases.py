@@ -4,6 +4,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from accounts import selectors
@@ -35,9 +36,9 @@ def alias_add(request, domain_pk):
     alias = submit(request, form, lambda data: aliases.alias_create(
         actor=request.user, domain=domain, local_part=data["local_part"], destinations=data["destinations"],
         description=data["description"], is_enabled=data["is_enabled"], client_ip=client_ip(request)),
-        failure="The alias was not created; see the errors below.")
+        failure=_("The alias was not created; see the errors below."))
     if alias is not None:
-        messages.success(request, f"Alias {alias.unicode_address} was created.")
+        messages.success(request, _("Alias %(address)s was created.") % {"address": alias.unicode_address})
         return redirect("alias_list")
     return render(request, "accounts/aliases/add.html", {"form": form, "domain": domain})
 
@@ -51,9 +52,9 @@ def alias_edit(request, pk):
     saved = submit(request, form, lambda data: aliases.alias_update(
         actor=request.user, alias=alias, destinations=data["destinations"], description=data["description"],
         is_enabled=data["is_enabled"], client_ip=client_ip(request)),
-        failure="The alias was not saved; see the errors below.")
+        failure=_("The alias was not saved; see the errors below."))
     if saved is not None:
-        messages.success(request, f"{alias.unicode_address} was saved.")
+        messages.success(request, _("%(name)s was saved.") % {"name": alias.unicode_address})
         return redirect("alias_edit", pk=alias.pk)
     return render(request, "accounts/aliases/edit.html", {"form": form, "alias": alias})
 
@@ -64,7 +65,7 @@ def alias_delete(request, pk):
     if request.method == "POST":
         address = alias.unicode_address
         aliases.alias_delete(actor=request.user, alias=alias, client_ip=client_ip(request))
-        messages.success(request, f"Alias {address} was deleted.")
+        messages.success(request, _("Alias %(address)s was deleted.") % {"address": address})
         return redirect("alias_list")
     return render(request, "accounts/aliases/delete.html", {"alias": alias})
 
@@ -76,12 +77,13 @@ def domain_forms(domain, data=None) -> dict:
 
 
 def _domain_setting(request, pk, form, action, success: str):
+    """success: the note once saved, with %(domain)s for the domain's name."""
     domain = _get_domain_for_user(request, pk)
     form = form(domain)
     if form.is_valid():
         try:
             action(domain, form.cleaned_data)
-            messages.success(request, success.format(domain=domain.unicode_name))
+            messages.success(request, success % {"domain": domain.unicode_name})
         except ValidationError as exc:
             apply_errors(form, exc)
     if form.errors:
@@ -96,7 +98,7 @@ def domain_catchall(request, pk):
         request, pk, lambda domain: CatchallForm(request.POST),
         lambda domain, data: aliases.domain_set_catchall(actor=request.user, domain=domain,
                                                          destination=data["catchall"], client_ip=client_ip(request)),
-        "The catch-all of {domain} is saved.")
+        _("The catch-all of %(domain)s is saved."))
 
 
 @login_required
@@ -106,7 +108,7 @@ def domain_alias_of(request, pk):
         request, pk, lambda domain: AliasOfForm(request.POST, domain=domain),
         lambda domain, data: aliases.domain_set_alias_of(actor=request.user, domain=domain, target=data["alias_of"],
                                                          client_ip=client_ip(request)),
-        "{domain} is saved.")
+        _("%(domain)s is saved."))
 
 
 @login_required
@@ -116,8 +118,8 @@ def mailbox_forwarding(request, pk):
     form = ForwardingForm(request.POST or None, initial=initial)
     saved = submit(request, form, lambda data: aliases.mailbox_set_forwarding(
         actor=request.user, mailbox=mailbox, addresses=data["forward_to"], keep_copy=data["keep_copy"],
-        client_ip=client_ip(request)), failure="The forwarding was not saved; see the errors below.")
+        client_ip=client_ip(request)), failure=_("The forwarding was not saved; see the errors below."))
     if saved is not None:
-        messages.success(request, f"Forwarding of {mailbox.unicode_address} is saved.")
+        messages.success(request, _("Forwarding of %(address)s is saved.") % {"address": mailbox.unicode_address})
         return redirect("mailbox_forwarding", pk=mailbox.pk)
     return render(request, "accounts/aliases/forwarding.html", {"form": form, "mailbox": mailbox})

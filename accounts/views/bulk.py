@@ -6,6 +6,7 @@ import re
 from django.contrib import messages
 from django.http import Http404, HttpResponse
 from django.shortcuts import render
+from django.utils.translation import gettext as _, ngettext
 
 from accounts.forms.bulk import BulkImportForm
 from accounts.models import User
@@ -23,13 +24,16 @@ def bulk_page(request):
     preview = "preview" in request.POST
     result = submit(request, form, lambda data: bulk_import(
         actor=request.user, customer=customer, kind=data["kind"], text=data["text"], dry_run=preview,
-        client_ip=client_ip(request)), failure="Nothing was imported; see the errors below.")
+        client_ip=client_ip(request)), failure=_("Nothing was imported; see the errors below."))
     if result is not None and result.errors:
-        messages.error(request, f"Nothing was imported: {len(result.errors)} row{'s' if len(result.errors) > 1 else ''}"
-                                f" to fix first.")
+        count = len(result.errors)
+        messages.error(request, ngettext("Nothing was imported: %(count)s row to fix first.",
+                                         "Nothing was imported: %(count)s rows to fix first.", count)
+                       % {"count": count})
     elif result is not None and result.written:
-        messages.success(request, f"Imported: {result.count('create')} created, {result.count('update')} changed, "
-                                  f"{result.count('unchanged')} unchanged.")
+        messages.success(request, _("Imported: %(created)s created, %(changed)s changed, %(unchanged)s unchanged.") % {
+            "created": result.count("create"), "changed": result.count("update"),
+            "unchanged": result.count("unchanged")})
     return render(request, "accounts/bulk/page.html", {
         "customer": customer, "form": form, "result": result, "columns": COLUMNS,
         "text": form.cleaned_data.get("text", "") if form.is_bound and hasattr(form, "cleaned_data") else "",

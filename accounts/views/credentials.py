@@ -6,6 +6,7 @@ from django.contrib.auth.decorators import login_required
 from django.db.models import Q
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 
 from accounts import selectors
@@ -45,9 +46,9 @@ def credential_add(request):
     form = CredentialForm(request.POST or None, domains=domains, mailboxes=mailboxes,
                           initial={"scope": request.GET.get("scope")})
     new = submit(request, form, lambda data: _create(request, form, data),
-                 failure="The credential was not created; see the errors below.")
+                 failure=_("The credential was not created; see the errors below."))
     if new is not None:
-        messages.success(request, f"SMTP credential {new.credential.username} was created.")
+        messages.success(request, _("SMTP credential %(name)s was created.") % {"name": new.credential.username})
         shown_once_keep(request, kind="credential", pk=new.credential.pk, secret=new.secret)
         return redirect("credential_created", pk=new.credential.pk)
     return render(request, "accounts/credentials/add.html", {"form": form, "customer": customer,
@@ -84,9 +85,13 @@ def credential_revoke(request, pk):
             hold = form.cleaned_data["hold"]
             credentials.credential_revoke(actor=request.user, credential=credential, client_ip=client_ip(request),
                                           hold=hold)
-            held = " What it queued and has not delivered yet is held for support." if hold else ""
-            messages.success(request, f"{credential.username} was revoked; it can no longer sign in.{held}")
+            if hold:
+                text = _("%(name)s was revoked; it can no longer sign in. What it queued and has not delivered yet "
+                         "is held for support.")
+            else:
+                text = _("%(name)s was revoked; it can no longer sign in.")
+            messages.success(request, text % {"name": credential.username})
         else:
-            messages.warning(request, f"{credential.username} was already revoked.")
+            messages.warning(request, _("%(name)s was already revoked.") % {"name": credential.username})
         return redirect("credential_list")
     return render(request, "accounts/credentials/revoke.html", {"credential": credential, "form": form})

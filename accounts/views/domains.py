@@ -3,6 +3,7 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from accounts import dnscheck, selectors
@@ -37,22 +38,24 @@ def domain_add(request):
     form = DomainForm(request.POST or None)
     domain = submit(request, form, lambda data: domains.domain_create(
         actor=request.user, customer=customer, name=data["name"], client_ip=client_ip(request)),
-        failure="The domain was not added; see the errors below.")
+        failure=_("The domain was not added; see the errors below."))
     if domain is not None:
-        messages.success(request, f"{domain.unicode_name} was added. "
-                                  "Publish the records below in one go: the ownership TXT record proves it is yours.")
+        messages.success(request, _("%(name)s was added. Publish the records below in one go: the ownership TXT record "
+                                    "proves it is yours.") % {"name": domain.unicode_name})
         return redirect("domain_detail", pk=domain.pk)
     return render(request, "accounts/domains/add.html", {"form": form, "customer": customer})
 
 
 def _dns_context(domain) -> dict:
     published = dnscheck.records_to_publish(domain)
-    return {"domain": domain, **published, "next_check": dnscheck.next_check(domain),
+    # The page says why DKIM signs or not in the reader's language; the API and dns_check keep the English.
+    return {"domain": domain, **published, "dkim": dnscheck.dkim_state(domain, localized=True),
+            "next_check": dnscheck.next_check(domain),
             "zone_lines": "\n".join(r["zone_line"] for r in [published["verification"], *published["records"]])}
 
 
 def _names(records: list[dict]) -> str:
-    return ", ".join(r["label"] for r in records)
+    return ", ".join(_(r["label"]) for r in records)
 
 
 def _check_outcome(domain, *, newly_verified: bool) -> tuple[str, str]:
@@ -61,30 +64,32 @@ def _check_outcome(domain, *, newly_verified: bool) -> tuple[str, str]:
     proof, records = published["verification"], published["records"]
     name = domain.unicode_name
     if proof["status"] == "error":
-        return "error", f"The DNS could not be asked: {proof['error']} Try again in a minute."
+        return "error", _("The DNS could not be asked: %(error)s Try again in a minute.") % {"error": proof["error"]}
     failed = [r for r in records if r["status"] == "error"]
     if failed:
-        return "error", f"The DNS could not be asked for {_names(failed)} of {name}: {failed[0]['error']} " \
-                        "Try again in a minute."
+        text = _("The DNS could not be asked for %(records)s of %(name)s: %(error)s Try again in a minute.")
+        return "error", text % {"records": _names(failed), "name": name, "error": failed[0]["error"]}
     required = [r for r in records if r["required"]]
     missing = [r for r in required if r["status"] == "missing"]
     wrong = [r for r in required if r["status"] == "wrong"]
     optional = [r for r in records if not r["required"] and r["status"] != "found"]
     parts = []
     if not domain.is_verified:
-        parts.append("The ownership TXT record was not found yet. DNS changes can take a while to show; check "
-                     "again in a few minutes.")
+        parts.append(_("The ownership TXT record was not found yet. DNS changes can take a while to show; check "
+                       "again in a few minutes."))
     elif newly_verified:
-        parts.append(f"{name} is verified.")
+        parts.append(_("%(name)s is verified.") % {"name": name})
     if missing:
-        parts.append(f"Not found: {_names(missing)}.")
+        parts.append(_("Not found: %(records)s.") % {"records": _names(missing)})
     if wrong:
-        parts.append(f"Found but not what to publish: {_names(wrong)}.")
+        parts.append(_("Found but not what to publish: %(records)s.") % {"records": _names(wrong)})
     if not domain.is_verified or missing or wrong:
         return "warning", " ".join(parts)
-    parts.append(f"All records mail needs are in place for {name}: {_names(required)}.")
+    parts.append(_("All records mail needs are in place for %(name)s: %(records)s.")
+                 % {"name": name, "records": _names(required)})
     if optional:
-        parts.append(f"Not published (optional, for automatic client setup): {_names(optional)}.")
+        parts.append(_("Not published (optional, for automatic client setup): %(records)s.")
+                     % {"records": _names(optional)})
     return "success", " ".join(parts)
 
 
@@ -111,7 +116,7 @@ def domain_dmarc_reject_policy(request, pk):
         domains.domain_set_dmarc_reject_policy(actor=request.user, domain=domain,
                                                policy=form.cleaned_data["dmarc_reject_policy"],
                                                client_ip=client_ip(request))
-        messages.success(request, f"The DMARC setting of {domain.unicode_name} is saved.")
+        messages.success(request, _("The DMARC setting of %(name)s is saved.") % {"name": domain.unicode_name})
     else:
         messages.error(request, " ".join(str(e) for errors in form.errors.values() for e in errors))
     return redirect("domain_detail", pk=domain.pk)
@@ -137,7 +142,7 @@ def domain_delete(request, pk):
     if request.method == "POST":
         name = domain.unicode_name
         domains.domain_delete(actor=request.user, domain=domain, client_ip=client_ip(request))
-        messages.success(request, f"{name} and its mailboxes were deleted.")
+        messages.success(request, _("%(name)s and its mailboxes were deleted.") % {"name": name})
         return redirect("domain_list")
     return render(request, "accounts/domains/delete.html", {"domain": domain,
                                                             "mailbox_count": domain.mailboxes.count()})

@@ -3,6 +3,7 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from accounts import selectors
@@ -39,9 +40,9 @@ def mailbox_add(request, domain_pk):
     mailbox = submit(request, form, lambda data: mailboxes.mailbox_create(
         actor=request.user, domain=domain, local_part=data["local_part"], password=data["password"],
         quota_mb=data["quota_mb"], smtp_enabled=data["smtp_enabled"], display_name=data["display_name"],
-        client_ip=client_ip(request)), failure="The mailbox was not created; see the errors below.")
+        client_ip=client_ip(request)), failure=_("The mailbox was not created; see the errors below."))
     if mailbox is not None:
-        messages.success(request, f"Mailbox {mailbox.unicode_address} was created.")
+        messages.success(request, _("Mailbox %(address)s was created.") % {"address": mailbox.unicode_address})
         return redirect("mailbox_edit", pk=mailbox.pk)
     return render(request, "accounts/mailboxes/add.html", {"form": form, "domain": domain})
 
@@ -58,9 +59,10 @@ def mailbox_edit(request, pk):
             mailboxes.mailbox_update(actor=request.user, mailbox=mailbox, client_ip=client_ip(request), **changes)
         return changes
 
-    changes = submit(request, form, save, failure="The mailbox was not saved; see the errors below.")
+    changes = submit(request, form, save, failure=_("The mailbox was not saved; see the errors below."))
     if changes is not None:
-        messages.success(request, f"{mailbox.unicode_address} was saved." if changes else "Nothing was changed.")
+        messages.success(request, _("%(name)s was saved.") % {"name": mailbox.unicode_address} if changes
+                         else _("Nothing was changed."))
         return redirect("mailbox_edit", pk=mailbox.pk)
     credentials = selectors.credentials_visible_to(request.user).filter(mailbox=mailbox, revoked_at__isnull=True)
     return render(request, "accounts/mailboxes/edit.html", {"form": form, "mailbox": mailbox,
@@ -72,7 +74,7 @@ def mailbox_password(request, pk):
     mailbox = _get_mailbox_for_user(request, pk)
     form = MailboxPasswordForm(request.POST or None, mailbox=mailbox)
     if _set_password(request, form, mailbox):
-        messages.success(request, f"The password of {mailbox.unicode_address} was changed.")
+        messages.success(request, _("The password of %(address)s was changed.") % {"address": mailbox.unicode_address})
         return redirect("mailbox_edit", pk=mailbox.pk)
     return render(request, "accounts/mailboxes/password.html", {"form": form, "mailbox": mailbox})
 
@@ -83,7 +85,7 @@ def _set_password(request, form, mailbox) -> bool:
                                       client_ip=client_ip(request))
         return True
 
-    return bool(submit(request, form, change, failure="The password was not changed; see the errors below."))
+    return bool(submit(request, form, change, failure=_("The password was not changed; see the errors below.")))
 
 
 @login_required
@@ -95,15 +97,18 @@ def mailbox_smtp(request, pk):
     if enabled != mailbox.smtp_enabled:
         mailbox = mailboxes.mailbox_update(actor=request.user, mailbox=mailbox, smtp_enabled=enabled,
                                           client_ip=client_ip(request))
+    names = {"address": mailbox.unicode_address, "domain": mailbox.domain.unicode_name}
     if enabled and not mailbox.domain.can_send:
-        state = "active again" if mailbox.domain.is_verified else "verified"
-        messages.warning(request, f"SMTP access is on, but the relay refuses mail from {mailbox.unicode_address} "
-                                  f"until {mailbox.domain.unicode_name} is {state}.")
+        if mailbox.domain.is_verified:
+            text = _("SMTP access is on, but the relay refuses mail from %(address)s until %(domain)s is active again.")
+        else:
+            text = _("SMTP access is on, but the relay refuses mail from %(address)s until %(domain)s is verified.")
+        messages.warning(request, text % names)
     elif enabled:
-        messages.success(request, f"SMTP access is on: {mailbox.unicode_address} can now send "
-                                  "with its address and password.")
+        messages.success(request, _("SMTP access is on: %(address)s can now send with its address and password.")
+                         % names)
     else:
-        messages.success(request, f"SMTP access is off for {mailbox.unicode_address}.")
+        messages.success(request, _("SMTP access is off for %(address)s.") % names)
     if request.htmx:
         return render(request, "accounts/mailboxes/_smtp.html", {"mailbox": mailbox})
     return redirect("mailbox_edit", pk=mailbox.pk)
@@ -115,6 +120,6 @@ def mailbox_delete(request, pk):
     if request.method == "POST":
         address, domain_pk = mailbox.unicode_address, mailbox.domain_id
         mailboxes.mailbox_delete(actor=request.user, mailbox=mailbox, client_ip=client_ip(request))
-        messages.success(request, f"Mailbox {address} was deleted.")
+        messages.success(request, _("Mailbox %(address)s was deleted.") % {"address": address})
         return redirect("domain_detail", pk=domain_pk)
     return render(request, "accounts/mailboxes/delete.html", {"mailbox": mailbox})
