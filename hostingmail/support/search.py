@@ -34,8 +34,9 @@ def search(user: User, query: str) -> dict[str, list[Hit]]:
                                      "messages": []}
     if not query:
         return results
+    provider = _("provider")
     for c in selectors.customers_visible_to(user).filter(name__icontains=query).order_by("name")[:LIMIT]:
-        detail = f"{c.reseller or _('provider')} · {c.get_status_display()}"
+        detail = f"{c.reseller or provider} · {c.get_status_display()}"
         results["customers"].append(Hit(c.name, detail, c.pk, c.name, "support:customer", c.pk))
 
     local, at, domain_text = query.rpartition("@")
