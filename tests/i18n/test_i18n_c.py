@@ -38,6 +38,7 @@ def test_reseller_console_is_german_for_a_german_browser(cast):
     client = _client(cast.reseller_a_admin, "de")
     home = _page(client, reverse("reseller:home"))
     assert "Ihr Pool" in home and "Reseller-Konsole" in home and "Tarifvorlagen" in home
+    assert "1 in Gebrauch" in home and "<strong>Speicherplatz (MB)</strong>" in home  # the pool's own bars
     assert "Your pool" not in home and "Plan templates" not in home
     customers = _page(client, reverse("reseller:customers"))
     assert "1 Kunde." in customers and "Kunden nach Namen suchen" in customers and "pro Seite." in customers
@@ -53,6 +54,7 @@ def test_reseller_console_stays_english_for_an_english_browser(cast):
     client = _client(cast.reseller_a_admin, "en")
     home = _page(client, reverse("reseller:home"))
     assert "Your pool" in home and "Plan templates" in home and "Ihr Pool" not in home
+    assert "1 in use" in home and "<strong>Storage (MB)</strong>" in home
     customers = _page(client, reverse("reseller:customers"))
     assert "1 customer." in customers and "per page." in customers and "Kunde" not in customers
 
