@@ -8,6 +8,9 @@ customer's own actions read the same for both of them (their own users acted).
 
 from dataclasses import dataclass
 
+from django.utils.translation import gettext, pgettext
+from django.utils.translation import gettext_lazy as _
+
 from accounts.models import AuditEntry, User
 from accounts.services.audit_log import REDACTED, is_secret_name
 
@@ -21,56 +24,80 @@ HIDDEN = {
     "customer", "reseller", "domain", "mailbox", "user", "alias_of",
 }
 
-# field: (label, unit shown after the number)
+# field: (label, unit shown after the number). Labels and words are translated when a row is shown, in the
+# reader's language; the stored entry keeps field names and raw values only.
 FIELDS = {
-    "name": ("Name", ""), "local_part": ("Address", ""), "display_name": ("Display name", ""),
-    "description": ("Description", ""), "status": ("Status", ""), "status_reason": ("Status reason", ""),
-    "contact_email": ("Contact address", ""), "external_id": ("External id", ""),
-    "send_per_hour": ("Sending limit per hour", ""), "send_per_day": ("Sending limit per day", ""),
-    "max_customers": ("Customers allowed", ""), "max_domains": ("Domains allowed", ""),
-    "max_mailboxes": ("Mailboxes allowed", ""), "max_aliases": ("Aliases allowed", ""),
-    "max_storage_mb": ("Storage", " MB"), "quota_mb": ("Mailbox storage", " MB"),
-    "max_message_size": ("Largest message", " MB"), "max_recipients": ("Recipients per message", ""),
-    "destinations": ("Delivers to", ""), "forward_to": ("Forwards to", ""), "catchall": ("Catch-all address", ""),
-    "alias_of_name": ("Alias of domain", ""), "allowed_networks": ("Allowed networks", ""),
-    "expires_at": ("Expires", ""), "smarthost_url": ("Smart host", ""), "panel_title": ("Panel title", ""),
-    "support_email": ("Support address", ""), "help_url": ("Help page", ""), "brand_color": ("Brand colour", ""),
-    "dmarc_reject_policy": ("Mail failing the sender's DMARC reject policy", ""), "username": ("User", ""),
-    "role": ("Role", ""), "device": ("Device", ""), "held": ("Messages held", ""),
-    "released": ("Messages released", ""), "sessions": ("Sessions signed out", ""), "domains": ("Domains", ""),
-    "plan_template": ("Plan template", ""), "state": ("State", ""),
+    "name": (_("Name"), ""), "local_part": (_("Address"), ""), "display_name": (_("Display name"), ""),
+    "description": (_("Description"), ""), "status": (_("Status"), ""), "status_reason": (_("Status reason"), ""),
+    "contact_email": (_("Contact address"), ""), "external_id": (_("External id"), ""),
+    "send_per_hour": (_("Sending limit per hour"), ""), "send_per_day": (_("Sending limit per day"), ""),
+    "max_customers": (_("Customers allowed"), ""), "max_domains": (_("Domains allowed"), ""),
+    "max_mailboxes": (_("Mailboxes allowed"), ""), "max_aliases": (_("Aliases allowed"), ""),
+    "max_storage_mb": (_("Storage"), " MB"), "quota_mb": (_("Mailbox storage"), " MB"),
+    "max_message_size": (_("Largest message"), " MB"), "max_recipients": (_("Recipients per message"), ""),
+    "destinations": (_("Delivers to"), ""), "forward_to": (_("Forwards to"), ""),
+    "catchall": (_("Catch-all address"), ""), "alias_of_name": (_("Alias of domain"), ""),
+    "allowed_networks": (_("Allowed networks"), ""), "expires_at": (_("Expires"), ""),
+    "smarthost_url": (_("Smart host"), ""), "panel_title": (_("Panel title"), ""),
+    "support_email": (_("Support address"), ""), "help_url": (_("Help page"), ""),
+    "brand_color": (_("Brand colour"), ""),
+    "dmarc_reject_policy": (_("Mail failing the sender's DMARC reject policy"), ""), "username": (_("User"), ""),
+    "role": (_("Role"), ""), "device": (_("Device"), ""), "held": (_("Messages held"), ""),
+    "released": (_("Messages released"), ""), "sessions": (_("Sessions signed out"), ""),
+    "domains": (_("Domains"), ""), "plan_template": (_("Plan template"), ""), "state": (_("State"), ""),
+    # Read as their field names read (the English is what the log has always shown), so that they translate too.
+    "address": (_("Address"), ""), "subject": (_("Subject"), ""), "body": (_("Body"), ""),
+    "enabled": (_("Enabled"), ""), "starts_on": (_("Starts on"), ""), "ends_on": (_("Ends on"), ""),
+    "interval_days": (_("Interval days"), ""), "greylisting": (_("Greylisting"), ""), "kind": (_("Kind"), ""),
+    "value": (_("Value"), ""), "mark_score": (_("Mark score"), ""), "reject_score": (_("Reject score"), ""),
+    "min_score": (_("Min score"), ""), "max_score": (_("Max score"), ""), "quarantine": (_("Quarantine"), ""),
+    "mode": (_("Mode"), ""), "rules": (_("Rules"), ""), "script": (_("Script"), ""),
+    "panel_host": (_("Panel host"), ""), "email": (_("Email"), ""), "reason": (_("Reason"), ""),
+    "events": (_("Events"), ""), "version": (_("Version"), ""), "updated_at": (_("Updated at"), ""),
 }
 # Booleans read as a sentence: field: (label, on, off).
 SWITCHES = {
-    "smtp_enabled": ("SMTP access", "turned on", "turned off"),
-    "is_active": ("Enabled", "yes", "no"),
-    "is_enabled": ("Enabled", "yes", "no"),
-    "forward_keep_copy": ("Keep a copy when forwarding", "yes", "no"),
-    "read_only": ("Read-only", "yes", "no"),
+    "smtp_enabled": (_("SMTP access"), _("turned on"), _("turned off")),
+    "is_active": (_("Enabled"), _("yes"), _("no")),
+    "is_enabled": (_("Enabled"), _("yes"), _("no")),
+    "forward_keep_copy": (_("Keep a copy when forwarding"), _("yes"), _("no")),
+    "read_only": (_("Read-only"), _("yes"), _("no")),
 }
+# Stored values that are words of the panel's own (a status): shown in the reader's language.
+VALUES = {"status": {"active": _("active"), "suspended": _("suspended"), "pending": _("pending")}}
 # The action's headline; unknown actions read "<object> <verb>".
 ACTIONS = {
-    "create": "created", "update": "changed", "delete": "deleted", "suspend": "suspended", "restore": "restored",
-    "limits": "limits changed", "password": "password set", "password_reset_request": "password reset link requested",
-    "verify": "verified", "revoke": "revoked", "branding": "brand changed", "catchall": "catch-all changed",
-    "alias_of": "alias domain changed", "forwarding": "forwarding changed", "dns_changed": "DNS state changed",
-    "dmarc_reject_policy": "DMARC handling changed", "smarthost": "smart host changed",
-    "otp_enable": "two-factor sign-in turned on", "otp_disable": "two-factor sign-in turned off",
-    "recovery_codes": "new recovery codes made", "session_revoke": "signed out elsewhere",
-    "enable": "enabled", "redeliver": "delivery retried", "hold": "mail held", "release": "mail released",
-    "retry": "retried", "cancel": "cancelled", "lift": "lifted", "import": "imported",
+    "create": _("created"), "update": _("changed"), "delete": _("deleted"), "suspend": _("suspended"),
+    "restore": _("restored"), "limits": _("limits changed"), "password": _("password set"),
+    "password_reset_request": _("password reset link requested"), "verify": _("verified"), "revoke": _("revoked"),
+    "branding": _("brand changed"), "catchall": _("catch-all changed"), "alias_of": _("alias domain changed"),
+    "forwarding": _("forwarding changed"), "dns_changed": _("DNS state changed"),
+    "dmarc_reject_policy": _("DMARC handling changed"), "smarthost": _("smart host changed"),
+    "otp_enable": _("two-factor sign-in turned on"), "otp_disable": _("two-factor sign-in turned off"),
+    "recovery_codes": _("new recovery codes made"), "session_revoke": _("signed out elsewhere"),
+    "enable": _("enabled"), "redeliver": _("delivery retried"), "hold": _("mail held"), "release": _("mail released"),
+    "retry": _("retried"), "cancel": _("cancelled"), "lift": _("lifted"), "import": _("imported"),
+    # As their names read, translated.
+    "filters": _("filters"), "auto_reply": _("auto reply"), "thresholds": _("thresholds"), "bounds": _("bounds"),
+    "sender_rule_add": _("sender rule add"), "sender_rule_delete": _("sender rule delete"),
+    "login_link": _("login link"), "login_link_used": _("login link used"),
 }
-OBJECTS = {"smtpcredential": "SMTP credential", "authlockout": "Lockout", "queuedmessage": "Message",
-           "api_key": "API key", "plantemplate": "Plan template"}
+OBJECTS = {"smtpcredential": _("SMTP credential"), "authlockout": _("Lockout"), "queuedmessage": _("Message"),
+           "api_key": _("API key"), "plantemplate": _("Plan template")}
+# The action's own first part, when neither it nor the object's type is in OBJECTS.
+KINDS = {"alias": _("Alias"), "customer": _("Customer"), "domain": _("Domain"), "mailbox": _("Mailbox"),
+         "user": _("User"), "reseller": _("Reseller"), "webhook": _("Webhook"), "spam": _("Spam"),
+         "quarantine": _("Quarantine"), "credential": _("Credential"), "lockout": _("Lockout"),
+         "message": _("Message")}
 
 
 def _plain(value) -> str:
     if value is None or value == "":
-        return "none"
+        return gettext("none")
     if isinstance(value, bool):
-        return "yes" if value else "no"
+        return gettext("yes") if value else gettext("no")
     if isinstance(value, list):
-        return ", ".join(_plain(v) for v in value) or "none"
+        return ", ".join(_plain(v) for v in value) or gettext("none")
     return str(value)
 
 
@@ -78,7 +105,9 @@ def _value(field: str, value) -> str:
     if field == "max_message_size" and isinstance(value, int):
         return f"{value / (1024 * 1024):g}"
     if field in ("send_per_hour", "send_per_day") and value is None:
-        return "no limit of its own"
+        return gettext("no limit of its own")
+    if isinstance(value, str) and value in VALUES.get(field, {}):
+        return str(VALUES[field][value])
     return _plain(value)
 
 
@@ -92,21 +121,22 @@ def field_change(field: str, before, after, *, created: bool = False) -> str | N
         return None
     if field in SWITCHES:
         label, on, off = SWITCHES[field]
-        return f"{label} {on if after else off}"
+        return pgettext("audit switch", "%(label)s %(state)s") % {"label": label, "state": on if after else off}
     label, unit = FIELDS.get(field, (field.replace("_", " ").capitalize(), ""))
     new = _value(field, after) + (unit if after not in (None, "") else "")
     if created:
-        return f"{label}: {new}"
+        return pgettext("audit value", "%(label)s: %(value)s") % {"label": label, "value": new}
     old = _value(field, before) + (unit if before not in (None, "") else "")
-    return f"{label} {old} → {new}"
+    return pgettext("audit change", "%(label)s %(old)s → %(new)s") % {"label": label, "old": old, "new": new}
 
 
 def changes(entry: AuditEntry) -> list[str]:
     """What the entry changed, one line per field; a creation lists what was set, a deletion what went."""
     before, after = entry.before or {}, entry.after or {}
     if not after:  # a deletion or an action without values: what went, by name
-        names = [f"{FIELDS.get(k, (k.capitalize(),))[0]}: {_plain(v)}" for k, v in before.items()
-                 if k in ("name", "local_part", "domains", "sessions") and _shown(k)]
+        names = [pgettext("audit value", "%(label)s: %(value)s") % {"label": FIELDS.get(k, (k.capitalize(),))[0],
+                                                                   "value": _plain(v)}
+                 for k, v in before.items() if k in ("name", "local_part", "domains", "sessions") and _shown(k)]
         return names
     lines = []
     for field, value in after.items():
@@ -120,9 +150,11 @@ def changes(entry: AuditEntry) -> list[str]:
 
 
 def headline(entry: AuditEntry) -> str:
-    kind, _, verb = entry.action.partition(".")
-    what = OBJECTS.get(kind) or OBJECTS.get(entry.object_type) or kind.replace("_", " ").capitalize()
-    return f"{what} {ACTIONS.get(verb, verb.replace('_', ' '))}"
+    kind, _sep, verb = entry.action.partition(".")
+    what = (OBJECTS.get(kind) or OBJECTS.get(entry.object_type) or KINDS.get(kind)
+            or kind.replace("_", " ").capitalize())
+    return pgettext("audit headline", "%(object)s %(action)s") % {
+        "object": what, "action": ACTIONS.get(verb, verb.replace("_", " "))}
 
 
 @dataclass(frozen=True)
@@ -141,7 +173,7 @@ def row_for(entry: AuditEntry, viewer: User) -> Row:
     hide_agent = by_support and not viewer.is_support
     return Row(
         entry=entry,
-        who="Support" if hide_agent else entry.actor_label,
+        who=gettext("Support") if hide_agent else entry.actor_label,
         headline=headline(entry),
         changes=changes(entry),
         reason=entry.reason,

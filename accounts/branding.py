@@ -4,6 +4,9 @@ against white (success criterion 1.4.3, normal text)."""
 
 import re
 
+from django.utils.formats import number_format
+from django.utils.translation import gettext as _
+
 MIN_CONTRAST = 4.5
 _HEX = re.compile(r"#?([0-9a-f]{6}|[0-9a-f]{3})", re.IGNORECASE)
 
@@ -37,6 +40,7 @@ def color_error(color: str) -> str | None:
     """Why this colour cannot be the brand colour, or None."""
     ratio = contrast_ratio(color, "#ffffff")
     if ratio < MIN_CONTRAST:
-        return (f"White text on {color} has a contrast ratio of {ratio:.1f}:1; it needs at least {MIN_CONTRAST}:1 to "
-                f"stay readable. Pick a darker colour.")
+        return _("White text on %(color)s has a contrast ratio of %(ratio)s:1; it needs at least %(minimum)s:1 to "
+                 "stay readable. Pick a darker colour.") % {
+                     "color": color, "ratio": number_format(ratio, 1), "minimum": number_format(MIN_CONTRAST)}
     return None

@@ -5,6 +5,7 @@ from datetime import date, timedelta
 from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts import quotas, sending_history
 from accounts.models import Alias, Customer, Domain, Mailbox, Reseller, SendUsage
@@ -61,16 +62,16 @@ def pool_overview(reseller: Reseller) -> list[dict]:
     boxes = Mailbox.objects.filter(domain__customer__reseller=reseller).aggregate(n=Count("id"), mb=Sum("quota_mb"))
     sent = quotas.usage(scope=SendUsage.Scope.RESELLER, scope_id=reseller.pk)
     rows = [
-        ("Customers", reseller.max_customers, handed["max_customers"], customers.count()),
-        ("Domains", reseller.max_domains, handed["max_domains"], used_domains),
-        ("Mailboxes", reseller.max_mailboxes, handed["max_mailboxes"], boxes["n"]),
-        ("Storage (MB)", reseller.max_storage_mb, handed["max_storage_mb"], boxes["mb"] or 0),
-        ("Sending per hour", reseller.send_per_hour, handed["send_per_hour"], sent["hour"]),
-        ("Sending per day", reseller.send_per_day, handed["send_per_day"], sent["day"]),
-        ("Aliases", reseller.max_aliases, handed["max_aliases"],
+        (_("Customers"), reseller.max_customers, handed["max_customers"], customers.count()),
+        (_("Domains"), reseller.max_domains, handed["max_domains"], used_domains),
+        (_("Mailboxes"), reseller.max_mailboxes, handed["max_mailboxes"], boxes["n"]),
+        (_("Storage (MB)"), reseller.max_storage_mb, handed["max_storage_mb"], boxes["mb"] or 0),
+        (_("Sending per hour"), reseller.send_per_hour, handed["send_per_hour"], sent["hour"]),
+        (_("Sending per day"), reseller.send_per_day, handed["send_per_day"], sent["day"]),
+        (_("Aliases"), reseller.max_aliases, handed["max_aliases"],
          Alias.objects.filter(domain__customer__reseller=reseller).count()),
     ]
-    return [{"label": label, "used": handed_out, "limit": pool, "note": f"{used} in use",
+    return [{"label": label, "used": handed_out, "limit": pool, "note": _("%(count)s in use") % {"count": used},
              "left": None if pool is None else max(pool - handed_out, 0)}
             for label, pool, handed_out, used in rows]
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.filter_models import new_data_id
 from accounts.models import Alias, AutoReply, Mailbox, SieveScript, User
@@ -57,7 +58,7 @@ _SIEVEC_LINE = re.compile(r"^[^:]*: (line \d+: .*)$", re.M)
 def sieve_check(script: str) -> None:
     """ValidationError on `script` with sievec's own messages (with their line numbers) unless it compiles."""
     if len(script.encode()) > MAX_SCRIPT:
-        raise ValidationError({"script": f"Keep the script under {MAX_SCRIPT // 1024} KB."})
+        raise ValidationError({"script": _("Keep the script under %(size)s KB.") % {"size": MAX_SCRIPT // 1024}})
     if not script.strip():
         return
     sievec = shutil.which("sievec") or "/usr/bin/sievec"
@@ -71,48 +72,48 @@ def sieve_check(script: str) -> None:
                                   timeout=SIEVEC_TIMEOUT, cwd=root)
         except (FileNotFoundError, subprocess.TimeoutExpired) as error:
             log.error("sievec could not check a script: %s (install the Debian package dovecot-sieve)", error)
-            raise ValidationError({"script": "The server could not check the script just now; nothing was saved. "
-                                             "Please try again later."}) from None
+            raise ValidationError({"script": _("The server could not check the script just now; nothing was saved. "
+                                               "Please try again later.")}) from None
     if done.returncode != 0:
         errors = _SIEVEC_LINE.findall(done.stderr) or [done.stderr.strip().splitlines()[0] if done.stderr.strip()
-                                                       else "The script does not compile."]
+                                                       else _("The script does not compile.")]
         raise ValidationError({"script": [e.replace("error: ", "", 1) for e in errors[:10]]})
 
 
 def clean_rules(rules: list[dict], *, mailbox: Mailbox) -> list[dict]:
     """The form's rules, checked: a field, a text, an action and its target (a folder or an address)."""
     if len(rules) > MAX_RULES:
-        raise ValidationError({"rules": f"Use at most {MAX_RULES} rules."})
+        raise ValidationError({"rules": _("Use at most %(count)s rules.") % {"count": MAX_RULES}})
     cleaned, errors = [], []
     for n, rule in enumerate(rules, start=1):
         field, contains = rule.get("field"), (rule.get("contains") or "").strip()
         action, target = rule.get("action"), (rule.get("target") or "").strip()
         if field not in FIELDS or action not in ACTIONS:
-            errors.append(f"Rule {n}: choose a header and an action.")
+            errors.append(_("Rule %(n)s: choose a header and an action.") % {"n": n})
             continue
         if not contains or len(contains) > 200 or any(c in contains for c in "\r\n"):
-            errors.append(f"Rule {n}: give the text to look for (one line, up to 200 characters).")
+            errors.append(_("Rule %(n)s: give the text to look for (one line, up to 200 characters).") % {"n": n})
             continue
         if action == "fileinto":
             if not target or len(target) > 100:
-                errors.append(f"Rule {n}: give the folder to move the message to.")
+                errors.append(_("Rule %(n)s: give the folder to move the message to.") % {"n": n})
                 continue
             # Dovecot's Maildir names: "." separates a subfolder, and these would fail at delivery (the message
             # would then stay in the inbox, not where the rule says).
             if target.startswith(".") or target.endswith(".") or ".." in target or any(
                     c in _FOLDER_FORBIDDEN or not c.isprintable() for c in target):
-                errors.append(f"Rule {n}: a folder name cannot contain / \\ * % ~, start or end with “.”, or "
-                              "hold “..” (use “Parent.Child” for a subfolder).")
+                errors.append(_("Rule %(n)s: a folder name cannot contain / \\ * %% ~, start or end with “.”, or "
+                                "hold “..” (use “Parent.Child” for a subfolder).") % {"n": n})
                 continue
         elif action == "redirect":
             try:
                 [target] = clean_destinations([target], customer=mailbox.domain.customer, field="target",
                                               exclude=mailbox.address)
             except ValidationError as exc:
-                errors.extend(f"Rule {n}: {m}" for m in exc.messages)
+                errors.extend(_("Rule %(n)s: %(message)s") % {"n": n, "message": m} for m in exc.messages)
                 continue
             except ValueError:
-                errors.append(f"Rule {n}: give one address to forward to.")
+                errors.append(_("Rule %(n)s: give one address to forward to.") % {"n": n})
                 continue
         else:
             target = ""
@@ -133,7 +134,7 @@ def sieve_script_save(*, actor: User | None, mailbox: Mailbox, mode: str, rules:
         rules = []
         script = script.replace("\r\n", "\n")
     else:
-        raise ValidationError({"mode": "Choose simple rules or a Sieve script."})
+        raise ValidationError({"mode": _("Choose simple rules or a Sieve script.")})
     sieve_check(script)
     with transaction.atomic():
         current = SieveScript.objects.select_for_update().filter(mailbox=mailbox).first()
@@ -157,13 +158,13 @@ def auto_reply_save(*, actor: User | None, owner: Mailbox | Alias, enabled: bool
     subject, body = (subject or "").strip(), (body or "").strip()
     errors = {}
     if not subject or len(subject) > 200 or any(c in subject for c in "\r\n"):
-        errors["subject"] = "Give a subject of one line, up to 200 characters."
+        errors["subject"] = _("Give a subject of one line, up to 200 characters.")
     if not body or len(body) > 10000:
-        errors["body"] = "Give the text of the reply (up to 10 000 characters)."
+        errors["body"] = _("Give the text of the reply (up to 10 000 characters).")
     if starts_on and ends_on and ends_on < starts_on:
-        errors["ends_on"] = "The last day cannot be before the first."
+        errors["ends_on"] = _("The last day cannot be before the first.")
     if not 1 <= interval_days <= 365:
-        errors["interval_days"] = "Answer each sender at most once in 1 to 365 days."
+        errors["interval_days"] = _("Answer each sender at most once in 1 to 365 days.")
     if errors:
         raise ValidationError(errors)
     key = {"mailbox": owner} if isinstance(owner, Mailbox) else {"alias": owner}

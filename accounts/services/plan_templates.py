@@ -3,6 +3,7 @@ is only numbers; applying it goes through the customer's own services (the pool 
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from accounts.models import Customer, PlanTemplate, Reseller, User
 from accounts.services.audit_log import audit, snapshot
@@ -19,15 +20,15 @@ def plan_template_errors(*, reseller: Reseller, name: str, plan: dict, template:
     name = (name or "").strip()
     errors = {}
     if not name:
-        errors["name"] = ["Enter a name."]
+        errors["name"] = [_("Enter a name.")]
     elif len(name) > 100:
-        errors["name"] = ["Use at most 100 characters."]
+        errors["name"] = [_("Use at most 100 characters.")]
     else:
         taken = PlanTemplate.objects.filter(reseller=reseller, name__iexact=name)
         if template is not None:
             taken = taken.exclude(pk=template.pk)
         if taken.exists():
-            errors["name"] = [f"You have a template named “{name}” already."]
+            errors["name"] = [_("You have a template named “%(name)s” already.") % {"name": name}]
     try:
         clean_limits(Customer, plan)  # a template's limits are a customer's: one validation
     except ValidationError as exc:
@@ -40,7 +41,7 @@ def plan_template_save(*, actor: User | None, reseller: Reseller, name: str, pla
     """Create a template (template=None) or change one; every error at once, nothing written then."""
     check_reseller_admin(actor, reseller)
     if template is not None and template.reseller_id != reseller.pk:
-        raise ValidationError("This template belongs to another reseller.")
+        raise ValidationError(_("This template belongs to another reseller."))
     with transaction.atomic():
         Reseller.objects.select_for_update().get(pk=reseller.pk)  # two saves of one name queue here
         errors = plan_template_errors(reseller=reseller, name=name, plan=plan, template=template)

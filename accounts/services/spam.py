@@ -9,12 +9,15 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from accounts.models import Customer, Domain, SenderRule, SpamPolicy, User
 from accounts.normalize import normalize_domain
 from accounts.services.audit_log import audit
 
 MAX_SENDER_RULES = 1000
+_NEITHER = gettext_lazy("“%(value)s” is neither an e-mail address nor a domain.")
 
 
 def customer_policy(customer: Customer) -> SpamPolicy:
@@ -38,7 +41,7 @@ def score_bounds(customer: Customer) -> tuple[float, float]:
 
 def _check_score(value: float | None, field: str) -> None:
     if value is not None and not math.isfinite(value):
-        raise ValidationError({field: "Enter a number."})
+        raise ValidationError({field: _("Enter a number.")})
 
 
 def _check_thresholds(customer: Customer, mark: float | None, reject: float | None) -> None:
@@ -47,9 +50,10 @@ def _check_thresholds(customer: Customer, mark: float | None, reject: float | No
     for field, value in (("mark_score", mark), ("reject_score", reject)):
         _check_score(value, field)
         if value is not None and not low <= value <= high:
-            errors[field] = f"Choose a score from {low:g} to {high:g} (the range your provider allows)."
+            errors[field] = _("Choose a score from %(low)s to %(high)s (the range your provider allows).") % {
+                "low": f"{low:g}", "high": f"{high:g}"}
     if not errors and mark is not None and reject is not None and mark >= reject:
-        errors["reject_score"] = "The score to refuse must be higher than the score to mark as spam."
+        errors["reject_score"] = _("The score to refuse must be higher than the score to mark as spam.")
     if errors:
         raise ValidationError(errors)
 
@@ -76,7 +80,7 @@ def spam_thresholds_set(*, actor: User | None, customer: Customer, domain: Domai
     """The scores from which mail is marked as spam and refused, for the customer or one of its domains (empty:
     the customer's, then rspamd's own); for a domain, whether mail it would refuse is held in quarantine."""
     if domain is not None and domain.customer_id != customer.pk:
-        raise ValidationError("That domain is not this customer's.")
+        raise ValidationError(_("That domain is not this customer's."))
     _check_thresholds(customer, mark_score, reject_score)
     changes = {"mark_score": mark_score, "reject_score": reject_score}
     if domain is not None:
@@ -89,13 +93,13 @@ def spam_bounds_set(*, actor: User, customer: Customer, min_score: float | None,
                     client_ip: str | None = None) -> SpamPolicy:
     """Support's range for the customer's thresholds (empty: SPAM_SCORE_MIN / SPAM_SCORE_MAX)."""
     if not actor.is_support:
-        raise ValidationError("Only support sets the range of spam scores.")
+        raise ValidationError(_("Only support sets the range of spam scores."))
     _check_score(min_score, "min_score")
     _check_score(max_score, "max_score")
     low = min_score if min_score is not None else settings.SPAM_SCORE_MIN
     high = max_score if max_score is not None else settings.SPAM_SCORE_MAX
     if low >= high:
-        raise ValidationError({"max_score": "The highest score must be above the lowest."})
+        raise ValidationError({"max_score": _("The highest score must be above the lowest.")})
     return _save(customer_policy(customer), actor=actor, action="spam.bounds",
                  changes={"min_score": min_score, "max_score": max_score}, client_ip=client_ip)
 
@@ -109,27 +113,28 @@ def normalize_sender(value: str) -> str:
     try:
         domain = normalize_domain(domain if at else text)
     except ValidationError:
-        raise ValidationError({"value": f"“{value}” is neither an e-mail address nor a domain."}) from None
+        raise ValidationError({"value": _NEITHER % {"value": value}}) from None
     if not at:
         return domain
     try:
         validate_email(f"{local}@{domain}")
     except ValidationError:
-        raise ValidationError({"value": f"“{value}” is neither an e-mail address nor a domain."}) from None
+        raise ValidationError({"value": _NEITHER % {"value": value}}) from None
     return f"{local}@{domain}"
 
 
 def sender_rule_add(*, actor: User | None, customer: Customer, kind: str, value: str,
                     client_ip: str | None = None) -> SenderRule:
     if kind not in SenderRule.Kind.values:
-        raise ValidationError({"kind": "Choose allow or block."})
+        raise ValidationError({"kind": _("Choose allow or block.")})
     value = normalize_sender(value)
     with transaction.atomic():
         Customer.objects.select_for_update().filter(pk=customer.pk).first()  # one add at a time per customer
         if SenderRule.objects.filter(customer=customer, value=value).exists():
-            raise ValidationError({"value": f"{value} is already on a list; delete it there first."})
+            raise ValidationError({"value": _("%(value)s is already on a list; delete it there first.")
+                                   % {"value": value}})
         if SenderRule.objects.filter(customer=customer).count() >= MAX_SENDER_RULES:
-            raise ValidationError(f"At most {MAX_SENDER_RULES} senders can be listed.")
+            raise ValidationError(_("At most %(count)s senders can be listed.") % {"count": MAX_SENDER_RULES})
         rule = SenderRule.objects.create(customer=customer, kind=kind, value=value)
         audit(actor=actor, action="spam.sender_rule_add", obj=customer, after={"kind": kind, "value": value},
               client_ip=client_ip)

@@ -13,6 +13,8 @@ from importlib import import_module
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.utils.text import capfirst
+from django.utils.translation import gettext as _
 
 from accounts import selectors
 from accounts.models import Customer, Domain, Mailbox, PanelSession, Reseller, SmtpCredential, Status, User
@@ -46,7 +48,7 @@ def _check_actor(actor: User | None, obj: Suspendable) -> None:
 def _clean_reason(reason: str) -> str:
     reason = (reason or "").strip()
     if not reason:
-        raise ValidationError({"reason": "Give a reason: it goes into the audit log."})
+        raise ValidationError({"reason": _("Give a reason: it goes into the audit log.")})
     return reason
 
 
@@ -68,7 +70,7 @@ def _set_suspended(obj: Suspendable, suspended: bool, reason: str) -> list[str]:
         fields = ["status"]
     else:
         if not suspended and isinstance(obj, SmtpCredential) and obj.revoked_at is not None:
-            raise ValidationError({"reason": "This credential was revoked; create a new one instead."})
+            raise ValidationError({"reason": _("This credential was revoked; create a new one instead.")})
         obj.is_active = not suspended
         fields = ["is_active"]
     obj.status_reason = reason[:300] if suspended else ""
@@ -93,8 +95,9 @@ def _change(*, actor: User | None, obj: Suspendable, suspended: bool, reason: st
     with transaction.atomic():
         obj = model.objects.select_for_update().get(pk=obj.pk)
         if is_suspended(obj) == suspended:
-            state = "suspended" if suspended else "active"
-            raise ValidationError({"reason": f"{model._meta.verbose_name.capitalize()} {obj} is already {state}."})
+            already = _("%(kind)s %(name)s is already suspended.") if suspended else _(
+                "%(kind)s %(name)s is already active.")
+            raise ValidationError({"reason": already % {"kind": capfirst(model._meta.verbose_name), "name": obj}})
         before = snapshot(obj)
         obj.save(update_fields=_set_suspended(obj, suspended, reason))
         action = f"{model.__name__.lower()}.{'suspend' if suspended else 'restore'}"

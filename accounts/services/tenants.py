@@ -5,6 +5,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.core.validators import EmailValidator, URLValidator
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from accounts.branding import color_error, parse_color
 from accounts.models import Customer, Reseller, User
@@ -22,11 +23,11 @@ LOGO_TYPES = {b"\x89PNG\r\n\x1a\n": "png", b"\xff\xd8\xff": "jpg", b"GIF87a": "g
 def reseller_create(*, actor: User | None, name: str, client_ip: str | None = None, **fields) -> Reseller:
     name = (name or "").strip()
     if not name:
-        raise ValidationError({"name": "Enter a name."})
+        raise ValidationError({"name": _("Enter a name.")})
     fields |= clean_limits(Reseller, {f: v for f, v in fields.items() if f in FIELDS[Reseller]})
     with transaction.atomic():
         if Reseller.objects.filter(name__iexact=name).exists():
-            raise ValidationError({"name": f"A reseller named “{name}” already exists."})
+            raise ValidationError({"name": _("A reseller named “%(name)s” already exists.") % {"name": name}})
         reseller = Reseller.objects.create(name=name, **fields)
         audit(actor=actor, action="reseller.create", obj=reseller, after=snapshot(reseller), client_ip=client_ip)
     return reseller
@@ -36,11 +37,11 @@ def customer_create(*, actor: User | None, name: str, reseller: Reseller | None 
                     client_ip: str | None = None, **plan) -> Customer:
     name = (name or "").strip()
     if not name:
-        raise ValidationError({"name": "Enter a name."})
+        raise ValidationError({"name": _("Enter a name.")})
     plan |= clean_limits(Customer, {f: v for f, v in plan.items() if f in FIELDS[Customer]})
     with transaction.atomic():
         if Customer.objects.filter(reseller=reseller, name__iexact=name).exists():
-            raise ValidationError({"name": f"A customer named “{name}” already exists."})
+            raise ValidationError({"name": _("A customer named “%(name)s” already exists.") % {"name": name}})
         customer = Customer(name=name, reseller=reseller, **plan)
         customer.full_clean()
         customer.save()
@@ -53,10 +54,10 @@ def user_create(*, actor: User | None, username: str, password: str | None, role
                 client_ip: str | None = None) -> User:
     username = (username or "").strip()
     if not username:
-        raise ValidationError({"username": "Enter a username."})
+        raise ValidationError({"username": _("Enter a username.")})
     with transaction.atomic():
         if User.objects.filter(username__iexact=username).exists():
-            raise ValidationError({"username": f"The username “{username}” is taken."})
+            raise ValidationError({"username": _("The username “%(username)s” is taken.") % {"username": username}})
         user = User(username=username, role=role, customer=customer, reseller=reseller, email=email,
                     is_staff=role == User.Role.SUPPORT)
         if password:
@@ -87,7 +88,7 @@ def user_password_set_for(*, actor: User, user: User, password: str, reason: str
     reason = (reason or "").strip()
     if actor.is_support:
         if not reason:
-            raise ValidationError({"reason": "Give a reason: it goes into the audit log."})
+            raise ValidationError({"reason": _("Give a reason: it goes into the audit log.")})
     elif not (actor.role == User.Role.RESELLER and actor.reseller_id and user.role == User.Role.CUSTOMER
               and user.customer_id and user.customer.reseller_id == actor.reseller_id):
         raise PermissionDenied("You may not set this user's password.")
@@ -110,7 +111,7 @@ def _check_new_user(*, username: str, password: str, email: str, user: User | No
         try:
             EmailValidator()(email)
         except ValidationError:
-            errors["email"] = "Enter a valid e-mail address."
+            errors["email"] = _("Enter a valid e-mail address.")
     try:
         validate_password(password or "", user=user or User(username=username, email=email))
     except ValidationError as exc:
@@ -160,12 +161,13 @@ def check_reseller_admin(actor: User | None, reseller: Reseller) -> None:
 def _clean_external_id(reseller: Reseller, external_id: str, *, exclude: Customer | None = None) -> str:
     external_id = (external_id or "").strip()
     if len(external_id) > 100:
-        raise ValidationError({"external_id": "Use at most 100 characters."})
+        raise ValidationError({"external_id": _("Use at most 100 characters.")})
     taken = Customer.objects.filter(reseller=reseller, external_id=external_id)
     if exclude is not None:
         taken = taken.exclude(pk=exclude.pk)
     if external_id and taken.exists():
-        raise ValidationError({"external_id": f"Another customer has the external id “{external_id}”."})
+        raise ValidationError({"external_id": _("Another customer has the external id “%(external_id)s”.")
+                               % {"external_id": external_id}})
     return external_id
 
 
@@ -181,13 +183,13 @@ def reseller_customer_errors(*, reseller: Reseller, name: str, username: str, pa
     errors = {}
     name, username = (name or "").strip(), (username or "").strip()
     if not name:
-        errors["name"] = ["Enter a name."]
+        errors["name"] = [_("Enter a name.")]
     elif Customer.objects.filter(reseller=reseller, name__iexact=name).exists():
-        errors["name"] = [f"A customer named “{name}” already exists."]
+        errors["name"] = [_("A customer named “%(name)s” already exists.") % {"name": name}]
     if not username:
-        errors["username"] = ["Enter a username."]
+        errors["username"] = [_("Enter a username.")]
     elif User.objects.filter(username__iexact=username).exists():
-        errors["username"] = [f"The username “{username}” is taken."]
+        errors["username"] = [_("The username “%(username)s” is taken.") % {"username": username}]
     try:
         _check_new_user(username=username, password=password, email=email)
     except ValidationError as exc:
@@ -229,13 +231,13 @@ def reseller_customer_create(*, actor: User | None, reseller: Reseller, name: st
 
 def _logo_extension(logo: UploadedFile) -> str:
     if logo.size > LOGO_MAX_BYTES:
-        raise ValidationError({"logo": f"The logo may be at most {LOGO_MAX_BYTES // 1024} KB."})
+        raise ValidationError({"logo": _("The logo may be at most %(size)s KB.") % {"size": LOGO_MAX_BYTES // 1024}})
     head = logo.read(8)
     logo.seek(0)
     for magic, ext in LOGO_TYPES.items():
         if head.startswith(magic):
             return ext
-    raise ValidationError({"logo": "Upload a PNG, JPEG or GIF image."})
+    raise ValidationError({"logo": _("Upload a PNG, JPEG or GIF image.")})
 
 
 def _brand_values(reseller: Reseller, *, panel_title: str, support_email: str, help_url: str, brand_color: str,
@@ -245,10 +247,10 @@ def _brand_values(reseller: Reseller, *, panel_title: str, support_email: str, h
     values = {"panel_title": (panel_title or "").strip(), "support_email": (support_email or "").strip(),
               "help_url": (help_url or "").strip(), "brand_color": "", "panel_host": ""}
     if len(values["panel_title"]) > 100:
-        errors["panel_title"] = "Use at most 100 characters."
-    for field, validator, message in (("support_email", EmailValidator(), "Enter a valid e-mail address."),
+        errors["panel_title"] = _("Use at most 100 characters.")
+    for field, validator, message in (("support_email", EmailValidator(), _("Enter a valid e-mail address.")),
                                       ("help_url", URLValidator(schemes=["http", "https"]),
-                                       "Enter a web address starting with https:// or http://.")):
+                                       _("Enter a web address starting with https:// or http://."))):
         if values[field]:
             try:
                 validator(values[field])
@@ -257,7 +259,7 @@ def _brand_values(reseller: Reseller, *, panel_title: str, support_email: str, h
     if (brand_color or "").strip():
         color = parse_color(brand_color)
         if color is None:
-            errors["brand_color"] = "Enter a colour as #rrggbb, e.g. #1f5fbf."
+            errors["brand_color"] = _("Enter a colour as #rrggbb, e.g. #1f5fbf.")
         elif problem := color_error(color):
             errors["brand_color"] = problem
         else:
@@ -269,7 +271,7 @@ def _brand_values(reseller: Reseller, *, panel_title: str, support_email: str, h
             errors["panel_host"] = exc.messages
         else:
             if Reseller.objects.filter(panel_host=values["panel_host"]).exclude(pk=reseller.pk).exists():
-                errors["panel_host"] = f"{values['panel_host']} is another reseller's panel."
+                errors["panel_host"] = _("%(host)s is another reseller's panel.") % {"host": values["panel_host"]}
     return values, errors
 
 
@@ -313,21 +315,21 @@ def reseller_customer_update(*, actor: User | None, customer: Customer, name: st
     name, contact_email = (name or "").strip(), (contact_email or "").strip()
     errors = {}
     if not name:
-        errors["name"] = "Enter a name."
+        errors["name"] = _("Enter a name.")
     elif len(name) > 150:
-        errors["name"] = "Use at most 150 characters."
+        errors["name"] = _("Use at most 150 characters.")
     if contact_email:
         try:
             EmailValidator()(contact_email)
         except ValidationError:
-            errors["contact_email"] = "Enter a valid e-mail address."
+            errors["contact_email"] = _("Enter a valid e-mail address.")
     if errors:
         raise ValidationError(errors)
     with transaction.atomic():
         customer = Customer.objects.select_for_update().get(pk=customer.pk)
         taken = Customer.objects.filter(reseller_id=customer.reseller_id, name__iexact=name).exclude(pk=customer.pk)
         if taken.exists():
-            raise ValidationError({"name": f"A customer named “{name}” already exists."})
+            raise ValidationError({"name": _("A customer named “%(name)s” already exists.") % {"name": name}})
         before = {"name": customer.name, "contact_email": customer.contact_email, "external_id": customer.external_id}
         customer.name, customer.contact_email = name, contact_email
         if external_id is not None:

@@ -5,6 +5,7 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from accounts.forms.filters import AutoReplyForm, FilterForm, GreylistingForm
@@ -21,10 +22,10 @@ def mailbox_filters(request, pk):
         "mode": current.mode if current else SieveScript.Mode.RULES, "script": current.script if current else ""})
     saved = submit(request, form, lambda data: filters.sieve_script_save(
         actor=request.user, mailbox=mailbox, mode=data["mode"], rules=data["rules"], script=data["script"],
-        client_ip=client_ip(request)), failure="The filters were not saved; see the errors below.")
+        client_ip=client_ip(request)), failure=_("The filters were not saved; see the errors below."))
     if saved is not None:
-        messages.success(request, f"The filters of {mailbox.unicode_address} are saved; they apply to the next "
-                                  "message that arrives.")
+        messages.success(request, _("The filters of %(address)s are saved; they apply to the next message that "
+                                    "arrives.") % {"address": mailbox.unicode_address})
         return redirect("mailbox_filters", pk=mailbox.pk)
     return render(request, "accounts/filters/filters.html", {"form": form, "mailbox": mailbox, "current": current,
                                                              "back": _mailbox_page(request, mailbox)})
@@ -40,9 +41,10 @@ def _auto_reply_page(request, owner, *, back: str):
     form = AutoReplyForm(request.POST or None, initial={f: getattr(current, f) for f in fields} if current else None)
     saved = submit(request, form, lambda data: filters.auto_reply_save(
         actor=request.user, owner=owner, client_ip=client_ip(request), **data),
-        failure="The automatic reply was not saved; see the errors below.")
+        failure=_("The automatic reply was not saved; see the errors below."))
     if saved is not None:
-        messages.success(request, f"The automatic reply of {owner.unicode_address} is saved: {_state(saved)}.")
+        messages.success(request, _("The automatic reply of %(address)s is saved: %(state)s.")
+                         % {"address": owner.unicode_address, "state": _state(saved)})
         return redirect(request.path)
     return render(request, "accounts/filters/auto_reply.html", {"form": form, "owner": owner, "back": back,
                                                                 "current": current})
@@ -51,12 +53,12 @@ def _auto_reply_page(request, owner, *, back: str):
 def _state(reply: AutoReply) -> str:
     today = timezone.localdate()
     if not reply.enabled:
-        return "off"
+        return _("off")
     if reply.ends_on and reply.ends_on < today:
-        return "on, but its last day has passed, so nothing will be sent"
+        return _("on, but its last day has passed, so nothing will be sent")
     if reply.starts_on and reply.starts_on > today:
-        return f"on from {reply.starts_on:%Y-%m-%d}"
-    return "on"
+        return _("on from %(date)s") % {"date": f"{reply.starts_on:%Y-%m-%d}"}
+    return _("on")
 
 
 @login_required
@@ -79,5 +81,6 @@ def domain_greylisting(request, pk):
     form.is_valid()  # a checkbox: always valid
     domain = domains.domain_set_greylisting(actor=request.user, domain=domain,
                                             enabled=form.cleaned_data["greylisting"], client_ip=client_ip(request))
-    messages.success(request, f"Greylisting is {'on' if domain.greylisting else 'off'} for {domain.unicode_name}.")
+    message = _("Greylisting is on for %(name)s.") if domain.greylisting else _("Greylisting is off for %(name)s.")
+    messages.success(request, message % {"name": domain.unicode_name})
     return redirect("domain_detail", pk=domain.pk)

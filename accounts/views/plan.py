@@ -3,6 +3,7 @@ the plan, and bars showing what is left."""
 
 from django.contrib import messages
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
 
 from accounts.forms.plan import DomainLimitsForm, MailboxLimitsForm
 from accounts.models import User
@@ -27,9 +28,9 @@ def _edit_limits(request, obj, form_class, fields, label):
     form = form_class(request.POST or None, initial={f: getattr(obj, f) for f in fields})
     saved = submit(request, form, lambda data: limit_set(actor=request.user, obj=obj, changes=data,
                                                          client_ip=client_ip(request)) or True,
-                   failure=f"The limits of {label} were not saved.")
+                   failure=_("The limits of %(name)s were not saved.") % {"name": label})
     if saved:
-        messages.success(request, f"The limits of {label} are saved.")
+        messages.success(request, _("The limits of %(name)s are saved.") % {"name": label})
         return redirect("plan:home")
     return render(request, "accounts/plan/limits.html", {"form": form, "label": label, "customer": request.user.customer})
 

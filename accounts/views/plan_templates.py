@@ -2,6 +2,7 @@
 
 from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
 
 from accounts.forms.reseller import PlanForm, PlanTemplateForm
 from accounts.models import Customer, PlanTemplate, User
@@ -28,9 +29,9 @@ def template_edit(request, pk=None):
     form = PlanTemplateForm(request.POST or None, initial=initial)
     saved = submit(request, form, lambda data: plan_templates.plan_template_save(
         actor=request.user, reseller=request.user.reseller, name=data["name"], plan=form.plan(), template=template,
-        client_ip=client_ip(request)), failure="The plan template was not saved; see the errors below.")
+        client_ip=client_ip(request)), failure=_("The plan template was not saved; see the errors below."))
     if saved is not None:
-        messages.success(request, f"Plan template {saved.name} is saved.")
+        messages.success(request, _("Plan template %(name)s is saved.") % {"name": saved.name})
         return redirect("reseller:plan_templates")
     if form.is_bound and not form.is_valid():
         add_refusals(form, plan_templates.plan_template_errors(
@@ -45,6 +46,6 @@ def template_delete(request, pk):
     if request.method == "POST":
         flash_outcome(request, lambda: plan_templates.plan_template_delete(
             actor=request.user, template=template, client_ip=client_ip(request)),
-            f"Plan template {template.name} is deleted; customers keep the limits it gave them.")
+            _("Plan template %(name)s is deleted; customers keep the limits it gave them.") % {"name": template.name})
         return redirect("reseller:plan_templates")
     return render(request, "accounts/reseller/plan_template_delete.html", {"template": template})

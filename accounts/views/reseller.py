@@ -4,6 +4,7 @@ signed-in admin's own reseller; another reseller's customer is a 404."""
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from accounts.charts import bar_chart
@@ -49,8 +50,8 @@ def customer_list(request):
     page = Paginator(qs, per_page).get_page(request.GET.get("page"))
     return render(request, "accounts/reseller/customers.html", {
         "page": page, "sort": sort, "per_page": per_page, "page_sizes": PAGE_SIZES, "query": query,
-        "columns": [("name", "Customer"), ("status", "Status"), ("domains", "Domains"), ("mailboxes", "Mailboxes"),
-                    ("storage", "Storage (MB)"), ("sent", "Sent 24 h")],
+        "columns": [("name", _("Customer")), ("status", _("Status")), ("domains", _("Domains")),
+                    ("mailboxes", _("Mailboxes")), ("storage", _("Storage (MB)")), ("sent", _("Sent 24 h"))],
     })
 
 
@@ -72,9 +73,10 @@ def customer_create(request):
     customer = submit(request, form, lambda data: tenants.reseller_customer_create(
         actor=request.user, reseller=reseller, name=data["name"], username=data["username"], email=data["email"],
         password=data["password"], client_ip=client_ip(request), **form.plan()),
-        failure="The customer was not created; see the errors below.")
+        failure=_("The customer was not created; see the errors below."))
     if customer is not None:
-        messages.success(request, f"Customer {customer.name} created; {form.cleaned_data['username']} can sign in now.")
+        messages.success(request, _("Customer %(name)s created; %(username)s can sign in now.")
+                         % {"name": customer.name, "username": form.cleaned_data["username"]})
         return redirect("reseller:customer", pk=customer.pk)
     if form.is_bound and not form.is_valid():
         # The service's own refusals (a name or username taken, the pool) beside the form's, all at once.
@@ -94,9 +96,9 @@ def customer_detail(request, pk):
     form = PlanForm(request.POST or None, initial=PlanForm.initial_from(plan_of(chosen) if chosen else customer))
     saved = submit(request, form, lambda data: limit_set(
         actor=request.user, obj=customer, changes=form.plan(), client_ip=client_ip(request)),
-        failure="The plan was not saved; see the errors below.")
+        failure=_("The plan was not saved; see the errors below."))
     if saved is not None:
-        messages.success(request, f"The plan of {customer.name} is saved.")
+        messages.success(request, _("The plan of %(name)s is saved.") % {"name": customer.name})
         return redirect("reseller:customer", pk=customer.pk)
     return render(request, "accounts/reseller/customer.html", {
         "customer": customer, "form": form, "chooser": chooser, "chosen": chosen,
@@ -113,9 +115,9 @@ def customer_edit(request, pk):
                             initial={"name": customer.name, "contact_email": customer.contact_email})
     saved = submit(request, form, lambda data: tenants.reseller_customer_update(
         actor=request.user, customer=customer, name=data["name"], contact_email=data["contact_email"],
-        client_ip=client_ip(request)), failure="The customer was not saved; see the errors below.")
+        client_ip=client_ip(request)), failure=_("The customer was not saved; see the errors below."))
     if saved is not None:
-        messages.success(request, f"{saved.name} is saved.")
+        messages.success(request, _("%(name)s is saved.") % {"name": saved.name})
         return redirect("reseller:customer", pk=saved.pk)
     return render(request, "accounts/reseller/customer_edit.html", {"customer": customer, "form": form})
 
@@ -124,12 +126,12 @@ def _suspend_or_restore(request, pk, action):
     customer = _get_customer_for_user(request, pk)
     form = (SuspendForm if action is suspension.suspend else ReasonForm)(request.POST)
     if not form.is_valid():
-        messages.error(request, "Give a reason: it goes into the audit log.")
+        messages.error(request, _("Give a reason: it goes into the audit log."))
         return redirect("reseller:customer", pk=customer.pk)
-    done = "suspended" if action is suspension.suspend else "restored"
+    done = _("%(name)s is suspended.") if action is suspension.suspend else _("%(name)s is restored.")
     hold = {"hold": form.cleaned_data["hold"]} if action is suspension.suspend else {}
     flash_outcome(request, lambda: action(actor=request.user, obj=customer, reason=form.cleaned_data["reason"],
-                                          client_ip=client_ip(request), **hold), f"{customer.name} is {done}.")
+                                          client_ip=client_ip(request), **hold), done % {"name": customer.name})
     return redirect("reseller:customer", pk=customer.pk)
 
 
@@ -155,8 +157,8 @@ def branding(request):
         actor=request.user, reseller=reseller, panel_title=data["panel_title"], support_email=data["support_email"],
         help_url=data["help_url"], logo=data["logo"], remove_logo=data["remove_logo"], brand_color=data["brand_color"],
         panel_host=data["panel_host"], client_ip=client_ip(request)),
-        failure="The brand was not saved; see the errors below.")
+        failure=_("The brand was not saved; see the errors below."))
     if saved is not None:
-        messages.success(request, "Your brand is saved; your customers see it on their next page.")
+        messages.success(request, _("Your brand is saved; your customers see it on their next page."))
         return redirect("reseller:branding")
     return render(request, "accounts/reseller/branding.html", {"form": form, "reseller": reseller})

@@ -5,12 +5,19 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.conf import settings
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from accounts.forms.spam import BoundsForm, DomainThresholdsForm, SenderRuleForm, ThresholdsForm
 from accounts.models import SenderRule, User
 from accounts.services import spam
 from accounts.views.common import _get_customer_for_user, _get_domain_for_user, client_ip, role_required, submit
+
+_ON_LIST = {SenderRule.Kind.ALLOW: gettext_lazy("%(value)s is on the allow list."),
+            SenderRule.Kind.BLOCK: gettext_lazy("%(value)s is on the block list.")}
+_OFF_LIST = {SenderRule.Kind.ALLOW: gettext_lazy("%(value)s is off the allow list."),
+             SenderRule.Kind.BLOCK: gettext_lazy("%(value)s is off the block list.")}
 
 
 def _page(request, customer, *, bound: tuple[int, DomainThresholdsForm] | None = None, **forms):
@@ -46,8 +53,8 @@ def spam_settings(request, pk):
     form = ThresholdsForm(request.POST)
     if submit(request, form, lambda data: spam.spam_thresholds_set(
             actor=request.user, customer=customer, mark_score=data["mark_score"], reject_score=data["reject_score"],
-            client_ip=client_ip(request)), failure="The spam scores were not saved; see the errors below."):
-        messages.success(request, "The spam scores are saved.")
+            client_ip=client_ip(request)), failure=_("The spam scores were not saved; see the errors below.")):
+        messages.success(request, _("The spam scores are saved."))
         return redirect("spam_settings", pk=customer.pk)
     return _page(request, customer, form=form)
 
@@ -60,8 +67,9 @@ def spam_domain(request, pk):
     if submit(request, form, lambda data: spam.spam_thresholds_set(
             actor=request.user, customer=domain.customer, domain=domain, mark_score=data["mark_score"],
             reject_score=data["reject_score"], quarantine=data["quarantine"], client_ip=client_ip(request)),
-            failure=f"The spam settings of {domain.unicode_name} were not saved; see the errors below."):
-        messages.success(request, f"The spam settings of {domain.unicode_name} are saved.")
+            failure=_("The spam settings of %(name)s were not saved; see the errors below.")
+            % {"name": domain.unicode_name}):
+        messages.success(request, _("The spam settings of %(name)s are saved.") % {"name": domain.unicode_name})
         return redirect("spam_settings", pk=domain.customer_id)
     return _page(request, domain.customer, bound=(domain.pk, form))
 
@@ -74,8 +82,8 @@ def spam_bounds(request, pk):
     form = BoundsForm(request.POST)
     if submit(request, form, lambda data: spam.spam_bounds_set(
             actor=request.user, customer=customer, min_score=data["min_score"], max_score=data["max_score"],
-            client_ip=client_ip(request)), failure="The range was not saved; see the errors below."):
-        messages.success(request, "The range of spam scores is saved.")
+            client_ip=client_ip(request)), failure=_("The range was not saved; see the errors below.")):
+        messages.success(request, _("The range of spam scores is saved."))
         return redirect("spam_settings", pk=customer.pk)
     return _page(request, customer, bounds_form=form)
 
@@ -87,9 +95,9 @@ def sender_rule_add(request, pk):
     form = SenderRuleForm(request.POST)
     rule = submit(request, form, lambda data: spam.sender_rule_add(
         actor=request.user, customer=customer, kind=data["kind"], value=data["value"], client_ip=client_ip(request)),
-        failure="The sender was not listed; see the errors below.")
+        failure=_("The sender was not listed; see the errors below."))
     if rule is not None:
-        messages.success(request, f"{rule.value} is on the {rule.kind} list.")
+        messages.success(request, _ON_LIST[rule.kind] % {"value": rule.value})
         return redirect("spam_settings", pk=customer.pk)
     return _page(request, customer, rule_form=form)
 
@@ -100,5 +108,5 @@ def sender_rule_delete(request, pk, rule_pk):
     customer = _get_customer_for_user(request, pk)
     rule = get_object_or_404(SenderRule, customer=customer, pk=rule_pk)
     spam.sender_rule_delete(actor=request.user, rule=rule, client_ip=client_ip(request))
-    messages.success(request, f"{rule.value} is off the {rule.kind} list.")
+    messages.success(request, _OFF_LIST[rule.kind] % {"value": rule.value})
     return redirect("spam_settings", pk=customer.pk)

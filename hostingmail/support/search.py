@@ -3,6 +3,8 @@ queue ids."""
 
 from dataclasses import dataclass
 
+from django.utils.translation import gettext as _
+
 from accounts import selectors
 from accounts.models import User
 from accounts.normalize import domain_search_term
@@ -32,9 +34,10 @@ def search(user: User, query: str) -> dict[str, list[Hit]]:
                                      "messages": []}
     if not query:
         return results
+    provider = _("provider")
     for c in selectors.customers_visible_to(user).filter(name__icontains=query).order_by("name")[:LIMIT]:
-        results["customers"].append(Hit(c.name, f"{c.reseller or 'provider'} · {c.get_status_display()}", c.pk, c.name,
-                                        "support:customer", c.pk))
+        detail = f"{c.reseller or provider} · {c.get_status_display()}"
+        results["customers"].append(Hit(c.name, detail, c.pk, c.name, "support:customer", c.pk))
 
     local, at, domain_text = query.rpartition("@")
     domain_q = _domain_part(domain_text if at else query)
@@ -55,7 +58,7 @@ def search(user: User, query: str) -> dict[str, list[Hit]]:
             mailboxes = mailboxes.filter(local_part__icontains=local if at else query)
             aliases = aliases.filter(local_part__icontains=local if at else query)
         for m in mailboxes.order_by("domain__name", "local_part")[:LIMIT]:
-            results["mailboxes"].append(Hit(m.unicode_address, "active" if m.is_active else "suspended",
+            results["mailboxes"].append(Hit(m.unicode_address, _("active") if m.is_active else _("suspended"),
                                             m.domain.customer_id, m.domain.customer.name, "mailbox_edit", m.pk))
         for a in aliases.order_by("domain__name", "local_part")[:LIMIT]:
             results["aliases"].append(Hit(a.unicode_address, "→ " + ", ".join(a.destinations)[:200],

@@ -1,5 +1,7 @@
 """What the support console's customer page shows, read in a fixed number of queries."""
 
+from django.utils.translation import gettext as _
+
 from accounts import quotas, selectors
 from accounts.audit_words import row_for
 from accounts.models import AuditEntry, Customer, Domain, Mailbox, SmtpCredential, User
@@ -17,8 +19,8 @@ def _with_usage(objects: list, scope: str) -> list:
 
 
 def sending_bars(obj, used: dict) -> list[dict]:
-    return [{"label": "Sent this hour", "used": used["hour"], "limit": obj.send_per_hour},
-            {"label": "Sent today", "used": used["day"], "limit": obj.send_per_day}]
+    return [{"label": _("Sent this hour"), "used": used["hour"], "limit": obj.send_per_hour},
+            {"label": _("Sent today"), "used": used["day"], "limit": obj.send_per_day}]
 
 
 def customer_page(user: User, customer: Customer) -> dict:

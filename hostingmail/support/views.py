@@ -2,6 +2,8 @@
 
 from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from accounts import selectors
 from accounts.models import Customer, Mailbox, User
@@ -17,6 +19,13 @@ VISIBLE = {
     "mailbox": selectors.mailboxes_visible_to,
     "credential": selectors.credentials_visible_to,
 }
+# What a page calls each kind of object ("Limits of domain alpha.test"); the URL's kind stays the key.
+KIND_LABELS = {"customer": gettext_lazy("customer"), "domain": gettext_lazy("domain"),
+               "mailbox": gettext_lazy("mailbox"), "credential": gettext_lazy("credential")}
+# The search's sections, in the order the page shows them.
+SECTION_LABELS = {"customers": gettext_lazy("Customers"), "domains": gettext_lazy("Domains"),
+                  "mailboxes": gettext_lazy("Mailboxes"), "aliases": gettext_lazy("Aliases"),
+                  "credentials": gettext_lazy("Credentials"), "messages": gettext_lazy("Messages")}
 
 
 def _get_object_for_user(request, kind: str, pk: int):
@@ -38,6 +47,7 @@ def home(request):
     results = support_search.search(request.user, query)
     return render(request, "support/search.html", {
         "form": form, "query": query, "results": results, "found": sum(len(hits) for hits in results.values()),
+        "sections": [(kind, SECTION_LABELS[kind], hits) for kind, hits in results.items()],
     })
 
 
@@ -53,12 +63,13 @@ def limits_edit(request, pk, kind):
     form = LimitsForm(request.POST or None, obj=obj)
     saved = submit(request, form, lambda data: limits.limit_set(
         actor=request.user, obj=obj, changes=form.changes(), reason=data["reason"], client_ip=client_ip(request),
-    ) or True, failure=f"The limits of {obj} were not saved.")
+    ) or True, failure=_("The limits of %(name)s were not saved.") % {"name": obj})
     if saved:
-        messages.success(request, f"Limits of {obj} saved; the relay applies them from the next message.")
+        messages.success(request, _("Limits of %(name)s saved; the relay applies them from the next message.")
+                         % {"name": obj})
         return redirect("support:customer", _customer_id(obj))
     return render(request, "support/limits.html", {"form": form, "obj": obj, "kind": kind,
-                                                   "customer_id": _customer_id(obj)})
+                                                   "kind_label": KIND_LABELS[kind], "customer_id": _customer_id(obj)})
 
 
 @role_required(User.Role.SUPPORT, verified=True)
@@ -73,10 +84,11 @@ def status_edit(request, pk, kind):
         return suspension.suspend(actor=request.user, obj=obj, reason=data["reason"], client_ip=client_ip(request),
                                   hold=data["hold"])
 
-    done = submit(request, form, lambda data: change(data) or True,
-                  failure=f"{obj} was not {'restored' if suspended else 'suspended'}.")
+    failure = _("%(name)s was not restored.") if suspended else _("%(name)s was not suspended.")
+    done = submit(request, form, lambda data: change(data) or True, failure=failure % {"name": obj})
     if done:
-        messages.success(request, f"{obj} is {'restored' if suspended else 'suspended'}.")
+        success = _("%(name)s is restored.") if suspended else _("%(name)s is suspended.")
+        messages.success(request, success % {"name": obj})
         return redirect("support:customer", _customer_id(obj))
     return render(request, "support/status.html", {"form": form, "obj": obj, "kind": kind, "suspended": suspended,
-                                                   "customer_id": _customer_id(obj)})
+                                                   "kind_label": KIND_LABELS[kind], "customer_id": _customer_id(obj)})
