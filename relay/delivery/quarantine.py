@@ -17,7 +17,6 @@ from django.db import transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.translation import ngettext
 
 from accounts.models import Mailbox
 from relay.handoff import enqueue
@@ -66,9 +65,7 @@ def _digest(mailbox: Mailbox, messages: list[QueuedMessage], now: datetime) -> t
     mail = EmailMessage(policy=SMTP)
     mail["From"] = f"{settings.PANEL_TITLE} <{sender}>"
     mail["To"] = mailbox.address
-    mail["Subject"] = ngettext("%(count)d message held as spam for %(address)s",
-                               "%(count)d messages held as spam for %(address)s",
-                               len(messages)) % {"count": len(messages), "address": mailbox.address}
+    mail["Subject"] = f"{len(messages)} message{'s' if len(messages) != 1 else ''} held as spam for {mailbox.address}"
     mail["Date"] = format_datetime(now)
     message_id = make_msgid(domain=settings.MX_POSTMASTER_DOMAIN)
     mail["Message-ID"] = message_id
