@@ -7,11 +7,13 @@ from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
+from django.test import Client
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
 
 from accounts.models import AuditEntry, Status
+from accounts.services.api_keys import api_key_create
 from relay.delivery import quarantine
 from relay.models import AuthLockout, QueuedMessage, Recipient
 from tests.support.logdata import add_attempt, make_message
@@ -181,3 +183,17 @@ def test_the_api_schema_stays_english_for_a_german_browser(client):
 
 def test_translatable_choice_labels_need_no_migration():
     call_command("makemigrations", "--check", "--dry-run", verbosity=0)
+
+
+def test_the_api_answers_in_english_for_a_german_client(cast):
+    # The same refusal the panel shows in German (test_flash_messages_and_service_errors_in_german).
+    done = make_message(cast.a, state=QueuedMessage.State.DELIVERED)
+    api = Client(HTTP_AUTHORIZATION=f"Bearer {api_key_create(actor=None, user=cast.support, name='ops').secret}")
+    response = api.post(f"/api/v1/messages/{done.pk}/retry/", **DE)
+    assert response.status_code == 400 and response["Content-Language"] == "en"
+    body = json.dumps(response.json())
+    assert f"Message {done.queue_id} is delivered: only queued, deferred or held messages" in body
+    assert "Nachricht" not in body
+    # DRF's own texts too.
+    missing = api.post(f"/api/v1/messages/{done.pk}/cancel/", {}, content_type="application/json", **DE).json()
+    assert "This field is required." in json.dumps(missing) and "Dieses Feld" not in json.dumps(missing)
