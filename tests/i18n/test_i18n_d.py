@@ -3,6 +3,7 @@ digest and the models' choice labels in German when the browser asks for it, and
 what machines or the audit log read stays English."""
 
 import json
+import re
 from datetime import timedelta
 
 import pytest
@@ -23,6 +24,13 @@ pytestmark = pytest.mark.django_db
 
 DE = {"HTTP_ACCEPT_LANGUAGE": "de"}
 EN = {"HTTP_ACCEPT_LANGUAGE": "en"}
+
+
+@pytest.fixture(autouse=True)
+def english_afterwards():
+    # A request leaves its language active in the thread: the next test starts in the default one again.
+    yield
+    translation.deactivate()
 
 
 def page(client, url, **headers) -> str:
@@ -170,6 +178,11 @@ def test_sending_chart_in_german(client, cast):
     german = page(client, reverse("dashboard"), **DE)
     assert "In den letzten 14 Tagen gesendete Mail" in german and "Gesendet (angenommen)" in german
     assert "1 Empfänger angenommen, 1 zugestellt" in german and "Sent (accepted)" not in german
+    # The picture's coordinates are SVG numbers, never German decimals ("12,5" is no SVG length).
+    svg = re.search(r"<svg.*</svg>", german, re.S).group(0)
+    numbers = re.findall(r'\s(?:x|y|x1|x2|y1|y2|width|height)="([^"]*)"', svg)
+    assert numbers and all(re.fullmatch(r"-?\d+(\.\d+)?%?", n) for n in numbers), numbers
+    assert any("." in n for n in numbers)  # there are fractions, written with a point
 
 
 def test_the_api_schema_stays_english_for_a_german_browser(client):
