@@ -35,7 +35,8 @@ def message_retry_now(*, actor: User, message: QueuedMessage, client_ip: str | N
     with transaction.atomic():
         message = _waiting(message)
         if message.state == QueuedMessage.State.HELD and message.customer and message.customer.status != Status.ACTIVE:
-            raise ValidationError(_("The customer is suspended: the message stays held until the customer is restored."))
+            raise ValidationError(_("The customer is suspended: the message stays held until the customer is "
+                                    "restored."))
         before = _snapshot(message)
         message.next_attempt_at = timezone.now()
         if message.state == QueuedMessage.State.HELD:

@@ -137,7 +137,8 @@ def test_quarantine_digest_in_german(cast):
     with translation.override("de"):
         text = render_to_string("relay/email/quarantine_digest.txt", context)
     assert f"Diese Nachrichten an {cast.a.mailbox.address} wurden als Spam zurückgehalten" in text
-    assert "Jeder Link funktioniert einmal, 7 Tage lang; zurückgehaltene Nachrichten werden nach 1 Tag gelöscht." in text
+    assert ("Jeder Link funktioniert einmal, 7 Tage lang; zurückgehaltene Nachrichten werden nach 1 Tag gelöscht."
+            in text)
     assert "Betreff: Erste" in text and "Freigeben: https://panel.example/r/1" in text
     assert "Spam-Bewertung 20,00" in text  # a German decimal comma
     assert "held as spam" not in text
