@@ -5,6 +5,7 @@ import secrets
 
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 
 def new_data_id() -> str:
@@ -19,8 +20,8 @@ class SieveScript(models.Model):
     Dovecot knows it) names the row, and `data_id`, new with every change, tells Dovecot to compile it again."""
 
     class Mode(models.TextChoices):
-        RULES = "rules", "Simple rules"
-        RAW = "raw", "Sieve script"
+        RULES = "rules", _("Simple rules")
+        RAW = "raw", _("Sieve script")
 
     mailbox = models.OneToOneField("accounts.Mailbox", on_delete=models.CASCADE, related_name="sieve_script")
     mode = models.CharField(max_length=5, choices=Mode.choices, default=Mode.RULES)

@@ -6,14 +6,15 @@ from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.db.models.functions import Upper
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from accounts.indexes import TrigramIndex
 from accounts.normalize import domain_to_unicode
 
 
 class Status(models.TextChoices):
-    ACTIVE = "active", "Active"
-    SUSPENDED = "suspended", "Suspended"
+    ACTIVE = "active", _("Active")
+    SUSPENDED = "suspended", _("Suspended")
 
 
 class SendingLimits(models.Model):
@@ -118,10 +119,10 @@ class Customer(SendingLimits):
 
 class User(AbstractUser):
     class Role(models.TextChoices):
-        SUPPORT = "support", "Support staff"
-        RESELLER = "reseller", "Reseller admin"
-        CUSTOMER = "customer", "Customer"
-        MAILBOX = "mailbox", "Mailbox owner"
+        SUPPORT = "support", _("Support staff")
+        RESELLER = "reseller", _("Reseller admin")
+        CUSTOMER = "customer", _("Customer")
+        MAILBOX = "mailbox", _("Mailbox owner")
 
     role = models.CharField(max_length=10, choices=Role.choices, default=Role.CUSTOMER)
     reseller = models.ForeignKey(Reseller, null=True, blank=True, on_delete=models.CASCADE, related_name="admins")
@@ -135,9 +136,9 @@ class User(AbstractUser):
 
 class Domain(SendingLimits):
     class DomainStatus(models.TextChoices):
-        PENDING = "pending", "Pending verification"
-        ACTIVE = "active", "Active"
-        SUSPENDED = "suspended", "Suspended"
+        PENDING = "pending", _("Pending verification")
+        ACTIVE = "active", _("Active")
+        SUSPENDED = "suspended", _("Suspended")
 
     # Stored as the lower-case IDNA A-label; `unicode_name` is what people see.
     name = models.CharField(max_length=253, unique=True)
@@ -163,8 +164,8 @@ class Domain(SendingLimits):
     catchall = models.CharField(max_length=320, blank=True)
 
     class DmarcRejectPolicy(models.TextChoices):
-        REJECT = "reject", "Refuse it (honour the sender's p=reject)"
-        MARK = "mark", "Deliver it, marked as spam"
+        REJECT = "reject", _("Refuse it (honour the sender's p=reject)")
+        MARK = "mark", _("Deliver it, marked as spam")
 
     # What the MX does with a message for this domain whose sender's DMARC policy is p=reject and which fails it
     # (MX_DMARC_REJECT=false relaxes every domain to "mark").
@@ -252,7 +253,7 @@ class Alias(models.Model):
     class Meta:
         ordering = ["domain__name", "local_part"]
         constraints = [models.UniqueConstraint(fields=["domain", "local_part"], name="alias_unique_address")]
-        verbose_name_plural = "aliases"
+        verbose_name_plural = _("aliases")
         # Support finds an alias by any part of its local part, as a mailbox.
         indexes = [TrigramIndex(Upper("local_part"), name="alias_local_part_trgm")]
 
@@ -413,7 +414,7 @@ class AuditEntry(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        verbose_name_plural = "audit entries"
+        verbose_name_plural = _("audit entries")
         # The audit log pages newest first, also when many entries share a timestamp (bulk changes).
         indexes = [models.Index(fields=["-created_at", "-id"], name="audit_newest_first")]
 

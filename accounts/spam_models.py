@@ -3,7 +3,8 @@ its allow and block lists of senders. The MX reads them (relay.inbound.spam); th
 (accounts.services.spam)."""
 
 from django.db import models
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext_lazy as _
 
 
 class SpamPolicy(models.Model):
@@ -36,8 +37,8 @@ class SenderRule(models.Model):
     takes (block: 550 5.7.1)."""
 
     class Kind(models.TextChoices):
-        ALLOW = "allow", "Always accept"
-        BLOCK = "block", "Always refuse"
+        ALLOW = "allow", _("Always accept")
+        BLOCK = "block", _("Always refuse")
 
     customer = models.ForeignKey("accounts.Customer", on_delete=models.CASCADE, related_name="sender_rules")
     kind = models.CharField(max_length=5, choices=Kind.choices)
@@ -50,4 +51,6 @@ class SenderRule(models.Model):
         constraints = [models.UniqueConstraint(fields=["customer", "value"], name="sender_rule_unique")]
 
     def __str__(self):
-        return f"{self.get_kind_display().lower()} {self.value}"
+        # Also the audit log's stored name of the object: always in English, whatever the page's language.
+        with translation.override(None):
+            return f"{str(self.get_kind_display()).lower()} {self.value}"

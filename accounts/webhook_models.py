@@ -9,22 +9,23 @@ import uuid
 
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 
 class WebhookEventType(models.TextChoices):
-    MESSAGE_DELIVERED = "message.delivered", "Message delivered"
-    MESSAGE_DEFERRED = "message.deferred", "Message deferred"
-    MESSAGE_BOUNCED = "message.bounced", "Message bounced"
-    DOMAIN_DNS_CHANGED = "domain.dns_changed", "Domain DNS status changed"
-    SENDING_LIMIT_REACHED = "sending.limit_reached", "Sending limit reached"
-    CUSTOMER_SUSPENDED = "customer.suspended", "Customer suspended"
-    CUSTOMER_RESTORED = "customer.restored", "Customer restored"
-    DOMAIN_SUSPENDED = "domain.suspended", "Domain suspended"
-    DOMAIN_RESTORED = "domain.restored", "Domain restored"
-    MAILBOX_SUSPENDED = "mailbox.suspended", "Mailbox suspended"
-    MAILBOX_RESTORED = "mailbox.restored", "Mailbox restored"
-    CREDENTIAL_SUSPENDED = "credential.suspended", "SMTP credential suspended"
-    CREDENTIAL_RESTORED = "credential.restored", "SMTP credential restored"
+    MESSAGE_DELIVERED = "message.delivered", _("Message delivered")
+    MESSAGE_DEFERRED = "message.deferred", _("Message deferred")
+    MESSAGE_BOUNCED = "message.bounced", _("Message bounced")
+    DOMAIN_DNS_CHANGED = "domain.dns_changed", _("Domain DNS status changed")
+    SENDING_LIMIT_REACHED = "sending.limit_reached", _("Sending limit reached")
+    CUSTOMER_SUSPENDED = "customer.suspended", _("Customer suspended")
+    CUSTOMER_RESTORED = "customer.restored", _("Customer restored")
+    DOMAIN_SUSPENDED = "domain.suspended", _("Domain suspended")
+    DOMAIN_RESTORED = "domain.restored", _("Domain restored")
+    MAILBOX_SUSPENDED = "mailbox.suspended", _("Mailbox suspended")
+    MAILBOX_RESTORED = "mailbox.restored", _("Mailbox restored")
+    CREDENTIAL_SUSPENDED = "credential.suspended", _("SMTP credential suspended")
+    CREDENTIAL_RESTORED = "credential.restored", _("SMTP credential restored")
 
 
 class WebhookEndpoint(models.Model):
@@ -79,9 +80,9 @@ class WebhookEvent(models.Model):
 
 class WebhookDelivery(models.Model):
     class State(models.TextChoices):
-        PENDING = "pending", "Pending"
-        DELIVERED = "delivered", "Delivered"
-        FAILED = "failed", "Failed"  # retries given up, or its endpoint disabled
+        PENDING = "pending", _("Pending")
+        DELIVERED = "delivered", _("Delivered")
+        FAILED = "failed", _("Failed")  # retries given up, or its endpoint disabled
 
     event = models.ForeignKey(WebhookEvent, on_delete=models.CASCADE, related_name="deliveries")
     endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries")
@@ -98,7 +99,7 @@ class WebhookDelivery(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        verbose_name_plural = "webhook deliveries"
+        verbose_name_plural = _("webhook deliveries")
         # Exactly once per event per endpoint.
         constraints = [models.UniqueConstraint(fields=["event", "endpoint"], name="webhook_delivery_once")]
         indexes = [models.Index(fields=["state", "next_attempt_at"], name="webhook_delivery_due")]

@@ -4,7 +4,8 @@ import secrets
 
 from django.db import models
 from django.db.models.functions import Upper
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext_lazy as _
 
 from accounts.indexes import TrigramIndex
 from accounts.models import Customer, Domain, Mailbox, SmtpCredential, User
@@ -16,19 +17,19 @@ def new_queue_id():
 
 class QueuedMessage(models.Model):
     class State(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        DEFERRED = "deferred", "Deferred"
-        DELIVERED = "delivered", "Delivered"
-        BOUNCED = "bounced", "Bounced"
-        PARTIAL = "partial", "Partly bounced"
-        HELD = "held", "Held"
-        CANCELLED = "cancelled", "Cancelled"
+        QUEUED = "queued", _("Queued")
+        DEFERRED = "deferred", _("Deferred")
+        DELIVERED = "delivered", _("Delivered")
+        BOUNCED = "bounced", _("Bounced")
+        PARTIAL = "partial", _("Partly bounced")
+        HELD = "held", _("Held")
+        CANCELLED = "cancelled", _("Cancelled")
         # Inbound, held by the spam check instead of refused: kept until released or deleted (relay.quarantine).
-        QUARANTINED = "quarantine", "Quarantined"
+        QUARANTINED = "quarantine", _("Quarantined")
 
     class Direction(models.TextChoices):
-        OUTBOUND = "outbound", "Outbound"
-        INBOUND = "inbound", "Inbound"
+        OUTBOUND = "outbound", _("Outbound")
+        INBOUND = "inbound", _("Inbound")
 
     queue_id = models.CharField(max_length=20, unique=True, default=new_queue_id)
     # Outbound: submitted by a customer's client on 587/465. Inbound: received by the MX for hosted mailboxes.
@@ -92,11 +93,11 @@ class QueuedMessage(models.Model):
 
 class Recipient(models.Model):
     class State(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        DEFERRED = "deferred", "Deferred"
-        DELIVERED = "delivered", "Delivered"
-        BOUNCED = "bounced", "Bounced"
-        CANCELLED = "cancelled", "Cancelled"
+        QUEUED = "queued", _("Queued")
+        DEFERRED = "deferred", _("Deferred")
+        DELIVERED = "delivered", _("Delivered")
+        BOUNCED = "bounced", _("Bounced")
+        CANCELLED = "cancelled", _("Cancelled")
 
     message = models.ForeignKey(QueuedMessage, on_delete=models.CASCADE, related_name="recipients")
     address = models.CharField(max_length=320, db_index=True)
@@ -160,8 +161,8 @@ class VerifiedLogin(models.Model):
 
 class AuthLockout(models.Model):
     class Kind(models.TextChoices):
-        ADDRESS = "address", "Client address"
-        USERNAME = "username", "Username"
+        ADDRESS = "address", _("Client address")
+        USERNAME = "username", _("Username")
 
     kind = models.CharField(max_length=10, choices=Kind.choices)
     value = models.CharField(max_length=320)
@@ -177,7 +178,9 @@ class AuthLockout(models.Model):
         indexes = [models.Index(fields=["kind", "value", "locked_until"])]
 
     def __str__(self):
-        return f"{self.get_kind_display().lower()} {self.value}"
+        # Also the audit log's stored name of the object: always in English, whatever the page's language.
+        with translation.override(None):
+            return f"{str(self.get_kind_display()).lower()} {self.value}"
 
 
 class GreylistEntry(models.Model):

@@ -1,4 +1,5 @@
 from django import forms
+from django.utils.translation import gettext_lazy as _
 
 from relay.models import QueuedMessage
 from relay.panel.selectors import MessageFilter
@@ -7,15 +8,16 @@ PAGE_SIZES = (25, 50, 100)
 
 
 class MessageSearchForm(forms.Form):
-    customer = forms.CharField(required=False, max_length=150, label="Customer name")
-    recipient = forms.CharField(required=False, max_length=320)
-    sender = forms.CharField(required=False, max_length=320)
-    subject = forms.CharField(required=False, max_length=300)
-    state = forms.ChoiceField(required=False, choices=[("", "Any state"), *QueuedMessage.State.choices])
-    date_from = forms.DateField(required=False, label="From date", widget=forms.DateInput(attrs={"type": "date"}))
-    date_to = forms.DateField(required=False, label="To date", widget=forms.DateInput(attrs={"type": "date"}))
+    customer = forms.CharField(required=False, max_length=150, label=_("Customer name"))
+    recipient = forms.CharField(required=False, max_length=320, label=_("Recipient"))
+    sender = forms.CharField(required=False, max_length=320, label=_("Sender"))
+    subject = forms.CharField(required=False, max_length=300, label=_("Subject"))
+    state = forms.ChoiceField(required=False, choices=[("", _("Any state")), *QueuedMessage.State.choices],
+                              label=_("State"))
+    date_from = forms.DateField(required=False, label=_("From date"), widget=forms.DateInput(attrs={"type": "date"}))
+    date_to = forms.DateField(required=False, label=_("To date"), widget=forms.DateInput(attrs={"type": "date"}))
     per_page = forms.TypedChoiceField(required=False, coerce=int, empty_value=PAGE_SIZES[0],
-                                      choices=[(n, n) for n in PAGE_SIZES], label="Per page")
+                                      choices=[(n, n) for n in PAGE_SIZES], label=_("Per page"))
 
     def __init__(self, *args, staff: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
@@ -25,7 +27,7 @@ class MessageSearchForm(forms.Form):
     def clean(self):
         data = super().clean()
         if data.get("date_from") and data.get("date_to") and data["date_from"] > data["date_to"]:
-            self.add_error("date_to", "The end date is before the start date.")
+            self.add_error("date_to", _("The end date is before the start date."))
         return data
 
     def to_filter(self) -> MessageFilter:
@@ -38,23 +40,23 @@ class MessageSearchForm(forms.Form):
 
 
 class MessageCancelForm(forms.Form):
-    ACTIONS = [("bounce", "Bounce it to the sender"), ("discard", "Discard it silently")]
+    ACTIONS = [("bounce", _("Bounce it to the sender")), ("discard", _("Discard it silently"))]
 
-    action = forms.ChoiceField(choices=ACTIONS, widget=forms.RadioSelect, initial="bounce")
-    reason = forms.CharField(max_length=300, widget=forms.Textarea(attrs={"rows": 3}),
-                             help_text="Kept in the audit log and, for a bounce, told to the sender.")
+    action = forms.ChoiceField(choices=ACTIONS, widget=forms.RadioSelect, initial="bounce", label=_("Action"))
+    reason = forms.CharField(max_length=300, widget=forms.Textarea(attrs={"rows": 3}), label=_("Reason"),
+                             help_text=_("Kept in the audit log and, for a bounce, told to the sender."))
 
     def clean_reason(self):
         reason = self.cleaned_data["reason"].strip()
         if not reason:
-            raise forms.ValidationError("Say why the message is cancelled.")
+            raise forms.ValidationError(_("Say why the message is cancelled."))
         return reason
 
 
 class SmartHostForm(forms.Form):
     url = forms.CharField(
-        label="Smart host", required=False, max_length=500,
+        label=_("Smart host"), required=False, max_length=500,
         widget=forms.TextInput(attrs={"placeholder": "smtp://user:password@smarthost.example.net:587?tls=starttls"}),
-        help_text="smtp://[user:password@]host[:port][?tls=starttls|none] or smtps://[user:password@]host[:port]. "
-                  "Empty: deliver by MX lookup.")
-    reason = forms.CharField(label="Reason", max_length=500, help_text="Kept in the audit log.")
+        help_text=_("smtp://[user:password@]host[:port][?tls=starttls|none] or smtps://[user:password@]host[:port]. "
+                    "Empty: deliver by MX lookup."))
+    reason = forms.CharField(label=_("Reason"), max_length=500, help_text=_("Kept in the audit log."))

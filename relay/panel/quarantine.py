@@ -5,6 +5,7 @@ normal delivery (LMTP into the inbox) and may teach rspamd it was ham."""
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.models import User
 from accounts.services.audit_log import audit
@@ -17,8 +18,8 @@ from relay.models import QueuedMessage
 def _held(message: QueuedMessage) -> QueuedMessage:
     message = QueuedMessage.objects.select_for_update().get(pk=message.pk)
     if message.state != QueuedMessage.State.QUARANTINED:
-        raise ValidationError(f"Message {message.queue_id} is no longer in quarantine "
-                              f"({message.get_state_display().lower()}).")
+        raise ValidationError(_("Message %(queue_id)s is no longer in quarantine (%(state)s).") % {
+            "queue_id": message.queue_id, "state": message.get_state_display().lower()})
     return message
 
 

@@ -6,6 +6,7 @@ from urllib.parse import urlsplit, urlunsplit
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.models import Domain, Status, User
 from accounts.services.audit_log import audit, snapshot
@@ -24,8 +25,9 @@ def _snapshot(message: QueuedMessage) -> dict:
 def _waiting(message: QueuedMessage) -> QueuedMessage:
     message = QueuedMessage.objects.select_for_update().get(pk=message.pk)
     if message.state not in WAITING:
-        raise ValidationError(f"Message {message.queue_id} is {message.get_state_display().lower()}: "
-                              "only queued, deferred or held messages can be retried or cancelled.")
+        raise ValidationError(_("Message %(queue_id)s is %(state)s: only queued, deferred or held messages can be "
+                                "retried or cancelled.") % {"queue_id": message.queue_id,
+                                                            "state": message.get_state_display().lower()})
     return message
 
 
@@ -33,7 +35,8 @@ def message_retry_now(*, actor: User, message: QueuedMessage, client_ip: str | N
     with transaction.atomic():
         message = _waiting(message)
         if message.state == QueuedMessage.State.HELD and message.customer and message.customer.status != Status.ACTIVE:
-            raise ValidationError("The customer is suspended: the message stays held until the customer is restored.")
+            raise ValidationError(_("The customer is suspended: the message stays held until the customer is "
+                                    "restored."))
         before = _snapshot(message)
         message.next_attempt_at = timezone.now()
         if message.state == QueuedMessage.State.HELD:
@@ -51,7 +54,7 @@ def message_cancel(*, actor: User, message: QueuedMessage, bounce: bool, reason:
     """Stop delivering: the recipients not yet delivered are cancelled and, if `bounce`, told to the sender."""
     reason = (reason or "").strip()
     if not reason:
-        raise ValidationError("Say why the message is cancelled.")
+        raise ValidationError(_("Say why the message is cancelled."))
     with transaction.atomic():
         message = _waiting(message)
         before = _snapshot(message)
@@ -89,7 +92,7 @@ def domain_smarthost_set(*, actor: User, domain, url: str, reason: str, client_i
     """Route mail from this sender domain through a smart host (empty URL: back to MX routing)."""
     url = (url or "").strip()
     if not reason.strip():
-        raise ValidationError({"reason": "Say why the route changes."})
+        raise ValidationError({"reason": _("Say why the route changes.")})
     if url:
         try:
             smarthost.parse(url)
@@ -109,7 +112,7 @@ def lockout_lift(*, actor: User | None, lockout: AuthLockout, client_ip: str | N
                  now: datetime | None = None) -> AuthLockout:
     """Support lifts a lockout (and any duplicate of it); the address or username starts counting afresh."""
     if actor is not None and not actor.is_support:
-        raise PermissionDenied("Only support staff can lift a lockout.")
+        raise PermissionDenied(_("Only support staff can lift a lockout."))
     now = now or timezone.now()
     with transaction.atomic():
         lockout = AuthLockout.objects.select_for_update().get(pk=lockout.pk)

@@ -2,6 +2,7 @@
 
 from django.http import Http404
 from django.shortcuts import get_object_or_404
+from django.utils import translation
 from rest_framework import viewsets
 from rest_framework.response import Response
 
@@ -28,6 +29,15 @@ class ApiViewSet(viewsets.GenericViewSet):
     is a 404, exactly as on the panel's pages."""
 
     model = None  # the subject's model, for the schema (generated without a user)
+
+    def dispatch(self, request, *args, **kwargs):
+        # The API answers in English whatever Accept-Language says: billing systems and scripts read its error
+        # texts. The services' messages are translated for the panel's pages only.
+        with translation.override("en"):
+            response = super().dispatch(request, *args, **kwargs)
+            response.render()
+        response["Content-Language"] = "en"
+        return response
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):

@@ -1,6 +1,7 @@
 """{% sending_chart customer=... %}: the dashboard's 14-day picture of sent, delivered, deferred and bounced."""
 
 from django import template
+from django.utils.translation import gettext_lazy as _
 
 from accounts.charts import bar_chart, nice_ceiling  # noqa: F401 (nice_ceiling: the axis the tests check)
 from relay.panel.selectors import CHART_SERIES, sending_chart_days
@@ -8,10 +9,10 @@ from relay.panel.selectors import CHART_SERIES, sending_chart_days
 register = template.Library()
 
 SERIES_STYLE = {
-    "sent": ("Sent (accepted)", "#1f5fbf"),
-    "delivered": ("Delivered", "#1d7a3a"),
-    "deferred": ("Deferred", "#a35f00"),
-    "bounced": ("Bounced", "#b42318"),
+    "sent": (_("Sent (accepted)"), "#1f5fbf"),
+    "delivered": (_("Delivered"), "#1d7a3a"),
+    "deferred": (_("Deferred"), "#a35f00"),
+    "bounced": (_("Bounced"), "#b42318"),
 }
 WIDTH, HEIGHT = 720, 240
 LEFT, TOP, BOTTOM = 40, 12, 48  # room for the y labels, and the x labels plus the legend below

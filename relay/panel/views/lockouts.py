@@ -5,6 +5,7 @@ from datetime import timedelta
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from accounts.models import User
@@ -38,5 +39,5 @@ def lockout_lift(request, pk):
     reason = request.POST.get("reason", "").strip()[:300]
     flash_outcome(request, lambda: services.lockout_lift(actor=request.user, lockout=item, reason=reason,
                                                          client_ip=client_ip(request)),
-                  f"The lockout of {item.value} is lifted.")
+                  _("The lockout of %(value)s is lifted.") % {"value": item.value})
     return redirect("relay:lockout_list")

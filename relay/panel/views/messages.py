@@ -4,6 +4,7 @@ from django.contrib import messages as flash
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from accounts.models import User
@@ -58,7 +59,7 @@ def message_retry(request, pk):
     message = _get_message_for_user(request, pk)
     flash_outcome(request, lambda: services.message_retry_now(actor=request.user, message=message,
                                                               client_ip=client_ip(request)),
-                  f"Message {message.queue_id} will be tried again now.")
+                  _("Message %(queue_id)s will be tried again now.") % {"queue_id": message.queue_id})
     return redirect("relay:message_detail", pk=message.pk)
 
 
@@ -68,11 +69,13 @@ def message_cancel(request, pk):
     form = MessageCancelForm(request.POST or None)
     cancelled = submit(request, form, lambda data: services.message_cancel(
         actor=request.user, message=message, bounce=data["action"] == "bounce", reason=data["reason"],
-        client_ip=client_ip(request)), failure="The message was not cancelled; see the errors below.")
+        client_ip=client_ip(request)), failure=_("The message was not cancelled; see the errors below."))
     if cancelled is not None:
-        done = "cancelled and bounced to the sender" if form.cleaned_data["action"] == "bounce" \
-            else "cancelled and discarded"
-        flash.success(request, f"Message {message.queue_id} {done}.")
+        if form.cleaned_data["action"] == "bounce":
+            done = _("Message %(queue_id)s cancelled and bounced to the sender.")
+        else:
+            done = _("Message %(queue_id)s cancelled and discarded.")
+        flash.success(request, done % {"queue_id": message.queue_id})
         return redirect("relay:message_detail", pk=message.pk)
     return render(request, "relay/message_cancel.html", {"message": message, "form": form},
                   status=400 if form.errors else 200)

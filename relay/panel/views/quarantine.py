@@ -7,6 +7,7 @@ from django.contrib.auth.decorators import login_required
 from django.core import signing
 from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from accounts.views.common import client_ip, paginate
@@ -32,9 +33,10 @@ def _release(request, message, *, via: str = "") -> None:
     except ValidationError as exc:
         flash.error(request, " ".join(exc.messages))
         return
-    flash.success(request, f"Message {message.queue_id} is released: it is being delivered to the inbox.")
+    flash.success(request, _("Message %(queue_id)s is released: it is being delivered to the inbox.")
+                  % {"queue_id": message.queue_id})
     if problem:
-        flash.warning(request, f"It was not learned as ham: {problem}.")
+        flash.warning(request, _("It was not learned as ham: %(problem)s.") % {"problem": problem})
 
 
 @login_required
@@ -50,7 +52,7 @@ def quarantine_delete_view(request, pk):
     message = _get_message_for_user(request, pk)
     try:
         quarantine_delete(actor=request.user, message=message, client_ip=client_ip(request))
-        flash.success(request, f"Message {message.queue_id} is deleted.")
+        flash.success(request, _("Message %(queue_id)s is deleted.") % {"queue_id": message.queue_id})
     except ValidationError as exc:
         flash.error(request, " ".join(exc.messages))
     return redirect("relay:quarantine_list")

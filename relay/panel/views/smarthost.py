@@ -2,6 +2,7 @@
 
 from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
 
 from accounts.models import User
 from accounts.selectors import domains_visible_to
@@ -16,10 +17,13 @@ def domain_smarthost(request, pk):
     form = SmartHostForm(request.POST or None)
     saved = submit(request, form, lambda data: services.domain_smarthost_set(
         actor=request.user, domain=domain, url=data["url"], reason=data["reason"], client_ip=client_ip(request)),
-        failure="The route was not changed; see the errors below.")
+        failure=_("The route was not changed; see the errors below."))
     if saved is not None:
-        route = "its smart host" if saved.smarthost_url else "MX lookup"
-        messages.success(request, f"Mail from {domain.unicode_name} now goes by {route}.")
+        if saved.smarthost_url:
+            done = _("Mail from %(domain)s now goes by its smart host.")
+        else:
+            done = _("Mail from %(domain)s now goes by MX lookup.")
+        messages.success(request, done % {"domain": domain.unicode_name})
         return redirect("support:customer", domain.customer_id)
     return render(request, "relay/domain_smarthost.html", {
         "form": form, "domain": domain, "current": services.redacted_url(domain.smarthost_url),
