@@ -1,7 +1,7 @@
 """Filtering the audit log."""
 
 from django import forms
-from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_lazy as _, pgettext_lazy
 
 from accounts.bounds import field_max
 from accounts.models import Customer
@@ -19,7 +19,8 @@ class AuditFilterForm(forms.Form):
     action = forms.CharField(required=False, max_length=60, label=_("Action"),
                              help_text=_("e.g. customer.suspend, or limit"))
     date_from = forms.DateField(required=False, label=_("From"), widget=forms.DateInput(attrs={"type": "date"}))
-    date_to = forms.DateField(required=False, label=_("To"), widget=forms.DateInput(attrs={"type": "date"}))
+    date_to = forms.DateField(required=False, label=pgettext_lazy("end of a date range", "To"),
+                              widget=forms.DateInput(attrs={"type": "date"}))
 
     def clean(self):
         data = super().clean()

@@ -30,7 +30,7 @@ def test_customer_dashboard_and_navigation_in_german(client, cast):
     client.force_login(cast.a.user)
     body = _page(client, reverse("dashboard"), **DE)
     assert '<html lang="de">' in body
-    for german in ("Tarifauslastung", "Zugewiesener Speicherplatz", "Domain hinzufügen", "SMTP-Zugangsdaten erstellen",
+    for german in ("Tarifauslastung", "Zugewiesener Speicherplatz", "Domain hinzufügen", "SMTP-Zugangsdaten anlegen",
                    "Übersicht", "Postfächer", "Abmelden", "Zum Inhalt springen", "Hilfe:"):
         assert german in body, german
     for english in ("Plan usage", "Storage allocated", "Add a domain", "Sign out", "Skip to content"):

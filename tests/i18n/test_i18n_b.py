@@ -70,7 +70,7 @@ def test_list_pages_in_german(client, cast):
         "domain_list": ("Domain hinzufügen", "Domain suchen", "DNS geprüft", ">bestätigt</span>"),
         "mailbox_list": ("Postfach anlegen", "Adresse suchen", "Anzeigename", "aktiviert", ">an</span>"),
         "alias_list": ("Alias anlegen", "Alias suchen", "Zustellung an", "aktiviert"),
-        "credential_list": ("SMTP-Zugangsdaten anlegen", "Erlaubte Herkunft", ">alle<", "Widerrufen", ">aktiv</span>"),
+        "credential_list": ("SMTP-Zugangsdaten anlegen", "Erlaubt von", ">beliebig<", "Widerrufen", ">aktiv</span>"),
         "bulk": ("Import und Export", "Postfächer exportieren (CSV)", "Inhalt der Datei", "Vorschau der Änderungen"),
     }
     for name, german in pages.items():

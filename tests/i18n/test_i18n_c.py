@@ -47,7 +47,7 @@ def test_reseller_console_is_german_for_a_german_browser(cast):
     assert "Tarif speichern" in customer and "Alpha sperren" in customer and "Spamfilter von Alpha" in customer
     assert "Save plan" not in customer
     # The plan form's labels are the form's own, translated.
-    assert "Name des Kunden" in _page(client, reverse("reseller:customer_create"))
+    assert "Kundenname" in _page(client, reverse("reseller:customer_create"))
 
 
 def test_reseller_console_stays_english_for_an_english_browser(cast):
