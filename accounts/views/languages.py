@@ -15,7 +15,7 @@ from accounts.views.common import client_ip, submit
 @login_required
 def account_language(request):
     user = request.user
-    form = LanguageForm(request.POST or None, initial={"language": user.language})
+    form = LanguageForm(request.POST if request.method == "POST" else None, initial={"language": user.language})
     changed = submit(request, form, lambda data: user_language_set(
         actor=user, user=user, language=data["language"], client_ip=client_ip(request)),
         failure=_("Your language was not changed; see the errors below."))
