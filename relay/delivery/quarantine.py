@@ -76,12 +76,12 @@ def _digest(mailbox: Mailbox, messages: list[QueuedMessage], now: datetime) -> t
         body = render_to_string("relay/email/quarantine_digest.txt", {
             "mailbox": mailbox, "items": items, "days": settings.QUARANTINE_LINK_DAYS,
             "retention": settings.QUARANTINE_RETENTION_DAYS, "list_url": base + reverse("relay:quarantine_list")})
-    mail["Content-Language"] = language  # RFC 3282
     mail["Date"] = format_datetime(now)
     message_id = make_msgid(domain=settings.MX_POSTMASTER_DOMAIN)
     mail["Message-ID"] = message_id
     mail["Auto-Submitted"] = "auto-generated"  # RFC 3834: no automatic reply to it
     mail.set_content(body)
+    mail["Content-Language"] = language  # RFC 3282; after set_content, which replaces every Content-* header
     return mail.as_bytes(), message_id
 
 
