@@ -20,8 +20,7 @@ MO = PO.with_suffix(".mo")
 PLACEHOLDER = re.compile(r"%(?:\(\w+\))?[-#0 +]*\d*(?:\.\d+)?[sdifgeExXrac]")
 # What Makefile's `messages` target collects from (and ignores).
 COPIED = ["manage.py", "hostingmail", "accounts", "relay", "templates", "static", "locale"]
-IGNORES = ["--ignore=.venv", "--ignore=tests", "--ignore=bench", "--ignore=var", "--ignore=staticfiles",
-           "--ignore=node_modules"]
+IGNORES = re.search(r"^I18N_IGNORE := (.*)$", (ROOT / "Makefile").read_text(), re.M)[1].split()
 
 
 def _key(entry) -> tuple:
