@@ -5,7 +5,8 @@ placeholder without letters (keeping the line count), comments vanish. What is l
 mail) that html.parser reads: every text node, and the attributes people read (title, placeholder, aria-label, alt,
 and the value of buttons), is one node. A node fails if it holds a word of two letters or more that is not a
 technical term that reads the same in every language (SMTP, DKIM, …). Text inside <code>, <pre>, <kbd>, <samp>
-(and script/style) is not prose: record values, commands, addresses.
+(and script/style), or in an element of class "mono" (the panel's style for machine text: usernames, key
+prefixes, header lines), is not prose: record values, commands, addresses.
 """
 
 import re
@@ -25,6 +26,7 @@ TECHNICAL = {
 HUMAN_ATTRIBUTES = {"title", "placeholder", "aria-label", "alt"}
 BUTTON_INPUTS = {"submit", "button", "reset"}
 NOT_PROSE = {"code", "pre", "kbd", "samp", "script", "style"}
+VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
 WORD = re.compile(r"[^\W\d_]{2,}")
 TRANSLATE_TAGS = ("translate", "trans")
 BLOCK_TAGS = {"blocktranslate": "endblocktranslate", "blocktrans": "endblocktrans"}
@@ -90,6 +92,7 @@ class _Collector(HTMLParser):
         super().__init__(convert_charrefs=True)
         self.findings: list[Finding] = []
         self.not_prose = 0
+        self.mono: list[list] = []  # [tag, how many of that tag are open] for each open class="mono" element
 
     def _check(self, text: str) -> None:
         if self.not_prose == 0 and unmarked_words(text):
@@ -99,6 +102,11 @@ class _Collector(HTMLParser):
         if tag in NOT_PROSE:
             self.not_prose += 1
         attributes = dict(attrs)
+        if self.mono and self.mono[-1][0] == tag:
+            self.mono[-1][1] += 1
+        elif "mono" in (attributes.get("class") or "").split() and tag not in VOID:
+            self.mono.append([tag, 1])
+            self.not_prose += 1
         for name, value in attrs:
             if value is None:
                 continue
@@ -114,6 +122,11 @@ class _Collector(HTMLParser):
     def handle_endtag(self, tag):
         if tag in NOT_PROSE and self.not_prose:
             self.not_prose -= 1
+        if self.mono and self.mono[-1][0] == tag:
+            self.mono[-1][1] -= 1
+            if not self.mono[-1][1]:
+                self.mono.pop()
+                self.not_prose -= 1
 
     def handle_data(self, data):
         if data.strip():

@@ -1,6 +1,7 @@
 """Every field of every panel form has a label (and help text, when it has one) marked for translation: a lazy
-translation, or the model field's verbose name when that is one. A label Django makes up from the field's name is
-English only."""
+translation, or the model field's verbose name when that is one; or a technical word that reads the same in every
+language ("URL", "DKIM": the template lint's list). A label Django makes up from the field's name is English
+only."""
 
 import importlib
 import pkgutil
@@ -10,6 +11,7 @@ from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy
 
 import accounts.forms
+from tests.i18n.lint import unmarked_words
 
 MODULES = ["relay.panel.forms", "hostingmail.support.forms",
            *(f"accounts.forms.{m.name}" for m in pkgutil.iter_modules(accounts.forms.__path__))]
@@ -43,13 +45,13 @@ def problems_of(form_class) -> list[str]:
     where = f"{form_class.__module__}.{form_class.__qualname__}"
     for name, field in form_class.base_fields.items():
         model_field = _model_field(form_class, name)
-        label_ok = isinstance(field.label, Promise) or (
-            field.label is not None and model_field is not None
-            and isinstance(getattr(model_field, "verbose_name", None), Promise))
+        label_ok = isinstance(field.label, Promise) or (field.label is not None and (
+            not unmarked_words(field.label)
+            or model_field is not None and isinstance(getattr(model_field, "verbose_name", None), Promise)))
         if not label_ok:
             found.append(f"{where}.{name}: label {field.label!r} is not marked for translation")
-        if field.help_text and not isinstance(field.help_text, Promise) and not (
-                model_field is not None and isinstance(getattr(model_field, "help_text", None), Promise)):
+        if field.help_text and not isinstance(field.help_text, Promise) and unmarked_words(field.help_text) \
+                and not (model_field is not None and isinstance(getattr(model_field, "help_text", None), Promise)):
             found.append(f"{where}.{name}: help_text {str(field.help_text)[:60]!r} is not marked for translation")
     return found
 
@@ -72,6 +74,7 @@ def test_the_check_catches_derived_and_plain_labels_and_help_texts():
         mail_from = forms.CharField()  # Django would say "Mail from": English only
         note = forms.CharField(label="Note", help_text="Shown to support.")
         good = forms.CharField(label=gettext_lazy("Good"), help_text=gettext_lazy("Marked."))
+        url = forms.CharField(label="URL", help_text="HTTPS")  # the same in every language
 
     assert problems_of(Sample) == [
         f"{__name__}.test_the_check_catches_derived_and_plain_labels_and_help_texts.<locals>.Sample.mail_from: "

@@ -70,6 +70,12 @@ def test_lint_ignores_code_and_technical_words():
     assert _lines(source) == []
 
 
+def test_lint_ignores_machine_text_in_mono_elements_only_while_they_are_open():
+    source = ('<dd class="mono">Authorization: Bearer {{ secret }}</dd><td class="mono"><span>hm_{{ p }}_</span></td>'
+              '<dd>Send it as</dd><input class="mono" value="x"><p>After an input</p>')
+    assert [text for _, text in _lines(source)] == ["Send it as", "After an input"]
+
+
 def test_lint_checks_the_attributes_people_read():
     source = ('<input placeholder="Search"><img alt="Logo"><a title="Open it" aria-label="Open">x</a>'
               '<button value="go now">{% translate "Go" %}</button><input type="submit" value="Save">'
