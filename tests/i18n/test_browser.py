@@ -8,6 +8,7 @@ import pytest
 from django.urls import reverse
 
 from accounts.models import User
+from accounts.services.domains import domain_create
 from accounts.services.tenants import customer_create, user_create
 from tests.browser.conftest import browser  # noqa: F401  (the session's Chromium)
 from tests.browser.test_accessibility import AXE, DESKTOP, PHONE, serious_violations
@@ -30,7 +31,9 @@ def test_a_german_browser_signs_in_in_german_and_switches_the_panel_to_english(b
                                                                               viewport):
     customer = customer_create(actor=None, name="Shop")
     user = user_create(actor=None, username="shop", password=PASSWORD, role=User.Role.CUSTOMER, customer=customer)
+    domain = domain_create(actor=None, customer=customer, name="shop.test")  # pending: a record to copy
     context = _context(browser, live_server, viewport)
+    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_server.url)
     page = context.new_page()
     page.set_default_timeout(15_000)
     failures = []
@@ -46,6 +49,10 @@ def test_a_german_browser_signs_in_in_german_and_switches_the_panel_to_english(b
         page.fill("input[name=password]", PASSWORD)
         with page.expect_navigation():
             page.click("main button[type=submit]")
+        # The copy button's answer (static/hostingmail.js) is in the page's language too.
+        page.goto(reverse("domain_detail", args=[domain.pk]))
+        page.click("button[data-copy='#verification-value']")
+        page.wait_for_selector("button[data-copy='#verification-value']:has-text('Kopiert')")
         page.goto(reverse("security:page"))
         assert page.get_attribute("html", "lang") == "de"
         form = page.locator("#language-setting")
@@ -61,9 +68,10 @@ def test_a_german_browser_signs_in_in_german_and_switches_the_panel_to_english(b
         assert page.locator("#language-setting h2").inner_text() == "Language"
         user.refresh_from_db()
         assert user.language == "en"
-        page.goto(reverse("dashboard"))  # every page, not just the one that changed it
+        page.goto(reverse("domain_detail", args=[domain.pk]))  # every page, not just the one that changed it
         assert page.get_attribute("html", "lang") == "en"
-        assert page.evaluate("document.body.dataset.textCopied") == "Copied"
+        page.click("button[data-copy='#verification-value']")
+        page.wait_for_selector("button[data-copy='#verification-value']:has-text('Copied')")
 
         # Signed out, the German browser still gets the language the user chose.
         page.locator("header button", has_text="Sign out").click()
