@@ -227,6 +227,19 @@ def test_the_password_reset_mail_is_in_the_users_language_not_the_askers(client,
     assert mail.to == ["anna@alpha.test"] and mail.subject == subject and mail.body.startswith(body)
 
 
+def test_the_reset_mail_through_the_outbound_queue_says_its_language(client, cast, settings, monkeypatch):
+    settings.EMAIL_BACKEND = "relay.outbox.QueueEmailBackend"
+    monkeypatch.setattr("relay.outbox.enqueue", lambda ids: None)
+    User.objects.filter(pk=cast.a.user.pk).update(email="anna@alpha.test", language="de")
+    User.objects.filter(pk=cast.b.user.pk).update(email="bob@bravo.test")
+    client.post(reverse("password_reset"), {"email": "anna@alpha.test"}, HTTP_ACCEPT_LANGUAGE="en")
+    client.post(reverse("password_reset"), {"email": "bob@bravo.test"}, HTTP_ACCEPT_LANGUAGE="de")
+    stored = {m.recipients.get().address: email.message_from_bytes(bytes(m.content), policy=email.policy.default)
+              for m in QueuedMessage.objects.all()}
+    assert stored["anna@alpha.test"]["Content-Language"] == "de"
+    assert stored["bob@bravo.test"]["Content-Language"] == "en"  # no setting: the site's default, not the asker's
+
+
 @pytest.fixture
 def no_handover(monkeypatch):
     monkeypatch.setattr("relay.delivery.quarantine.enqueue", lambda ids: None)
