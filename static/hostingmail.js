@@ -1,6 +1,6 @@
-// The words this script shows come from the page (data-text-* on <body>, in the page's language): none are here.
+// The words this script shows come from the page (data-text-* on <html>, in the page's language): none are here.
 function panelText(name) {
-  return (document.body && document.body.getAttribute("data-text-" + name)) || "";
+  return document.documentElement.getAttribute("data-text-" + name) || "";
 }
 
 // Copy buttons: <button type="button" data-copy="#element-id">Copy</button> copies that element's text (its
