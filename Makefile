@@ -36,10 +36,12 @@ migrations: $(STAMP)
 
 # Translations: collect every marked string into locale/*/django.po, then compile the .mo files (committed, so that
 # `make run` needs no gettext). Needs GNU gettext (Debian's gettext).
+# The languages besides English (the source language); the same codes as settings.LANGUAGES.
+I18N_LANGUAGES := de
 I18N_IGNORE := --ignore=.venv --ignore=tests --ignore=bench --ignore=var --ignore=staticfiles --ignore=node_modules
 messages: $(STAMP)
-	$(PY) manage.py makemessages -l de --add-location=file --no-obsolete $(I18N_IGNORE)
-	$(PY) manage.py compilemessages -l de $(I18N_IGNORE)
+	$(PY) manage.py makemessages $(addprefix -l ,$(I18N_LANGUAGES)) --add-location=file --no-obsolete $(I18N_IGNORE)
+	$(PY) manage.py compilemessages $(addprefix -l ,$(I18N_LANGUAGES)) $(I18N_IGNORE)
 
 bench: $(STAMP) peers
 	$(PY) bench/relay.py --bare

@@ -128,6 +128,9 @@ class User(AbstractUser):
     reseller = models.ForeignKey(Reseller, null=True, blank=True, on_delete=models.CASCADE, related_name="admins")
     customer = models.ForeignKey(Customer, null=True, blank=True, on_delete=models.CASCADE, related_name="users")
     mailbox = models.OneToOneField("Mailbox", null=True, blank=True, on_delete=models.CASCADE, related_name="user")
+    # The panel's language for this user, one of settings.LANGUAGES (not choices here: adding a language is a
+    # settings change, not a migration); blank follows the browser (Accept-Language, or the language cookie).
+    language = models.CharField(_("Language"), max_length=15, blank=True)
 
     @property
     def is_support(self):

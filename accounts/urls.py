@@ -2,6 +2,7 @@ from django.urls import include, path
 
 from accounts.views import (aliases, api_keys, audit, brand, bulk, clients, credentials, dashboard, domains, filters,
                             mailboxes, passwords, plan, plan_templates, reseller, security, self, spam, webhooks)
+from accounts.views import languages
 
 security_patterns = [
     path("login/code/", security.code_view, name="code"),
@@ -100,6 +101,7 @@ urlpatterns = [
     path("password-reset/done/", passwords.ResetCompleteView.as_view(), name="password_reset_complete"),
     path("users/<int:pk>/password/", passwords.user_password, name="user_password"),
     path("account/password/", self.account_password, name="account_password"),
+    path("account/language/", languages.account_language, name="account_language"),
     path("brand/<str:color>.css", brand.brand_css, name="brand_css"),
     # Mail clients' automatic setup: public, answered for domains hosted here only.
     path(".well-known/autoconfig/mail/config-v1.1.xml", clients.autoconfig, name="autoconfig_wellknown"),

@@ -26,6 +26,8 @@ urlpatterns = [
     # The REST API: /api/v1/..., its schema and docs (tests/hostingmail/api/ holds its authorization matrix).
     path("api/", include(("hostingmail.api.urls", "api"))),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    # Django's set_language (POST /i18n/setlang/): the language switcher of the pages before sign-in.
+    path("i18n/", include("django.conf.urls.i18n")),
     path("", include("accounts.urls")),
     path("", include("relay.panel.urls")),
 ]

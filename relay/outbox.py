@@ -9,7 +9,7 @@ import email.utils
 from django.conf import settings
 from django.core.mail.backends.base import BaseEmailBackend
 from django.db import transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from relay.handoff import enqueue
 from relay.models import QueuedMessage, Recipient
@@ -22,6 +22,10 @@ class QueueEmailBackend(BaseEmailBackend):
             recipients = message.recipients()
             if not recipients:
                 continue
+            # The language the message was written in (a reset mail renders in its reader's: accounts.languages).
+            language = translation.get_language()
+            if language and not any(h.lower() == "content-language" for h in message.extra_headers):
+                message.extra_headers = {**message.extra_headers, "Content-Language": language}  # RFC 3282
             content = message.message().as_bytes(linesep="\r\n")
             _, sender = email.utils.parseaddr(message.from_email or settings.DEFAULT_FROM_EMAIL)
             now = timezone.now()

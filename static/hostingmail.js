@@ -1,3 +1,8 @@
+// The words this script shows come from the page (data-text-* on <html>, in the page's language): none are here.
+function panelText(name) {
+  return document.documentElement.getAttribute("data-text-" + name) || "";
+}
+
 // Copy buttons: <button type="button" data-copy="#element-id">Copy</button> copies that element's text (its
 // source text when it is not rendered, e.g. inside a closed <details>: innerText is empty there).
 document.addEventListener("click", function (event) {
@@ -7,7 +12,9 @@ document.addEventListener("click", function (event) {
   if (!source) return;
   navigator.clipboard.writeText((source.innerText || source.textContent).trim()).then(function () {
     var label = button.textContent;
-    button.textContent = "Copied";
+    var copied = panelText("copied");
+    if (!copied) return;
+    button.textContent = copied;
     setTimeout(function () { button.textContent = label; }, 1500);
   });
 });
@@ -51,8 +58,10 @@ function labelScrollingTables() {
         var section = wrap.closest("section, .card, main");
         heading = section && section.querySelector("h1, h2, h3");
       }
-      var name = (caption || heading || document.querySelector("h1") || {}).textContent;
-      wrap.setAttribute("aria-label", ((name || "Table").trim()) + " (table, scrolls sideways)");
+      var name = ((caption || heading || document.querySelector("h1") || {}).textContent || "").trim();
+      var scrolls = panelText("scrolls");
+      name = name || panelText("table");
+      wrap.setAttribute("aria-label", scrolls ? name + " (" + scrolls + ")" : name);
     }
   });
 }

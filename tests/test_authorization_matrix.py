@@ -203,6 +203,10 @@ TABLE: dict[str, U] = {
                           post=E(support=200, reseller=200, customer=200, mailbox=302)),
     "own_password": U(E(support=404, reseller=404, customer=404, mailbox=200), post=E(
         support=404, reseller=404, customer=404, mailbox=200)),
+    # The user's own panel language (every role), and the switcher of the pages before sign-in (Django's
+    # set_language: a redirect back, the choice in a cookie; nothing of anyone's).
+    "account_language": U(signed_in(), post=signed_in(302)),
+    "set_language": U(every(302), post=every(302)),
     # Mail client autoconfiguration: public, answers only for a known address (none given here).
     "autoconfig_wellknown": U(every(404)),
     "autoconfig": U(every(404)),

@@ -3,8 +3,10 @@ reason; a reseller admin: its customers' users)."""
 
 from django import forms
 from django.contrib.auth.forms import PasswordResetForm
+from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 
+from accounts.languages import language_of
 from accounts.services.security import password_reset_request
 
 
@@ -19,6 +21,11 @@ class ResetRequestForm(PasswordResetForm):
         for user in super().get_users(email):
             if password_reset_request(user=user, client_ip=self.client_ip):
                 yield user
+
+    def send_mail(self, subject_template_name, email_template_name, context, *args, **kwargs):
+        # In the language the user chose for the panel, not the language of whoever asked for the link.
+        with translation.override(language_of(context["user"])):
+            super().send_mail(subject_template_name, email_template_name, context, *args, **kwargs)
 
 
 class SetPasswordForOtherForm(forms.Form):

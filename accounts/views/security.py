@@ -16,6 +16,7 @@ from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_POST
 
+from accounts.forms.languages import LanguageForm
 from accounts.forms.security import CodeForm, LoginForm
 from accounts.models import PanelSession
 from accounts.services import login_links, security
@@ -192,6 +193,7 @@ def security_page(request):
         "has_otp": security.has_otp(user), "required": security.otp_required(user),
         "verified": user.is_verified(), "codes_left": security.recovery_codes_left(user),
         "sessions": sessions, "current_key": request.session.session_key,
+        "language_form": LanguageForm(initial={"language": user.language}),
     })
 
 

@@ -66,10 +66,12 @@ class LoginLinkSerializer(serializers.Serializer):
 
 class PanelUserSerializer(serializers.ModelSerializer):
     email = serializers.CharField(read_only=True, help_text="An e-mail address, or empty.")
+    language = serializers.CharField(read_only=True, help_text="The panel language the user chose (a language code "
+                                                               "such as \"de\"), or empty: as their browser says.")
 
     class Meta:
         model = User
-        fields = ["id", "username", "email", "customer", "is_active", "last_login", "date_joined"]
+        fields = ["id", "username", "email", "customer", "is_active", "last_login", "date_joined", "language"]
         read_only_fields = fields
 
 

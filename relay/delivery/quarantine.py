@@ -16,8 +16,10 @@ from django.core import signing
 from django.db import transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import ngettext
 
+from accounts.languages import mailbox_language
 from accounts.models import Mailbox
 from relay.handoff import enqueue
 from relay.models import QueuedMessage, Recipient
@@ -65,14 +67,21 @@ def _digest(mailbox: Mailbox, messages: list[QueuedMessage], now: datetime) -> t
     mail = EmailMessage(policy=SMTP)
     mail["From"] = f"{settings.PANEL_TITLE} <{sender}>"
     mail["To"] = mailbox.address
-    mail["Subject"] = f"{len(messages)} message{'s' if len(messages) != 1 else ''} held as spam for {mailbox.address}"
+    # Written for a person: in the mailbox owner's language (or their customer's), unlike a DSN.
+    language = mailbox_language(mailbox)
+    with translation.override(language):
+        mail["Subject"] = ngettext("%(count)d message held as spam for %(address)s",
+                                   "%(count)d messages held as spam for %(address)s",
+                                   len(messages)) % {"count": len(messages), "address": mailbox.address}
+        body = render_to_string("relay/email/quarantine_digest.txt", {
+            "mailbox": mailbox, "items": items, "days": settings.QUARANTINE_LINK_DAYS,
+            "retention": settings.QUARANTINE_RETENTION_DAYS, "list_url": base + reverse("relay:quarantine_list")})
     mail["Date"] = format_datetime(now)
     message_id = make_msgid(domain=settings.MX_POSTMASTER_DOMAIN)
     mail["Message-ID"] = message_id
     mail["Auto-Submitted"] = "auto-generated"  # RFC 3834: no automatic reply to it
-    mail.set_content(render_to_string("relay/email/quarantine_digest.txt", {
-        "mailbox": mailbox, "items": items, "days": settings.QUARANTINE_LINK_DAYS,
-        "retention": settings.QUARANTINE_RETENTION_DAYS, "list_url": base + reverse("relay:quarantine_list")}))
+    mail.set_content(body)
+    mail["Content-Language"] = language  # RFC 3282; after set_content, which replaces every Content-* header
     return mail.as_bytes(), message_id
 
 
