@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 import pytest
+from django.utils import translation
 
 from relay.smtpd.tls import make_self_signed
 from tests.peers import DnsServer, free_port, wait_for_port
@@ -72,6 +73,14 @@ def audit_rows_hold_no_secrets():
     yield
     post_save.disconnect(sender=AuditEntry, dispatch_uid="audit_rows_hold_no_secrets")
     assert not leaks, f"audit rows with secrets: {leaks[:10]}"
+
+
+@pytest.fixture(autouse=True)
+def default_language():
+    """Each test starts in the default language: a request's language stays active on its thread after it."""
+    translation.deactivate()
+    yield
+    translation.deactivate()
 
 
 @pytest.fixture
