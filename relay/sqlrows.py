@@ -6,6 +6,7 @@ interpreter time than the database's own work for the statement. Here the column
 model and set of columns; each value still goes through its field's own conversions, both ways.
 """
 
+from collections.abc import Callable
 from functools import lru_cache
 
 import psycopg
@@ -76,6 +77,40 @@ def _unprepared_cursor_class():
             return super().execute(query, params, prepare=False, **kwargs)
 
     return UnpreparedCursor
+
+
+def insert_values(objs: list[Model], *, computed: dict[str, Callable[[Model], tuple[str, list]]] | None = None
+                  ) -> tuple[str, list]:
+    """`INSERT INTO <table> (<columns>) VALUES ...` for the instances (of one model) and its parameters, to be part
+    of a larger statement (PostgreSQL's data-modifying WITH). `computed` gives a field (by attname), for each
+    instance, an SQL expression and its parameters in place of its value: e.g. a key that an earlier part of the
+    same statement returns."""
+    model = type(objs[0])
+    computed = computed or {}
+    fields = [field for field in model._meta.concrete_fields if field is not model._meta.pk]
+    table = connection.ops.quote_name(model._meta.db_table)
+    columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
+    rows, params = [], []
+    for obj in objs:
+        row = []
+        for field in fields:
+            if field.attname in computed:
+                sql, values = computed[field.attname](obj)
+                row.append(sql)
+                params += values
+            else:
+                row.append("%s")
+                params.append(field.get_db_prep_save(getattr(obj, field.attname), connection))
+        rows.append("(" + ", ".join(row) + ")")
+    return f"INSERT INTO {table} ({columns}) VALUES {', '.join(rows)}", params
+
+
+def execute(sql: str, params: list) -> list[tuple]:
+    """Run one statement with the values bound apart from it (as insert() does: a message's bytes as they are) and
+    return its rows."""
+    with connection.wrap_database_errors, _binding_cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall() if cursor.description else []
 
 
 def insert(objs: list[Model], *, return_ids: bool = False) -> None:

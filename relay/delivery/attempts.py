@@ -33,7 +33,7 @@ from relay.delivery.groupcommit import GroupCommit
 from relay.delivery.smtpclient import ConnectFailed, ConnectionCache, Reply
 from relay.eventlog import format_event
 from relay.metrics import DELIVERY_OUTCOMES, DELIVERY_SECONDS
-from relay.models import DeliveryAttempt, QueuedMessage, Recipient
+from relay.models import AutoReplyDue, DeliveryAttempt, QueuedMessage, Recipient
 
 log = logging.getLogger("relay.delivery")
 
@@ -94,7 +94,10 @@ def _claim_ids(ids: list[int], *, owner: str, now: datetime) -> list[QueuedMessa
            f"AND (lease_until IS NULL OR lease_until < %s)")
     due_params = [*ids, *PENDING, adapt(now), adapt(now)]
     senders = (f"c.status AS customer_status, c.status_reason AS customer_reason, r.status AS reseller_status, "
-               f"r.status_reason AS reseller_reason, {', '.join(f'd.{n} AS domain_{n}' for n in _DOMAIN_FIELDS)}")
+               f"r.status_reason AS reseller_reason, {', '.join(f'd.{n} AS domain_{n}' for n in _DOMAIN_FIELDS)}, "
+               # Whether an automatic reply waits to be sent (relay.delivery.autoreply): most messages need no query
+               # of their own for it.
+               f"EXISTS (SELECT 1 FROM {_table(AutoReplyDue)} a WHERE a.message_id = {{0}}.id) AS auto_reply_waits")
     joins = (f"LEFT JOIN {_table(Customer)} c ON c.id = {{0}}.customer_id LEFT JOIN {_table(Reseller)} r "
              f"ON r.id = c.reseller_id LEFT JOIN {_table(Domain)} d ON d.id = {{0}}.domain_id")
     if connection.vendor == "postgresql":
@@ -102,8 +105,8 @@ def _claim_ids(ids: list[int], *, owner: str, now: datetime) -> list[QueuedMessa
         # for), and the messages with their senders' status and domains returned.
         messages = sqlrows.fetch(QueuedMessage,
             f"UPDATE {_MESSAGES} m SET lease_owner = %s, lease_until = %s FROM (SELECT id, customer_id, domain_id "
-            f"FROM {_MESSAGES} WHERE {due} FOR UPDATE SKIP LOCKED) x {joins.format('x')} WHERE m.id = x.id "
-            f"RETURNING m.*, {senders}", [owner, lease, *due_params])
+            f"FROM {_MESSAGES} WHERE {due} FOR UPDATE SKIP LOCKED) x{_lease_unflushed()} {joins.format('x')} "
+            f"WHERE m.id = x.id RETURNING m.*, {senders.format('m')}", [owner, lease, *due_params])
     else:
         # SQLite has no row locks: the conditional UPDATE is atomic, and the owner it wrote says who won.
         with connection.cursor() as cursor:
@@ -111,8 +114,9 @@ def _claim_ids(ids: list[int], *, owner: str, now: datetime) -> list[QueuedMessa
                            [owner, lease, *due_params])
             if not cursor.rowcount:
                 return []
-        messages = sqlrows.fetch(QueuedMessage, f"SELECT m.*, {senders} FROM {_MESSAGES} m {joins.format('m')} "
-                                             f"WHERE m.id IN ({listed}) AND m.lease_owner = %s", [*ids, owner])
+        messages = sqlrows.fetch(QueuedMessage, f"SELECT m.*, {senders.format('m')} FROM {_MESSAGES} m "
+                                                f"{joins.format('m')} WHERE m.id IN ({listed}) AND m.lease_owner = %s",
+                                 [*ids, owner])
     if not messages:
         return []
     recipients: dict[int, list[Recipient]] = {}
@@ -123,6 +127,7 @@ def _claim_ids(ids: list[int], *, owner: str, now: datetime) -> list[QueuedMessa
     dns_status = Domain._meta.get_field("dns_status")
     for message in messages:
         message.claimed_recipients = recipients.get(message.pk, [])
+        message.auto_reply_waits = bool(message.auto_reply_waits)  # SQLite says 0 or 1
         if message.domain_id:
             # What DKIM signing and smart-host routing read; the domain's other fields load if ever asked for.
             values = [getattr(message, f"domain_{name}") for name in _DOMAIN_FIELDS]
@@ -134,6 +139,18 @@ def _claim_ids(ids: list[int], *, owner: str, now: datetime) -> list[QueuedMessa
     return messages
 
 
+def _lease_unflushed() -> str:
+    """PostgreSQL: the claim's own transaction commits without waiting for its log flush (synchronous_commit off for
+    that transaction alone). A lease is visible to every other worker at once all the same; what the setting risks is
+    a database crash before any later commit flushes it, and then the lease is lost together with everything the
+    worker recorded since, so the message is delivered again, as when the worker dies and its lease runs out
+    (delivery is at least once either way). The recorded outcomes still wait for their flush. Inside a caller's
+    transaction (whose commit it would relax too) nothing changes."""
+    if connection.in_atomic_block or not connection.get_autocommit():
+        return ""
+    return " CROSS JOIN (SELECT set_config('synchronous_commit', 'off', true)) unflushed"
+
+
 # In the order of the model's fields, as Model.from_db wants them.
 _DOMAIN_FIELDS = ["id", "name", "dkim_selector", "dkim_private_key", "dns_status", "smarthost_url"]
 
@@ -142,7 +159,13 @@ def _table(model) -> str:
     return connection.ops.quote_name(model._meta.db_table)
 
 
-_claims = GroupCommit(_claim_batch)
+def _rounds() -> int:
+    """Rounds of a worker process's group commit at once: two on PostgreSQL, so that the threads arriving during
+    one round's flush of the log start theirs instead of waiting for it; SQLite has a single writer."""
+    return 1 if connection.vendor == "sqlite" else 2
+
+
+_claims = GroupCommit(_claim_batch, rounds=_rounds)
 
 
 def claim(message_id: int, *, owner: str | None = None, now: datetime | None = None) -> QueuedMessage | None:
@@ -291,7 +314,7 @@ def _record_batch(results: list[_Result]) -> list:
         return _finish_batch(results)
 
 
-_records = GroupCommit(_record_batch)
+_records = GroupCommit(_record_batch, rounds=_rounds)
 
 
 def _record(results: list[_Result]) -> None:
@@ -420,7 +443,7 @@ def deliver(message_id: int, *, owner: str | None = None, cache: ConnectionCache
         return QueuedMessage.State.HELD
     if not message.dkim_signed and message.direction == QueuedMessage.Direction.OUTBOUND:
         dkim.sign_message(message)
-    if message.direction == QueuedMessage.Direction.INBOUND:
+    if message.direction == QueuedMessage.Direction.INBOUND and message.auto_reply_waits:
         autoreply.answer_due(message, now=now)
     cache = cache or connection_cache()
     by_domain: dict[str, list[Recipient]] = {}

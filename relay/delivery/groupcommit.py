@@ -16,26 +16,38 @@ class GroupCommit:
     """`func(items) -> results` for the items of every thread that arrives while a call is under way, in the
     thread that comes next (leader and followers): one database round of work for many deliveries.
 
+    Up to `rounds` calls run at once (each in its own thread and connection): with one, a thread that arrives just
+    after a round started waits for that whole round, flush of the log included, before its own can start; with two,
+    it starts at once while the other round's commit is flushed (PostgreSQL takes both; SQLite's single writer would
+    only make the second wait inside the database). `rounds` may be a function, asked at the first call.
+
     A result that is an exception is raised to its own caller only; an exception from `func` itself to every
     caller of that batch. The calling thread's own connection does the work, so a test's transaction sees it.
     """
 
-    def __init__(self, func):
+    def __init__(self, func, rounds=1):
         self.func = func
+        self.rounds = rounds
         self.changed = threading.Condition()
         self.waiting: list[_Slot] = []
-        self.busy = False
+        self.busy = 0  # rounds under way
 
     def __call__(self, item):
         slot = _Slot(item)
         with self.changed:
+            if callable(self.rounds):
+                self.rounds = self.rounds()
             self.waiting.append(slot)
-            while self.busy and not slot.done:
+            # Taken by another thread's round: wait for it; not yet taken: lead the next round when one is free.
+            while not slot.done and (slot.taken or self.busy >= self.rounds):
                 self.changed.wait()
-            if not slot.done:
-                self.busy = True
+            lead = not slot.done
+            if lead:
+                self.busy += 1
                 batch, self.waiting = self.waiting, []
-        if not slot.done:
+                for waiting in batch:
+                    waiting.taken = True
+        if lead:
             try:
                 results = self.func([s.item for s in batch])
             except BaseException as error:  # noqa: BLE001 -- every waiting caller gets it, the leader re-raises it
@@ -43,7 +55,7 @@ class GroupCommit:
             with self.changed:
                 for waiting, result in zip(batch, results):
                     waiting.result, waiting.done = result, True
-                self.busy = False
+                self.busy -= 1
                 self.changed.notify_all()
         if isinstance(slot.result, BaseException):
             raise slot.result
@@ -55,3 +67,4 @@ class _Slot:
     item: object
     result: object = None
     done: bool = False
+    taken: bool = False  # in a round under way

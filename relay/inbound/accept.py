@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts.models import AutoReply
@@ -90,33 +90,87 @@ def accept_inbound(messages: list[InboundMessage], *, now: datetime | None = Non
                           + [Recipient(address=address, forward_domain_id=forwarder.domain_id,
                                        forward_mailbox_id=forwarder.mailbox_id)
                              for address, forwarder in external.items()])
-    with transaction.atomic():
-        sqlrows.insert(stored, return_ids=True)
-        for message, rows in zip(stored, recipients):
-            for row in rows:
-                row.message = message
-        sqlrows.insert([row for rows in recipients for row in rows])
-        sqlrows.insert(auto_replies_due(messages, stored))
-        # A quarantined message waits for a release (relay.panel.quarantine); the workers are not told of it.
-        ids = [message.pk for message in stored if message.state == QueuedMessage.State.QUEUED]
-        transaction.on_commit(lambda: notifier.submit(ids))
+    wanted = auto_replies_wanted(messages, stored)
+    if connection.vendor != "postgresql" or not _store_in_one_statement(stored, recipients, wanted):
+        with transaction.atomic():
+            sqlrows.insert(stored, return_ids=True)
+            for message, rows in zip(stored, recipients):
+                for row in rows:
+                    row.message = message
+            sqlrows.insert([row for rows in recipients for row in rows])
+            sqlrows.insert(auto_replies_due(wanted))
+    # A quarantined message waits for a release (relay.panel.quarantine); the workers are not told of it.
+    ids = [message.pk for message in stored if message.state == QueuedMessage.State.QUEUED]
+    transaction.on_commit(lambda: notifier.submit(ids))
     return stored
 
 
-def auto_replies_due(messages: list[InboundMessage], stored: list[QueuedMessage]) -> list[AutoReplyDue]:
-    """A note for each automatic reply turned on for an address a message was sent to or reached (an alias's
-    mailboxes too), answered by the worker that delivers it (relay.delivery.autoreply). One indexed lookup for
-    the whole batch; mail from the null sender is never answered, so it is not looked up."""
-    wanted = {}
+# What PostgreSQL takes in one statement ($1 ... $65535).
+ONE_STATEMENT_PARAMETERS = 65_535
+
+
+def _store_in_one_statement(stored: list[QueuedMessage], recipients: list[list[Recipient]],
+                            wanted: list[tuple[QueuedMessage, set[str]]]) -> bool:
+    """PostgreSQL: the messages, their recipients and their automatic-reply notes in one statement (data-modifying
+    WITH), which commits on its own, durably, before it returns: one round trip to the database and one flush of its
+    log for the batch, where a transaction of separate statements waits for the database once for each (BEGIN, each
+    INSERT, the automatic replies' lookup, COMMIT), each wait on a loaded machine as long as the work. False (nothing
+    written) when the batch has more values than one statement takes."""
+    messages_sql, params = sqlrows.insert_values(stored)
+    messages_sql += " RETURNING id, queue_id"
+    parts = [f"m AS ({messages_sql})"]
+    rows = [row for rows in recipients for row in rows]
+    if rows:
+        queue_ids = {id(row): message.queue_id for message, rows_of in zip(stored, recipients) for row in rows_of}
+        recipients_sql, values = sqlrows.insert_values(
+            rows, computed={"message_id": lambda row: ("(SELECT id FROM m WHERE queue_id = %s)", [queue_ids[id(row)]])})
+        parts.append(f"r AS ({recipients_sql})")
+        params += values
+    if wanted:
+        pairs = [(queued.queue_id, address) for queued, addresses in wanted for address in sorted(addresses)]
+        due, replies = _table(AutoReplyDue), _table(AutoReply)
+        parts.append(f"a AS (INSERT INTO {due} (message_id, auto_reply_id) SELECT m.id, ar.id "
+                     f"FROM unnest(%s::text[], %s::text[]) WITH ORDINALITY AS w(queue_id, address, n) "
+                     f"JOIN m ON m.queue_id = w.queue_id JOIN {replies} ar ON ar.address = w.address AND ar.enabled "
+                     f"ORDER BY w.n)")
+        params += [[queue_id for queue_id, _ in pairs], [address for _, address in pairs]]
+    if len(params) > ONE_STATEMENT_PARAMETERS:
+        return False
+    returned = sqlrows.execute(f"WITH {', '.join(parts)} SELECT id, queue_id FROM m", params)
+    keys = {queue_id: pk for pk, queue_id in returned}
+    for message, rows_of in zip(stored, recipients):
+        message.pk = keys[message.queue_id]
+        message._state.adding, message._state.db = False, connection.alias
+        for row in rows_of:
+            row.message = message
+            row._state.adding, row._state.db = False, connection.alias
+    return True
+
+
+def _table(model) -> str:
+    return connection.ops.quote_name(model._meta.db_table)
+
+
+def auto_replies_wanted(messages: list[InboundMessage],
+                        stored: list[QueuedMessage]) -> list[tuple[QueuedMessage, set[str]]]:
+    """For each message, the addresses it was sent to or reached (an alias's mailboxes too) that may have an
+    automatic reply turned on; mail from the null sender is never answered, so it is not looked up."""
+    wanted = []
     for message, queued in zip(messages, stored):
         # Held as spam: no reply to what is most likely a forged sender (released later, it is delivered unanswered).
         if message.mail_from and queued.state == QueuedMessage.State.QUEUED:
             addresses = {a.address for a in message.recipients}
             addresses.update(m.address for a in message.recipients for m in a.mailboxes)
-            wanted[queued] = addresses
+            wanted.append((queued, addresses))
+    return wanted
+
+
+def auto_replies_due(wanted: list[tuple[QueuedMessage, set[str]]]) -> list[AutoReplyDue]:
+    """A note for each automatic reply turned on for an address a message was sent to or reached, answered by the
+    worker that delivers it (relay.delivery.autoreply). One indexed lookup for the whole batch."""
     if not wanted:
         return []
-    found = dict(AutoReply.objects.filter(address__in=set().union(*wanted.values()), enabled=True)
-                 .values_list("address", "pk"))
+    addresses = set().union(*(addresses for _, addresses in wanted))
+    found = dict(AutoReply.objects.filter(address__in=addresses, enabled=True).values_list("address", "pk"))
     return [AutoReplyDue(message=queued, auto_reply_id=found[address])
-            for queued, addresses in wanted.items() for address in sorted(addresses) if address in found]
+            for queued, addresses in wanted for address in sorted(addresses) if address in found]

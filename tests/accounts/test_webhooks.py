@@ -223,3 +223,21 @@ def test_the_readme_receiver_example_verifies_a_real_delivery(cast, receiver):
     assert namespace["verify_webhook"](new.secret, got.body, got.headers["X-Hostingmail-Signature"])
     assert not namespace["verify_webhook"](new.secret, got.body.replace(b"unpaid", b"paid!!"),
                                            got.headers["X-Hostingmail-Signature"])
+
+
+def test_events_nobody_listens_to_cost_one_query_and_no_savepoint(cast, receiver):
+    """What a delivery worker pays per batch of outcomes for customers without webhooks."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from accounts.services.webhooks import Event, events_record
+
+    webhook_endpoint_create(actor=cast.reseller_b_admin, url=receiver.url + "&who=reseller-b")
+    events = [Event(type="message.delivered", customer_id=tenant.customer.pk, payload={"n": n})
+              for n, tenant in enumerate([cast.a, cast.direct])]
+    with transaction.atomic(), CaptureQueriesContext(connection) as queries:
+        assert events_record(events) == []
+    assert len(queries) == 1 and not WebhookEvent.objects.exists()
+    [written] = events_record([*events, Event(type="message.delivered", customer_id=cast.b.customer.pk,
+                                              payload={"n": 2})])
+    assert written.customer_id == cast.b.customer.pk and WebhookDelivery.objects.get().event == written

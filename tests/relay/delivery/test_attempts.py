@@ -164,6 +164,36 @@ def test_claim_is_exclusive_until_the_lease_runs_out(cast, settings):
     assert message.pk in attempts.due_message_ids(now=later + timedelta(seconds=61))
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_lease_alone_does_not_wait_for_the_log_flush_and_relaxes_nothing_else(cast):
+    """PostgreSQL: the claim's own transaction commits with synchronous_commit off (a crash loses at most a lease, and
+    the message is delivered again, as when a lease runs out); the setting ends with that transaction, and a claim
+    inside a caller's transaction leaves the caller's commit as it was."""
+    from django.db import connection, transaction
+    from django.test.utils import CaptureQueriesContext
+
+    first, second = queue(cast.a, "bob@b.test"), queue(cast.a, "carol@b.test")
+    with CaptureQueriesContext(connection) as queries:
+        assert attempts.claim(first.pk, owner="w1").lease_owner == "w1"
+    claim_sql = next(q["sql"] for q in queries if q["sql"].startswith("UPDATE"))
+    with transaction.atomic(), CaptureQueriesContext(connection) as queries:
+        assert attempts.claim(second.pk, owner="w1").lease_owner == "w1"
+        inside_sql = next(q["sql"] for q in queries if q["sql"].startswith("UPDATE"))
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SHOW synchronous_commit")
+                assert cursor.fetchone()[0] == "on"
+    if connection.vendor == "postgresql":
+        assert "set_config('synchronous_commit', 'off', true)" in claim_sql
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW synchronous_commit")
+            assert cursor.fetchone()[0] == "on"
+    else:
+        assert "synchronous_commit" not in claim_sql
+    assert "synchronous_commit" not in inside_sql
+    assert set(QueuedMessage.objects.values_list("lease_owner", flat=True)) == {"w1"}
+
+
 def test_sweep_skips_fresh_messages_whose_task_is_on_its_way(cast):
     fresh = queue(cast.a, "bob@b.test")
     old = queue(cast.a, "bob@b.test", next_attempt_at=timezone.now() - timedelta(minutes=5))

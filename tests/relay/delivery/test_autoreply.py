@@ -147,3 +147,27 @@ def test_the_reply_reaches_the_senders_server_from_the_null_sender(mx_factory, c
         remote.stop()
     assert arrived.mail_from == "<>" and arrived.rcpt_tos == [SENDER]
     assert arrived.message["Auto-Submitted"] == "auto-replied" and arrived.message["Subject"] == "Out of office"
+
+
+def test_the_claim_says_whether_an_automatic_reply_waits_and_only_then_is_it_looked_up(cast, settings, monkeypatch):
+    """Most inbound messages have no automatic reply to send: the claim already says so (one query less for them)."""
+    from relay.delivery import autoreply
+    from relay.inbound.accept import accept_inbound
+    from tests.relay.delivery.test_lmtp_crash import inbound
+
+    settings.LMTP_URL = "127.0.0.1:9"  # nothing listens: deferred, which is all this needs
+    looked_up = []
+    answer = autoreply.answer_due
+    monkeypatch.setattr(autoreply, "answer_due", lambda message, **kw: looked_up.append(message.pk) or answer(
+        message, **kw))
+    [quiet] = accept_inbound([inbound(cast.b, "no reply on")])
+    away(cast.a.mailbox)
+    [answered] = accept_inbound([inbound(cast.a, "reply on")])
+    assert attempts.claim(quiet.pk).auto_reply_waits is False
+    assert attempts.claim(answered.pk, now=timezone.now() + timedelta(hours=1)).auto_reply_waits is True
+    QueuedMessage.objects.update(lease_until=None)
+    attempts.deliver(quiet.pk)
+    attempts.deliver(answered.pk)
+    assert looked_up == [answered.pk] and not AutoReplyDue.objects.exists()
+    [reply] = replies()
+    assert list(reply.recipients.values_list("address", flat=True)) == ["someone@sender.example"]

@@ -125,3 +125,27 @@ def test_threads_of_one_worker_deliver_every_message_once(cast, routes, mx):
     assert sorted(m.rcpt_tos[0] for m in mx.messages) == sorted(f"r{n}@b.test" for n in range(24))
     assert set(QueuedMessage.objects.values_list("state", "attempts", "lease_owner")) == {(State.DELIVERED, 1, "")}
     assert DeliveryAttempt.objects.count() == 24
+
+
+def test_with_two_rounds_a_caller_starts_while_the_other_round_runs_and_the_third_waits():
+    batches, started, release = [], threading.Semaphore(0), threading.Event()
+
+    def work(items):
+        batches.append(list(items))
+        started.release()
+        release.wait(10)
+        return [item * 10 for item in items]
+
+    group = GroupCommit(work, rounds=lambda: 2)
+    with ThreadPoolExecutor(5) as pool:
+        first = pool.submit(group, 0)
+        assert started.acquire(timeout=10)
+        second = pool.submit(group, 1)
+        assert started.acquire(timeout=10), "the second round started while the first was under way"
+        others = [pool.submit(group, n) for n in (2, 3)]
+        wait_until(lambda: len(group.waiting) == 2, timeout=10, what="two callers waiting for a free round")
+        assert group.busy == 2 and group.rounds == 2
+        release.set()
+        assert [f.result(10) for f in (first, second, *others)] == [0, 10, 20, 30]
+    assert batches[:2] == [[0], [1]] and sorted(x for b in batches[2:] for x in b) == [2, 3]
+    assert not group.busy

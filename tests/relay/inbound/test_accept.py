@@ -1,0 +1,112 @@
+"""The MX's durable accept (relay.inbound.accept): a batch of messages stored with their recipients and automatic-reply
+notes, all or nothing, committed before accept_inbound returns; on PostgreSQL in one statement (one round trip)."""
+
+import psycopg
+import pytest
+from django.db import DatabaseError, connection
+from django.test.utils import CaptureQueriesContext
+
+from accounts.selectors.recipients import Forwarder
+from accounts.services.filters import auto_reply_save
+from relay import sqlrows
+from relay.inbound import accept
+from relay.inbound.accept import InboundMessage, accept_inbound
+from relay.inbound.rules import Accepted, Destination
+from relay.models import AutoReplyDue, QueuedMessage, Recipient
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def to(tenant, *, external=()) -> Accepted:
+    mailbox = tenant.mailbox
+    return Accepted(mailbox.address, (Destination(mailbox.pk, mailbox.address, tenant.customer.pk),), tuple(external),
+                    forwarding_domain_id=tenant.domain.pk if external else None,
+                    forwarders=tuple(Forwarder(tenant.domain.pk) for _ in external))
+
+
+def inbound(subject: str, *recipients: Accepted, mail_from="someone@sender.example") -> InboundMessage:
+    return InboundMessage(mail_from=mail_from, recipients=list(recipients), client_ip="192.0.2.7",
+                          helo="mta.sender.example", tls_version="TLSv1.3",
+                          content=f"From: {mail_from}\r\nSubject: {subject}\r\n\r\nhi\r\n".encode())
+
+
+def stored_rows(messages: list[QueuedMessage]) -> list[tuple]:
+    rows = []
+    for message in messages:
+        fresh = QueuedMessage.objects.get(pk=message.pk)
+        rows.append((fresh.queue_id, fresh.subject, fresh.customer_id, fresh.domain_id, bytes(fresh.content),
+                     [(r.address, r.mailbox_id, r.forward_domain_id, r.state)
+                      for r in Recipient.objects.filter(message=fresh).order_by("id")],
+                     list(AutoReplyDue.objects.filter(message=fresh).order_by("id").values_list("auto_reply_id",
+                                                                                               flat=True))))
+    return rows
+
+
+def batch(cast) -> list[InboundMessage]:
+    return [inbound("first", to(cast.a), to(cast.b, external=["out@elsewhere.example"])),
+            inbound("second", to(cast.b)),
+            inbound("bounce", to(cast.a), mail_from="")]  # the null sender: never answered
+
+
+def test_a_batch_is_stored_with_its_recipients_and_auto_reply_notes(cast):
+    answering = auto_reply_save(actor=None, owner=cast.a.mailbox, enabled=True, subject="Away", body="Back soon.")
+    auto_reply_save(actor=None, owner=cast.b.mailbox, enabled=False, subject="Away", body="Off.")
+    stored = accept_inbound(batch(cast))
+    [first, second, bounce] = stored_rows(stored)
+    assert first[1:4] == ("first", cast.a.customer.pk, cast.b.domain.pk)
+    assert first[5] == [(cast.a.mailbox.address, cast.a.mailbox.pk, None, "queued"),
+                        (cast.b.mailbox.address, cast.b.mailbox.pk, None, "queued"),
+                        ("out@elsewhere.example", None, cast.b.domain.pk, "queued")]
+    assert first[4].startswith(b"Received: from mta.sender.example ([192.0.2.7])")
+    assert first[4].endswith(b"Subject: first\r\n\r\nhi\r\n") and first[6] == [answering.pk]
+    assert second[1:3] == ("second", cast.b.customer.pk) and second[6] == []  # b's reply is off
+    assert second[5] == [(cast.b.mailbox.address, cast.b.mailbox.pk, None, "queued")]
+    assert bounce[5] == [(cast.a.mailbox.address, cast.a.mailbox.pk, None, "queued")] and bounce[6] == []
+    assert [m.queue_id for m in stored] == [row[0] for row in (first, second, bounce)]
+
+
+def test_on_postgresql_a_batch_is_one_statement_and_nothing_else(cast, monkeypatch):
+    auto_reply_save(actor=None, owner=cast.a.mailbox, enabled=True, subject="Away", body="Back soon.")
+    statements = []
+    execute = sqlrows.execute
+    monkeypatch.setattr(sqlrows, "execute", lambda sql, params: statements.append(sql) or execute(sql, params))
+    with CaptureQueriesContext(connection) as queries:
+        stored = accept_inbound(batch(cast))
+    if connection.vendor == "postgresql":
+        # BEGIN, three INSERTs, the automatic replies' SELECT and COMMIT were six waits for the database.
+        assert len(statements) == 1 and statements[0].startswith("WITH m AS (INSERT INTO") and not queries
+    else:
+        assert not statements  # SQLite: one transaction of separate statements
+    assert len(stored_rows(stored)) == 3 and AutoReplyDue.objects.count() == 1
+
+
+def test_a_batch_beyond_what_one_statement_takes_is_stored_in_one_transaction(cast, monkeypatch):
+    auto_reply_save(actor=None, owner=cast.a.mailbox, enabled=True, subject="Away", body="Back soon.")
+    monkeypatch.setattr(accept, "ONE_STATEMENT_PARAMETERS", 10)
+    statements = []
+    monkeypatch.setattr(sqlrows, "execute", lambda sql, params: statements.append(sql))
+    [first, second, bounce] = stored_rows(accept_inbound(batch(cast)))
+    assert not statements and len(first[5]) == 3 and len(first[6]) == 1 and second[5] and bounce[5]
+
+
+def test_the_batch_is_committed_when_accept_inbound_returns(cast, settings):
+    """What the 250 promises: the rows are visible to another connection (PostgreSQL: the statement commits on its
+    own, synchronous_commit on, so it was flushed to the log before the reply)."""
+    stored = accept_inbound(batch(cast))
+    if connection.vendor == "postgresql":
+        params = connection.get_connection_params()
+        with psycopg.connect(**{k: v for k, v in params.items() if k not in ("cursor_factory", "context")}) as other:
+            count = other.execute(f"SELECT count(*) FROM {Recipient._meta.db_table} WHERE message_id = ANY(%s)",
+                                  [[m.pk for m in stored]]).fetchone()[0]
+            assert count == 5
+            assert other.execute("SHOW synchronous_commit").fetchone()[0] == "on"
+    else:
+        assert Recipient.objects.filter(message__in=[m.pk for m in stored]).count() == 5
+
+
+def test_a_batch_the_database_refuses_stores_none_of_its_messages(cast):
+    broken = inbound("broken", Accepted("ghost@alpha.test", (Destination(10**9, "ghost@alpha.test",
+                                                                         cast.a.customer.pk),), ()))
+    with pytest.raises(DatabaseError):
+        accept_inbound([inbound("fine", to(cast.a)), broken])  # the second's mailbox does not exist
+    assert not QueuedMessage.objects.exists() and not Recipient.objects.exists()
