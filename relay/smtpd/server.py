@@ -379,9 +379,9 @@ async def serve(config: RelayConfig, *, ready=None, stop_event: threading.Event 
         loop.add_signal_handler(signal.SIGHUP, relay.reload_tls)
     if ready is not None:
         ready(relay)
-    while not stop.is_set():
-        if stop_event is not None and stop_event.is_set():
-            break
+    if stop_event is None:
+        await stop.wait()  # no wake-up while serving: an idle process stays idle
+    while not stop.is_set() and not stop_event.is_set():  # stopped from another thread (tests): looked at 10 times a second
         try:
             await asyncio.wait_for(stop.wait(), timeout=0.1)
         except TimeoutError:
