@@ -381,7 +381,8 @@ async def serve(config: RelayConfig, *, ready=None, stop_event: threading.Event 
         ready(relay)
     if stop_event is None:
         await stop.wait()  # no wake-up while serving: an idle process stays idle
-    while not stop.is_set() and not stop_event.is_set():  # stopped from another thread (tests): looked at 10 times a second
+    # Stopped from another thread (tests): looked at ten times a second.
+    while not stop.is_set() and not stop_event.is_set():
         try:
             await asyncio.wait_for(stop.wait(), timeout=0.1)
         except TimeoutError:
