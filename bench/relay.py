@@ -358,7 +358,21 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=None,
                         help="customers of the 'warm, 100 customers' load (default 100); --bare: spread the sessions "
                              "over this many (default 1: all share one customer's quota rows)")
+    parser.add_argument("--only", default=",".join(workloads.CHOICES),
+                        help="comma-separated workloads to run, of: " + ", ".join(workloads.CHOICES)
+                             + " ('scale' runs 'warm100' again with one relay process; default: all)")
     args = parser.parse_args()
+    args.only = {name.strip() for name in args.only.split(",") if name.strip()}
+    if args.only - set(workloads.CHOICES):
+        parser.error(f"--only: unknown {', '.join(sorted(args.only - set(workloads.CHOICES)))}")
+    if "scale" in args.only:
+        args.only.add("warm100")
+    if "restart" not in args.only:
+        args.restart_logins = 0
+    if "cold_credentials" not in args.only:
+        args.cold = 0
+    if not args.only & {"cold_mailboxes", "restart"}:  # the restart's slow hashes are counted in cold ones'
+        args.cold_mailboxes = 0
     signal.signal(signal.SIGTERM, lambda *_: sys.exit("stopped by SIGTERM"))  # the servers are stopped on the way out
     if args.rounds is None:
         args.rounds = 1 if args.bare else 2
@@ -422,7 +436,7 @@ def versus_postfix(args, env: dict, db_url: str, cert: Path, key: Path, servers:
                             cold_mailboxes=args.cold_mailboxes, restart=args.restart_logins)
     postfix.store_baseline_hashes(connection, seeded.one_customer + seeded.customers + seeded.cold_credentials)
     connections.close_all()
-    work = workloads.workloads(seeded, args)
+    work = [w for w in workloads.workloads(seeded, args) if w.key in args.only]
     labels = {w.key: w.name for w in work}
     baseline = postfix.PostfixDovecot(database_url=db_url, cert=cert, key=key, port=free_port())
     servers.append(baseline)
@@ -440,7 +454,7 @@ def versus_postfix(args, env: dict, db_url: str, cert: Path, key: Path, servers:
             lambda: start_relay(env, cert, key, args.processes, lag=False), relay, seeded.restart, args))
         servers.append(relay)
     relay.stop()
-    if args.processes > 1:
+    if args.processes > 1 and "scale" in args.only:
         single = start_relay(env, cert, key, 1, lag=False)
         servers.append(single)
         results = merge(results, workloads.run_all([(single, {"warm100"})], work, args, as_load))

@@ -315,6 +315,11 @@ RELAY_AUTH_DELAY_MAX = env.float("RELAY_AUTH_DELAY_MAX", default=8.0)
 # 454 4.7.0 at once. The last one waits about QUEUE x a verification / the process's workers: 64 x ~37 ms on one
 # worker (2 processes on 2 cores) is 2.4 s on an idle machine.
 RELAY_HASH_WORKERS = env.int("RELAY_HASH_WORKERS", default=0)
+# Write lanes (one database writer each, batching the messages that arrive while it commits) per relay process; 0:
+# two shared among the relay processes (`runrelay --processes N` gives each its share, at least one): a lane's
+# batches are as full as the load it gets, so two processes with two lanes each committed half-size batches, at
+# more interpreter time a message than one process (bench/README.md).
+RELAY_WRITE_LANES = env.int("RELAY_WRITE_LANES", default=0)
 RELAY_AUTH_HASH_QUEUE = env.int("RELAY_AUTH_HASH_QUEUE", default=64)
 RELAY_PROXY_PROTOCOL_FROM = env.list("RELAY_PROXY_PROTOCOL_FROM", default=[])
 # Per client address and relay process, as Postfix's anvil: connections open at once (its
@@ -392,6 +397,9 @@ DELIVERY_SWEEP_SECONDS = env.float("DELIVERY_SWEEP_SECONDS", default=60.0)
 # Messages named by one worker task (accepted together, or due together), delivered one after the other; a task
 # that has run DELIVERY_TASK_SECONDS hands the ones it has not started to a new task.
 DELIVERY_TASK_MESSAGES = env.int("DELIVERY_TASK_MESSAGES", default=10)
+# Seconds a relay process holds a committed message's notice to the workers for others to join it (up to a task's
+# worth): fewer, fuller publishes, each costing the relay about what accepting two messages does (bench/README.md).
+RELAY_HANDOFF_LINGER = env.float("RELAY_HANDOFF_LINGER", default=0.1)
 DELIVERY_TASK_SECONDS = env.float("DELIVERY_TASK_SECONDS", default=5.0)
 SMARTHOST_URL = env("SMARTHOST_URL", default="")
 MESSAGE_RETENTION_DAYS = env.int("MESSAGE_RETENTION_DAYS", default=30)

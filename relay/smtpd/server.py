@@ -379,9 +379,10 @@ async def serve(config: RelayConfig, *, ready=None, stop_event: threading.Event 
         loop.add_signal_handler(signal.SIGHUP, relay.reload_tls)
     if ready is not None:
         ready(relay)
-    while not stop.is_set():
-        if stop_event is not None and stop_event.is_set():
-            break
+    if stop_event is None:
+        await stop.wait()  # no wake-up while serving: an idle process stays idle
+    # Stopped from another thread (tests): looked at ten times a second.
+    while not stop.is_set() and not stop_event.is_set():
         try:
             await asyncio.wait_for(stop.wait(), timeout=0.1)
         except TimeoutError:

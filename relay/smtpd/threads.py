@@ -39,6 +39,15 @@ class HashQueueFull(Exception):
     """RELAY_AUTH_HASH_QUEUE slow hashes are already running or waiting in this process."""
 
 
+WRITE_LANES = 2  # of a relay process with its four database threads (RelayConfig.db_workers), or of all together
+
+
+def write_lanes_for(processes: int) -> int:
+    """Write lanes for each of `processes` relay processes: WRITE_LANES shared among them (at least one each),
+    unless RELAY_WRITE_LANES says how many."""
+    return settings.RELAY_WRITE_LANES or max(1, WRITE_LANES // processes)
+
+
 def hash_workers_for(processes: int) -> int:
     """Hashing worker processes for each of `processes` relay processes: the cores shared among them (rounded up,
     so that none is left idle), unless RELAY_HASH_WORKERS says how many."""
@@ -52,7 +61,7 @@ class DbRunner:
             workers = min(workers, 2)
         self.workers = workers
         self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="relay-db")
-        lanes = 1 if connections["default"].vendor == "sqlite" else max(1, workers // 2)
+        lanes = 1 if connections["default"].vendor == "sqlite" else settings.RELAY_WRITE_LANES or max(1, workers // 2)
         self.lanes = [ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"relay-db-write{i}",
                                          initializer=_writes_durable) for i in range(lanes)]
         # Every core: the workers run at SCHED_IDLE, so a hash gets only CPU that no event loop wants.

@@ -10,6 +10,7 @@ import queue
 import re
 import secrets
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -126,16 +127,20 @@ class Notifier:
     """Tells the delivery workers about committed messages from a background thread.
 
     Publishing to the broker takes a round trip; doing it here keeps it out of the accept path (and, on SQLite,
-    off the single writer thread). Everything committed while the thread was publishing goes out together, a few
-    messages a task (relay.handoff.enqueue). A notice lost in a crash is harmless: the periodic sweep of queued
-    messages picks the message up.
+    off the single writer thread). A notice waits up to RELAY_HANDOFF_LINGER seconds for more to join it, until a
+    task's worth (DELIVERY_TASK_MESSAGES), and everything committed meanwhile goes out together, a few messages a
+    task (relay.handoff.enqueue): a publish cost the relay about as much interpreter time as accepting two
+    messages (bench/README.md), and each relay process publishes its own, so without the wait a second process
+    doubled the publishes a message. A notice lost in a crash is harmless: the periodic sweep of queued messages
+    picks the message up.
     """
 
     def __init__(self):
-        self._queue: queue.SimpleQueue[list[int]] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[list[int] | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Condition()
         self._pending = 0
+        self._hurry = threading.Event()  # a drain under way: publish without waiting for more
 
     def submit(self, message_ids: list[int]) -> None:
         with self._lock:
@@ -145,14 +150,31 @@ class Notifier:
                 self._thread.start()
         self._queue.put(list(message_ids))
 
+    def _gather(self) -> list[list[int]]:
+        """The next notices: the first, then those that join it within the linger (a task's worth at most)."""
+        batches = [self._queue.get()]
+        count = len(batches[0] or ())
+        deadline = time.monotonic() + settings.RELAY_HANDOFF_LINGER
+        while count < settings.DELIVERY_TASK_MESSAGES and not self._hurry.is_set():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            try:
+                batches.append(self._queue.get(timeout=remaining))
+            except queue.Empty:
+                break
+            count += len(batches[-1] or ())
+        while True:
+            try:
+                batches.append(self._queue.get_nowait())
+            except queue.Empty:
+                return batches
+
     def _run(self) -> None:
         while True:
-            batches = [self._queue.get()]
-            while True:
-                try:
-                    batches.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
+            batches = [batch for batch in self._gather() if batch is not None]  # None: a drain's wake-up
+            if not batches:
+                continue
             try:
                 enqueue([pk for batch in batches for pk in batch])
             finally:
@@ -163,8 +185,13 @@ class Notifier:
 
     def drain(self, timeout: float = 10.0) -> bool:
         """Wait until every notice submitted so far is sent (a stopping relay); False on timeout."""
-        with self._lock:
-            return self._lock.wait_for(lambda: not self._pending, timeout)
+        self._hurry.set()
+        self._queue.put(None)  # wakes a thread waiting for more to join a notice
+        try:
+            with self._lock:
+                return self._lock.wait_for(lambda: not self._pending, timeout)
+        finally:
+            self._hurry.clear()
 
 
 notifier = Notifier()

@@ -13,7 +13,7 @@ from django.core.management.base import BaseCommand, CommandError
 from accounts.networks import InvalidNetwork, parse_networks
 from relay.smtpd.server import RelayConfig, run_relay
 from relay.smtpd.supervisor import READY_ENV, Supervisor, SupervisorError, cores, stop_with_supervisor
-from relay.smtpd.threads import hash_workers_for
+from relay.smtpd.threads import hash_workers_for, write_lanes_for
 from relay.smtpd.tls import ensure_certificate, server_context
 
 
@@ -63,6 +63,8 @@ class Command(BaseCommand):
             # Each relay process hashes on its share of the cores: all of them in all (the supervisor's environment
             # goes to every process it starts).
             os.environ.setdefault("RELAY_HASH_WORKERS", str(hash_workers_for(processes)))
+            # And writes on its share of the lanes: as full batches as one process would commit.
+            os.environ.setdefault("RELAY_WRITE_LANES", str(write_lanes_for(processes)))
             return self._supervise(processes, worker_options)
         config = RelayConfig(cert=Path(cert), key=Path(key), submission=submission, smtps=smtps, http=http_listen,
                              proxy_from=settings.RELAY_PROXY_PROTOCOL_FROM, reuse_port=reuse_port, grace=grace)

@@ -111,6 +111,38 @@ def test_the_relay_publishes_what_was_committed_meanwhile_together(settings):
     assert published == [[1], [2, 3, 4]]
 
 
+def test_the_relay_holds_a_notice_for_others_to_join_it_up_to_a_tasks_worth(settings):
+    settings.DELIVERY_TASK_MESSAGES, settings.RELAY_HANDOFF_LINGER = 3, 60
+    published, full = [], threading.Event()
+
+    def enqueue(ids):
+        published.append(list(ids))
+        full.set()
+
+    notifier = accept.Notifier()
+    with mock.patch.object(accept, "enqueue", enqueue):
+        notifier.submit([1])
+        notifier.submit([2])
+        notifier.submit([3, 4])  # a task's worth: out at once, not after the linger
+        assert full.wait(10)
+        assert notifier.drain(10)
+    assert published == [[1, 2, 3, 4]]
+
+
+def test_a_stopping_relay_does_not_wait_out_the_linger(settings):
+    settings.DELIVERY_TASK_MESSAGES, settings.RELAY_HANDOFF_LINGER = 10, 60
+    published = []
+    notifier = accept.Notifier()
+    with mock.patch.object(accept, "enqueue", lambda ids: published.append(list(ids))):
+        notifier.submit([1])
+        assert notifier.drain(10)
+        assert published == [[1]]
+        notifier.submit([2])  # and after the drain, notices linger again until a task's worth or the drain
+        notifier.submit(list(range(3, 12)))
+        assert notifier.drain(10)
+    assert published == [[1], [2, *range(3, 12)]]
+
+
 def test_messages_accepted_together_are_one_notice(cast, django_capture_on_commit_callbacks):
     principal = logins.authenticate("info@alpha.test", PASSWORD, "192.0.2.7")
     submissions = [accept.Submission(principal=principal, mail_from="info@alpha.test", recipients=[f"r{n}@b.test"],

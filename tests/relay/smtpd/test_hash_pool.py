@@ -113,3 +113,28 @@ def test_runrelay_gives_each_supervised_process_its_share_of_the_cores(monkeypat
     runrelay.Command().run_from_argv(["manage.py", "runrelay", "--processes", "2", "--submission", "127.0.0.1:0",
                                       "--smtps", "off", "--cert", str(cert), "--key", str(key)])
     assert seen == {"workers": "2"}
+
+
+def test_the_relay_processes_share_the_write_lanes_of_one(settings):
+    assert [threads.write_lanes_for(n) for n in (1, 2, 3)] == [2, 1, 1]
+    settings.RELAY_WRITE_LANES = 3
+    assert threads.write_lanes_for(2) == 3
+
+
+def test_runrelay_gives_each_supervised_process_its_share_of_the_write_lanes(monkeypatch, settings, relay_cert):
+    monkeypatch.setenv("RELAY_WRITE_LANES", "")  # restored (removed) after the test
+    monkeypatch.delenv("RELAY_WRITE_LANES")
+    seen = {}
+    monkeypatch.setattr(runrelay.Command, "_supervise",
+                        lambda self, processes, options: seen.update(lanes=runrelay.os.environ["RELAY_WRITE_LANES"]))
+    cert, key = relay_cert
+    runrelay.Command().run_from_argv(["manage.py", "runrelay", "--processes", "2", "--submission", "127.0.0.1:0",
+                                      "--smtps", "off", "--cert", str(cert), "--key", str(key)])
+    assert seen == {"lanes": "1"}
+    lanes = {}
+    for setting in (1, 0):  # 1: what such a process reads from its environment; 0: a process of its own
+        settings.RELAY_WRITE_LANES = setting
+        runner = threads.DbRunner(4, 1)
+        lanes[setting] = len(runner.lanes)
+        runner.shutdown()
+    assert lanes == {1: 1, 0: 1 if threads.connections["default"].vendor == "sqlite" else 2}
