@@ -16,7 +16,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 SESSIONS = int(os.environ.get("HM_FUZZ_SESSIONS", "2500"))
 SEED = int(os.environ.get("HM_FUZZ_SEED", "17"))
-CLIENTS = 2
+CLIENTS = int(os.environ.get("HM_FUZZ_CLIENTS", "2"))
 
 
 # Relay settings for the walk: wrong passwords and many connections from loopback are part of it.
