@@ -16,7 +16,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 SESSIONS = int(os.environ.get("HM_FUZZ_SESSIONS", "2500"))
 SEED = int(os.environ.get("HM_FUZZ_SEED", "17"))
-CLIENTS = int(os.environ.get("HM_FUZZ_CLIENTS", "2"))
+# Client threads: each mostly waits for the relay (a process of its own), so more of them keep it busy.
+CLIENTS = int(os.environ.get("HM_FUZZ_CLIENTS", "6"))
 
 
 # Relay settings for the walk: wrong passwords and many connections from loopback are part of it.
