@@ -5,8 +5,10 @@ import os
 import signal
 import subprocess
 import time
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 from relay.handoff import DELIVER_MESSAGES
 from relay.models import QueuedMessage
@@ -30,7 +32,10 @@ def test_worker_with_beat_stops_on_a_signal_to_its_group_after_delivering(cast, 
                                                                           tmp_path, stop):
     env = broker_env("filesystem://", tmp_path, DELIVERY_SWEEP_SECONDS=1)
     worker = celery_processes("worker", env, "--beat", "--concurrency", "2", new_session=True)
-    message = queue(cast.a, "bob@b.test", subject="before shutdown")
+    # A message whose task was lost a while ago: beat's first sweep hands it to the worker (a fresh one waits for
+    # its own task a minute before the sweep takes it, attempts.due_message_ids).
+    message = queue(cast.a, "bob@b.test", subject="before shutdown",
+                    next_attempt_at=timezone.now() - timedelta(minutes=5))
 
     def delivered():
         message.refresh_from_db()

@@ -16,7 +16,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 SESSIONS = int(os.environ.get("HM_FUZZ_SESSIONS", "2500"))
 SEED = int(os.environ.get("HM_FUZZ_SEED", "17"))
-CLIENTS = 2
+# Client threads. More than two do not shorten the walk: it is bound by the relay's CPU, not by waiting.
+CLIENTS = int(os.environ.get("HM_FUZZ_CLIENTS", "2"))
 
 
 # Relay settings for the walk: wrong passwords and many connections from loopback are part of it.
