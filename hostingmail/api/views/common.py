@@ -24,20 +24,23 @@ def object_id(value) -> int:
     return pk
 
 
-class ApiViewSet(viewsets.GenericViewSet):
-    """A view over one subject. get_queryset() is the panel's selector for the key's user: an object outside it
-    is a 404, exactly as on the panel's pages."""
-
-    model = None  # the subject's model, for the schema (generated without a user)
+class InEnglish:
+    """The API answers in English whatever Accept-Language says: billing systems and scripts read its error texts,
+    and its reference lists the models' choice labels. The services' messages are translated for the panel only."""
 
     def dispatch(self, request, *args, **kwargs):
-        # The API answers in English whatever Accept-Language says: billing systems and scripts read its error
-        # texts. The services' messages are translated for the panel's pages only.
         with translation.override("en"):
             response = super().dispatch(request, *args, **kwargs)
             response.render()
         response["Content-Language"] = "en"
         return response
+
+
+class ApiViewSet(InEnglish, viewsets.GenericViewSet):
+    """A view over one subject. get_queryset() is the panel's selector for the key's user: an object outside it
+    is a 404, exactly as on the panel's pages."""
+
+    model = None  # the subject's model, for the schema (generated without a user)
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):

@@ -5,26 +5,18 @@ that has no inline style; Swagger UI draws its icons from data: URIs, which this
 """
 
 from csp.decorators import csp_update
-from django.utils import translation
 from django.utils.decorators import method_decorator
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.permissions import AllowAny
 
+from hostingmail.api.views.common import InEnglish
 
-class SchemaView(SpectacularAPIView):
+
+class SchemaView(InEnglish, SpectacularAPIView):
     # The schema and the docs are public: they describe the API, not anyone's data.
     authentication_classes = []
     permission_classes = [AllowAny]
     throttle_classes = []
-
-    def dispatch(self, request, *args, **kwargs):
-        # The API's reference is in English whatever the browser asks for: the models' choice labels, which it
-        # lists with each enum, are translatable for the panel's pages.
-        with translation.override("en"):
-            response = super().dispatch(request, *args, **kwargs)
-            response.render()
-        response["Content-Language"] = "en"
-        return response
 
 
 @method_decorator(csp_update({"img-src": ["data:"]}), name="dispatch")
