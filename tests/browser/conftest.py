@@ -3,6 +3,7 @@
 Screenshots go to test-artifacts/ so a failed run can be looked at.
 """
 
+import asyncio
 import os
 from pathlib import Path
 
@@ -19,6 +20,9 @@ def browser():
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (make test does as root)")
     os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's sync API runs an event loop
+    # A fixture runs in plain synchronous code, inside no event loop: a loop still marked as running on this thread
+    # is one an earlier test's code left behind, and would make Playwright refuse to start.
+    asyncio.events._set_running_loop(None)
     with sync_playwright() as p:
         browser = p.chromium.launch(
             executable_path=CHROMIUM,
