@@ -54,6 +54,7 @@ FIELDS = {
     "mode": (_("Mode"), ""), "rules": (_("Rules"), ""), "script": (_("Script"), ""),
     "panel_host": (_("Panel host"), ""), "email": (_("Email"), ""), "reason": (_("Reason"), ""),
     "events": (_("Events"), ""), "version": (_("Version"), ""), "updated_at": (_("Updated at"), ""),
+    "language": (_("Language"), ""),
 }
 # Booleans read as a sentence: field: (label, on, off).
 SWITCHES = {
@@ -64,7 +65,8 @@ SWITCHES = {
     "read_only": (_("Read-only"), _("yes"), _("no")),
 }
 # Stored values that are words of the panel's own (a status): shown in the reader's language.
-VALUES = {"status": {"active": _("active"), "suspended": _("suspended"), "pending": _("pending")}}
+VALUES = {"status": {"active": _("active"), "suspended": _("suspended"), "pending": _("pending")},
+          "language": {"": _("as the browser says"), "en": "English", "de": "Deutsch"}}
 # The action's headline; unknown actions read "<object> <verb>".
 ACTIONS = {
     "create": _("created"), "update": _("changed"), "delete": _("deleted"), "suspend": _("suspended"),
@@ -80,7 +82,7 @@ ACTIONS = {
     # As their names read, translated.
     "filters": _("filters"), "auto_reply": _("auto reply"), "thresholds": _("thresholds"), "bounds": _("bounds"),
     "sender_rule_add": _("sender rule add"), "sender_rule_delete": _("sender rule delete"),
-    "login_link": _("login link"), "login_link_used": _("login link used"),
+    "login_link": _("login link"), "login_link_used": _("login link used"), "language": _("language changed"),
 }
 OBJECTS = {"smtpcredential": _("SMTP credential"), "authlockout": _("Lockout"), "queuedmessage": _("Message"),
            "api_key": _("API key"), "plantemplate": _("Plan template")}

@@ -9,6 +9,7 @@ from accounts.models import AuditEntry
 from accounts.services.domains import domain_create
 from accounts.services.limits import limit_set
 from accounts.services.mailboxes import mailbox_update
+from accounts.services.preferences import user_language_set
 from tests.support.signin import sign_in_verified
 
 pytestmark = pytest.mark.django_db
@@ -57,3 +58,11 @@ def test_support_sees_the_agent_and_address(cast):
               client_ip="198.51.100.9")
     page = support_client.get(URL, {"action": "customer.limits"}).content.decode()
     assert "198.51.100.9" in page and ">support<" in page
+
+
+def test_a_language_change_reads_in_words(cast):
+    user_language_set(actor=cast.a.user, user=cast.a.user, language="de")
+    entry = AuditEntry.objects.get(action="user.language")
+    row = row_for(entry, cast.a.user)
+    assert row.headline == "User language changed"
+    assert row.changes == ["Language as the browser says → Deutsch"]
