@@ -1,6 +1,9 @@
 """Processes as Linux shows them in /proc: a process's descendants, and the processes of this test run."""
 
 import os
+import signal
+import subprocess
+import time
 from pathlib import Path
 
 # Set by tests/conftest.py for the whole run; every process the suite starts inherits it.
@@ -63,3 +66,40 @@ def marked(value: str) -> list[int]:
         if needle in environ + b"\0" and alive(pid):
             found.append(pid)
     return found
+
+
+def _leader_ended(pid: int, timeout: float) -> bool:
+    """Waits up to `timeout` seconds for the child `pid` to exit, without reaping it (WNOWAIT): while it is unreaped
+    its id cannot be given to another process, nor its process group's."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT | os.WNOHANG) is not None:
+                return True
+        except ChildProcessError:  # reaped elsewhere
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+
+
+def signal_group(pgid: int, signum: int) -> None:
+    try:
+        os.killpg(pgid, signum)
+    except ProcessLookupError:
+        pass
+
+
+def stop_group(proc: subprocess.Popen, *, timeout: float = 15.0) -> None:
+    """Stops the process group `proc` leads (started with start_new_session): SIGTERM, SIGKILL after `timeout`
+    seconds, then SIGKILL to whatever of the group outlived its leader, and only then the leader reaped. The group is
+    signalled only while its leader is unreaped: a process group id whose leader was reaped may already be another
+    process's (pids wrap at /proc/sys/kernel/pid_max, 32768 on Debian), and killpg would stop a stranger."""
+    if proc.returncode is not None:  # reaped before: its id is no longer ours to signal
+        return
+    signal_group(proc.pid, signal.SIGTERM)
+    if not _leader_ended(proc.pid, timeout):
+        signal_group(proc.pid, signal.SIGKILL)
+        _leader_ended(proc.pid, 10)
+    signal_group(proc.pid, signal.SIGKILL)
+    proc.wait(10)

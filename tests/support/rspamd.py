@@ -8,7 +8,6 @@ whose work is only lookups are off. rspamd's test patterns are on (its GTUBE var
 
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
 from contextlib import contextmanager
@@ -19,6 +18,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from tests.peers import free_port, wait_for_port
+from tests.support.processes import stop_group
 from tests.support.workers import redis_url
 
 GTUBE_TAIL = "JS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X"
@@ -112,17 +112,7 @@ def running_rspamd():
 
 
 def stop(server: Rspamd) -> None:
-    if server.proc.poll() is None:
-        os.killpg(server.proc.pid, signal.SIGTERM)
-        try:
-            server.proc.wait(15)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.proc.pid, signal.SIGKILL)
-            server.proc.wait(5)
-    try:  # workers that outlived their main process
-        os.killpg(server.proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
+    stop_group(server.proc, timeout=15)  # with the workers that outlive their main process
     _forget_learns(server)
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
+from tests.support.processes import signal_group, stop_group
 from tests.support.relays import ROOT, child_env
 
 
@@ -52,11 +53,8 @@ class CeleryProcess:
         return self.log_path.read_text(errors="replace")
 
     def kill(self) -> None:
-        if self.group:
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        if self.group and self.proc.returncode is None:  # a group only while its leader is unreaped (stop_group)
+            signal_group(self.proc.pid, signal.SIGKILL)
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait(10)
@@ -94,9 +92,10 @@ def celery_processes(tmp_path):
 
     yield start
     for process in started:
-        process.stop()
         if process.group:
-            process.kill()  # whatever of its group outlived it
+            stop_group(process.proc, timeout=20)  # and whatever of its group outlived it
+        else:
+            process.stop()
 
 
 def wait_until(predicate, *, timeout: float, what: str, processes=()) -> None:
