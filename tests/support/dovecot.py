@@ -1,7 +1,8 @@
 """A private Dovecot with IMAP and LMTP from the shipped configuration (hostingmail/deploy/dovecot/), on this
-test's PostgreSQL database: the same start as tests/test_dovecot.py, with the LMTP listener the workers deliver
-to (a unix socket, as in production, and a loopback port)."""
+test's PostgreSQL database, with the LMTP listener the workers deliver to (a unix socket, as in production, and a
+loopback port): what tests/test_dovecot.py signs in to and the delivery tests deliver to."""
 
+import imaplib
 import os
 import pwd
 import re
@@ -16,10 +17,62 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from django.db import connection
 
 from tests.peers import free_port, wait_for_port
 from tests.support.relays import ROOT, child_env
-from tests.test_dovecot import DEPLOY, Dovecot, binaries, install
+
+DEPLOY = ROOT / "hostingmail" / "deploy" / "dovecot"
+
+
+def binaries() -> dict[str, str]:
+    found = {"dovecot": shutil.which("dovecot") or "/usr/sbin/dovecot"}
+    for path, package in [(found["dovecot"], "dovecot-core"), ("/usr/lib/dovecot/imap", "dovecot-imapd"),
+                          ("/usr/lib/dovecot/modules/auth/libdriver_pgsql.so", "dovecot-pgsql")]:
+        if not os.path.exists(path):
+            pytest.fail(f"Dovecot is not installed: install the Debian package {package} (.ci/peers does)")
+    return found
+
+
+def pg_connect() -> str:
+    db = connection.settings_dict
+    parts = {"host": db.get("HOST") or "127.0.0.1", "port": db.get("PORT") or 5432, "dbname": db["NAME"],
+             "user": db.get("USER") or "postgres"}
+    if db.get("PASSWORD"):
+        parts["password"] = db["PASSWORD"]
+    return "connect = " + " ".join(f"{k}={v}" for k, v in parts.items())
+
+
+def install(conf_dir: Path, mail_dir: Path) -> None:
+    """The shipped files, with only the connection and the paths pointed at this test's database and directory."""
+    for name in ("dovecot-sql.conf.ext", "dovecot-dict-sql.conf.ext"):
+        text = re.sub(r"^connect = .*$", pg_connect(), (DEPLOY / name).read_text(), flags=re.M)
+        (conf_dir / name.replace("dovecot-", "hostingmail-")).write_text(text)
+    snippet = (DEPLOY / "conf.d" / "90-hostingmail.conf").read_text()
+    snippet = snippet.replace("/etc/dovecot/", f"{conf_dir}/").replace("/var/vmail/", f"{mail_dir}/")
+    (conf_dir / "90-hostingmail.conf").write_text(snippet)
+
+
+class Dovecot:
+    def __init__(self, *, port: int, log: Path, mail_dir: Path):
+        self.port, self.log, self.mail_dir = port, log, mail_dir
+
+    def login(self, username: str, password: str) -> imaplib.IMAP4:
+        imap = imaplib.IMAP4("127.0.0.1", self.port, timeout=10)
+        try:
+            imap.login(username, password)
+        except BaseException:
+            imap.logout()
+            raise
+        return imap
+
+    def refuses(self, username: str, password: str) -> bool:
+        try:
+            self.login(username, password).logout()
+        except imaplib.IMAP4.error as exc:
+            assert "AUTHENTICATIONFAILED" in str(exc) or "Authentication failed" in str(exc), self.log.read_text()
+            return True
+        return False
 
 
 def use_test_sendmail(conf_dir: Path, root: Path) -> None:
@@ -108,6 +161,8 @@ listen = 127.0.0.1
 ssl = no
 disable_plaintext_auth = no
 auth_mechanisms = plain login
+auth_verbose = yes
+# Refusals answer at once: no delay after a failure, no growing per-address penalty (anvil) from loopback.
 auth_failure_delay = 0
 service anvil {{
   unix_listener anvil-auth-penalty {{
