@@ -73,6 +73,10 @@ class LmtpDovecot(Dovecot):
         for pid in pids:
             os.kill(pid, signal.SIGCONT)
 
+    def userdb_lookups(self) -> int:
+        """How many userdb lookups Dovecot's processes have started (an LMTP RCPT starts one), answered or not."""
+        return self.log.read_text(errors="replace").count("Started userdb lookup") if self.log.exists() else 0
+
 
 @contextmanager
 def running_dovecot():
@@ -103,6 +107,8 @@ instance_name = hm-lmtp-{port}
 base_dir = {root}/run
 state_dir = {root}/state
 log_path = {root}/dovecot.log
+# One debug line as each userdb lookup starts (LmtpDovecot.userdb_lookups): where a test aims a kill.
+log_debug = event=auth_client_userdb_lookup_started
 protocols = imap
 listen = 127.0.0.1
 ssl = no
