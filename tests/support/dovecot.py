@@ -79,7 +79,9 @@ class LmtpDovecot(Dovecot):
 
 
 @contextmanager
-def running_dovecot():
+def running_dovecot(*, log_userdb_lookups: bool = True):
+    """A private Dovecot (IMAP and LMTP) on the panel's tables. log_userdb_lookups: a debug line in its log as each
+    userdb lookup starts (LmtpDovecot.userdb_lookups), where a test aims a kill; a benchmark turns it off."""
     dovecot_bin = binaries()["dovecot"]
     for path, package in [("/usr/lib/dovecot/lmtp", "dovecot-lmtpd"),
                           ("/usr/lib/dovecot/modules/lib90_sieve_plugin.so", "dovecot-sieve")]:
@@ -107,8 +109,7 @@ instance_name = hm-lmtp-{port}
 base_dir = {root}/run
 state_dir = {root}/state
 log_path = {root}/dovecot.log
-# One debug line as each userdb lookup starts (LmtpDovecot.userdb_lookups): where a test aims a kill.
-log_debug = event=auth_client_userdb_lookup_started
+{"log_debug = event=auth_client_userdb_lookup_started" if log_userdb_lookups else ""}
 protocols = imap
 listen = 127.0.0.1
 ssl = no
