@@ -121,7 +121,7 @@ def due_ids(*, now: datetime | None = None, limit: int = 500) -> list[int]:
 
 def _claim(delivery_id: int, now: datetime) -> tuple[WebhookDelivery, datetime] | None:
     """Take a due delivery for this worker with one conditional UPDATE: of two workers, one gets it."""
-    lease_until = now + timedelta(seconds=settings.WEBHOOK_TIMEOUT * 3 + 30)
+    lease_until = now + timedelta(seconds=settings.WEBHOOK_LEASE_SECONDS)
     taken = WebhookDelivery.objects.filter(
         pk=delivery_id, state=WebhookDelivery.State.PENDING, next_attempt_at__lte=now, endpoint__is_active=True,
     ).filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now)).update(lease_until=lease_until)

@@ -98,7 +98,7 @@ def lmtp_rates(args, env: dict, workdir: Path) -> tuple[int, float, float]:
         tasks.append(task)
         ids += task
     sample = bytes(QueuedMessage.objects.get(pk=ids[0]).content)
-    with running_dovecot() as dovecot:
+    with running_dovecot(log_userdb_lookups=False) as dovecot:
         # The run's broker is its own: the default queue, where a task handing its remaining messages on sends them.
         queue = "celery"
         workers = run_workers({**env, "LMTP_URL": str(dovecot.lmtp_socket)}, queue, args.workers, workdir, "lmtp",

@@ -253,6 +253,9 @@ CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
 # event, and an endpoint disabled after WEBHOOK_DISABLE_AFTER_FAILURES failures in a row spanning at least
 # WEBHOOK_DISABLE_AFTER_SECONDS. Private and loopback receivers only with WEBHOOK_ALLOW_PRIVATE (tests).
 WEBHOOK_TIMEOUT = env.float("WEBHOOK_TIMEOUT", default=10.0)
+# A worker's claim on a delivery, taken before the request; another worker may send the event once it expires (the
+# worker died). Longer than a request can take: connecting, sending and reading may each take WEBHOOK_TIMEOUT.
+WEBHOOK_LEASE_SECONDS = env.float("WEBHOOK_LEASE_SECONDS", default=WEBHOOK_TIMEOUT * 3 + 30)
 WEBHOOK_RETRY_SCHEDULE = env.list("WEBHOOK_RETRY_SCHEDULE", cast=int, default=[60, 300, 900, 1800, 3600])
 WEBHOOK_RETRY_SECONDS = env.int("WEBHOOK_RETRY_SECONDS", default=24 * 3600)
 WEBHOOK_DISABLE_AFTER_FAILURES = env.int("WEBHOOK_DISABLE_AFTER_FAILURES", default=20)

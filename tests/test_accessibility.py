@@ -107,20 +107,33 @@ def panel_pages(world):
                         yield f"{method.upper()} {url} as {role}", response.content.decode()
 
 
-def test_described_and_labelled_by_ids_that_exist_on_every_page(world):
-    failures, pages = [], 0
-    for where, html in panel_pages(world):
-        pages += 1
+@pytest.fixture(scope="module")
+def _rendered() -> list[tuple[str, str]]:
+    return []
+
+
+@pytest.fixture
+def pages(_rendered, request) -> list[tuple[str, str]]:
+    """panel_pages, walked once for this module's checks: each reads the markup, none writes, so the pages
+    of the first test's walk serve the others (instead of rendering them again for each)."""
+    if not _rendered:
+        _rendered.extend(panel_pages(request.getfixturevalue("world")))
+    return _rendered
+
+
+def test_described_and_labelled_by_ids_that_exist_on_every_page(pages):
+    failures = []
+    for where, html in pages:
         missing = parse(html).missing_targets()
         if missing:
             failures.append(f"{where}: {', '.join(sorted(set(missing)))}")
-    assert pages > 100, pages  # the walk reached the panel, not only error pages
+    assert len(pages) > 100, len(pages)  # the walk reached the panel, not only error pages
     assert failures == [], "\n".join(failures)
 
 
-def test_skip_link_is_the_first_focusable_element_and_reaches_main(world):
+def test_skip_link_is_the_first_focusable_element_and_reaches_main(pages):
     failures = []
-    for where, html in panel_pages(world):
+    for where, html in pages:
         if "<main" not in html:  # not a panel page (the API's documentation has its own layout)
             continue
         markup = parse(html)
@@ -146,9 +159,9 @@ def test_describedby_points_at_the_rendered_help_text_and_error(client, cast):
     assert 'role="alert"' in response.content.decode()  # the error summary is announced
 
 
-def test_row_actions_in_tables_say_what_they_act_on(world):
+def test_row_actions_in_tables_say_what_they_act_on(pages):
     failures, actions = [], 0
-    for where, html in panel_pages(world):
+    for where, html in pages:
         markup = parse(html)
         actions += len(markup.row_actions)
         bare = sorted({name for name in markup.row_actions if name.lower() in BARE})

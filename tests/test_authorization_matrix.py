@@ -7,12 +7,11 @@ a page says here who may open it. Each request runs in a savepoint that is rolle
 """
 
 import copy
-from types import SimpleNamespace
 from dataclasses import dataclass, field
 from types import SimpleNamespace
+from unittest.mock import ANY
 
 import pytest
-from django.db import transaction
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
@@ -25,6 +24,7 @@ from accounts.services.plan_templates import plan_template_save
 from accounts.services.webhooks import event_record, webhook_endpoint_create
 from relay.delivery.quarantine import release_token
 from relay.models import AuthLockout, QueuedMessage
+from tests.support.permissions import rolled_back
 from tests.support.signin import sign_in_verified
 
 pytestmark = pytest.mark.django_db
@@ -325,17 +325,22 @@ def _url(key: str, route: str, spec: U, objects: dict) -> str:
     return url + (f"?{spec.query}" if spec.query else "")
 
 
-def _request(client, method: str, url: str):
+def _request(client, method: str, url: str, data: dict | None = None):
     """One request whose writes are undone (cookies too: signing out must not end the role's session); also
     reports whether it wrote an audit entry."""
     cookies = copy.deepcopy(client.cookies)
-    with transaction.atomic():
-        before = AuditEntry.objects.count()
-        response = client.get(url) if method == "get" else client.post(url, {})
-        wrote = AuditEntry.objects.count() != before
-        transaction.set_rollback(True)
+    response, wrote = rolled_back(lambda: client.get(url) if method == "get" else client.post(url, data or {}))
     client.cookies = cookies
     return response, wrote
+
+
+def test_a_request_that_writes_an_audit_entry_is_seen(world, cast):
+    entries = AuditEntry.objects.count()
+    suspend = reverse("reseller:customer_suspend", args=[cast.a.customer.pk])
+    assert _request(world["clients"]["reseller_a"], "post", suspend, {"reason": "unpaid"}) == (ANY, True)
+    assert _request(world["clients"]["reseller_a"], "post", suspend) == (ANY, False)  # no reason: refused
+    assert _request(world["clients"]["reseller_a"], "get", reverse("dashboard")) == (ANY, False)
+    assert AuditEntry.objects.count() == entries  # rolled back
 
 
 def _matches(response, expected) -> bool:

@@ -29,8 +29,8 @@ def test_a_worker_killed_mid_request_loses_no_event(cast, celery_processes, tmp_
         webhook_endpoint_create(actor=None, customer=cast.a.customer, url=receiver.url)
         suspend(actor=None, obj=cast.a.customer, reason="unpaid")
         delivery = WebhookDelivery.objects.get()
-        # A claim lasts WEBHOOK_TIMEOUT * 3 + 30 seconds: 36 here.
-        env = broker_env("filesystem://", tmp_path, WEBHOOK_TIMEOUT=2)
+        # A claim that outlasts the request (connecting, sending, reading: 3 × 2 s), not the default's minute.
+        env = broker_env("filesystem://", tmp_path, WEBHOOK_TIMEOUT=2, WEBHOOK_LEASE_SECONDS=8)
         first = celery_processes("worker", env, "-P", "solo")
         _sweep(env)
         wait_until(lambda: len(receiver.requests) == 1, timeout=60, what="the first worker's request",

@@ -92,6 +92,17 @@ def test_a_claimed_delivery_is_not_sent_by_another_worker(cast, receiver):
     assert len(receiver.requests) == 1
 
 
+def test_a_claim_lasts_webhook_lease_seconds(cast, receiver, settings):
+    settings.WEBHOOK_LEASE_SECONDS = 120
+    webhook_endpoint_create(actor=cast.a.user, url=receiver.url)
+    suspend(actor=None, obj=cast.a.customer, reason="unpaid")
+    [delivery_id] = webhook_sender.due_ids()
+    now = timezone.now()
+    assert webhook_sender._claim(delivery_id, now) is not None
+    assert webhook_sender._claim(delivery_id, now + timedelta(seconds=119)) is None
+    assert webhook_sender._claim(delivery_id, now + timedelta(seconds=121)) is not None
+
+
 def test_a_rolled_back_change_writes_no_event(cast, receiver):
     webhook_endpoint_create(actor=cast.a.user, url=receiver.url)
     with pytest.raises(RuntimeError), transaction.atomic():

@@ -13,6 +13,7 @@ from accounts.services.api_keys import api_key_create
 from accounts.services.security import SEEN_KEY
 from accounts.services.webhooks import webhook_endpoint_create
 from tests.support.factories import PASSWORD
+from tests.support.pages import page_text
 from tests.support.permissions import mailbox_user
 
 pytestmark = pytest.mark.django_db
@@ -20,15 +21,9 @@ DE = {"HTTP_ACCEPT_LANGUAGE": "de"}
 EN = {"HTTP_ACCEPT_LANGUAGE": "en"}
 
 
-def _page(client, url, **headers) -> str:
-    response = client.get(url, **headers)
-    assert response.status_code == 200
-    return response.content.decode()
-
-
 def test_customer_dashboard_and_navigation_in_german(client, cast):
     client.force_login(cast.a.user)
-    body = _page(client, reverse("dashboard"), **DE)
+    body = page_text(client, reverse("dashboard"), "de")
     assert '<html lang="de"' in body
     for german in ("Tarifauslastung", "Zugewiesener Speicherplatz", "Domain hinzufügen", "SMTP-Zugangsdaten anlegen",
                    "Übersicht", "Postfächer", "Abmelden", "Zum Inhalt springen", "Hilfe:"):
@@ -42,7 +37,7 @@ def test_customer_dashboard_and_navigation_in_german(client, cast):
 
 def test_customer_dashboard_stays_english_for_an_english_browser(client, cast):
     client.force_login(cast.a.user)
-    body = _page(client, reverse("dashboard"), **EN)
+    body = page_text(client, reverse("dashboard"), "en")
     assert '<html lang="en"' in body
     for english in ("Plan usage", "Storage allocated", "Add a domain", "Create an SMTP credential", "Sign out"):
         assert english in body, english
@@ -51,7 +46,7 @@ def test_customer_dashboard_stays_english_for_an_english_browser(client, cast):
 
 
 def test_sign_in_page_and_its_form_label_in_german(client, cast):
-    body = _page(client, reverse("login"), **DE)
+    body = page_text(client, reverse("login"), "de")
     assert "Benutzername oder Postfach-Adresse" in body and "Passwort vergessen?" in body
     assert "Postfach-Inhaber melden sich mit ihrer Adresse" in body
     assert "Username or mailbox address" not in body and "Forgot password?" not in body
@@ -70,7 +65,7 @@ def test_sign_in_throttle_refusal_in_german(client, cast, settings):
 
 def test_security_page_in_german(client, cast):
     client.force_login(cast.a.user)
-    body = _page(client, reverse("security:page"), **DE)
+    body = page_text(client, reverse("security:page"), "de")
     assert "Zwei-Faktor-Anmeldung" in body and "Angemeldete Sitzungen" in body and "Einrichten" in body
     assert "Two-factor sign-in" not in body and "Signed-in sessions" not in body
 
@@ -78,11 +73,11 @@ def test_security_page_in_german(client, cast):
 def test_mailbox_owner_page_and_client_settings_in_german(client, cast):
     mailbox = cast.a.mailbox
     client.force_login(mailbox_user(mailbox))
-    body = _page(client, reverse("dashboard"), **DE)
+    body = page_text(client, reverse("dashboard"), "de")
     assert "Mein Postfach" in body and "Mein Passwort ändern" in body and "App-Passwörter" in body
     assert "Change my password" not in body
 
-    body = _page(client, reverse("mailbox_settings", args=[mailbox.pk]), **DE)
+    body = page_text(client, reverse("mailbox_settings", args=[mailbox.pk]), "de")
     assert "E-Mails senden (SMTP)" in body and "E-Mails lesen (IMAP)" in body
     assert "das Passwort des Postfachs" in body  # the hint the view passes
     assert 'id="smtp-port-starttls"' in body and " mit STARTTLS oder " in body
@@ -132,7 +127,7 @@ def test_webhook_pages_and_url_refusal_in_german(client, cast):
     assert "Der Endpunkt wurde nicht registriert" in body and "Enter an http://" not in body
 
     webhook_endpoint_create(actor=cast.a.user, url="https://hooks.example/in")
-    body = _page(client, reverse("webhook_list"), **DE)
+    body = page_text(client, reverse("webhook_list"), "de")
     assert "Endpunkt registrieren" in body and "aktiv" in body and "Register an endpoint" not in body
 
 
@@ -145,13 +140,13 @@ def test_other_sessions_signed_out_flash_uses_the_german_plural(client, cast):
 
 def test_staff_home_counts_customers_in_german(client, cast):
     client.force_login(cast.reseller_a_admin)
-    body = _page(client, reverse("dashboard"), **DE)
+    body = page_text(client, reverse("dashboard"), "de")
     assert "1 Kunde, den Sie betreuen." in body and "Kunden suchen" in body
     assert "you look after" not in body
 
 
 def test_password_reset_request_page_in_german(client, cast):
-    body = _page(client, reverse("password_reset"), **DE)
+    body = page_text(client, reverse("password_reset"), "de")
     assert "Passwort vergessen?" in body and "Link senden" in body and "Zurück zur Anmeldung" in body
     assert "Send the link" not in body
 

@@ -19,18 +19,12 @@ from accounts.services.credentials import credential_create
 from accounts.services.domains import domain_create
 from accounts.services.limits import limit_set
 from tests.accounts.test_dnscheck import INCLUDE, MX
+from tests.support.pages import page_text
 from tests.support.permissions import mailbox_user
 
 pytestmark = pytest.mark.django_db
 DE = {"HTTP_ACCEPT_LANGUAGE": "de"}
 EN = {"HTTP_ACCEPT_LANGUAGE": "en"}
-
-
-def _page(client, user, url, lang=DE) -> str:
-    client.force_login(user)
-    response = client.get(url, **lang)
-    assert response.status_code == 200
-    return response.content.decode()
 
 
 def _note(response) -> str:
@@ -42,7 +36,7 @@ def _note(response) -> str:
 
 
 def test_domain_page_in_german_with_its_records_dkim_state_and_forms(client, cast):
-    page = _page(client, cast.a.user, reverse("domain_detail", args=[cast.a.domain.pk]))
+    page = page_text(client, reverse("domain_detail", args=[cast.a.domain.pk]), "de", user=cast.a.user)
     for german in ("Zu veröffentlichende Einträge", "Jetzt prüfen", "Im DNS gefunden", "Inhaberschaft",
                    "nicht geprüft", "DKIM signiert nicht", "ihr DKIM-Eintrag wurde noch nicht geprüft",
                    "Postfach anlegen", "Catch-all speichern", "Alias-Domain von", "SMTP-Zugangsdaten anlegen",
@@ -56,7 +50,7 @@ def test_domain_page_in_german_with_its_records_dkim_state_and_forms(client, cas
 
 
 def test_domain_page_in_english_is_unchanged(client, cast):
-    page = _page(client, cast.a.user, reverse("domain_detail", args=[cast.a.domain.pk]), EN)
+    page = page_text(client, reverse("domain_detail", args=[cast.a.domain.pk]), "en", user=cast.a.user)
     for english in ("Records to publish", "Check now", "DKIM not signing", "its DKIM record has not been checked yet",
                     "ownership", ">unchecked<", "Create a mailbox", "Save catch-all", "Delete domain"):
         assert english in page, english
@@ -74,29 +68,30 @@ def test_list_pages_in_german(client, cast):
         "bulk": ("Import und Export", "Postfächer exportieren (CSV)", "Inhalt der Datei", "Vorschau der Änderungen"),
     }
     for name, german in pages.items():
-        page = _page(client, cast.a.user, reverse(name))
+        page = page_text(client, reverse(name), "de", user=cast.a.user)
         for text in german:
             assert text in page, (name, text)
-    assert "Add a domain" not in _page(client, cast.a.user, reverse("domain_list"))
-    assert "Allowed from" not in _page(client, cast.a.user, reverse("credential_list"))
+    assert "Add a domain" not in page_text(client, reverse("domain_list"), "de", user=cast.a.user)
+    assert "Allowed from" not in page_text(client, reverse("credential_list"), "de", user=cast.a.user)
 
 
 def test_mailbox_pages_in_german_with_the_lazy_password_help(client, cast, settings):
     settings.MAILBOX_PASSWORD_MIN_LENGTH = 12
     mailbox = cast.a.mailbox
-    edit = _page(client, cast.a.user, reverse("mailbox_edit", args=[mailbox.pk]))
+    edit = page_text(client, reverse("mailbox_edit", args=[mailbox.pk]), "de", user=cast.a.user)
     for german in ("SMTP-Zugang ausschalten", "Mailprogramme können mit", "Speicherplatz (MB)", "Postfach löschen",
                    "Weiterleitung", "SMTP-Zugangsdaten für diese Adresse"):
         assert german in edit, german
-    add = _page(client, cast.a.user, reverse("mailbox_add", args=[cast.a.domain.pk]))
+    add = page_text(client, reverse("mailbox_add", args=[cast.a.domain.pk]), "de", user=cast.a.user)
     # The help is written when the page is, in its language, with the length as configured then.
     assert "Neues Postfach bei alpha.test" in add and "Mindestens 12 Zeichen, nicht nur Ziffern" in add
     assert "At least" not in add
-    assert "At least 12 characters" in _page(client, cast.a.user, reverse("mailbox_add", args=[cast.a.domain.pk]), EN)
+    english = page_text(client, reverse("mailbox_add", args=[cast.a.domain.pk]), "en", user=cast.a.user)
+    assert "At least 12 characters" in english
 
 
 def test_app_passwords_of_a_mailbox_owner_in_german(client, cast):
-    page = _page(client, mailbox_user(cast.a.mailbox), reverse("credential_list"))
+    page = page_text(client, reverse("credential_list"), "de", user=mailbox_user(cast.a.mailbox))
     assert "<h1>App-Passwörter</h1>" in page and "App-Passwort anlegen" in page
     assert "<h1>App passwords</h1>" not in page and "Create an app password" not in page
 

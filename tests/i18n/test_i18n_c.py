@@ -11,6 +11,7 @@ from accounts.audit_words import changes, headline, row_for
 from accounts.models import AuditEntry
 from accounts.services.limits import limit_set
 from accounts.services.mailboxes import mailbox_update
+from tests.support.pages import page_text
 from tests.support.signin import sign_in_verified
 
 pytestmark = pytest.mark.django_db
@@ -28,34 +29,28 @@ def _support(cast, language: str) -> Client:
     return client
 
 
-def _page(client, url, language: str | None = None, **params) -> str:
-    response = client.get(url, params, **({"HTTP_ACCEPT_LANGUAGE": language} if language else {}))
-    assert response.status_code == 200
-    return response.content.decode()
-
-
 def test_reseller_console_is_german_for_a_german_browser(cast):
     client = _client(cast.reseller_a_admin, "de")
-    home = _page(client, reverse("reseller:home"))
+    home = page_text(client, reverse("reseller:home"))
     assert "Ihr Pool" in home and "Reseller-Konsole" in home and "Tarifvorlagen" in home
     assert "1 in Gebrauch" in home and "<strong>Speicherplatz (MB)</strong>" in home  # the pool's own bars
     assert "Your pool" not in home and "Plan templates" not in home
-    customers = _page(client, reverse("reseller:customers"))
+    customers = page_text(client, reverse("reseller:customers"))
     assert "1 Kunde." in customers and "Kunden nach Namen suchen" in customers and "pro Seite." in customers
     assert "Find a customer by name" not in customers
-    customer = _page(client, reverse("reseller:customer", args=[cast.a.customer.pk]))
+    customer = page_text(client, reverse("reseller:customer", args=[cast.a.customer.pk]))
     assert "Tarif speichern" in customer and "Alpha sperren" in customer and "Spamfilter von Alpha" in customer
     assert "Save plan" not in customer
     # The plan form's labels are the form's own, translated.
-    assert "Kundenname" in _page(client, reverse("reseller:customer_create"))
+    assert "Kundenname" in page_text(client, reverse("reseller:customer_create"))
 
 
 def test_reseller_console_stays_english_for_an_english_browser(cast):
     client = _client(cast.reseller_a_admin, "en")
-    home = _page(client, reverse("reseller:home"))
+    home = page_text(client, reverse("reseller:home"))
     assert "Your pool" in home and "Plan templates" in home and "Ihr Pool" not in home
     assert "1 in use" in home and "<strong>Storage (MB)</strong>" in home
-    customers = _page(client, reverse("reseller:customers"))
+    customers = page_text(client, reverse("reseller:customers"))
     assert "1 customer." in customers and "per page." in customers and "Kunde" not in customers
 
 
@@ -80,31 +75,31 @@ def test_a_flash_message_is_german(cast):
 
 def test_customer_pages_plan_filters_and_auto_reply_are_german(cast):
     client = _client(cast.a.user, "de")
-    plan = _page(client, reverse("plan:home"))
+    plan = page_text(client, reverse("plan:home"))
     assert "Ihr Tarif" in plan and "An Postfächer vergebener Speicherplatz" in plan and "Your plan" not in plan
-    filters = _page(client, reverse("mailbox_filters", args=[cast.a.mailbox.pk]))
+    filters = page_text(client, reverse("mailbox_filters", args=[cast.a.mailbox.pk]))
     assert "Filter von info@alpha.test" in filters and "Einfache Regeln" in filters
     assert "in Ordner verschieben" in filters and "Save filters" not in filters
-    reply = _page(client, reverse("mailbox_auto_reply", args=[cast.a.mailbox.pk]))
+    reply = page_text(client, reverse("mailbox_auto_reply", args=[cast.a.mailbox.pk]))
     assert "Automatische Antwort von info@alpha.test" in reply and "Automatische Antworten senden" in reply
 
 
 def test_support_console_is_german(cast):
     client = _support(cast, "de")
-    search = _page(client, reverse("support:home"), q="alpha")
+    search = page_text(client, reverse("support:home"), q="alpha")
     assert "Support-Konsole" in search and "<h2>Kunden</h2>" in search and "Benutzername von Zugangsdaten" in search
     assert "Support console" not in search and "<h2>Customers</h2>" not in search
-    page = _page(client, reverse("support:customer", args=[cast.a.customer.pk]))
+    page = page_text(client, reverse("support:customer", args=[cast.a.customer.pk]))
     assert "Tariflimits ändern" in page and "Letzte Nachrichten" in page and "Change plan limits" not in page
-    status = _page(client, reverse("support:mailbox_status", args=[cast.a.mailbox.pk]))
+    status = page_text(client, reverse("support:mailbox_status", args=[cast.a.mailbox.pk]))
     assert "Postfach info@alpha.test sperren" in status
 
 
 def test_support_console_stays_english(cast):
     client = _support(cast, "en")
-    search = _page(client, reverse("support:home"), q="alpha")
+    search = page_text(client, reverse("support:home"), q="alpha")
     assert "Support console" in search and "<h2>Customers</h2>" in search
-    status = _page(client, reverse("support:mailbox_status", args=[cast.a.mailbox.pk]))
+    status = page_text(client, reverse("support:mailbox_status", args=[cast.a.mailbox.pk]))
     assert "Suspend mailbox info@alpha.test" in status
 
 
@@ -127,9 +122,9 @@ def test_an_audit_row_is_stored_as_it_was_and_shown_in_the_readers_language(cast
         assert changes(switch) == ["SMTP access turned off"]
     # The same rows on the support console's customer page, read by a German and an English browser.
     support, url = _support(cast, "de"), reverse("support:customer", args=[cast.a.customer.pk])
-    german = _page(support, url)
+    german = page_text(support, url)
     assert "Sendelimit pro Tag: kein eigenes Limit → 500" in german and "— Grund: Ticket 12" in german
-    english = _page(support, url, "en")
+    english = page_text(support, url, "en")
     assert "Sending limit per day no limit of its own → 500" in english and "— reason: Ticket 12" in english
     limits.refresh_from_db()
     assert limits.after == {"send_per_day": 500} and limits.reason == "Ticket 12"

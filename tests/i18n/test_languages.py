@@ -16,17 +16,12 @@ from relay.delivery import quarantine
 from relay.models import QueuedMessage
 from tests.relay.panel.test_quarantine import held
 from tests.support.factories import PASSWORD
+from tests.support.pages import get_page, page_text
 from tests.support.permissions import mailbox_user
 
 pytestmark = pytest.mark.django_db
 
 COOKIE = settings.LANGUAGE_COOKIE_NAME
-
-
-def _page(client, url, browser="en"):
-    response = client.get(url, HTTP_ACCEPT_LANGUAGE=browser)
-    assert response.status_code == 200, response
-    return response, response.content.decode()
 
 
 def _lang(page: str) -> str:
@@ -41,17 +36,18 @@ def _set_language(user, code):
 
 
 def test_a_german_browser_gets_the_sign_in_page_in_german():
-    response, page = _page(Client(), reverse("login"), "de-DE,de;q=0.9,en;q=0.5")
+    response = get_page(Client(), reverse("login"), "de-DE,de;q=0.9,en;q=0.5")
+    page = response.content.decode()
     assert _lang(page) == "de" and response["Content-Language"] == "de"
     assert '<label for="language-switcher">Sprache</label>' in page and ">Wechseln</button>" in page
     assert 'data-text-copied="Kopiert"' in page  # the script's words, in the page's language
-    response, page = _page(Client(), reverse("login"), "en-GB,en;q=0.9")
+    page = page_text(Client(), reverse("login"), "en-GB,en;q=0.9")
     assert _lang(page) == "en" and '<label for="language-switcher">Language</label>' in page
     assert "Sprache" not in page and 'data-text-copied="Copied"' in page
 
 
 def test_the_switcher_is_a_labelled_form_to_set_language_that_comes_back():
-    _, page = _page(Client(), reverse("password_reset"))
+    page = page_text(Client(), reverse("password_reset"), "en")
     assert f'action="{reverse("set_language")}"' in page and 'name="csrfmiddlewaretoken"' in page
     assert f'name="next" value="{reverse("password_reset")}"' in page
     assert '<select id="language-switcher" name="language">' in page
@@ -62,18 +58,18 @@ def test_the_switcher_is_a_labelled_form_to_set_language_that_comes_back():
 def test_the_switcher_choice_wins_over_the_browser_and_needs_the_csrf_token():
     client = Client(enforce_csrf_checks=True)
     assert client.post(reverse("set_language"), {"language": "de", "next": "/login/"}).status_code == 403
-    _, page = _page(client, reverse("login"))
+    page_text(client, reverse("login"), "en")  # sets the CSRF cookie
     token = client.cookies[settings.CSRF_COOKIE_NAME].value
     response = client.post(reverse("set_language"), {"language": "de", "next": "/login/",
                                                      "csrfmiddlewaretoken": token})
     assert response.status_code == 302 and response.url == "/login/" and client.cookies[COOKIE].value == "de"
-    _, page = _page(client, reverse("login"), "en")
+    page = page_text(client, reverse("login"), "en")
     assert _lang(page) == "de"
 
 
 def test_signed_in_pages_have_no_switcher(client, cast):
     client.force_login(cast.a.user)
-    _, page = _page(client, reverse("dashboard"))
+    page = page_text(client, reverse("dashboard"), "en")
     assert "language-switcher" not in page
 
 
@@ -83,25 +79,27 @@ def test_signed_in_pages_have_no_switcher(client, cast):
 def test_the_users_setting_wins_over_the_browser_both_ways(client, cast):
     _set_language(cast.a.user, "en")
     client.force_login(cast.a.user)
-    response, page = _page(client, reverse("security:page"), "de")
+    response = get_page(client, reverse("security:page"), "de")
+    page = response.content.decode()
     assert _lang(page) == "en" and response["Content-Language"] == "en"
     assert '<h2>Language</h2>' in page and "Sprache" not in page
     _set_language(cast.a.user, "de")
-    response, page = _page(client, reverse("security:page"), "en")
+    response = get_page(client, reverse("security:page"), "en")
+    page = response.content.decode()
     assert _lang(page) == "de" and response["Content-Language"] == "de" and "<h2>Sprache</h2>" in page
     assert response.cookies[COOKIE].value == "de"  # the cookie follows the setting
 
 
 def test_no_setting_follows_the_browser(client, cast):
     client.force_login(cast.a.user)
-    assert _lang(_page(client, reverse("security:page"), "de")[1]) == "de"
-    assert _lang(_page(client, reverse("security:page"), "en")[1]) == "en"
+    assert _lang(page_text(client, reverse("security:page"), "de")) == "de"
+    assert _lang(page_text(client, reverse("security:page"), "en")) == "en"
 
 
 def test_an_unknown_stored_language_falls_back_to_the_browser(client, cast):
     _set_language(cast.a.user, "xx")  # say, a language the site no longer ships
     client.force_login(cast.a.user)
-    assert _lang(_page(client, reverse("security:page"), "de")[1]) == "de"
+    assert _lang(page_text(client, reverse("security:page"), "de")) == "de"
 
 
 def _roles(cast):
@@ -113,7 +111,7 @@ def _roles(cast):
 def test_every_role_sets_its_language_on_the_security_page_and_it_is_audited(client, cast, role):
     user = _roles(cast)[role]
     client.force_login(user)
-    _, page = _page(client, reverse("security:page"))
+    page = page_text(client, reverse("security:page"), "en")
     assert f'action="{reverse("account_language")}"' in page and '<select name="language"' in page
     assert '<option value="" selected>As my browser says</option>' in page
 
@@ -125,7 +123,7 @@ def test_every_role_sets_its_language_on_the_security_page_and_it_is_audited(cli
     entry = AuditEntry.objects.get(action="user.language")
     assert entry.actor == user and entry.before["language"] == "" and entry.after["language"] == "de"
     assert entry.client_ip == "127.0.0.1"
-    response, page = _page(client, reverse("security:page"), "en")
+    page = page_text(client, reverse("security:page"), "en")
     assert "Das Panel wird jetzt in der gewählten Sprache angezeigt." in page  # the note, in the new language
     assert '<option value="de" selected>Deutsch</option>' in page
 
@@ -149,7 +147,7 @@ def test_back_to_the_browser_clears_the_setting_and_the_cookie(client, cast):
         and response.cookies[COOKIE]["max-age"] == 0
     cast.a.user.refresh_from_db()
     assert cast.a.user.language == ""
-    assert _lang(_page(client, reverse("security:page"), "en")[1]) == "en"
+    assert _lang(page_text(client, reverse("security:page"), "en")) == "en"
 
 
 def test_a_language_the_site_does_not_ship_is_refused_in_the_users_language(client, cast):
@@ -182,12 +180,12 @@ def test_the_setting_survives_signing_out_and_in(cast):
     response = client.post(reverse("login"), {"username": "alpha-user", "password": PASSWORD},
                            HTTP_ACCEPT_LANGUAGE="en")
     assert response.status_code == 302
-    assert _lang(_page(client, reverse("dashboard"), "en")[1]) == "de"
+    assert _lang(page_text(client, reverse("dashboard"), "en")) == "de"
     client.post(reverse("logout"), HTTP_ACCEPT_LANGUAGE="en")
-    _, page = _page(client, reverse("login"), "en")  # signed out: the cookie still says German
+    page = page_text(client, reverse("login"), "en")  # signed out: the cookie still says German
     assert _lang(page) == "de" and '<label for="language-switcher">Sprache</label>' in page
     client.post(reverse("login"), {"username": "alpha-user", "password": PASSWORD}, HTTP_ACCEPT_LANGUAGE="en")
-    assert _lang(_page(client, reverse("dashboard"), "en")[1]) == "de"
+    assert _lang(page_text(client, reverse("dashboard"), "en")) == "de"
 
 
 def test_the_api_user_object_has_the_language(cast):

@@ -1,6 +1,7 @@
 """The operator's shell for the queue and lockouts: queue_list, queue_retry, queue_cancel, lockout_list,
-lockout_lift, run as real processes on the test's database; --json for scripts, readable text without, a message
-and a non-zero exit on errors, and the same audit rows as support's actions in the panel."""
+lockout_lift, run from their command lines on the test's database (in this process; one real process shows the exit
+code reaching the shell); --json for scripts, readable text without, a message and a non-zero exit on errors, and
+the same audit rows as support's actions in the panel."""
 
 from datetime import timedelta
 
@@ -9,7 +10,7 @@ from django.utils import timezone
 
 from accounts.models import AuditEntry
 from relay.models import AuthLockout, QueuedMessage, Recipient
-from tests.support.commands import manage, manage_json
+from tests.support.commands import manage, manage_json, manage_process
 from tests.support.delivery import queue
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -63,7 +64,7 @@ def test_queue_retry_refuses_what_is_not_waiting_and_bad_arguments(cast):
     assert done.returncode != 0 and "only queued, deferred or held messages can be retried" in done.stderr
     done = manage("queue_retry", check=False)
     assert done.returncode != 0 and "Name one message, or give --all-deferred." in done.stderr
-    done = manage("queue_retry", "NOSUCHID", check=False)
+    done = manage_process("queue_retry", "NOSUCHID", check=False)
     assert done.returncode != 0 and "No message NOSUCHID in the queue." in done.stderr
     assert not AuditEntry.objects.filter(action="message.retry").exists()
 

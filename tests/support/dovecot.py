@@ -126,9 +126,15 @@ class LmtpDovecot(Dovecot):
         for pid in pids:
             os.kill(pid, signal.SIGCONT)
 
+    def userdb_lookups(self) -> int:
+        """How many userdb lookups Dovecot's processes have started (an LMTP RCPT starts one), answered or not."""
+        return self.log.read_text(errors="replace").count("Started userdb lookup") if self.log.exists() else 0
+
 
 @contextmanager
-def running_dovecot():
+def running_dovecot(*, log_userdb_lookups: bool = True):
+    """A private Dovecot (IMAP and LMTP) on the panel's tables. log_userdb_lookups: a debug line in its log as each
+    userdb lookup starts (LmtpDovecot.userdb_lookups), where a test aims a kill; a benchmark turns it off."""
     dovecot_bin = binaries()["dovecot"]
     for path, package in [("/usr/lib/dovecot/lmtp", "dovecot-lmtpd"),
                           ("/usr/lib/dovecot/modules/lib90_sieve_plugin.so", "dovecot-sieve")]:
@@ -156,6 +162,7 @@ instance_name = hm-lmtp-{port}
 base_dir = {root}/run
 state_dir = {root}/state
 log_path = {root}/dovecot.log
+{"log_debug = event=auth_client_userdb_lookup_started" if log_userdb_lookups else ""}
 protocols = imap
 listen = 127.0.0.1
 ssl = no

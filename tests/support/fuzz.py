@@ -25,6 +25,19 @@ CLOSING = (b"221", b"421", b"502 5.5.1 Too many unrecognized")
 NASTY = [b"\x00", b"\r", b"\xff", b"\xc3\xa9", b"\xe2\x80\xae", b"\x1b[31m", b"\t", b"\x7f", b"%", b"!", b"\"", b"\\"]
 DIGITS = ["10", "0", "-1", "\u00b2", "\u0663", "99999999999999999999999", "1e3", "", "0x10", "\uff11"]
 
+# Every branch of the walk, as Walker.took names it: a run must take each one (a shorter run that leaves one out
+# tests less of the grammar), and a branch added to the walk is added here.
+GRAMMAR = frozenset({
+    "submission", "implicit TLS", "QUIT", "mutated",
+    "ehlo", "junk_line", "simple", "batch", "hang_up", "starttls", "auth", "long_auth", "mail", "message",
+    *(f"STARTTLS with {n} NOOPs pipelined" for n in (0, 3, 5000)), "hang-up in the TLS handshake",
+    *(f"AUTH {m} {r}" for m in ("PLAIN", "PLAIN-CHALLENGE", "LOGIN") for r in ("right", "wrong")),
+    "AUTH answered", "AUTH cancelled", "AUTH accepted",
+    *(f"line {k}" for k in ("NOOP", "RSET", "VRFY", "HELP", "MAIL", "RCPT", "unknown", "noop-arg", "EXPN")),
+    *(f"parameter {p}" for p in ("SIZE", "BODY", "SMTPUTF8", "AUTH", "RET", "size")),
+    "DATA good", "DATA mutated", "message accepted", "hang-up with RST", "hang-up after a line",
+})
+
 
 class Hang(Exception):
     pass
@@ -42,6 +55,7 @@ class Findings:
     problems: Counter = field(default_factory=Counter)
     examples: dict = field(default_factory=dict)
     replies: Counter = field(default_factory=Counter)
+    steps: Counter = field(default_factory=Counter)  # the walk's branches taken (GRAMMAR lists them all)
 
     def problem(self, kind: str, example) -> None:
         self.problems[kind] += 1
@@ -53,6 +67,7 @@ class Findings:
         self.good_messages += other.good_messages
         self.problems.update(other.problems)
         self.replies.update(other.replies)
+        self.steps.update(other.steps)
         for kind, example in other.examples.items():
             self.examples.setdefault(kind, example)
 
@@ -72,6 +87,7 @@ class Walker:
         self.rng, self.findings, self.seed = rng, findings, seed
         self.buffer, self.tls, self.authed, self.in_mail, self.closed = b"", False, False, False, False
         implicit = rng.random() < 0.3
+        self.took("implicit TLS" if implicit else "submission")
         try:
             self.sock = socket.create_connection((HOST, self.smtps if implicit else self.submission),
                                                  timeout=self.timeout)
@@ -88,6 +104,7 @@ class Walker:
                     break
                 self.step()
             if not self.closed and rng.random() < 0.5:
+                self.took("QUIT")
                 self.command(b"QUIT")
         except Hang as hang:
             findings.problem("hang", (seed, str(hang)))
@@ -106,7 +123,9 @@ class Walker:
             if self.authed:
                 choices += [(self.mail, 4), (self.message, 5 if not self.in_mail else 1)]
         actions, weights = zip(*choices)
-        rng.choices(actions, weights)[0]()
+        action = rng.choices(actions, weights)[0]
+        self.took(action.__name__)
+        action()
 
     # --- the steps -----------------------------------------------------------------------------------------
 
@@ -115,11 +134,13 @@ class Walker:
 
     def starttls(self) -> None:
         trailer = b"NOOP\r\n" * self.rng.choice([0, 0, 0, 3, 5000]) if self.rng.random() < 0.2 else b""
+        self.took(f"STARTTLS with {trailer.count(b'NOOP')} NOOPs pipelined")
         self.send(b"STARTTLS\r\n" + trailer)
         reply = self.expect(1, b"STARTTLS")[-1]
         if not reply.startswith(b"220"):
             return
         if self.rng.random() < 0.05:  # hang up in the handshake
+            self.took("hang-up in the TLS handshake")
             self.sock.shutdown(socket.SHUT_RDWR)
             raise Gone
         started = time.monotonic()
@@ -137,6 +158,7 @@ class Walker:
         if not right:
             password = password + "x"
         mechanism = self.rng.choice(["PLAIN", "PLAIN-CHALLENGE", "LOGIN"])
+        self.took(f"AUTH {mechanism} {'right' if right else 'wrong'}")
         if mechanism == "PLAIN":
             blob = base64.b64encode(f"\0{user}\0{password}".encode())
             reply = self.command(b"AUTH PLAIN " + blob)
@@ -144,6 +166,7 @@ class Walker:
             if not self.command(b"AUTH PLAIN").startswith(b"334"):
                 return
             answer = base64.b64encode(f"\0{user}\0{password}".encode()) if self.rng.random() < 0.8 else b"*"
+            self.took("AUTH cancelled" if answer == b"*" else "AUTH answered")
             reply = self.command(answer)
         else:
             if not self.command(b"AUTH LOGIN").startswith(b"334"):
@@ -152,6 +175,7 @@ class Walker:
                 return
             reply = self.command(base64.b64encode(password.encode()))
         if reply.startswith(b"235"):
+            self.took("AUTH accepted")
             self.authed = True
 
     def long_auth(self) -> None:
@@ -169,6 +193,7 @@ class Walker:
     def simple_line(self) -> bytes:
         rng = self.rng
         kind = rng.choice(["NOOP", "RSET", "VRFY", "HELP", "MAIL", "RCPT", "unknown", "noop-arg", "EXPN"])
+        self.took(f"line {kind}")
         if kind == "VRFY":
             return b"VRFY " + self.mutate(rng.choice([b"user@", b"user", b"<a@b>", b"@", b""]))
         if kind == "MAIL":
@@ -192,6 +217,7 @@ class Walker:
         params = []
         for _ in range(rng.choice([0, 0, 1, 2])):
             name = rng.choice(["SIZE", "BODY", "SMTPUTF8", "AUTH", "RET", "size"])
+            self.took(f"parameter {name}")
             if name.upper() == "SIZE":
                 params.append(f"{name}={rng.choice(DIGITS)}".encode())
             elif name == "BODY":
@@ -221,6 +247,7 @@ class Walker:
             return
         if not self.command(b"DATA").startswith(b"354"):
             return
+        self.took("DATA good" if good else "DATA mutated")
         header_from = sender if good or rng.random() < 0.5 else self.mutate(sender)
         body = b"Hello.\r\n" if good else self.mutate(b"..dots and \x00 nul\r\n.\r\nend") + b"\r\n"
         content = b"From: " + header_from + b"\r\nSubject: fuzz " + str(self.seed).encode() + b"\r\n\r\n" + body
@@ -230,6 +257,8 @@ class Walker:
         self.send(stuffed + (b"" if stuffed.endswith(b"\r\n") else b"\r\n") + b".\r\n")
         reply = self.expect(1, b"end of DATA")[-1]
         self.in_mail = False
+        if reply.startswith(b"250"):
+            self.took("message accepted")
         if good and header_from == sender:
             self.findings.good_messages += 1
             if not reply.startswith((b"250", b"451 4.7.1")):  # a sending limit may be reached
@@ -247,12 +276,17 @@ class Walker:
         self.expect(len(lines), b"pipelined batch")
 
     def hang_up(self) -> None:
-        if self.rng.random() < 0.5:
+        rst = self.rng.random() < 0.5
+        self.took("hang-up with RST" if rst else "hang-up after a line")
+        if rst:
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")  # RST
         else:
             self.send(self.simple_line() + b"\r\n")
         self.sock.close()
         raise Gone
+
+    def took(self, branch: str) -> None:
+        self.findings.steps[branch] += 1
 
     # --- wire ----------------------------------------------------------------------------------------------
 
@@ -260,6 +294,7 @@ class Walker:
         rng = self.rng
         if rng.random() < 0.5:
             return value
+        self.took("mutated")
         value = bytearray(value)
         for _ in range(rng.randint(1, 3)):
             position = rng.randint(0, len(value))

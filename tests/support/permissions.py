@@ -1,6 +1,10 @@
 """The permission matrix every panel view is tested with: who asks, and what they must get."""
 
-from accounts.models import User
+from collections.abc import Callable
+
+from django.db import connection, transaction
+
+from accounts.models import AuditEntry, User
 from tests.support.factories import make_tenant
 
 # Who asks about an object of tenant `a` (a customer of reseller A).
@@ -58,3 +62,23 @@ def assert_shows_only(client, user, url: str, shown: tuple[str, ...], hidden: tu
     body = client.get(url).content.decode()
     assert all(text in body for text in shown), (url, user)
     assert not any(text in body for text in hidden), (url, user)
+
+
+AUDIT_INSERT = f'INSERT INTO "{AuditEntry._meta.db_table}"'
+
+
+def rolled_back(send: Callable[[], object]) -> tuple[object, bool]:
+    """`send()` (a request) in a savepoint that is rolled back, so that a write that works does not change what the
+    next request sees; also whether it wrote an audit entry, seen in the SQL it sends (cheaper than counting the
+    table before and after each of the matrices' thousands of requests)."""
+    inserts = []
+
+    def watch(execute, sql, params, many, context):
+        if sql.startswith(AUDIT_INSERT):
+            inserts.append(sql)
+        return execute(sql, params, many, context)
+
+    with transaction.atomic(), connection.execute_wrapper(watch):
+        response = send()
+        transaction.set_rollback(True)
+    return response, bool(inserts)

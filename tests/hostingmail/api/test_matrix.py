@@ -10,17 +10,17 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
-from django.db import transaction
 from django.test import Client
 from django.utils import timezone
 
-from accounts.models import ApiKey, AuditEntry
+from accounts.models import ApiKey
 from accounts.services.aliases import alias_create
 from accounts.services.api_keys import api_key_create
 from accounts.services.credentials import credential_create
 from accounts.services.webhooks import event_record, webhook_endpoint_create
 from hostingmail.api.urls import router
 from relay.models import QueuedMessage
+from tests.support.permissions import rolled_back
 
 pytestmark = pytest.mark.django_db
 
@@ -136,12 +136,7 @@ def world(cast, keys, no_dns):
 
 
 def _call(client, method: str, url: str, body):
-    with transaction.atomic():
-        before = AuditEntry.objects.count()
-        response = getattr(client, method)(url, body, content_type="application/json")
-        wrote = AuditEntry.objects.count() != before
-        transaction.set_rollback(True)
-    return response, wrote
+    return rolled_back(lambda: getattr(client, method)(url, body, content_type="application/json"))
 
 
 def _url(path: str, kind: str | None, objects: dict) -> str:

@@ -4,13 +4,13 @@ server may hold the first copy too — at least once, never zero, and never more
 
 import asyncio
 import threading
-import time
+from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.lmtp import LMTP
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from relay.inbound.accept import InboundMessage, accept_inbound
@@ -94,6 +94,30 @@ def _crash_setup(cast, dovecot, celery_processes, tmp_path):
     return message, env, celery_processes("beat", env)
 
 
+@contextmanager
+def _worker_in_rcpt(dovecot, env, beat, celery_processes):
+    """A worker in the message's LMTP transaction: LHLO and MAIL answered, its RCPT waiting on Dovecot's auth
+    process (stopped) for the recipient's userdb lookup. Yields the worker and the auth processes' pids; auth runs
+    again on leaving."""
+    lookups = dovecot.userdb_lookups()
+    auth = dovecot.pause("auth")
+    try:
+        first = celery_processes("worker", env, "-P", "solo")
+        wait_until(lambda: dovecot.userdb_lookups() > lookups, timeout=60,
+                   what="the worker's RCPT waiting on Dovecot's userdb lookup", processes=[beat, first])
+        yield first, auth
+    finally:
+        dovecot.resume(auth)
+
+
+def _waiting_on_this_transaction() -> bool:
+    """Another PostgreSQL session waits for a lock this test's transaction holds."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT EXISTS (SELECT 1 FROM pg_stat_activity"
+                       " WHERE pg_backend_pid() = ANY(pg_blocking_pids(pid)))")
+        return cursor.fetchone()[0]
+
+
 def _delivered_by_a_new_worker(message, env, beat, celery_processes, dovecot) -> list[str]:
     second = celery_processes("worker", env, "-P", "solo")
 
@@ -112,15 +136,8 @@ def test_worker_killed_in_the_lmtp_transaction_with_dovecot_delivers_once(cast, 
     """Dovecot waits on its (paused) auth process for the RCPT's userdb lookup; the worker is killed there, before
     DATA: nothing was stored, and the next worker's delivery is the only copy."""
     message, env, beat = _crash_setup(cast, dovecot, celery_processes, tmp_path)
-    auth = dovecot.pause("auth")
-    try:
-        first = celery_processes("worker", env, "-P", "solo")
-        wait_until(lambda: dovecot.services("lmtp"), timeout=60, what="the worker's LMTP session",
-                   processes=[beat, first])
-        time.sleep(2)  # LHLO, MAIL, then RCPT: waits on the paused auth process
+    with _worker_in_rcpt(dovecot, env, beat, celery_processes) as (first, _):
         first.kill()
-    finally:
-        dovecot.resume(auth)
     assert message.recipients.get().state == Recipient.State.QUEUED
     subjects = _delivered_by_a_new_worker(message, env, beat, celery_processes, dovecot)
     assert sorted(subjects) == ["crash", "warm-up"]
@@ -135,21 +152,15 @@ def test_worker_killed_after_dovecot_stored_the_message_delivers_one_duplicate(c
     would let the second delivery be matched with the first: one duplicate per killed attempt is what at-least-once
     delivery over LMTP allows, and never zero copies."""
     message, env, beat = _crash_setup(cast, dovecot, celery_processes, tmp_path)
-    auth = dovecot.pause("auth")
-    try:
-        first = celery_processes("worker", env, "-P", "solo")
-        wait_until(lambda: dovecot.services("lmtp"), timeout=60, what="the worker's LMTP session",
-                   processes=[beat, first])
-        time.sleep(2)  # claimed, and waiting in its RCPT
-        with transaction.atomic():
-            Recipient.objects.select_for_update().get(message=message)  # its outcome will wait for this
-            dovecot.resume(auth)
-            wait_until(lambda: "crash" in [m["Subject"] for m in fetch_all(dovecot, "info@alpha.test")],
-                       timeout=60, what="Dovecot storing the message", processes=[first])
-            time.sleep(1)  # the replies read; recording them waits on the lock
-            first.kill()
-    finally:
+    with _worker_in_rcpt(dovecot, env, beat, celery_processes) as (first, auth), transaction.atomic():
+        Recipient.objects.select_for_update().get(message=message)  # its outcome will wait for this
         dovecot.resume(auth)
+        wait_until(lambda: "crash" in [m["Subject"] for m in fetch_all(dovecot, "info@alpha.test")],
+                   timeout=60, what="Dovecot storing the message", processes=[first])
+        # The replies read, recording them waits on the lock.
+        wait_until(_waiting_on_this_transaction, timeout=60, what="the worker recording the outcome",
+                   processes=[first])
+        first.kill()
     assert message.recipients.get().state == Recipient.State.QUEUED
     subjects = _delivered_by_a_new_worker(message, env, beat, celery_processes, dovecot)
     assert sorted(subjects) == ["crash", "crash", "warm-up"]
