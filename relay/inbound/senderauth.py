@@ -114,8 +114,8 @@ def _spf(ip: str, sender: str, helo: str) -> tuple[str, str]:
     return (result or "none"), explanation
 
 
-def _dkim(content: bytes) -> list[DKIMAuthenticationResult]:
-    count = len(re.findall(rb"^dkim-signature[ \t]*:", header_block(content), re.I | re.M))
+def _dkim(content: bytes, head: bytes) -> list[DKIMAuthenticationResult]:
+    count = len(re.findall(rb"^dkim-signature[ \t]*:", head, re.I | re.M))
     results = []
     for index in range(count):
         verifier = dkim.DKIM(content)
@@ -136,8 +136,8 @@ def _dkim(content: bytes) -> list[DKIMAuthenticationResult]:
     return results
 
 
-def _from_domain(content: bytes) -> str:
-    headers = header_block(content).decode("utf-8", "replace")
+def _from_domain(head: bytes) -> str:
+    headers = head.decode("utf-8", "replace")
     values = re.findall(r"^from[ \t]*:(.*(?:\r\n[ \t].*)*)", headers, re.I | re.M)
     addresses = [a for _, a in getaddresses([v.replace("\r\n", "") for v in values]) if "@" in a]
     return addresses[0].rpartition("@")[2].lower() if len(addresses) == 1 else ""
@@ -156,9 +156,10 @@ def verify(content: bytes, *, client_ip: str, helo: str, mail_from: str) -> Verd
     spf_identity = mail_from or f"postmaster@{helo}"
     spf_result = SPFAuthenticationResult(result=mail_result, smtp_mailfrom=spf_identity,
                                          reason=reason or None)
-    dkim_results = _dkim(content)
+    head = header_block(content)
+    dkim_results = _dkim(content, head)
     verdict = Verdict(spf=mail_result, helo_spf=helo_result,
-                      dkim=[(r.result, r.header_d or "") for r in dkim_results], from_domain=_from_domain(content))
+                      dkim=[(r.result, r.header_d or "") for r in dkim_results], from_domain=_from_domain(head))
     aligned = [r for r in dkim_results if r.result == "pass"]
     best_dkim = aligned[0] if aligned else (dkim_results[0] if dkim_results else None)
     if verdict.from_domain:
@@ -166,7 +167,9 @@ def verify(content: bytes, *, client_ip: str, helo: str, mail_from: str) -> Verd
         aligned = [r for r in aligned if r.header_d and get_org_domain(r.header_d) == org]
         best_dkim = aligned[0] if aligned else best_dkim
     try:
-        dmarc_result = check_dmarc(content, spf_result=SPFAuthenticationResult(result=mail_result,
+        # DMARC reads only the header (its From:): given the whole message, authheaders split every line of the
+        # body too, two thirds of its time for a 10 KB message.
+        dmarc_result = check_dmarc(head, spf_result=SPFAuthenticationResult(result=mail_result,
                                                                               smtp_mailfrom=spf_identity),
                                    dkim_result=best_dkim)
         verdict.dmarc, verdict.policy = dmarc_result.result or "none", (dmarc_result.policy or "").lower()

@@ -277,11 +277,12 @@ class Relay:
     # options, and its listeners; the machinery (threads, TLS, PROXY, stop, health) is this class's.
     handler_class = RelayHandler
     protocol_class = RelaySMTP
+    write_lanes: int | None = None  # None: RELAY_WRITE_LANES, or half the database threads
 
     def __init__(self, config: RelayConfig):
         self.config = config
         self.tls = TlsStore(config.cert, config.key)
-        self.db = DbRunner(config.db_workers, config.hash_workers)
+        self.db = DbRunner(config.db_workers, config.hash_workers, lanes=self.write_lanes)
         self.handler = self.handler_class(self.db)
         self.proxy_networks = parse_networks(config.proxy_from)
         self.sessions: set[RelaySMTP] = set()

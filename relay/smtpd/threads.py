@@ -55,13 +55,17 @@ def hash_workers_for(processes: int) -> int:
 
 
 class DbRunner:
-    def __init__(self, workers: int = 8, hash_workers: int | None = None, hash_queue: int | None = None):
+    def __init__(self, workers: int = 8, hash_workers: int | None = None, hash_queue: int | None = None,
+                 lanes: int | None = None):
         if connections["default"].vendor == "sqlite":
             # No server to wait for: more threads would only queue for the GIL, and delay the event loop.
             workers = min(workers, 2)
         self.workers = workers
         self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="relay-db")
-        lanes = 1 if connections["default"].vendor == "sqlite" else settings.RELAY_WRITE_LANES or max(1, workers // 2)
+        if connections["default"].vendor == "sqlite":
+            lanes = 1
+        else:
+            lanes = lanes or settings.RELAY_WRITE_LANES or max(1, workers // 2)
         self.lanes = [ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"relay-db-write{i}",
                                          initializer=_writes_durable) for i in range(lanes)]
         # Every core: the workers run at SCHED_IDLE, so a hash gets only CPU that no event loop wants.

@@ -205,3 +205,11 @@ def test_postmaster_is_accepted_and_stored_for_the_first_mailbox(mx, cast, setti
         assert client.getreply()[0] == 250
     recipient = QueuedMessage.objects.get().recipients.get()
     assert (recipient.address, recipient.mailbox_id) == ("info@alpha.test", cast.a.mailbox.pk)
+
+
+def test_inbound_accepts_go_to_one_write_lane(mx):
+    # No quota rows to keep apart: one lane, whose batches hold every message that arrived while it committed.
+    assert len(mx.mx.db.lanes) == 1
+    with mta_client(mx.port) as client:
+        replies = send(client, sender=SENDER, recipients=["info@alpha.test"], data=inbound("One lane"))
+    assert replies[-1][0] == 250, replies
