@@ -120,9 +120,9 @@ class DbRunner:
 
     async def start_hashing(self) -> None:
         """Start every hashing process now, not at the first slow hash. A process's start (the interpreter, its
-        imports, its initializer, the pool's resource tracker) took about 0.6 s of CPU and 1.3 s of wall time
-        (bench/README.md): the first mailbox logins after a start waited for it, and a storm of 40 cold logins paid
-        a quarter of its hashing CPU for it."""
+        imports, its initializer) took 0.2 s of CPU and 0.2-1.3 s of wall time (bench/README.md): the first
+        mailbox logins after a start waited for it, and a storm of 40 cold logins paid about a third of its hashing
+        CPU for it."""
         # The pool starts a process for each job that finds none idle: one job a worker starts them all.
         jobs = [self.hash_processes.submit(os.getpid) for _ in range(self.hash_workers)]
         await asyncio.gather(*(asyncio.wrap_future(job) for job in jobs))
