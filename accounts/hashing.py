@@ -11,6 +11,7 @@ reads credentials (its password_query reads mailboxes only). A hash made before,
 earlier key, still verifies, and `secret_hash_is_current` tells the caller to store a new one.
 """
 
+import base64
 import ctypes
 import functools
 import hashlib
@@ -65,13 +66,16 @@ def check_hash(password: str, stored: str) -> bool:
     return _verify(stored[len(SCHEME):], password)
 
 
-def _worker_start(parent: int) -> None:
+def _worker_start(parent: int, first: str = "") -> None:
     """Ends with the process that started it, even when that one is killed by SIGKILL (which runs no shutdown of
     the pool): else the worker, and multiprocessing's resource tracker (which waits for every holder of its pipe),
     ran on as orphans.
 
     The lowest priority there is: hashing runs on CPU nobody else wants. Under SCHED_IDLE (Linux) a waking
-    event loop or database takes the CPU from a hash at once; at nice 19 it could still wait a few ms for it."""
+    event loop or database takes the CPU from a hash at once; at nice 19 it could still wait a few ms for it.
+
+    `first`, a hash at the current cost, is verified once here: the memory a hash fills is faulted in before the
+    first login's (a worker's first verification took 60-70 ms of CPU, the next ones 27)."""
     watch_parent(parent, lambda: os._exit(1))
     try:
         os.nice(19)
@@ -79,6 +83,8 @@ def _worker_start(parent: int) -> None:
     except (AttributeError, OSError):
         pass
     _keep_freed_memory()
+    if first:
+        _verify(first, "")
 
 
 # glibc's mallopt() parameters.
@@ -106,7 +112,17 @@ def process_pool(workers: int) -> ProcessPoolExecutor:
     through the kernel's scheduler, at a lower priority.
     """
     return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=_worker_start, initargs=(os.getpid(),))
+                               initializer=_worker_start, initargs=(os.getpid(), _matching_nothing()))
+
+
+def _matching_nothing() -> str:
+    """An encoded hash at the current cost that no password matches (its digest is all zeros): verifying it costs
+    what a real one does, and it is made without hashing anything."""
+    def b64(raw: bytes) -> str:
+        return base64.b64encode(raw).decode().rstrip("=")
+
+    return (f"$argon2id$v=19$m={settings.MAIL_HASH_MEMORY_KIB},t={settings.MAIL_HASH_TIME_COST},"
+            f"p={settings.MAIL_HASH_PARALLELISM}${b64(os.urandom(16))}${b64(bytes(32))}")
 
 
 def use_pool(pool: ProcessPoolExecutor | None) -> None:

@@ -99,7 +99,7 @@ def seed(count: int, customers: int) -> list[tuple[str, str, str]]:
 
 class Server:
     def __init__(self, label: str, argv: list[str], env: dict, port: int, log: Path, uses_database: bool = True,
-                 processes: int = 1):
+                 processes: int = 1, ready_line: bytes = b""):
         self.label, self.port, self.log, self.uses_database = label, port, log, uses_database
         self.processes = processes
         with open(log, "wb") as out:
@@ -107,8 +107,21 @@ class Server:
                                          start_new_session=True)
         try:
             wait_for_port(port, proc=self.proc, timeout=60)
+            if ready_line:
+                self._wait_for_lines(ready_line, processes, timeout=60)
         except (RuntimeError, TimeoutError) as error:
             raise SystemExit(f"{label}: {error}\n{log.read_text(errors='replace')[-3000:]}") from None
+
+    def _wait_for_lines(self, line: bytes, count: int, timeout: float) -> None:
+        """Until every process says it is ready: the port answers as soon as the first one listens, and the CPU of
+        the others still starting would count in the first load."""
+        deadline = time.monotonic() + timeout
+        while self.log.read_bytes().count(line) < count:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"exited with {self.proc.returncode} before its {count} processes were ready")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"not all {count} processes ready after {timeout}s")
+            time.sleep(0.05)
 
     def pids(self) -> list[int]:
         return cpu.tree(self.proc.pid)
@@ -130,7 +143,7 @@ def start_relay(env: dict, cert: Path, key: Path, processes: int, *, lag: bool =
     if processes == 1 and lag:  # one process: its event loop's lag is measured from inside (bench/loop_lag.py)
         argv[1:1] = [str(ROOT / "bench" / "loop_lag.py"), str(lag_file(env))]
     return Server(relay_label(processes), argv, env, port, Path(env["VAR_DIR"]) / f"relay-{processes}.log",
-                  processes=processes)
+                  processes=processes, ready_line=b"relay listening")
 
 
 def relay_label(processes: int) -> str:

@@ -269,6 +269,8 @@ class RelayConfig:
     grace: float = 30.0  # seconds a stop waits for sessions in DATA
     db_workers: int = 4  # more threads only queue for the GIL and delay the event loop
     hash_workers: int = 0  # 0: threads.hash_workers_for(1), i.e. RELAY_HASH_WORKERS or every core
+    # Start the hashing processes before listening (runrelay), rather than at the first slow hash (tests).
+    start_hashing: bool = False
     timeout: float = 300.0  # RFC 5321 4.5.3.2.7: the server waits at least 5 minutes for a command
 
 
@@ -314,6 +316,8 @@ class Relay:
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
+        if self.config.start_hashing:
+            await self.db.start_hashing()
         for listener, address, implicit in self.listeners():
             if address is None:
                 continue

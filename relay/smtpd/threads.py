@@ -15,6 +15,7 @@ load instead of being one commit per message.
 """
 
 import asyncio
+import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -69,7 +70,7 @@ class DbRunner:
         self.lanes = [ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"relay-db-write{i}",
                                          initializer=_writes_durable) for i in range(lanes)]
         # Every core: the workers run at SCHED_IDLE, so a hash gets only CPU that no event loop wants.
-        hash_workers = hash_workers or hash_workers_for(1)
+        self.hash_workers = hash_workers = hash_workers or hash_workers_for(1)
         self.hash_queue = hash_queue or settings.RELAY_AUTH_HASH_QUEUE
         self._hashes, self._hashes_lock = 0, threading.Lock()
         self.hash_processes = hashing.process_pool(hash_workers)
@@ -120,6 +121,15 @@ class DbRunner:
         # running (or, if it had not started, cancelled, which also ends it here).
         job.add_done_callback(self._hash_done)
         return await asyncio.wrap_future(job)
+
+    async def start_hashing(self) -> None:
+        """Start every hashing process now, not at the first slow hash. A process's start (the interpreter, its
+        imports, its initializer) took 0.2 s of CPU and 0.2-1.3 s of wall time (bench/README.md): the first
+        mailbox logins after a start waited for it, and a storm of 40 cold logins paid about a third of its hashing
+        CPU for it."""
+        # The pool starts a process for each job that finds none idle: one job a worker starts them all.
+        jobs = [self.hash_processes.submit(os.getpid) for _ in range(self.hash_workers)]
+        await asyncio.gather(*(asyncio.wrap_future(job) for job in jobs))
 
     def _hash_done(self, job) -> None:
         with self._hashes_lock:

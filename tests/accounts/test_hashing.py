@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from argon2 import PasswordHasher, Type
+from argon2 import PasswordHasher, Type, extract_parameters
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)  # passlib 1.7.4 imports the stdlib's deprecated crypt
@@ -118,25 +118,48 @@ def _minor_faults(pid: int) -> int:
         return int(stat.read().rpartition(")")[2].split()[7])  # field 10, minflt
 
 
-def test_a_worker_reuses_the_memory_of_one_hash_for_the_next():
-    """Argon2's 64 MiB are faulted in once per worker, not once per hash (16 384 page faults each)."""
-    stored = hashing.SCHEME + PasswordHasher(time_cost=1, memory_cost=64 * 1024, parallelism=1, type=Type.ID).hash("pw")
+def _worker_faults(stored: str, *, hashes: int, first: bool) -> int:
+    """Minor page faults of a new pool's one worker while it verifies `stored` `hashes` times, after verifying it
+    once more (first) or after only starting."""
     pool = hashing.process_pool(1)
 
     def in_thread():
         hashing.use_pool(pool)
-        assert hashing.check_hash("pw", stored)  # the worker's first hash maps its memory
+        if first:
+            assert hashing.check_hash("pw", stored)
+        else:
+            pool.submit(os.getpid).result()  # started, and its initializer done
         worker = next(iter(pool._processes))
         before = _minor_faults(worker)
-        assert all(hashing.check_hash("pw", stored) for _ in range(3))
+        assert all(hashing.check_hash("pw", stored) for _ in range(hashes))
         return _minor_faults(worker) - before
 
     try:
         with ThreadPoolExecutor(max_workers=1) as thread:
-            faults = thread.submit(in_thread).result()
+            return thread.submit(in_thread).result()
     finally:
         pool.shutdown()
-    assert faults < 2000  # three more hashes; each would fault 16 384 pages in afresh
+
+
+def test_a_worker_reuses_the_memory_of_one_hash_for_the_next():
+    """Argon2's 64 MiB are faulted in once per worker, not once per hash (16 384 page faults each)."""
+    stored = hashing.SCHEME + PasswordHasher(time_cost=1, memory_cost=64 * 1024, parallelism=1, type=Type.ID).hash("pw")
+    assert _worker_faults(stored, hashes=3, first=True) < 2000  # each would fault 16 384 pages in afresh
+
+
+def test_a_new_worker_has_the_memory_of_a_hash_in_place_before_its_first_verification(settings):
+    """A worker hashes once as it starts, at the current cost: the first login it verifies does not pay for
+    faulting in the hash's memory (16 384 page faults at 64 MiB)."""
+    settings.MAIL_HASH_MEMORY_KIB = 64 * 1024
+    assert _worker_faults(hashing.make_hash("pw"), hashes=1, first=False) < 2000
+
+
+def test_the_hash_a_worker_starts_with_is_at_the_current_cost_and_matches_nothing(settings):
+    settings.MAIL_HASH_MEMORY_KIB, settings.MAIL_HASH_TIME_COST, settings.MAIL_HASH_PARALLELISM = 2048, 2, 2
+    first = hashing._matching_nothing()
+    made = extract_parameters(hashing.make_hash("")[len(hashing.SCHEME):])
+    assert extract_parameters(first) == made
+    assert not any(hashing._verify(first, password) for password in ("", "pw", "\0"))
 
 
 def test_credential_secrets_are_never_given_to_dovecot_and_mailbox_passwords_never_leave_argon2(settings):

@@ -67,7 +67,8 @@ class Command(BaseCommand):
             os.environ.setdefault("RELAY_WRITE_LANES", str(write_lanes_for(processes)))
             return self._supervise(processes, worker_options)
         config = RelayConfig(cert=Path(cert), key=Path(key), submission=submission, smtps=smtps, http=http_listen,
-                             proxy_from=settings.RELAY_PROXY_PROTOCOL_FROM, reuse_port=reuse_port, grace=grace)
+                             proxy_from=settings.RELAY_PROXY_PROTOCOL_FROM, reuse_port=reuse_port, grace=grace,
+                             start_hashing=True)
 
         def ready(relay):
             ports = ", ".join(f"{name} {port}" for name, port in relay.ports.items())

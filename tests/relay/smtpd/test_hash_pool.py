@@ -12,6 +12,7 @@ from accounts.services.mailboxes import mailbox_create
 from relay.management.commands import runrelay
 from relay.smtpd import threads
 from relay.submission import auth
+from tests.support.processes import command_line, descendants
 from tests.support.smtp import auth_plain, message, send, submission_client
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -93,6 +94,14 @@ def test_a_storm_beyond_the_hash_queue_gets_454_at_once_while_a_warm_session_sen
     wait_for(lambda: relay.relay.db._hashes == 0)
     with submission_client(relay.submission) as client:  # the queue drained: a cold login is verified again
         assert auth_plain(client, *later) == OK
+
+
+def test_runrelay_starts_its_hashing_processes_before_it_listens(relay_process):
+    """Listening means ready for a cold mailbox login too: its hash does not wait for a process to start, nor does
+    the first storm pay for the starts."""
+    process = relay_process(env={"RELAY_HASH_WORKERS": "2"})  # no AUTH yet
+    workers = [pid for pid in descendants(process.proc.pid) if "spawn_main" in command_line(pid)]
+    assert len(workers) == 2, [command_line(pid) for pid in descendants(process.proc.pid)]
 
 
 def test_the_relay_processes_hash_on_every_core_in_all(monkeypatch, settings):
