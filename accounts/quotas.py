@@ -252,18 +252,14 @@ def _retry_at(level: Level, window: str, *, needed: int, now: datetime, pending:
     return _minute(now) + WINDOWS[window]  # not reached while the sums and buckets agree
 
 
-def _add_usage(counts: dict[tuple[str, int], int], minute: datetime) -> None:
+def _usage_upsert(counts: dict[tuple[str, int], int], minute: datetime) -> tuple[str, list]:
     # One upsert for every level's bucket of this minute; the increment happens in the database.
     values = ", ".join(["(%s, %s, %s, %s)"] * len(counts))
     params = []
     for (scope, scope_id), recipients in counts.items():
         params += [scope, scope_id, _db_time(minute), recipients]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {_TABLE} (scope, scope_id, minute, count) VALUES {values} "
-            f"ON CONFLICT (scope, scope_id, minute) DO UPDATE SET count = {_TABLE}.count + excluded.count",
-            params,
-        )
+    return (f"INSERT INTO {_TABLE} (scope, scope_id, minute, count) VALUES {values} "
+            f"ON CONFLICT (scope, scope_id, minute) DO UPDATE SET count = {_TABLE}.count + excluded.count"), params
 
 
 class Counter:
@@ -322,9 +318,18 @@ class Counter:
             self._taken[key] = self._taken.get(key, 0) + recipients
 
     def flush(self) -> None:
-        if self._taken:
-            _add_usage(self._taken, _minute(self.now))
-            self._taken = {}
+        usage = self.pending_usage()
+        if usage is not None:
+            with connection.cursor() as cursor:
+                cursor.execute(*usage)
+
+    def pending_usage(self) -> tuple[str, list] | None:
+        """The statement that writes what was taken (one upsert), and its parameters, for the caller to run in
+        this transaction, e.g. as part of the statement that stores the messages; None when nothing was taken."""
+        if not self._taken:
+            return None
+        usage, self._taken = _usage_upsert(self._taken, _minute(self.now)), {}
+        return usage
 
 
 # --- reading usage -------------------------------------------------------------------------------------------

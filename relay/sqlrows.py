@@ -140,3 +140,45 @@ def insert(objs: list[Model], *, return_ids: bool = False) -> None:
                     obj.pk = pk
     for obj in objs:
         obj._state.adding, obj._state.db = False, connection.alias
+
+
+# What PostgreSQL takes in one statement ($1 ... $65535).
+ONE_STATEMENT_PARAMETERS = 65_535
+
+
+def insert_in_one_statement(parents: list[Model], children: list[list[Model]], *, key: str, link: str,
+                            more: list[tuple[str, list]] = ()) -> bool:
+    """PostgreSQL: the `parents` (of one model) and each one's `children` (of one model) in one statement
+    (data-modifying WITH), where a transaction of separate statements waits for the database once for each. A
+    child's `link` (its foreign key's attname) is its parent's primary key, found by the parent's unique field
+    `key`; `more` are further parts of the same WITH, ("name AS (statement)", parameters), which may read the
+    inserted parents as `m`. Sets the parents' primary keys and the children's parent. False (nothing written)
+    when the batch has more values than one statement takes."""
+    model = type(parents[0])
+    pk, key_column = model._meta.pk, model._meta.get_field(key).column
+    parents_sql, params = insert_values(parents)
+    parts = [f"m AS ({parents_sql} RETURNING {connection.ops.quote_name(pk.column)}, "
+             f"{connection.ops.quote_name(key_column)})"]
+    rows = [row for rows_of in children for row in rows_of]
+    if rows:
+        keys = {id(row): getattr(parent, key) for parent, rows_of in zip(parents, children) for row in rows_of}
+        rows_sql, values = insert_values(rows, computed={link: lambda row: (
+            f"(SELECT {connection.ops.quote_name(pk.column)} FROM m WHERE {connection.ops.quote_name(key_column)} "
+            "= %s)", [keys[id(row)]])})
+        parts.append(f"r AS ({rows_sql})")
+        params += values
+    for part, values in more:
+        parts.append(part)
+        params += values
+    if len(params) > ONE_STATEMENT_PARAMETERS:
+        return False
+    returned = execute(f"WITH {', '.join(parts)} SELECT * FROM m", params)
+    primary_keys = {found_key: found_pk for found_pk, found_key in returned}
+    relation = rows[0]._meta.get_field(link).name if rows else None
+    for parent, rows_of in zip(parents, children):
+        parent.pk = primary_keys[getattr(parent, key)]
+        parent._state.adding, parent._state.db = False, connection.alias
+        for row in rows_of:
+            setattr(row, relation, parent)
+            row._state.adding, row._state.db = False, connection.alias
+    return True

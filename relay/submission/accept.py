@@ -16,7 +16,7 @@ from datetime import datetime
 
 from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts.models import SendUsage
@@ -260,11 +260,22 @@ def accept_messages(submissions: list[Submission], *, now: datetime | None = Non
                 results.append(message)
         stored = [(s, m) for s, m in zip(submissions, results) if isinstance(m, QueuedMessage)]
         if stored:
-            sqlrows.insert([message for _, message in stored], return_ids=True)
-            sqlrows.insert([Recipient(message=message, address=address)
-                         for submission, message in stored for address in submission.recipients])
-            counter.flush()
-            ids = [message.pk for _, message in stored]
+            messages = [message for _, message in stored]
+            recipients = [[Recipient(address=address) for address in submission.recipients]
+                          for submission, _ in stored]
+            # PostgreSQL: the messages, their recipients and the quota use in one statement (one wait for the
+            # database instead of three), under the levels' locks taken above.
+            usage = counter.pending_usage()
+            if connection.vendor != "postgresql" or not sqlrows.insert_in_one_statement(
+                    messages, recipients, key="queue_id", link="message_id", more=[(f"u AS ({usage[0]})", usage[1])]):
+                sqlrows.insert(messages, return_ids=True)
+                for message, rows in zip(messages, recipients):
+                    for row in rows:
+                        row.message = message
+                sqlrows.insert([row for rows in recipients for row in rows])
+                with connection.cursor() as cursor:
+                    cursor.execute(*usage)
+            ids = [message.pk for message in messages]
             transaction.on_commit(lambda: notifier.submit(ids))
     return results
 
