@@ -8,7 +8,7 @@ level all the same, so the panel's bars are right the moment a limit is set.
 """
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from django.core.exceptions import ObjectDoesNotExist
@@ -28,12 +28,18 @@ WINDOWS = {"hour": timedelta(hours=1), "day": timedelta(days=1)}
 class Level:
     scope: str
     scope_id: int
-    label: str  # "mailbox info@alpha.test", "domain alpha.test", ...
+    names: tuple[str, ...]  # what names it in its label: (local part, domain) of a mailbox, else (name,)
     per_hour: int | None
     per_day: int | None
 
     def limit(self, window: str) -> int | None:
         return self.per_hour if window == "hour" else self.per_day
+
+    @property
+    def label(self) -> str:
+        """"mailbox info@alpha.test", "domain alpha.test", ...: worked out only for a refusal (a Unicode domain's
+        form costs an IDNA decoding)."""
+        return _label(self.scope, self.names)
 
 
 class QuotaExceeded(Exception):
@@ -82,7 +88,7 @@ _PATHS = {
 }
 
 
-def _label(scope: str, names: list[str]) -> str:
+def _label(scope: str, names: tuple[str, ...]) -> str:
     if scope == Scope.MAILBOX:
         local_part, domain = names
         return f"mailbox {local_part}@{domain_to_unicode(domain)}"
@@ -98,10 +104,11 @@ _NAME_COLUMNS = {Scope.RESELLER: ("r.name",), Scope.CUSTOMER: ("c.name",), Scope
 
 
 @functools.cache
-def _levels_sql(root: str, vendor: str) -> str:
-    """One row with every level of a sender, joined up to the reseller, in the order of _PATHS[root].
+def _levels_sql(root: str, vendor: str, count: int) -> str:
+    """A row for each of `count` senders of one kind: its id, then every level joined up to the reseller, in the
+    order of _PATHS[root].
 
-    Plain SQL: the relay runs it for every message, and the ORM took longer to build it than to run it.
+    Plain SQL: the relay runs it for every batch of messages, and the ORM took longer to build it than to run it.
     """
     table = {scope: connection.ops.quote_name(model._meta.db_table) for scope, model in _MODELS.items()}
     if root == Scope.MAILBOX:
@@ -113,29 +120,50 @@ def _levels_sql(root: str, vendor: str) -> str:
                   f"JOIN {table[Scope.DOMAIN]} d ON d.id = k.domain_id")
     source += (f" JOIN {table[Scope.CUSTOMER]} c ON c.id = d.customer_id"
                f" LEFT JOIN {table[Scope.RESELLER]} r ON r.id = c.reseller_id")
-    columns = []
+    columns = [f"{_ALIAS[root]}.id"]
     for scope in _PATHS[root]:
         alias = _ALIAS[scope]
         columns += [f"{alias}.id", f"{alias}.send_per_hour", f"{alias}.send_per_day", *_NAME_COLUMNS[scope]]
-    return f"SELECT {', '.join(columns)} FROM {source} WHERE {_ALIAS[root]}.id = %s"
+    return (f"SELECT {', '.join(columns)} FROM {source} "
+            f"WHERE {_ALIAS[root]}.id IN ({', '.join(['%s'] * count)})")
 
 
-def _read_levels(root: str, pk: int) -> list[Level]:
-    """Every level of the sender (root: Scope.CREDENTIAL, Scope.MAILBOX or Scope.DOMAIN), innermost first, in one
-    query."""
+def _read_levels_many(senders: list[tuple[str, int]]) -> dict[tuple[str, int], list[Level] | Exception]:
+    """Every level of each sender (root: Scope.CREDENTIAL, Scope.MAILBOX or Scope.DOMAIN), innermost first; a
+    sender that does not exist gets its DoesNotExist. One query for each kind of sender: a batch of the relay's
+    messages from many customers' credentials took a round trip to the database for each sender."""
+    found: dict[tuple[str, int], list[Level] | Exception] = {}
+    roots: dict[str, list[int]] = {}
+    for root, pk in dict.fromkeys(senders):
+        roots.setdefault(root, []).append(pk)
     with connection.cursor() as cursor:
-        cursor.execute(_levels_sql(root, connection.vendor), [pk])
-        row = cursor.fetchone()
-    if row is None:
-        raise _MODELS[root].DoesNotExist(f"no {root} with id {pk}")
+        for root, pks in roots.items():
+            cursor.execute(_levels_sql(root, connection.vendor, len(pks)), pks)
+            for row in cursor.fetchall():
+                found[(root, row[0])] = _levels_of(root, row[1:])
+    for root, pks in roots.items():
+        for pk in pks:
+            if (root, pk) not in found:
+                found[(root, pk)] = _MODELS[root].DoesNotExist(f"no {root} with id {pk}")
+    return found
+
+
+def _levels_of(root: str, row: tuple) -> list[Level]:
     levels, values = [], iter(row)
     for scope in _PATHS[root]:
         level_id, per_hour, per_day = next(values), next(values), next(values)
-        names = [next(values) for _ in _NAME_COLUMNS[scope]]
+        names = tuple(next(values) for _ in _NAME_COLUMNS[scope])
         if level_id is None:  # a credential for a whole domain, a customer without reseller
             continue
-        levels.append(Level(scope=scope, scope_id=level_id, label=_label(scope, names), per_hour=per_hour,
-                            per_day=per_day))
+        levels.append(Level(scope=scope, scope_id=level_id, names=names, per_hour=per_hour, per_day=per_day))
+    return levels
+
+
+def _read_levels(root: str, pk: int) -> list[Level]:
+    """Every level of the sender, innermost first."""
+    levels = _read_levels_many([(root, pk)])[(root, pk)]
+    if isinstance(levels, Exception):
+        raise levels
     return levels
 
 
@@ -172,28 +200,35 @@ def _lock_and_sum(levels: list[Level], now: datetime) -> tuple[dict[tuple[str, i
     """PostgreSQL: lock every level's row in one global order, read its limits under the lock, sum the windows.
 
     The order is outermost scope first, then by id, in every transaction (one sender's levels or a batch's),
-    so two transactions never wait on each other crosswise. One round trip: the statements go to the server
-    as one batch (Django binds parameters on the client), which runs them in order, so the locks are taken in
-    that order and the sums read after them.
+    so two transactions never wait on each other crosswise: one statement a scope, whose rows are locked in the
+    order it returns them (ORDER BY id: the lock is taken above the sort). One round trip: the statements go to
+    the server as one batch (Django binds parameters on the client), which runs them in order, so the locks are
+    taken in that order and the sums read after them.
     """
-    ordered = sorted(levels, key=lambda lv: (_LOCK_ORDER.index(lv.scope), lv.scope_id))
+    by_scope: dict[str, list[Level]] = {}
+    for level in levels:
+        by_scope.setdefault(level.scope, []).append(level)
+    scopes = [scope for scope in _LOCK_ORDER if scope in by_scope]
     statements, params = [], []
-    for level in ordered:
-        table = connection.ops.quote_name(_MODELS[level.scope]._meta.db_table)
-        statements.append(f"SELECT send_per_hour, send_per_day FROM {table} WHERE id = %s FOR UPDATE")
-        params.append(level.scope_id)
+    for scope in scopes:
+        table = connection.ops.quote_name(_MODELS[scope]._meta.db_table)
+        ids = sorted({level.scope_id for level in by_scope[scope]})
+        statements.append(f"SELECT id, send_per_hour, send_per_day FROM {table} "
+                          f"WHERE id IN ({', '.join(['%s'] * len(ids))}) ORDER BY id FOR UPDATE")
+        params += ids
     sums_sql, sums_params = _sums_sql(levels, now)
     with connection.cursor() as cursor:
         cursor.execute("; ".join([*statements, sums_sql]), params + sums_params)
         locked = {}
-        for index, level in enumerate(ordered):
+        for index, scope in enumerate(scopes):
             if index:
                 cursor.nextset()
-            row = cursor.fetchone()
-            if row is None:
-                raise _MODELS[level.scope].DoesNotExist(f"no {level.scope} with id {level.scope_id}")
-            locked[(level.scope, level.scope_id)] = Level(scope=level.scope, scope_id=level.scope_id,
-                                                          label=level.label, per_hour=row[0], per_day=row[1])
+            rows = {pk: (per_hour, per_day) for pk, per_hour, per_day in cursor.fetchall()}
+            for level in by_scope[scope]:
+                if level.scope_id not in rows:
+                    raise _MODELS[scope].DoesNotExist(f"no {scope} with id {level.scope_id}")
+                per_hour, per_day = rows[level.scope_id]
+                locked[(scope, level.scope_id)] = replace(level, per_hour=per_hour, per_day=per_day)
         cursor.nextset()
         sums = _read_sums(levels, cursor.fetchall())
     return locked, sums
@@ -217,18 +252,14 @@ def _retry_at(level: Level, window: str, *, needed: int, now: datetime, pending:
     return _minute(now) + WINDOWS[window]  # not reached while the sums and buckets agree
 
 
-def _add_usage(counts: dict[tuple[str, int], int], minute: datetime) -> None:
+def _usage_upsert(counts: dict[tuple[str, int], int], minute: datetime) -> tuple[str, list]:
     # One upsert for every level's bucket of this minute; the increment happens in the database.
     values = ", ".join(["(%s, %s, %s, %s)"] * len(counts))
     params = []
     for (scope, scope_id), recipients in counts.items():
         params += [scope, scope_id, _db_time(minute), recipients]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {_TABLE} (scope, scope_id, minute, count) VALUES {values} "
-            f"ON CONFLICT (scope, scope_id, minute) DO UPDATE SET count = {_TABLE}.count + excluded.count",
-            params,
-        )
+    return (f"INSERT INTO {_TABLE} (scope, scope_id, minute, count) VALUES {values} "
+            f"ON CONFLICT (scope, scope_id, minute) DO UPDATE SET count = {_TABLE}.count + excluded.count"), params
 
 
 class Counter:
@@ -248,11 +279,11 @@ class Counter:
         self.now = now or timezone.now()
         self._paths: dict[tuple[str, int], list[Level]] = {}
         self._missing: dict[tuple[str, int], Exception] = {}  # senders deleted since they logged in
-        for sender in dict.fromkeys(senders):
-            try:
-                self._paths[sender] = _read_levels(*sender)
-            except ObjectDoesNotExist as gone:
-                self._missing[sender] = gone
+        for sender, levels in _read_levels_many(senders).items():
+            if isinstance(levels, ObjectDoesNotExist):
+                self._missing[sender] = levels
+            else:
+                self._paths[sender] = levels
         levels = list({(lv.scope, lv.scope_id): lv for path in self._paths.values() for lv in path}.values())
         self._sums = {}
         if levels and connection.features.has_select_for_update:
@@ -287,9 +318,18 @@ class Counter:
             self._taken[key] = self._taken.get(key, 0) + recipients
 
     def flush(self) -> None:
-        if self._taken:
-            _add_usage(self._taken, _minute(self.now))
-            self._taken = {}
+        usage = self.pending_usage()
+        if usage is not None:
+            with connection.cursor() as cursor:
+                cursor.execute(*usage)
+
+    def pending_usage(self) -> tuple[str, list] | None:
+        """The statement that writes what was taken (one upsert), and its parameters, for the caller to run in
+        this transaction, e.g. as part of the statement that stores the messages; None when nothing was taken."""
+        if not self._taken:
+            return None
+        usage, self._taken = _usage_upsert(self._taken, _minute(self.now)), {}
+        return usage
 
 
 # --- reading usage -------------------------------------------------------------------------------------------

@@ -105,10 +105,6 @@ def accept_inbound(messages: list[InboundMessage], *, now: datetime | None = Non
     return stored
 
 
-# What PostgreSQL takes in one statement ($1 ... $65535).
-ONE_STATEMENT_PARAMETERS = 65_535
-
-
 def _store_in_one_statement(stored: list[QueuedMessage], recipients: list[list[Recipient]],
                             wanted: list[tuple[QueuedMessage, set[str]]]) -> bool:
     """PostgreSQL: the messages, their recipients and their automatic-reply notes in one statement (data-modifying
@@ -116,35 +112,15 @@ def _store_in_one_statement(stored: list[QueuedMessage], recipients: list[list[R
     log for the batch, where a transaction of separate statements waits for the database once for each (BEGIN, each
     INSERT, the automatic replies' lookup, COMMIT), each wait on a loaded machine as long as the work. False (nothing
     written) when the batch has more values than one statement takes."""
-    messages_sql, params = sqlrows.insert_values(stored)
-    messages_sql += " RETURNING id, queue_id"
-    parts = [f"m AS ({messages_sql})"]
-    rows = [row for rows in recipients for row in rows]
-    if rows:
-        queue_ids = {id(row): message.queue_id for message, rows_of in zip(stored, recipients) for row in rows_of}
-        recipients_sql, values = sqlrows.insert_values(
-            rows, computed={"message_id": lambda row: ("(SELECT id FROM m WHERE queue_id = %s)", [queue_ids[id(row)]])})
-        parts.append(f"r AS ({recipients_sql})")
-        params += values
+    more = []
     if wanted:
         pairs = [(queued.queue_id, address) for queued, addresses in wanted for address in sorted(addresses)]
         due, replies = _table(AutoReplyDue), _table(AutoReply)
-        parts.append(f"a AS (INSERT INTO {due} (message_id, auto_reply_id) SELECT m.id, ar.id "
+        more.append((f"a AS (INSERT INTO {due} (message_id, auto_reply_id) SELECT m.id, ar.id "
                      f"FROM unnest(%s::text[], %s::text[]) WITH ORDINALITY AS w(queue_id, address, n) "
                      f"JOIN m ON m.queue_id = w.queue_id JOIN {replies} ar ON ar.address = w.address AND ar.enabled "
-                     f"ORDER BY w.n)")
-        params += [[queue_id for queue_id, _ in pairs], [address for _, address in pairs]]
-    if len(params) > ONE_STATEMENT_PARAMETERS:
-        return False
-    returned = sqlrows.execute(f"WITH {', '.join(parts)} SELECT id, queue_id FROM m", params)
-    keys = {queue_id: pk for pk, queue_id in returned}
-    for message, rows_of in zip(stored, recipients):
-        message.pk = keys[message.queue_id]
-        message._state.adding, message._state.db = False, connection.alias
-        for row in rows_of:
-            row.message = message
-            row._state.adding, row._state.db = False, connection.alias
-    return True
+                     f"ORDER BY w.n)", [[queue_id for queue_id, _ in pairs], [address for _, address in pairs]]))
+    return sqlrows.insert_in_one_statement(stored, recipients, key="queue_id", link="message_id", more=more)
 
 
 def _table(model) -> str:

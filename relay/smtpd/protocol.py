@@ -142,7 +142,8 @@ class RelaySMTP(HookNames, NoProgressLimit, SMTP):
         return fields
 
     def event(self, name: str, **fields) -> None:
-        eventlog.event(name, **{**self.log_fields(), **fields})
+        if eventlog.logger.isEnabledFor(logging.INFO):  # a few a message: not even their fields when not logged
+            eventlog.event(name, **{**self.log_fields(), **fields})
 
     # --- replies -------------------------------------------------------------------------------------------
 

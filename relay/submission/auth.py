@@ -48,6 +48,7 @@ class Candidate:
     principal: Principal | None = None  # None: the account exists but may not log in now
     address_failures: int = 0  # failures recorded for the client address that count towards its lockout
     remembered: str = ""  # a mailbox's verified-login entry (VerifiedLogin.mac), if any
+    used_here_lately: bool = False  # a credential whose last use, from this client address, is under LAST_USE_EVERY old
 
 
 @dataclass(frozen=True)
@@ -73,13 +74,19 @@ _LIMITS = (f"{_ACTIVE}, {_ACTIVE}, "
            "(SELECT MAX(COALESCE(lifted_at, created_at)) FROM {lockout} WHERE kind = %s AND value = %s "
            "AND COALESCE(lifted_at, created_at) > %s), %s))")
 _ACCOUNT = {
-    # id, login name, stored hash, allowed networks, usable, mailbox id, mailbox local part, verified-login entry
+    # id, login name, stored hash, allowed networks, usable, mailbox id, mailbox local part, verified-login entry,
+    # last use recent, address of the last use
     "credential": ("k.id, k.username, k.secret_hash, k.allowed_networks, "
                    "k.is_active AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > %s) "
-                   "AND (m.id IS NULL OR m.is_active), m.id, m.local_part, ''"),
+                   "AND (m.id IS NULL OR m.is_active), m.id, m.local_part, '', "
+                   "COALESCE(k.last_used_at > %s, FALSE), k.last_used_ip"),
     "mailbox": ("m.id, m.local_part, m.password_hash, '', m.is_active AND m.smtp_enabled, m.id, m.local_part, "
-                "COALESCE(v.mac, '')"),
+                "COALESCE(v.mac, ''), FALSE, NULL"),
 }
+# A credential's last use (when, from where) is written at most this often while it logs in from one address: a
+# device sending all day logs in again and again, and each write was a transaction of its own on a write lane
+# (bench/README.md). A login from another address is written at once.
+LAST_USE_EVERY = timedelta(minutes=1)
 _TENANT = ("d.id, d.name, d.verified_at IS NOT NULL AND d.status = %s, c.id, c.name, c.max_recipients, "
            "c.max_message_size, c.status = %s AND d.status <> %s AND (r.id IS NULL OR r.status = %s), "
            "c.login_generation")
@@ -118,7 +125,7 @@ def _query(username: str, client_ip: str, now: datetime) -> tuple[str, str, list
     key, address = lockout.normalize_username(username), client_ip or None  # None matches no failure's address
     limits = [adapt(now), lockout.Kind.ADDRESS, client_ip or "", adapt(now), lockout.Kind.USERNAME, key,
               address, key, since, address, lockout.Kind.ADDRESS, client_ip or "", since, since]
-    params = [*limits, *([adapt(now)] if root == "credential" else []),
+    params = [*limits, *([adapt(now), adapt(now - LAST_USE_EVERY)] if root == "credential" else []),
               Domain.DomainStatus.ACTIVE, Status.ACTIVE, Domain.DomainStatus.SUSPENDED, Status.ACTIVE, *where]
     return root, _lookup_sql(root, connection.vendor), params
 
@@ -130,8 +137,8 @@ def secret_tag(stored_hash: str) -> str:
 
 def _candidate_of(root: str, row: tuple, client_ip: str, *, with_lockout: bool) -> Candidate:
     (address_locked, username_slowed, pair_failures, address_failures, account_id, name, stored_hash, networks,
-     usable, mailbox_id, local_part, remembered, domain_id, domain_name, can_send, customer_id, customer_name,
-     max_recipients, max_message_size, tenant_active, login_generation) = row
+     usable, mailbox_id, local_part, remembered, used_lately, last_ip, domain_id, domain_name, can_send, customer_id,
+     customer_name, max_recipients, max_message_size, tenant_active, login_generation) = row
     # A slowed username refuses only the addresses that have been failing for it: its owner is never locked out.
     locked = bool(address_locked) or (bool(username_slowed) and pair_failures > 0)
     if with_lockout and locked:
@@ -149,7 +156,8 @@ def _candidate_of(root: str, row: tuple, client_ip: str, *, with_lockout: bool) 
     usable = bool(usable) and bool(tenant_active) and (root == "mailbox" or not networks.strip()
                                                   or address_in(client_ip, parse_networks(networks)))
     return Candidate(kind=root, stored_hash=stored_hash, principal=principal if usable else None,
-                     address_failures=address_failures, remembered=remembered or "")
+                     address_failures=address_failures, remembered=remembered or "",
+                     used_here_lately=bool(used_lately) and bool(client_ip) and str(last_ip) == client_ip)
 
 
 def _rows(queries: list[tuple[str, str, list]]) -> list[tuple]:
@@ -213,10 +221,11 @@ class Verified:
     principal: Principal
     secret_hash: tuple[str, str] | None = None  # a credential's (stored, new) hash: converted at this login
     remember: str = ""  # a mailbox password that took the slow hash: its verified-login entry
+    record_use: bool = True  # a credential's: its last use written (not when written lately from this address)
 
     @property
     def writes(self) -> bool:
-        return self.principal.credential_id is not None or bool(self.remember)
+        return (self.principal.credential_id is not None and self.record_use) or bool(self.remember)
 
 
 class _Slow:
@@ -282,7 +291,7 @@ def _verified(candidate: Candidate, password: str) -> Verified:
     if principal.kind == "mailbox":
         return Verified(principal=principal, remember=remembered_mac(stored, password))
     if hashing.secret_hash_is_current(stored):
-        return Verified(principal=principal)
+        return Verified(principal=principal, record_use=not candidate.used_here_lately)
     # In Argon2 or under an earlier key: stored anew at this login. Every process converting it at once makes the
     # same hash (no salt), so this session's secret tag is right whichever write lands.
     new = hashing.make_secret_hash(password)
@@ -297,7 +306,7 @@ def succeeded_many(logins: list[tuple[Verified, str]]) -> list[None]:
     now = connection.ops.adapt_datetimefield_value(timezone.now())
     credentials = connection.ops.quote_name(SmtpCredential._meta.db_table)
     uses = [(now, client_ip, v.principal.credential_id) for v, client_ip in logins
-            if v.principal.credential_id is not None]
+            if v.principal.credential_id is not None and v.record_use]
     converted = [(v.secret_hash[1], v.principal.credential_id, v.secret_hash[0]) for v, _ in logins if v.secret_hash]
     remembered = {v.principal.mailbox_id: v.remember for v, _ in logins if v.remember}
     with transaction.atomic(), connection.cursor() as cursor:

@@ -55,3 +55,8 @@ def test_a_refused_insert_is_django_s_error_and_stores_nothing():
     with pytest.raises(IntegrityError), transaction.atomic():
         sqlrows.insert([Recipient(message=owner, address="ok@b.test"), Recipient(message=owner, address=None)])
     assert not owner.recipients.exists()
+
+
+def test_placeholders_are_numbered_for_postgresql_itself():
+    assert sqlrows._numbered("SELECT %s, f(%s::int[]) FROM t WHERE a = %s") == "SELECT $1, f($2::int[]) FROM t WHERE a = $3"
+    assert sqlrows._numbered("SELECT 1") == "SELECT 1"

@@ -82,7 +82,7 @@ def test_on_postgresql_a_batch_is_one_statement_and_nothing_else(cast, monkeypat
 
 def test_a_batch_beyond_what_one_statement_takes_is_stored_in_one_transaction(cast, monkeypatch):
     auto_reply_save(actor=None, owner=cast.a.mailbox, enabled=True, subject="Away", body="Back soon.")
-    monkeypatch.setattr(accept, "ONE_STATEMENT_PARAMETERS", 10)
+    monkeypatch.setattr(sqlrows, "ONE_STATEMENT_PARAMETERS", 10)
     statements = []
     monkeypatch.setattr(sqlrows, "execute", lambda sql, params: statements.append(sql))
     [first, second, bounce] = stored_rows(accept_inbound(batch(cast)))

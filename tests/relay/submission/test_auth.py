@@ -60,6 +60,25 @@ def test_credential_authenticates_and_records_last_use(relay, cast):
     assert timezone.now() - new.credential.last_used_at < timedelta(minutes=1)
 
 
+def test_last_use_is_written_at_most_once_a_minute_from_one_address(relay, cast):
+    new = new_credential(cast.a, mailbox=cast.a.mailbox)
+    credential = SmtpCredential.objects.filter(pk=new.credential.pk)
+    lately = timezone.now() - auth.LAST_USE_EVERY / 2
+    credential.update(last_used_at=lately, last_used_ip="127.0.0.1")
+    assert try_login(relay.submission, new.credential.username, new.secret) == OK
+    assert credential.get().last_used_at == lately, "written lately from this address: not written again"
+
+    credential.update(last_used_ip="192.0.2.7")
+    assert try_login(relay.submission, new.credential.username, new.secret) == OK
+    assert credential.get().last_used_ip == "127.0.0.1", "another address is written at once"
+    assert credential.get().last_used_at > lately
+
+    long_ago = timezone.now() - auth.LAST_USE_EVERY - timedelta(seconds=1)
+    credential.update(last_used_at=long_ago)
+    assert try_login(relay.submission, new.credential.username, new.secret) == OK
+    assert timezone.now() - credential.get().last_used_at < auth.LAST_USE_EVERY
+
+
 def test_last_uses_of_several_logins_are_one_transaction(cast):
     from django.db import connection
     from django.test.utils import CaptureQueriesContext

@@ -1,8 +1,11 @@
 """The From: check at end of DATA sees the header fields a receiving MUA sees (RFC 5322 3.6: exactly one From)."""
 
+import email.policy
+
 import pytest
 
 from relay.models import QueuedMessage
+from relay.submission import accept
 from relay.submission.accept import parse_headers
 from tests.support.smtp import send, submission_client
 
@@ -62,3 +65,34 @@ def test_a_folded_from_field_is_read_whole():
 def test_header_lines_after_the_blank_line_are_body():
     headers = parse_headers(f"From: {OWN}\r\n\r\nFrom : <ceo@bank.test>\r\n".encode())
     assert headers.from_addresses == [OWN] and headers.from_problem == ""
+
+
+PLAIN = [OWN, f"<{OWN}>", f"Alpha Info <{OWN}>", f"Alpha  Info<{OWN}>", "a.b-c+d@x-y.test",
+         "a!#$%&'*+/=?^_`{|}~-@b.test", "<a@b>", "a@-b", "a@b-", "Name\t<a@b.test>"]
+NOT_PLAIN = ["a..b@c", ".a@b", "a.@b", "a@b..c", "a@.b", "a@b.", "x@[192.0.2.1]", '"q"@b.test', "A. Name <a@b.test>",
+             "a@b.test, c@d.test", "Name <a@b.test> (c)", "<a@b.test", "a@b.test>", "Jörg <a@b.test>",
+             "=?utf-8?q?J=C3=B6rg?= <a@b.test>", "Name<a@b.test>x", "<a@b.test> <c@d.test>", "a@b@c.test",
+             "group: a@b.test;", "<@route:a@b.test>", "a b@c.test"]
+
+
+@pytest.mark.parametrize("value", PLAIN + NOT_PLAIN)
+def test_the_plain_from_forms_read_as_the_header_parser_reads_them(value):
+    """The relay reads a From: in a plain form without the email package's parser: it must give that parser's
+    answer, and leave every other form to it."""
+    header = email.policy.default.header_factory("from", value)
+    plain = accept._plain_from(value)
+    assert (plain is not None) == (value in PLAIN)
+    if plain is not None:
+        assert not header.defects and [g.display_name for g in header.groups] == [None]
+        assert plain == [f"{a.username}@{a.domain}" for a in header.addresses]
+
+
+def test_a_short_plain_header_is_read_on_the_event_loop_and_any_other_on_a_thread():
+    def quick(head: bytes):
+        return parse_headers(head + b"\r\n\r\nbody", quick=True)
+
+    assert quick(f"From: Alpha <{OWN}>\r\nSubject: hi".encode()).from_addresses == [OWN]
+    assert quick(b"From: A. Name <info@alpha.test>") is None
+    assert quick(f"From: {OWN}\r\nSubject: =?utf-8?q?h=C3=A9?=".encode()) is None
+    assert quick(f"From: {OWN}\r\nX-Long: {'x' * accept.QUICK_HEADER_SECTION}".encode()) is None
+    assert parse_headers(f"From: {OWN}\r\nSubject: =?utf-8?q?h=C3=A9?=\r\n\r\n".encode()).subject == "hé"
