@@ -11,22 +11,18 @@ the relay's database threads.
 import asyncio
 
 import psycopg
-from psycopg import pq
-from django.db import DatabaseError, connection
+from django.db import DatabaseError
 
 from accounts.selectors.recipients import route_generation_sql
 from relay.inbound.rules import route_generations
-
-# What psycopg.connect takes from Django's connection parameters (the rest are Django's own adapters).
-_CONNECT_KEYS = ("dbname", "user", "password", "host", "port", "sslmode", "sslrootcert", "sslcert", "sslkey",
-                 "options", "service", "passfile", "client_encoding")
+from relay import loop_reads
 
 
 class GenerationReader:
     def __init__(self, db):
         self.db = db
         self.conn: psycopg.AsyncConnection | None = None
-        self.on_loop = connection.vendor == "postgresql"
+        self.on_loop = loop_reads.on_loop()
         self.sql = route_generation_sql().encode()
         self.running: asyncio.Task | None = None
         self.next: asyncio.Future | None = None
@@ -60,51 +56,13 @@ class GenerationReader:
     async def _query(self) -> int:
         try:
             if self.conn is None or self.conn.closed:
-                params = connection.get_connection_params()
-                self.conn = await psycopg.AsyncConnection.connect(
-                    **{key: params[key] for key in _CONNECT_KEYS if params.get(key) is not None}, autocommit=True)
-            return await _ask(self.conn.pgconn, self.sql)
+                self.conn = await loop_reads.connect()
+            rows = await loop_reads.ask(self.conn.pgconn, self.sql)
+            return int(rows[0][0]) if rows else 0
         except psycopg.Error as error:
             await self.close()
             raise DatabaseError(f"reading the route generation: {error}") from error
 
     async def close(self) -> None:
         conn, self.conn = self.conn, None
-        if conn is not None and not conn.closed:
-            try:
-                await conn.close()
-            except psycopg.Error:
-                pass
-
-
-async def _ask(pgconn: pq.abc.PGconn, sql: bytes) -> int:
-    """The query's one integer, through libpq itself (psycopg.pq) on this connection of the reader's own: a cursor's
-    execute and fetch cost the event loop 160-210 us of interpreter time a read (the MX's 7 % in bench/mx.py), this
-    a fraction of it. The connection is non-blocking (psycopg's async connection made it so)."""
-    pgconn.send_query(sql)
-    loop = asyncio.get_running_loop()
-    while pgconn.flush():  # a query this small leaves at once; otherwise wait until the socket takes the rest
-        await _ready(loop, pgconn.socket, loop.add_writer, loop.remove_writer)
-    while True:
-        pgconn.consume_input()
-        if not pgconn.is_busy():
-            break
-        await _ready(loop, pgconn.socket, loop.add_reader, loop.remove_reader)
-    value, error = 0, None
-    while (result := pgconn.get_result()) is not None:
-        if result.status == pq.ExecStatus.TUPLES_OK:
-            value = int(result.get_value(0, 0)) if result.ntuples else 0
-        else:
-            error = result.get_error_message()
-    if error is not None:
-        raise psycopg.DatabaseError(error)
-    return value
-
-
-async def _ready(loop, fd: int, add, remove) -> None:
-    ready = loop.create_future()
-    add(fd, lambda: ready.done() or ready.set_result(None))
-    try:
-        await ready
-    finally:
-        remove(fd)
+        await loop_reads.close_quietly(conn)

@@ -158,6 +158,12 @@ _generation = 0
 _closed_for = threading.local()
 
 
+def close_generation() -> int:
+    """How many times connections were closed (DbRunner.close_connections): a connection opened before the last
+    is not to be used again (the event loop's own, relay.loop_reads, as the threads')."""
+    return _generation
+
+
 def _close_if_stale() -> None:
     if getattr(_closed_for, "generation", 0) != _generation:
         connections.close_all()

@@ -199,6 +199,12 @@ def generations_many(customer_ids: list[int]) -> list[int | None]:
     return [found.get(customer_id) for customer_id in customer_ids]
 
 
+def generations_sql() -> str:
+    """generations_many's query as relay.loop_reads.IntegersByKey reads it on the event loop."""
+    table = connection.ops.quote_name(Customer._meta.db_table)
+    return f"SELECT id, login_generation FROM {table} WHERE id = ANY($1::bigint[])"
+
+
 def relogin_many(requests: list[tuple[Principal, str]]) -> list[Principal | None]:
     """[(principal, client_ip)] -> the principal as it would log in now with the secret it logged in with, or None
     when that login is no longer good (revoked, disabled, suspended, secret changed, address no longer allowed).

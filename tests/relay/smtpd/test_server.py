@@ -5,6 +5,7 @@ import smtplib
 import threading
 
 import pytest
+from django.db import connection
 
 from accounts import quotas
 from relay.models import QueuedMessage
@@ -94,9 +95,14 @@ def test_database_and_hashing_work_never_runs_on_the_event_loop(relay, cast, log
     VerifiedLogin.objects.all().delete()  # forget earlier verifications: this login must hash
     with submission_client(relay.submission, auth=login) as client:
         assert send(client, sender=login[0], recipients=["bob@example.org"], data=message(sender=login[0]))[-1][0] == 250
-    assert [name for name, _ in seen] == ["lookup_many", "check_hash", "generations_many", "accept_messages"]
-    assert seen[0][1].startswith("relay-db") and seen[1][1].startswith("relay-hash"), seen
-    assert seen[2][1].startswith("relay-db") and seen[3][1].startswith("relay-db"), seen
+    # On PostgreSQL the login generations at MAIL are read through the async driver instead, without blocking the
+    # loop (relay.loop_reads; tests/relay/submission/test_revocation.py).
+    blocking_reads = ["lookup_many", "check_hash", "accept_messages"]
+    if connection.vendor != "postgresql":
+        blocking_reads.insert(2, "generations_many")
+    assert [name for name, _ in seen] == blocking_reads
+    assert seen[1][1].startswith("relay-hash"), seen
+    assert all(thread.startswith("relay-db") for name, thread in seen if name != "check_hash"), seen
 
 
 def test_a_repeated_recipient_is_stored_and_counted_once(relay, cast, login):

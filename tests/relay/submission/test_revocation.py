@@ -1,6 +1,7 @@
 """A login revoked while its session is open: the next MAIL of that session is refused, nothing more is queued."""
 
 import pytest
+from django.db import connection
 
 from accounts.models import Reseller, Status
 from accounts.services.credentials import credential_create, credential_revoke
@@ -8,6 +9,7 @@ from accounts.services.mailboxes import mailbox_set_password, mailbox_update
 from accounts.services.suspension import suspend
 
 from relay.models import QueuedMessage
+from relay.submission import auth
 from tests.support.factories import PASSWORD
 from tests.support.smtp import message, send, submission_client
 
@@ -75,3 +77,16 @@ def test_a_session_that_lost_its_login_may_authenticate_again(relay, cast):
         assert auth_plain(client, SENDER, "a new password for this box")[0] == 235
         assert one_message(client)[-1][0] == 250
     assert Reseller.objects.get(pk=cast.reseller_a.pk).status == Status.ACTIVE
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the read on the event loop is PostgreSQL's")
+def test_the_check_at_mail_is_read_on_the_event_loop_not_on_a_database_thread(relay, cast, monkeypatch):
+    def on_a_thread(customer_ids):
+        raise AssertionError("the login generations were read on a database thread")
+
+    monkeypatch.setattr(auth, "generations_many", on_a_thread)
+    new = credential_create(actor=None, domain=cast.a.domain, mailbox=cast.a.mailbox)
+    with submission_client(relay.submission, auth=(new.credential.username, new.secret)) as client:
+        assert one_message(client)[-1][0] == 250
+        credential_revoke(actor=None, credential=new.credential)
+        assert client.docmd("MAIL", f"FROM:<{SENDER}>") == REVOKED

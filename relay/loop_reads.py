@@ -1,0 +1,143 @@
+"""Reads answered on the event loop itself, through libpq on a psycopg async connection of the loop's own: no
+database thread to wake and then wake the loop back. For one small query asked by many sessions (the MX's route
+generation, the relay's login generations at MAIL); other databases (SQLite) read on the relay's threads instead.
+
+A reader's reads are shared: keys asked while a read is under way go together in the next one, which starts when
+that one ends, so every answer was read after its session asked.
+"""
+
+import asyncio
+from collections.abc import Callable
+
+import psycopg
+from django.db import DatabaseError, connection
+from psycopg import pq
+
+# What psycopg.connect takes from Django's connection parameters (the rest are Django's own adapters).
+_CONNECT_KEYS = ("dbname", "user", "password", "host", "port", "sslmode", "sslrootcert", "sslcert", "sslkey",
+                 "options", "service", "passfile", "client_encoding")
+
+
+def on_loop() -> bool:
+    return connection.vendor == "postgresql"
+
+
+async def connect() -> psycopg.AsyncConnection:
+    params = connection.get_connection_params()
+    return await psycopg.AsyncConnection.connect(
+        **{key: params[key] for key in _CONNECT_KEYS if params.get(key) is not None}, autocommit=True)
+
+
+async def ask(pgconn: pq.abc.PGconn, sql: bytes, params: list[bytes] | None = None) -> list[list[bytes | None]]:
+    """The query's rows (text values), through libpq itself (psycopg.pq) on a connection of the reader's own: a
+    cursor's execute and fetch cost the event loop 160-210 us of interpreter time a read (the MX's 7 % in
+    bench/mx.py), this a fraction of it. The connection is non-blocking (psycopg's async connection made it so)."""
+    if params is None:
+        pgconn.send_query(sql)
+    else:
+        pgconn.send_query_params(sql, params)
+    loop = asyncio.get_running_loop()
+    while pgconn.flush():  # a query this small leaves at once; otherwise wait until the socket takes the rest
+        await _ready(loop, pgconn.socket, loop.add_writer, loop.remove_writer)
+    while True:
+        pgconn.consume_input()
+        if not pgconn.is_busy():
+            break
+        await _ready(loop, pgconn.socket, loop.add_reader, loop.remove_reader)
+    rows, error = [], None
+    while (result := pgconn.get_result()) is not None:
+        if result.status == pq.ExecStatus.TUPLES_OK:
+            rows = [[result.get_value(row, column) for column in range(result.nfields)]
+                    for row in range(result.ntuples)]
+        else:
+            error = result.get_error_message()
+    if error is not None:
+        raise psycopg.DatabaseError(error)
+    return rows
+
+
+async def close_quietly(conn: psycopg.AsyncConnection | None) -> None:
+    if conn is not None and not conn.closed:
+        try:
+            await conn.close()
+        except psycopg.Error:
+            pass
+
+
+async def _ready(loop, fd: int, add, remove) -> None:
+    ready = loop.create_future()
+    add(fd, lambda: ready.done() or ready.set_result(None))
+    try:
+        await ready
+    finally:
+        remove(fd)
+
+
+class IntegersByKey:
+    """`await reader.get(key)`: the integer `sql` gives for an integer key, None when it gives none. `sql` takes
+    the array of keys as $1 and returns (key, value) rows (`SELECT id, n FROM t WHERE id = ANY($1::bigint[])`).
+    A connection opened before `generation()` last changed (the relay's threads closed theirs: a moved or restarted
+    database) is not used again."""
+
+    def __init__(self, sql: str, *, generation: Callable[[], int]):
+        self.sql = sql.encode()
+        self.current_generation = generation
+        self.conn: psycopg.AsyncConnection | None = None
+        self.generation = -1  # current_generation() when the connection was opened
+        self.waiting: dict[int, list[asyncio.Future]] = {}
+        self.running = False
+
+    async def get(self, key: int) -> int | None:
+        future = asyncio.get_running_loop().create_future()
+        self.waiting.setdefault(key, []).append(future)
+        if not self.running:
+            self.running = True
+            asyncio.ensure_future(self._run())
+        return await future
+
+    async def _run(self) -> None:
+        try:
+            while self.waiting:
+                batch, self.waiting = self.waiting, {}
+                try:
+                    found = await self._read(list(batch))
+                except DatabaseError as error:
+                    _settle(batch, {}, error)
+                else:
+                    _settle(batch, found, None)
+        finally:
+            self.running = False
+
+    async def _read(self, keys: list[int]) -> dict[int, int]:
+        param = ("{" + ",".join(str(int(key)) for key in keys) + "}").encode()
+        # An old connection that fails is replaced and the read tried once more: a restarted database costs no
+        # refused command.
+        for attempt in range(2):
+            fresh = self.conn is None or self.conn.closed or self.generation != self.current_generation()
+            try:
+                if fresh:
+                    await self.close()
+                    self.generation = self.current_generation()
+                    self.conn = await connect()
+                rows = await ask(self.conn.pgconn, self.sql, [param])
+                return {int(key): int(value) for key, value in rows}
+            except psycopg.Error as error:
+                await self.close()
+                if fresh or attempt:
+                    raise DatabaseError(f"reading on the event loop: {error}") from error
+        raise AssertionError("unreachable")
+
+    async def close(self) -> None:
+        conn, self.conn = self.conn, None
+        await close_quietly(conn)
+
+
+def _settle(batch: dict[int, list[asyncio.Future]], found: dict[int, int], error: BaseException | None) -> None:
+    for key, futures in batch.items():
+        for future in futures:
+            if future.done():  # its session went away meanwhile
+                continue
+            if error is not None:
+                future.set_exception(error)
+            else:
+                future.set_result(found.get(key))
