@@ -8,7 +8,7 @@ from accounts.models import Alias
 from accounts.services import aliases
 from hostingmail.api import serializers as s
 from hostingmail.api.idempotency import idempotent
-from hostingmail.api.views.common import ApiViewSet, object_id
+from hostingmail.api.views.common import ApiViewSet
 
 
 @extend_schema(tags=["aliases"])
@@ -22,11 +22,7 @@ class AliasViewSet(ApiViewSet):
 
     @extend_schema(parameters=[OpenApiParameter("domain", int), OpenApiParameter("customer", int)])
     def list(self, request):
-        qs = self.list_rows("domain")
-        if domain := request.query_params.get("domain"):
-            qs = qs.filter(domain_id=object_id(domain))
-        if customer := request.query_params.get("customer"):
-            qs = qs.filter(domain__customer_id=object_id(customer))
+        qs = self.of_domain_or_customer(self.list_rows("domain"))
         return self.page(qs)
 
     def retrieve(self, request, pk):

@@ -50,6 +50,15 @@ class ApiViewSet(InEnglish, viewsets.GenericViewSet):
     def visible_to(self, user):
         raise NotImplementedError
 
+    def of_domain_or_customer(self, qs):
+        """A list of objects that belong to a domain, narrowed to one domain (?domain=) or one customer
+        (?customer=); an id that cannot be one answers 404 as a missing object does."""
+        if domain := self.request.query_params.get("domain"):
+            qs = qs.filter(domain_id=object_id(domain))
+        if customer := self.request.query_params.get("customer"):
+            qs = qs.filter(domain__customer_id=object_id(customer))
+        return qs
+
     def list_rows(self, domain: str | None = None):
         """get_queryset() for a list page: a list names related objects by id, so the selector's joins go, except
         the domain a row's address is made of (`domain`: its path; "" for domains themselves), fetched without

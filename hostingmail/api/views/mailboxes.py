@@ -10,7 +10,7 @@ from accounts.models import Mailbox
 from accounts.services import mailboxes
 from hostingmail.api import serializers as s
 from hostingmail.api.idempotency import idempotent
-from hostingmail.api.views.common import ApiViewSet, object_id
+from hostingmail.api.views.common import ApiViewSet
 
 
 @extend_schema(tags=["mailboxes"])
@@ -28,11 +28,7 @@ class MailboxViewSet(ApiViewSet):
     @extend_schema(parameters=[OpenApiParameter("domain", int), OpenApiParameter("customer", int),
                                OpenApiParameter("q", str, description="Part of the address or display name.")])
     def list(self, request):
-        qs = self.list_rows("domain")
-        if domain := request.query_params.get("domain"):
-            qs = qs.filter(domain_id=object_id(domain))
-        if customer := request.query_params.get("customer"):
-            qs = qs.filter(domain__customer_id=object_id(customer))
+        qs = self.of_domain_or_customer(self.list_rows("domain"))
         if q := request.query_params.get("q", "").strip():
             qs = qs.filter(Q(local_part__icontains=q) | Q(display_name__icontains=q) | Q(domain__name__icontains=q))
         return self.page(qs)
