@@ -1,9 +1,9 @@
 """Processes as Linux shows them in /proc: a process's descendants, and the processes of this test run."""
 
 import os
+import select
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 # Set by tests/conftest.py for the whole run; every process the suite starts inherits it.
@@ -69,18 +69,17 @@ def marked(value: str) -> list[int]:
 
 
 def _leader_ended(pid: int, timeout: float) -> bool:
-    """Waits up to `timeout` seconds for the child `pid` to exit, without reaping it (WNOWAIT): while it is unreaped
-    its id cannot be given to another process, nor its process group's."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT | os.WNOHANG) is not None:
-                return True
-        except ChildProcessError:  # reaped elsewhere
-            return True
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.05)
+    """Waits up to `timeout` seconds for the child `pid` to exit, without reaping it: a pidfd turns readable when its
+    process exits, and while the process is unreaped its id cannot be given to another process, nor its process
+    group's."""
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:  # reaped elsewhere
+        return True
+    try:
+        return bool(select.select([fd], [], [], timeout)[0])
+    finally:
+        os.close(fd)
 
 
 def signal_group(pgid: int, signum: int) -> None:

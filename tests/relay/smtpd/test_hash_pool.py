@@ -111,17 +111,22 @@ def test_the_relay_processes_hash_on_every_core_in_all(monkeypatch, settings):
     assert threads.hash_workers_for(2) == 3
 
 
-def test_runrelay_gives_each_supervised_process_its_share_of_the_cores(monkeypatch, settings, relay_cert):
-    monkeypatch.setattr(threads, "cores", lambda: 4)
-    monkeypatch.setenv("RELAY_HASH_WORKERS", "")  # restored (removed) after the test
-    monkeypatch.delenv("RELAY_HASH_WORKERS")
+def _handed_to_two_processes(monkeypatch, relay_cert, name: str) -> str:
+    """The value of the environment variable `name` that `runrelay --processes 2` hands its supervised processes."""
+    monkeypatch.setenv(name, "")  # restored (removed) after the test
+    monkeypatch.delenv(name)
     seen = {}
     monkeypatch.setattr(runrelay.Command, "_supervise",
-                        lambda self, processes, options: seen.update(workers=runrelay.os.environ["RELAY_HASH_WORKERS"]))
+                        lambda self, processes, options: seen.update(value=runrelay.os.environ[name]))
     cert, key = relay_cert
     runrelay.Command().run_from_argv(["manage.py", "runrelay", "--processes", "2", "--submission", "127.0.0.1:0",
                                       "--smtps", "off", "--cert", str(cert), "--key", str(key)])
-    assert seen == {"workers": "2"}
+    return seen["value"]
+
+
+def test_runrelay_gives_each_supervised_process_its_share_of_the_cores(monkeypatch, settings, relay_cert):
+    monkeypatch.setattr(threads, "cores", lambda: 4)
+    assert _handed_to_two_processes(monkeypatch, relay_cert, "RELAY_HASH_WORKERS") == "2"
 
 
 def test_the_relay_processes_share_the_write_lanes_of_one(settings):
@@ -131,15 +136,7 @@ def test_the_relay_processes_share_the_write_lanes_of_one(settings):
 
 
 def test_runrelay_gives_each_supervised_process_its_share_of_the_write_lanes(monkeypatch, settings, relay_cert):
-    monkeypatch.setenv("RELAY_WRITE_LANES", "")  # restored (removed) after the test
-    monkeypatch.delenv("RELAY_WRITE_LANES")
-    seen = {}
-    monkeypatch.setattr(runrelay.Command, "_supervise",
-                        lambda self, processes, options: seen.update(lanes=runrelay.os.environ["RELAY_WRITE_LANES"]))
-    cert, key = relay_cert
-    runrelay.Command().run_from_argv(["manage.py", "runrelay", "--processes", "2", "--submission", "127.0.0.1:0",
-                                      "--smtps", "off", "--cert", str(cert), "--key", str(key)])
-    assert seen == {"lanes": "1"}
+    assert _handed_to_two_processes(monkeypatch, relay_cert, "RELAY_WRITE_LANES") == "1"
     lanes = {}
     for setting in (1, 0):  # 1: what such a process reads from its environment; 0: a process of its own
         settings.RELAY_WRITE_LANES = setting
