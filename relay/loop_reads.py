@@ -7,7 +7,7 @@ that one ends, so every answer was read after its session asked.
 """
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import psycopg
 from django.db import DatabaseError, connection
@@ -73,17 +73,43 @@ async def _ready(loop, fd: int, add, remove) -> None:
         remove(fd)
 
 
-class IntegersByKey:
-    """`await reader.get(key)`: the integer `sql` gives for an integer key, None when it gives none. `sql` takes
-    the array of keys as $1 and returns (key, value) rows (`SELECT id, n FROM t WHERE id = ANY($1::bigint[])`).
-    A connection opened before `generation()` last changed (the relay's threads closed theirs: a moved or restarted
-    database) is not used again."""
+class _Link:
+    """The reader's own connection: opened when first needed, replaced when lost (the read tried once more on a new
+    one: a restarted database costs no refused command), and not used again once `generation()` has moved on (the
+    relay's threads closed theirs: a moved or restarted database)."""
 
-    def __init__(self, sql: str, *, generation: Callable[[], int]):
-        self.sql = sql.encode()
+    def __init__(self, generation: Callable[[], int]):
         self.current_generation = generation
         self.conn: psycopg.AsyncConnection | None = None
         self.generation = -1  # current_generation() when the connection was opened
+
+    async def read(self, reading: Callable[[pq.abc.PGconn], Awaitable]):
+        for attempt in range(2):
+            fresh = self.conn is None or self.conn.closed or self.generation != self.current_generation()
+            try:
+                if fresh:
+                    await self.close()
+                    self.generation = self.current_generation()
+                    self.conn = await connect()
+                return await reading(self.conn.pgconn)
+            except psycopg.Error as error:
+                await self.close()
+                if fresh or attempt:
+                    raise DatabaseError(f"reading on the event loop: {error}") from error
+        raise AssertionError("unreachable")
+
+    async def close(self) -> None:
+        conn, self.conn = self.conn, None
+        await close_quietly(conn)
+
+
+class IntegersByKey:
+    """`await reader.get(key)`: the integer `sql` gives for an integer key, None when it gives none. `sql` takes
+    the array of keys as $1 and returns (key, value) rows (`SELECT id, n FROM t WHERE id = ANY($1::bigint[])`)."""
+
+    def __init__(self, sql: str, *, generation: Callable[[], int]):
+        self.sql = sql.encode()
+        self.link = _Link(generation)
         self.waiting: dict[int, list[asyncio.Future]] = {}
         self.running = False
 
@@ -108,28 +134,115 @@ class IntegersByKey:
         finally:
             self.running = False
 
+    @property
+    def conn(self) -> psycopg.AsyncConnection | None:
+        return self.link.conn
+
     async def _read(self, keys: list[int]) -> dict[int, int]:
         param = ("{" + ",".join(str(int(key)) for key in keys) + "}").encode()
-        # An old connection that fails is replaced and the read tried once more: a restarted database costs no
-        # refused command.
-        for attempt in range(2):
-            fresh = self.conn is None or self.conn.closed or self.generation != self.current_generation()
-            try:
-                if fresh:
-                    await self.close()
-                    self.generation = self.current_generation()
-                    self.conn = await connect()
-                rows = await ask(self.conn.pgconn, self.sql, [param])
-                return {int(key): int(value) for key, value in rows}
-            except psycopg.Error as error:
-                await self.close()
-                if fresh or attempt:
-                    raise DatabaseError(f"reading on the event loop: {error}") from error
-        raise AssertionError("unreachable")
+        rows = await self.link.read(lambda pgconn: ask(pgconn, self.sql, [param]))
+        return {int(key): int(value) for key, value in rows}
 
     async def close(self) -> None:
-        conn, self.conn = self.conn, None
-        await close_quietly(conn)
+        await self.link.close()
+
+
+class PreparedRows:
+    """`await reader.row(name, sql, params)`: the first row of `sql` (placeholders $1, $2, ...; parameters and
+    values as text), None when it gives none. Each statement is prepared once per connection under its name (the
+    relay's AUTH lookup took the server 0.35 ms to plan and 0.07 ms to run); rows asked while a read is under way go
+    together in the next one, in one pipeline: one round trip and one wake-up of the loop for all of them."""
+
+    def __init__(self, *, generation: Callable[[], int]):
+        self.link = _Link(generation)
+        self.waiting: list[tuple[bytes, bytes, list[bytes | None], asyncio.Future]] = []
+        self.running = False
+        self.prepared: set[bytes] = set()
+        self.prepared_on: pq.abc.PGconn | None = None
+
+    async def row(self, name: str, sql: str, params: list[bytes | None]) -> list[bytes | None] | None:
+        future = asyncio.get_running_loop().create_future()
+        self.waiting.append((name.encode(), sql.encode(), params, future))
+        if not self.running:
+            self.running = True
+            asyncio.ensure_future(self._run())
+        return await future
+
+    async def _run(self) -> None:
+        try:
+            while self.waiting:
+                batch, self.waiting = self.waiting, []
+                try:
+                    rows = await self.link.read(lambda pgconn: self._pipeline(pgconn, batch))
+                except DatabaseError as error:
+                    rows = [error] * len(batch)
+                for (*_, future), row in zip(batch, rows):
+                    if future.done():  # its session went away meanwhile
+                        continue
+                    if isinstance(row, BaseException):
+                        future.set_exception(row)
+                    else:
+                        future.set_result(row)
+        finally:
+            self.running = False
+
+    async def _pipeline(self, pgconn: pq.abc.PGconn, batch: list) -> list:
+        if pgconn is not self.prepared_on:  # a new connection knows no statement yet
+            self.prepared, self.prepared_on = set(), pgconn
+        sent = []  # in the order the results come back: a statement's name (prepared), else None (a row asked)
+        pgconn.enter_pipeline_mode()
+        try:
+            for name, sql, params, _ in batch:
+                if name not in self.prepared and name not in sent:
+                    pgconn.send_prepare(name, sql)
+                    sent.append(name)
+                pgconn.send_query_prepared(name, params)
+                sent.append(None)
+            pgconn.pipeline_sync()
+            loop = asyncio.get_running_loop()
+            while pgconn.flush():
+                await _ready(loop, pgconn.socket, loop.add_writer, loop.remove_writer)
+            error, rows = None, []
+            for name in sent:
+                result = await _statement_result(loop, pgconn)
+                if name is not None and result.status == pq.ExecStatus.COMMAND_OK:
+                    self.prepared.add(name)
+                elif name is None and result.status == pq.ExecStatus.TUPLES_OK:
+                    rows.append([result.get_value(0, column) for column in range(result.nfields)]
+                                if result.ntuples else None)
+                else:
+                    error = error or result.get_error_message() or "pipeline aborted"
+                    if name is None:
+                        rows.append(None)
+            while (result := await _result(loop, pgconn)) is None or result.status != pq.ExecStatus.PIPELINE_SYNC:
+                pass
+        finally:
+            if pgconn.pipeline_status:
+                try:
+                    pgconn.exit_pipeline_mode()
+                except psycopg.Error:  # a lost connection: the reader replaces it
+                    pass
+        if error is not None:
+            raise psycopg.DatabaseError(error)
+        return rows
+
+    async def close(self) -> None:
+        await self.link.close()
+
+
+async def _statement_result(loop, pgconn: pq.abc.PGconn) -> pq.abc.PGresult:
+    """The result of a pipeline's next statement (then the end of that statement's results, read past)."""
+    result = await _result(loop, pgconn)
+    await _result(loop, pgconn)
+    return result
+
+
+async def _result(loop, pgconn: pq.abc.PGconn) -> pq.abc.PGresult | None:
+    while True:
+        pgconn.consume_input()
+        if not pgconn.is_busy():
+            return pgconn.get_result()
+        await _ready(loop, pgconn.socket, loop.add_reader, loop.remove_reader)
 
 
 def _settle(batch: dict[int, list[asyncio.Future]], found: dict[int, int], error: BaseException | None) -> None:

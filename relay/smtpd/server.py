@@ -63,10 +63,15 @@ class RelayHandler(HookNames):
         # allows: with two relay processes each gathered half as many MAILs a read (bench/README.md, relay.py).
         self.generations = (loop_reads.IntegersByKey(auth.generations_sql(), generation=threads.close_generation)
                             if loop_reads.on_loop() else None)
+        # And so is the AUTH lookup, a prepared statement: a thread's wake-up and the loop's after it at every login,
+        # the thread's interpreter time, and the server's planning of the statement (bench/README.md, relay.py).
+        self.lookups = loop_reads.PreparedRows(generation=threads.close_generation) if loop_reads.on_loop() else None
 
     async def aclose(self) -> None:
         if self.generations is not None:
             await self.generations.close()
+        if self.lookups is not None:
+            await self.lookups.close()
 
     async def handle_EHLO(self, server, session, envelope, hostname, responses):
         session.host_name = hostname
@@ -154,7 +159,7 @@ class RelayHandler(HookNames):
         with self.auths_in_flight.watch(client) as address:
             while True:
                 finished = address.finished
-                candidate = await self.db.gather(auth.lookup_many, (username, server.client_ip))
+                candidate = await self._lookup(username, server.client_ip)
                 if candidate.locked:
                     return auth.LoginResult(locked=True)
                 # Failures under way count as much as recorded ones: at most the address's limit is ever hashed.
@@ -175,6 +180,13 @@ class RelayHandler(HookNames):
                                             lane=verified.principal.customer_id)
                     return auth.LoginResult(principal=verified.principal)
                 return await self.db.write(auth.failed, username=username, client_ip=server.client_ip)
+
+    async def _lookup(self, username: str, client_ip: str) -> auth.Candidate:
+        if self.lookups is None:
+            return await self.db.gather(auth.lookup_many, (username, client_ip))
+        candidate = await auth.lookup_on_loop(self.lookups, username, client_ip)
+        await fairloop.fair_share()  # as after a gathered read: the sessions it answers go on turn by turn
+        return candidate
 
     # --- the transaction -----------------------------------------------------------------------------------
 

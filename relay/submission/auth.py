@@ -185,6 +185,42 @@ def lookup_many(requests: list[tuple[str, str]], *, with_lockout: bool = True) -
             for (root, _, _), row, (_, client_ip) in zip(queries, _rows(queries), requests)]
 
 
+# The lookup's row as read on the event loop (relay.loop_reads.PreparedRows): text values, converted as the database
+# driver would convert each column of _candidate_of's row.
+_TEXT_TYPES = (bool, bool, int, int, int, str, str, str, bool, int, str, str, bool, str, int, str, bool, int, str, int,
+               int, bool, int)
+
+
+def _from_text(kind: type, value: bytes | None):
+    if value is None:
+        return None
+    if kind is bool:
+        return value == b"t"
+    return int(value) if kind is int else value.decode()
+
+
+def _as_text(value) -> bytes | None:
+    if value is None:
+        return None
+    return (value.isoformat() if isinstance(value, datetime) else str(value)).encode()
+
+
+@functools.cache
+def _numbered(sql: str) -> str:
+    """The lookup's SQL with PostgreSQL's own placeholders ($1, $2, ...) for a statement prepared through libpq."""
+    parts = sql.split("%s")
+    return parts[0] + "".join(f"${number}{part}" for number, part in enumerate(parts[1:], 1))
+
+
+async def lookup_on_loop(reader, username: str, client_ip: str) -> Candidate:
+    """lookup_many's answer for one AUTH, read on the event loop through `reader` (a relay.loop_reads.PreparedRows,
+    PostgreSQL), as a statement prepared once per connection: no database thread to wake, and no plan a login."""
+    root, sql, params = _query(username, client_ip, timezone.now())
+    row = await reader.row(f"relay_auth_lookup_{root}", _numbered(sql), [_as_text(value) for value in params])
+    return _candidate_of(root, tuple(_from_text(kind, value) for kind, value in zip(_TEXT_TYPES, row)), client_ip,
+                         with_lockout=True)
+
+
 # --- an open session: is its login still good? ------------------------------------------------------------------
 
 

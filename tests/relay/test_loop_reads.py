@@ -3,7 +3,7 @@
 import asyncio
 
 import pytest
-from django.db import connection
+from django.db import DatabaseError, connection
 
 from accounts.models import Customer
 from accounts.services.credentials import credential_create, credential_revoke
@@ -64,6 +64,79 @@ def test_a_lost_connection_costs_no_error_and_an_old_one_is_not_used_after_the_t
         db.close_connections()
         assert loop.run_until_complete(reader.get(customer)) == first
         assert reader.conn.info.backend_pid != before
+    finally:
+        loop.run_until_complete(reader.close())
+        loop.close()
+        db.shutdown()
+
+
+def count_statements(monkeypatch) -> dict[str, int]:
+    """How many statements were prepared and how many pipelines sent, by every PreparedRows."""
+    counts = {"prepared": 0, "pipelines": 0}
+    pipeline = loop_reads.PreparedRows._pipeline
+
+    async def counted(self, pgconn, batch):
+        counts["pipelines"] += 1
+        before = len(self.prepared) if pgconn is self.prepared_on else 0
+        try:
+            return await pipeline(self, pgconn, batch)
+        finally:
+            counts["prepared"] += len(self.prepared) - before
+
+    monkeypatch.setattr(loop_reads.PreparedRows, "_pipeline", counted)
+    return counts
+
+
+SQUARE = "SELECT $1::int * $1::int, $2::text WHERE $1::int >= 0"
+
+
+@on_a_thread_of_its_own
+def test_rows_asked_together_share_a_pipeline_and_a_statement_is_prepared_once_per_connection(cast, monkeypatch):
+    counts = count_statements(monkeypatch)
+    reader = loop_reads.PreparedRows(generation=threads.close_generation)
+
+    async def together():
+        first = await asyncio.gather(*(reader.row("square", SQUARE, [str(n).encode(), b"x"]) for n in (-1, 2, 3)),
+                                     reader.row("other", "SELECT $1::text", [None]))
+        return first, await reader.row("square", SQUARE, [b"4", b"y"])
+
+    assert run(reader, together) == ([None, [b"4", b"x"], [b"9", b"x"], [None]], [b"16", b"y"])
+    # The four asked together share one pipeline (or two: one read under way, the others in the next), the last its own.
+    assert counts["prepared"] == 2 and counts["pipelines"] <= 3
+
+
+@on_a_thread_of_its_own
+def test_a_failed_statement_fails_the_rows_of_its_pipeline_and_the_next_read_is_answered(cast):
+    reader = loop_reads.PreparedRows(generation=threads.close_generation)
+
+    async def failing_then_not():
+        bad = reader.row("square", SQUARE, [b"not a number", b"x"])
+        good = reader.row("square", SQUARE, [b"2", b"x"])
+        results = await asyncio.gather(bad, good, return_exceptions=True)
+        assert [type(result) for result in results] == [DatabaseError, DatabaseError]
+        with pytest.raises(DatabaseError):
+            await reader.row("broken", "SELECT FROM nowhere_at_all", [])
+        return await reader.row("square", SQUARE, [b"5", b"z"])
+
+    assert run(reader, failing_then_not) == [b"25", b"z"]
+
+
+@on_a_thread_of_its_own
+def test_prepared_rows_prepare_again_on_a_new_connection(cast, monkeypatch):
+    counts = count_statements(monkeypatch)
+    reader = loop_reads.PreparedRows(generation=threads.close_generation)
+    loop = asyncio.new_event_loop()
+    db = threads.DbRunner(2)
+    try:
+        assert loop.run_until_complete(reader.row("square", SQUARE, [b"2", b"a"])) == [b"4", b"a"]
+        with connection.cursor() as cursor:  # the server drops it (a restart, an administrator)
+            cursor.execute("SELECT pg_terminate_backend(%s)", [reader.link.conn.info.backend_pid])
+        assert loop.run_until_complete(reader.row("square", SQUARE, [b"3", b"b"])) == [b"9", b"b"]
+        db.close_connections()  # and one opened before the threads closed theirs is not used again
+        before = reader.link.conn.info.backend_pid
+        assert loop.run_until_complete(reader.row("square", SQUARE, [b"4", b"c"])) == [b"16", b"c"]
+        assert reader.link.conn.info.backend_pid != before
+        assert counts["prepared"] == 3
     finally:
         loop.run_until_complete(reader.close())
         loop.close()

@@ -89,19 +89,23 @@ def test_database_and_hashing_work_never_runs_on_the_event_loop(relay, cast, log
         return wrapper
 
     monkeypatch.setattr(auth, "lookup_many", watched(auth.lookup_many))
+    monkeypatch.setattr(auth, "lookup_on_loop", watched(auth.lookup_on_loop))
     monkeypatch.setattr(auth.hashing, "check_hash", watched(auth.hashing.check_hash))
     monkeypatch.setattr(auth, "generations_many", watched(auth.generations_many))
     monkeypatch.setattr(server, "accept_messages", watched(server.accept_messages))
     VerifiedLogin.objects.all().delete()  # forget earlier verifications: this login must hash
     with submission_client(relay.submission, auth=login) as client:
         assert send(client, sender=login[0], recipients=["bob@example.org"], data=message(sender=login[0]))[-1][0] == 250
-    # On PostgreSQL the login generations at MAIL are read through the async driver instead, without blocking the
-    # loop (relay.loop_reads; tests/relay/submission/test_revocation.py).
-    blocking_reads = ["lookup_many", "check_hash", "accept_messages"]
-    if connection.vendor != "postgresql":
-        blocking_reads.insert(2, "generations_many")
+    # On PostgreSQL the AUTH lookup and the login generations at MAIL are read through libpq instead, without blocking
+    # the loop (relay.loop_reads; tests/relay/submission/test_revocation.py, test_auth.py).
+    if connection.vendor == "postgresql":
+        assert seen[0] == ("lookup_on_loop", "event loop"), seen
+        seen.pop(0)
+        blocking_reads = ["check_hash", "accept_messages"]
+    else:
+        blocking_reads = ["lookup_many", "check_hash", "generations_many", "accept_messages"]
     assert [name for name, _ in seen] == blocking_reads
-    assert seen[1][1].startswith("relay-hash"), seen
+    assert dict(seen)["check_hash"].startswith("relay-hash"), seen
     assert all(thread.startswith("relay-db") for name, thread in seen if name != "check_hash"), seen
 
 

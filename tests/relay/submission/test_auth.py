@@ -1,17 +1,19 @@
 """SMTP AUTH: every refusal is the same 535 5.7.8, nothing is cached, the database decides at each connection."""
 
+import asyncio
 import base64
 import smtplib
 from datetime import timedelta
 
 import pytest
-from django.db import OperationalError
+from django.db import OperationalError, connection
 from django.utils import timezone
 
 from accounts.models import SmtpCredential
 from accounts.services.credentials import credential_create, credential_revoke
 from accounts.services.mailboxes import mailbox_create, mailbox_set_password
 from accounts.services.suspension import restore, suspend
+from relay import loop_reads
 from relay.submission import auth
 from tests.support import logins
 from tests.support.factories import PASSWORD, make_tenant
@@ -216,7 +218,11 @@ def test_database_down_at_auth_answers_454(relay, cast, monkeypatch):
     def unavailable(requests):
         raise OperationalError("connection refused")
 
+    async def unavailable_on_the_loop(self, name, sql, params):
+        raise OperationalError("connection refused")
+
     monkeypatch.setattr(auth, "lookup_many", unavailable)
+    monkeypatch.setattr(loop_reads.PreparedRows, "row", unavailable_on_the_loop)  # PostgreSQL's read on the loop
     with submission_client(relay.submission) as client:
         code, text = auth_plain(client, "info@alpha.test", PASSWORD)
     assert (code, text[:5]) == (454, b"4.7.0")
@@ -279,3 +285,39 @@ def test_many_lookups_in_one_go_answer_each_in_its_place(cast):
     assert results[4] == results[5] == auth.Candidate(kind="credential")
     assert results[6].principal == results[0].principal  # any case, one account
     assert results[7].stored_hash and results[7].principal is None  # suspended customer: hashed, never usable
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the lookup on the event loop is PostgreSQL's")
+def test_the_lookup_on_the_event_loop_answers_as_the_one_on_a_thread(cast):
+    from relay.models import AuthFailure, AuthLockout, VerifiedLogin
+    from relay.smtpd import threads
+
+    new = credential_create(actor=None, domain=cast.a.domain, mailbox=cast.a.mailbox, allowed_networks="192.0.2.0/24")
+    used = credential_create(actor=None, domain=cast.a.domain, mailbox=cast.a.mailbox)
+    SmtpCredential.objects.filter(pk=used.credential.pk).update(last_used_at=timezone.now(), last_used_ip="192.0.2.1")
+    revoked = credential_create(actor=None, domain=cast.a.domain)
+    credential_revoke(actor=None, credential=revoked.credential)
+    VerifiedLogin.objects.create(mailbox=cast.a.mailbox, mac="a remembered login", verified_at=timezone.now())
+    AuthLockout.objects.create(kind="address", value="192.0.2.66", locked_until=timezone.now() + timedelta(minutes=5))
+    AuthFailure.objects.create(client_ip="192.0.2.7", username="info@alpha.test")
+    suspend(actor=cast.support, obj=cast.b.customer, reason="unpaid invoices")
+    requests = [
+        ("info@alpha.test", "192.0.2.1"), (new.credential.username, "192.0.2.1"), (new.credential.username, "198.51.100.1"),
+        (used.credential.username, "192.0.2.1"), (used.credential.username, "192.0.2.2"),
+        (revoked.credential.username, "192.0.2.1"), ("nobody@alpha.test", "192.0.2.1"), ("info@alpha.test", "192.0.2.66"),
+        ("info@alpha.test", "192.0.2.7"), ("", "192.0.2.1"), ("x" * 400, ""), ("INFO@Alpha.Test", "192.0.2.1"),
+        (cast.b.mailbox.address, "192.0.2.1"), ("o'brien@alpha.test", "192.0.2.1"),
+    ]
+    reader = loop_reads.PreparedRows(generation=threads.close_generation)
+
+    async def on_the_loop():
+        try:
+            return await asyncio.gather(*(auth.lookup_on_loop(reader, *request) for request in requests))
+        finally:
+            await reader.close()
+
+    from_the_loop = asyncio.run(on_the_loop())
+    assert from_the_loop == auth.lookup_many(requests)
+    assert from_the_loop[0].remembered == "a remembered login" and from_the_loop[3].used_here_lately
+    assert from_the_loop[7].locked and from_the_loop[8].address_failures == 1
+    assert from_the_loop[1].principal is not None and from_the_loop[2].principal is None
