@@ -50,9 +50,14 @@ class QueuedMessage(models.Model):
     # Indexed by Meta.indexes' (customer, -created_at), which serves every lookup by customer alone too.
     customer = models.ForeignKey(Customer, null=True, blank=True, on_delete=models.SET_NULL, related_name="messages",
                                  db_index=False)
-    domain = models.ForeignKey(Domain, null=True, blank=True, on_delete=models.SET_NULL, related_name="messages")
-    credential = models.ForeignKey(SmtpCredential, null=True, blank=True, on_delete=models.SET_NULL, related_name="messages")
-    mailbox = models.ForeignKey(Mailbox, null=True, blank=True, on_delete=models.SET_NULL, related_name="messages")
+    # Indexed where set (Meta.indexes): an inbound message has no credential, mailbox or (unless forwarded) domain,
+    # and a mailbox's own login no credential.
+    domain = models.ForeignKey(Domain, null=True, blank=True, on_delete=models.SET_NULL, related_name="messages",
+                               db_index=False)
+    credential = models.ForeignKey(SmtpCredential, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="messages", db_index=False)
+    mailbox = models.ForeignKey(Mailbox, null=True, blank=True, on_delete=models.SET_NULL, related_name="messages",
+                                db_index=False)
     # Empty string is the null sender (bounces); a message from it is never bounced.
     mail_from = models.CharField(max_length=320, blank=True)
     header_from = models.CharField(max_length=320, blank=True)
@@ -94,7 +99,8 @@ class QueuedMessage(models.Model):
                    # The message log's sender search is a case-insensitive substring match.
                    TrigramIndex(Upper("mail_from"), name="msg_mail_from_trgm"),
                    TrigramIndex(Upper("header_from"), name="msg_header_from_trgm"),
-                   *_where_set("bounce_of", name="msg_bounce_of_set")]
+                   *_where_set("domain", name="msg_domain_set"), *_where_set("credential", name="msg_credential_set"),
+                   *_where_set("mailbox", name="msg_mailbox_set"), *_where_set("bounce_of", name="msg_bounce_of_set")]
         constraints = [models.UniqueConstraint(fields=["queue_id"], name="msg_queue_id_unique")]
 
     def __str__(self):

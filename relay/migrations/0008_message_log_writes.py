@@ -6,7 +6,9 @@ wrote 18 btree entries; 8 of them served no query: the queue id's and the recipi
 LIKE 'x%' (PostgreSQL makes one beside a unique or indexed CharField), the address's own (it is searched by
 substring only, through its trigram index), the customer's (the (customer, -created_at) index serves a lookup by
 customer alone), and a NULL entry for each message that is no bounce and each recipient without a mailbox or a
-forwarder, which the indexes of those keys now leave out. A message's bytes are compressed with lz4 instead of pglz.
+forwarder, which the indexes of those keys now leave out; so do the indexes of a message's credential, mailbox and
+domain (an inbound message has none of them unless forwarded, a mailbox's own login no credential). A message's
+bytes are compressed with lz4 instead of pglz.
 
 On PostgreSQL the indexes are dropped and created by name, and the queue id's unique constraint renamed: Django's
 own steps for these field changes drop and re-add each foreign key, which checks every row of the message log
@@ -28,6 +30,9 @@ def _unindexed_key(model_name: str, name: str, to: str, related_name: str) -> mi
 _TABLE_CHANGES = [
     _unindexed_key('queuedmessage', 'bounce_of', 'relay.queuedmessage', 'bounces'),
     _unindexed_key('queuedmessage', 'customer', 'accounts.customer', 'messages'),
+    _unindexed_key('queuedmessage', 'credential', 'accounts.smtpcredential', 'messages'),
+    _unindexed_key('queuedmessage', 'domain', 'accounts.domain', 'messages'),
+    _unindexed_key('queuedmessage', 'mailbox', 'accounts.mailbox', 'messages'),
     migrations.AlterField(
         model_name='queuedmessage',
         name='queue_id',
@@ -48,7 +53,8 @@ _TABLE_CHANGES = [
 ]
 
 # (model, field) whose single-column indexes go: on PostgreSQL a CharField's LIKE index as well.
-_UNINDEXED = [("queuedmessage", "bounce_of"), ("queuedmessage", "customer"), ("queuedmessage", "queue_id"),
+_UNINDEXED = [("queuedmessage", "bounce_of"), ("queuedmessage", "customer"), ("queuedmessage", "credential"),
+              ("queuedmessage", "domain"), ("queuedmessage", "mailbox"), ("queuedmessage", "queue_id"),
               ("recipient", "address"), ("recipient", "forward_domain"), ("recipient", "forward_mailbox"),
               ("recipient", "mailbox")]
 _LIKE_INDEXED = {("queuedmessage", "queue_id"), ("recipient", "address")}
@@ -141,6 +147,9 @@ class Migration(migrations.Migration):
                 migrations.RunPython(_postgresql_indexes, _postgresql_indexes_back),
             ],
         ),
+        _where_set('queuedmessage', 'domain', 'msg_domain_set'),
+        _where_set('queuedmessage', 'credential', 'msg_credential_set'),
+        _where_set('queuedmessage', 'mailbox', 'msg_mailbox_set'),
         _where_set('queuedmessage', 'bounce_of', 'msg_bounce_of_set'),
         _where_set('recipient', 'mailbox', 'rcpt_mailbox_set'),
         _where_set('recipient', 'forward_domain', 'rcpt_forward_domain_set'),

@@ -54,8 +54,10 @@ def index_definitions(model) -> dict[str, str]:
         return dict(cursor.fetchall())
 
 
-# Foreign keys set on few rows: most messages are no bounce; an outbound recipient has no mailbox and no forwarder.
-MOSTLY_UNSET = [(QueuedMessage, "bounce_of_id"), (Recipient, "mailbox_id"), (Recipient, "forward_domain_id"),
+# Foreign keys unset on many rows: most messages are no bounce; an inbound message has no credential, mailbox or
+# (unless forwarded) domain; an outbound recipient has no mailbox and no forwarder.
+MOSTLY_UNSET = [(QueuedMessage, "bounce_of_id"), (QueuedMessage, "credential_id"), (QueuedMessage, "mailbox_id"),
+                (QueuedMessage, "domain_id"), (Recipient, "mailbox_id"), (Recipient, "forward_domain_id"),
                 (Recipient, "forward_mailbox_id")]
 
 
