@@ -11,6 +11,14 @@ from accounts.indexes import TrigramIndex
 from accounts.models import Customer, Domain, Mailbox, SmtpCredential, User
 
 
+def _where_set(field: str, *, name: str) -> list[models.Index]:
+    """An index of a foreign key over the rows where it is set. Most messages are no bounce, and an outbound
+    recipient has no mailbox and no forwarder: a full index took an entry for each of those rows at every insert
+    and no lookup ever reads them (an equality on the key implies it is set, which PostgreSQL and SQLite both
+    see, so the on_delete lookups and the filters by mailbox still use it)."""
+    return [models.Index(fields=[field], condition=models.Q(**{f"{field}__isnull": False}), name=name)]
+
+
 def new_queue_id():
     return secrets.token_hex(6).upper()
 
@@ -31,16 +39,25 @@ class QueuedMessage(models.Model):
         OUTBOUND = "outbound", _("Outbound")
         INBOUND = "inbound", _("Inbound")
 
-    queue_id = models.CharField(max_length=20, unique=True, default=new_queue_id)
+    # Unique through Meta.constraints: a unique=True CharField also gets a second index for LIKE 'x%' on
+    # PostgreSQL, which no query of a queue id uses and every insert wrote.
+    queue_id = models.CharField(max_length=20, default=new_queue_id)
     # Outbound: submitted by a customer's client on 587/465. Inbound: received by the MX for hosted mailboxes.
     direction = models.CharField(max_length=8, choices=Direction.choices, default=Direction.OUTBOUND)
     # Inbound: the sender passed SPF or aligned DKIM, so a failure after acceptance may be reported to it (a DSN
     # to an unauthenticated sender would be backscatter).
     sender_authenticated = models.BooleanField(default=False)
-    customer = models.ForeignKey(Customer, null=True, blank=True, on_delete=models.SET_NULL, related_name="messages")
-    domain = models.ForeignKey(Domain, null=True, blank=True, on_delete=models.SET_NULL, related_name="messages")
-    credential = models.ForeignKey(SmtpCredential, null=True, blank=True, on_delete=models.SET_NULL, related_name="messages")
-    mailbox = models.ForeignKey(Mailbox, null=True, blank=True, on_delete=models.SET_NULL, related_name="messages")
+    # Indexed by Meta.indexes' (customer, -created_at), which serves every lookup by customer alone too.
+    customer = models.ForeignKey(Customer, null=True, blank=True, on_delete=models.SET_NULL, related_name="messages",
+                                 db_index=False)
+    # Indexed where set (Meta.indexes): an inbound message has no credential, mailbox or (unless forwarded) domain,
+    # and a mailbox's own login no credential.
+    domain = models.ForeignKey(Domain, null=True, blank=True, on_delete=models.SET_NULL, related_name="messages",
+                               db_index=False)
+    credential = models.ForeignKey(SmtpCredential, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="messages", db_index=False)
+    mailbox = models.ForeignKey(Mailbox, null=True, blank=True, on_delete=models.SET_NULL, related_name="messages",
+                                db_index=False)
     # Empty string is the null sender (bounces); a message from it is never bounced.
     mail_from = models.CharField(max_length=320, blank=True)
     header_from = models.CharField(max_length=320, blank=True)
@@ -53,7 +70,8 @@ class QueuedMessage(models.Model):
     # delivery changes costs PostgreSQL a new entry in each of the table's indexes on each change.
     state = models.CharField(max_length=10, choices=State.choices, default=State.QUEUED)
     is_bounce = models.BooleanField(default=False)
-    bounce_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="bounces")
+    bounce_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="bounces",
+                                  db_index=False)  # indexed where set: see Meta.indexes
     client_ip = models.GenericIPAddressField(null=True, blank=True)
     attempts = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(default=timezone.now)
@@ -80,7 +98,10 @@ class QueuedMessage(models.Model):
         indexes = [models.Index(fields=["state", "next_attempt_at"]), models.Index(fields=["customer", "-created_at"]),
                    # The message log's sender search is a case-insensitive substring match.
                    TrigramIndex(Upper("mail_from"), name="msg_mail_from_trgm"),
-                   TrigramIndex(Upper("header_from"), name="msg_header_from_trgm")]
+                   TrigramIndex(Upper("header_from"), name="msg_header_from_trgm"),
+                   *_where_set("domain", name="msg_domain_set"), *_where_set("credential", name="msg_credential_set"),
+                   *_where_set("mailbox", name="msg_mailbox_set"), *_where_set("bounce_of", name="msg_bounce_of_set")]
+        constraints = [models.UniqueConstraint(fields=["queue_id"], name="msg_queue_id_unique")]
 
     def __str__(self):
         return self.queue_id
@@ -100,13 +121,18 @@ class Recipient(models.Model):
         CANCELLED = "cancelled", _("Cancelled")
 
     message = models.ForeignKey(QueuedMessage, on_delete=models.CASCADE, related_name="recipients")
-    address = models.CharField(max_length=320, db_index=True)
+    # Searched by substring only (the trigram index below); a btree on it (two on PostgreSQL, one for LIKE 'x%')
+    # served no query and cost two entries a recipient.
+    address = models.CharField(max_length=320)
     # Set for local delivery (a hosted mailbox, over LMTP to Dovecot); empty for a remote address.
-    mailbox = models.ForeignKey(Mailbox, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    mailbox = models.ForeignKey(Mailbox, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+                                db_index=False)
     # An inbound message's external recipient: the hosted domain whose alias, catch-all or mailbox forwards to it
     # (the copy's SRS address and ARC seal), and the mailbox for a mailbox's forward copy (whose limits count it).
-    forward_domain = models.ForeignKey(Domain, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    forward_mailbox = models.ForeignKey(Mailbox, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    forward_domain = models.ForeignKey(Domain, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+                                       db_index=False)
+    forward_mailbox = models.ForeignKey(Mailbox, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+                                        db_index=False)
     state = models.CharField(max_length=10, choices=State.choices, default=State.QUEUED)
     last_code = models.PositiveSmallIntegerField(null=True, blank=True)
     last_status = models.CharField(max_length=12, blank=True)  # enhanced status, e.g. 5.1.1
@@ -117,7 +143,10 @@ class Recipient(models.Model):
     class Meta:
         ordering = ["id"]
         # The message log's recipient search is a case-insensitive substring match.
-        indexes = [TrigramIndex(Upper("address"), name="rcpt_address_trgm")]
+        indexes = [TrigramIndex(Upper("address"), name="rcpt_address_trgm"),
+                   *_where_set("mailbox", name="rcpt_mailbox_set"),
+                   *_where_set("forward_domain", name="rcpt_forward_domain_set"),
+                   *_where_set("forward_mailbox", name="rcpt_forward_mailbox_set")]
 
     def __str__(self):
         return self.address
