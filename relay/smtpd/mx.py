@@ -56,6 +56,7 @@ class MxHandler(HookNames):
         self.db = db
         self.routes = rules.RouteCache(settings.MX_RECIPIENT_CACHE_SECONDS)
         self.generations = GenerationReader(db)
+        self.looking_up: dict[tuple, asyncio.Future] = {}  # recipients being looked up (_look_up)
 
     async def aclose(self) -> None:
         await self.generations.close()
@@ -92,8 +93,7 @@ class MxHandler(HookNames):
                 self.routes.follow(envelope.route_generation)
             accepted = self.routes.get(address, size)
             if accepted is None:
-                # Batched with the other sessions' RCPTs waiting at the same moment (as AUTH lookups are).
-                accepted = await self.db.gather(rules.check_recipients, (address, size))
+                accepted = await self._look_up(address, size, envelope.route_generation)
                 self.routes.put(accepted, envelope.route_generation)
             if accepted.greylisting:
                 sender = "" if envelope.mail_from == NULL_SENDER else envelope.mail_from
@@ -107,6 +107,24 @@ class MxHandler(HookNames):
         envelope.rcpt_options.extend(rcpt_options)
         envelope.accepted.append(accepted)
         return "250 2.1.5 Recipient OK"
+
+    async def _look_up(self, address: str, size: int | None, generation: int):
+        """The recipient's route, batched with the other sessions' RCPTs waiting at the same moment (as AUTH lookups
+        are). Sessions asking for the same address while it is looked up (a burst of one sender's messages after a
+        start or a change of routes: 20 sessions, 60 lookups for 3 addresses) share the lookup, but only one begun
+        under the same route generation: one begun before a change may have read the routes before it."""
+        key = (address, size, generation)
+        pending = self.looking_up.get(key)
+        if pending is None:
+            pending = self.looking_up[key] = asyncio.ensure_future(
+                self.db.gather(rules.check_recipients, (address, size)))
+            pending.add_done_callback(lambda done: self._looked_up(key, done))
+        return await asyncio.shield(pending)
+
+    def _looked_up(self, key: tuple, done: asyncio.Future) -> None:
+        if self.looking_up.get(key) is done:
+            del self.looking_up[key]
+        _retrieved(done)  # every session that asked may have gone
 
     async def _check_dnsbl(self, server, session) -> None:
         # Once per session, at its first RCPT (relay.inbound.dnsbl says why there); DNS off the loop.
