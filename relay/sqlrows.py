@@ -80,11 +80,13 @@ def _unprepared_cursor_class(numbered: bool):
     return UnpreparedCursor
 
 
+@lru_cache(maxsize=256)
 def _numbered(sql: str) -> str:
     """The statement with its %s placeholders (its only %) numbered $1, $2, ... for PostgreSQL itself. psycopg's
     own translation parses the text with a regular expression a placeholder, and remembers the result only for
     statements of up to 50 parameters: for a batch of messages stored in one statement (a few hundred
-    parameters) it was a fifth of a write lane's interpreter time."""
+    parameters) it was a fifth of a write lane's interpreter time. Remembered: batches of the same shape (as many
+    messages, as many recipients) have the same text."""
     pieces = sql.split("%s")
     return "".join(f"{piece}${n}" for n, piece in enumerate(pieces[:-1], 1)) + pieces[-1]
 

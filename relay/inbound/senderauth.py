@@ -24,6 +24,7 @@ import dns.rdatatype
 import dns.resolver
 import spf
 from authheaders import check_dmarc
+from dkim import rfc822_parse
 from authres import AuthenticationResultsHeader, DKIMAuthenticationResult, SPFAuthenticationResult
 from django.conf import settings
 
@@ -114,7 +115,7 @@ class MxResolver(dns.resolver.Resolver):
         # DKIM key and DMARC policy are asked for again with each of its messages.
         self.cache = dns.resolver.LRUCache(8192)
         # What was reached from those answers (_remembered): {table: {key: (expiry, value)}}.
-        self.remembered: dict[str, dict] = {"spf": {}, "dmarc": {}}
+        self.remembered: dict[str, dict] = {"spf": {}, "dmarc": {}, "results": {}}
         self.lock = threading.Lock()
 
     def resolve(self, qname, rdtype=dns.rdatatype.A, rdclass=dns.rdataclass.IN, tcp=False, source=None,
@@ -166,18 +167,24 @@ def _remembered(resolver: MxResolver, table: str, key, compute):
     """compute()'s value, kept in the resolver's `table` until the first of the DNS answers it was reached with
     expires: while they are kept, computing it again from the same answers can only reach it again. A value
     that used a failed or negative answer, or a lookup not at hand (verify_at_hand), is not kept."""
+    lookups = _lookups
     kept = resolver.remembered[table].get(key)
     if kept is not None and kept[0] > time.time():
+        lookups.expires = min(lookups.expires, kept[0])  # a value computed from this one lasts no longer
         return kept[1]
-    lookups = _lookups
+    outer = lookups.expires, lookups.lasting
     lookups.expires, lookups.lasting = math.inf, True
-    value = compute()
-    if lookups.lasting and not lookups.missed and lookups.expires < math.inf:
+    try:
+        value = compute()
+        expires, lasting = lookups.expires, lookups.lasting
+    finally:
+        lookups.expires, lookups.lasting = min(outer[0], lookups.expires), outer[1] and lookups.lasting
+    if lasting and not lookups.missed and expires < math.inf:
         with resolver.lock:
             entries = resolver.remembered[table]
             if len(entries) >= REMEMBERED:
                 entries.pop(next(iter(entries)))
-            entries[key] = (lookups.expires, value)
+            entries[key] = (expires, value)
     return value
 
 
@@ -214,8 +221,11 @@ def receiver_record(host: str, dnsfunc=authheaders.dmarc_lookup.dns_query):
 authheaders.receiver_record = receiver_record
 
 
+_DKIM_SIGNATURE = re.compile(rb"^dkim-signature[ \t]*:", re.I | re.M)
+
+
 def _dkim(content: bytes, head: bytes) -> list[DKIMAuthenticationResult]:
-    count = len(re.findall(rb"^dkim-signature[ \t]*:", head, re.I | re.M))
+    count = len(_DKIM_SIGNATURE.findall(head))
     results = []
     for index in range(count):
         verifier = dkim.DKIM(content)
@@ -236,10 +246,18 @@ def _dkim(content: bytes, head: bytes) -> list[DKIMAuthenticationResult]:
     return results
 
 
+_FROM = re.compile(r"^from[ \t]*:(.*(?:\r\n[ \t].*)*)", re.I | re.M)
+
+
 def _from_domain(head: bytes) -> str:
     headers = head.decode("utf-8", "replace")
-    values = re.findall(r"^from[ \t]*:(.*(?:\r\n[ \t].*)*)", headers, re.I | re.M)
-    addresses = [a for _, a in getaddresses([v.replace("\r\n", "") for v in values]) if "@" in a]
+    return _domain_of(tuple(_FROM.findall(headers)))
+
+
+@functools.lru_cache(maxsize=4096)
+def _domain_of(from_values: tuple[str, ...]) -> str:
+    # The email package's address parser costs more than the rest of the sender checks of a known sender.
+    addresses = [a for _, a in getaddresses([v.replace("\r\n", "") for v in from_values]) if "@" in a]
     return addresses[0].rpartition("@")[2].lower() if len(addresses) == 1 else ""
 
 
@@ -254,16 +272,29 @@ def verify(content: bytes, *, client_ip: str, helo: str, mail_from: str) -> Verd
         # RFC 7208 2.4: with a null sender, the HELO identity is the one checked.
         mail_result, reason = helo_result, ""
     spf_identity = mail_from or f"postmaster@{helo}"
-    spf_result = SPFAuthenticationResult(result=mail_result, smtp_mailfrom=spf_identity,
-                                         reason=reason or None)
     head = header_block(content)
     dkim_results = _dkim(content, head)
     verdict = Verdict(spf=mail_result, helo_spf=helo_result,
                       dkim=[(r.result, r.header_d or "") for r in dkim_results], from_domain=_from_domain(head))
+    # The rest reads nothing else of the message: the same From fields with the same SPF and DKIM results reach the
+    # same DMARC verdict and header while the DMARC policy's answer is kept (a sender's next messages).
+    from_fields = tuple(value for name, value in rfc822_parse(head)[0] if name.lower() == b"from")
+    key = (settings.MX_AUTHSERV_ID, from_fields, verdict.from_domain, mail_result, reason, spf_identity,
+           helo if helo_is_name else None, helo_result,
+           tuple((r.result, r.header_d, r.header_i) for r in dkim_results))
+    verdict.dmarc, verdict.policy, verdict.header = _remembered(resolver, "results", key, lambda: _dmarc_and_header(
+        head, verdict.from_domain, mail_result, reason, spf_identity, helo if helo_is_name else None, helo_result,
+        dkim_results))
+    return verdict
+
+
+def _dmarc_and_header(head: bytes, from_domain: str, mail_result: str, reason: str, spf_identity: str,
+                      helo: str | None, helo_result: str, dkim_results: list) -> tuple[str, str, str]:
+    """(DMARC result, its policy, our Authentication-Results field)."""
     aligned = [r for r in dkim_results if r.result == "pass"]
     best_dkim = aligned[0] if aligned else (dkim_results[0] if dkim_results else None)
-    if verdict.from_domain:
-        org = get_org_domain(verdict.from_domain)
+    if from_domain:
+        org = get_org_domain(from_domain)
         aligned = [r for r in aligned if r.header_d and get_org_domain(r.header_d) == org]
         best_dkim = aligned[0] if aligned else best_dkim
     try:
@@ -272,18 +303,18 @@ def verify(content: bytes, *, client_ip: str, helo: str, mail_from: str) -> Verd
         dmarc_result = check_dmarc(head, spf_result=SPFAuthenticationResult(result=mail_result,
                                                                               smtp_mailfrom=spf_identity),
                                    dkim_result=best_dkim)
-        verdict.dmarc, verdict.policy = dmarc_result.result or "none", (dmarc_result.policy or "").lower()
+        dmarc, policy = dmarc_result.result or "none", (dmarc_result.policy or "").lower()
     except Exception:  # noqa: BLE001 -- a DNS failure for the policy: no verdict, deliver unmarked
-        dmarc_result, verdict.dmarc = None, "temperror"
-    results = [spf_result]
-    if helo_is_name:
+        _lookups.lasting = False
+        dmarc_result, dmarc, policy = None, "temperror", ""
+    results = [SPFAuthenticationResult(result=mail_result, smtp_mailfrom=spf_identity, reason=reason or None)]
+    if helo is not None:
         results.append(SPFAuthenticationResult(result=helo_result, smtp_helo=helo))
     results += dkim_results or [DKIMAuthenticationResult(result="none")]
     if dmarc_result is not None:
         results.append(dmarc_result)
     header = str(AuthenticationResultsHeader(authserv_id=settings.MX_AUTHSERV_ID, results=results))
-    verdict.header = _folded(header) + "\r\n"
-    return verdict
+    return dmarc, policy, _folded(header) + "\r\n"
 
 
 def verify_at_hand(content: bytes, *, client_ip: str, helo: str, mail_from: str) -> Verdict | None:
