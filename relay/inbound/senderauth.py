@@ -334,11 +334,16 @@ def _folded(header: str) -> str:
     return re.sub(r";\s+(?=(spf|dkim|dmarc)=)", ";\r\n\t", header)
 
 
+_RESULTS_FIELD = re.compile(rb"^authentication-results[ \t]*:", re.I | re.M)
+
+
 def strip_own_results(content: bytes, authserv_id: str | None = None) -> bytes:
     """The message without Authentication-Results fields claiming our authserv-id (RFC 8601 5: a receiver must
     remove them, or a sender could forge our verdict)."""
-    authserv_id = (authserv_id or settings.MX_AUTHSERV_ID).lower().encode()
     head = header_block(content)
+    if not _RESULTS_FIELD.search(head):  # none at all (most messages): the content as it is, not copied
+        return content
+    authserv_id = (authserv_id or settings.MX_AUTHSERV_ID).lower().encode()
     lines = head.split(b"\r\n")
     kept, dropping = [], False
     for line in lines:
