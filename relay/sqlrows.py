@@ -184,9 +184,9 @@ def insert_in_one_statement(parents: list[Model], children: list[list[Model]], *
     rows = [row for rows_of in children for row in rows_of]
     if rows:
         keys = {id(row): getattr(parent, key) for parent, rows_of in zip(parents, children) for row in rows_of}
-        rows_sql, values = insert_values(rows, computed={link: lambda row: (
-            f"(SELECT {connection.ops.quote_name(pk.column)} FROM m WHERE {connection.ops.quote_name(key_column)} "
-            "= %s)", [keys[id(row)]])})
+        parent_sql = (f"(SELECT {connection.ops.quote_name(pk.column)} FROM m "
+                      f"WHERE {connection.ops.quote_name(key_column)} = %s)")
+        rows_sql, values = insert_values(rows, computed={link: lambda row: (parent_sql, [keys[id(row)]])})
         parts.append(f"r AS ({rows_sql})")
         params += values
     for part, values in more:
