@@ -75,7 +75,7 @@ class MxHandler(HookNames):
         envelope.mail_options.extend(mail_options)
         envelope.accepted = []
         # Has where mail goes changed since the recipients were remembered? Read while the client sends its RCPT.
-        envelope.route_generation = asyncio.ensure_future(self.generations.read())
+        envelope.route_generation = self.generations.reading()
         envelope.route_generation.add_done_callback(_retrieved)
         return "250 2.1.0 Sender OK"
 
@@ -89,7 +89,7 @@ class MxHandler(HookNames):
             await self._check_dnsbl(server, session)
             size = size_parameter(envelope.mail_options)
             if isinstance(envelope.route_generation, asyncio.Future):  # the transaction's first RCPT
-                envelope.route_generation = await envelope.route_generation
+                envelope.route_generation = await asyncio.shield(envelope.route_generation)
                 self.routes.follow(envelope.route_generation)
             accepted = self.routes.get(address, size)
             if accepted is None:
