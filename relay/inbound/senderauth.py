@@ -3,7 +3,9 @@
 Authentication-Results header (RFC 8601) under the MX's own authserv-id.
 
 All three libraries ask dnspython's default resolver; it is pointed at the configured DNS (DNS_NAMESERVERS,
-DNS_PORT) before each check, so the MX and the tests' loopback DNS server agree with every other lookup.
+DNS_PORT) before each check, so the MX and the tests' loopback DNS server agree with every other lookup. What is
+computed from DNS answers (SPF verdicts, DMARC policies and verdicts) is kept as long as those answers are, and a
+check whose answers are all kept can run without a lookup (verify_at_hand), on the MX's event loop.
 """
 
 import functools
@@ -24,8 +26,8 @@ import dns.rdatatype
 import dns.resolver
 import spf
 from authheaders import check_dmarc
-from dkim import rfc822_parse
 from authres import AuthenticationResultsHeader, DKIMAuthenticationResult, SPFAuthenticationResult
+from dkim import rfc822_parse
 from django.conf import settings
 
 from accounts import dnscheck
@@ -106,8 +108,8 @@ _lookups = _Lookups()
 
 
 class MxResolver(dns.resolver.Resolver):
-    """The configured DNS, its answers kept for their TTL, and beside them the SPF verdicts and DMARC policies
-    reached from them."""
+    """The configured DNS, its answers kept for their TTL, and beside them the SPF verdicts, DMARC policies and
+    DMARC verdicts reached from them."""
 
     def __init__(self, base: dns.resolver.Resolver):
         self.__dict__.update(base.__dict__)
