@@ -211,10 +211,11 @@ def insert_in_one_statement(parents: list[Model], children: list[list[Model]], *
     returned = execute(f"WITH {', '.join(parts)} SELECT * FROM m", params)
     primary_keys = {found_key: found_pk for found_pk, found_key in returned}
     relation = rows[0]._meta.get_field(link).name if rows else None
+    alias = connection.alias  # read once: each read of the proxy's attributes is a thread-local lookup
     for parent, rows_of in zip(parents, children):
         parent.pk = primary_keys[getattr(parent, key)]
-        parent._state.adding, parent._state.db = False, connection.alias
+        parent._state.adding, parent._state.db = False, alias
         for row in rows_of:
             setattr(row, relation, parent)
-            row._state.adding, row._state.db = False, connection.alias
+            row._state.adding, row._state.db = False, alias
     return True
