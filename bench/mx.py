@@ -3,10 +3,13 @@
     .venv/bin/python bench/mx.py                                   # accept rate only (SQLite)
     .venv/bin/python bench/mx.py --database-url postgres://postgres@127.0.0.1:5432/hostingmail   # and LMTP
     .venv/bin/python bench/mx.py --rspamd                          # runmx without and with rspamd in the path
+    .venv/bin/python bench/mx.py --default-processes               # and runmx as shipped: one process a core
 
 Accept: `manage.py runmx` (SPF, DKIM and DMARC against a dnsmasq on loopback, every RCPT looked up, each message
 committed before its 250) and bench/bare_smtpd.py --mx (aiosmtpd discarding everything), in the same run, with
-the same load: 20 sessions at once, each EHLO + STARTTLS, then messages of 10 KB to 3 hosted recipients.
+the same load: 20 sessions at once, each EHLO + STARTTLS, then messages of 10 KB to 3 hosted recipients. The
+comparison of record is one process with one (`runmx --processes 1`); --default-processes adds runmx as it ships (a
+process a core, sharing the port) in every round, printed as a second comparison with the same bare server.
 LMTP (PostgreSQL only: Dovecot reads the mailbox tables): the messages the MX accepted, delivered by real Celery
 worker processes (2 x `-P threads --concurrency 16`, as the systemd unit runs them; the MX's own delivery tasks,
 one LMTP transaction per message) into a private Dovecot from the shipped configuration; beside it the same number
@@ -35,6 +38,7 @@ from tests.peers import DnsServer, free_port  # noqa: E402
 SENDER = "news@sender.bench"
 RECIPIENTS = ["info@mx0.bench", "info@mx1.bench", "info@mx2.bench"]
 TARGET_ACCEPT, TARGET_LMTP = 0.6, 0.5
+DEFAULT = "runmx default"  # runmx without --processes: one process a core
 
 
 async def session(port: int, messages: int, size: int, result: smtpload.LoadResult) -> None:
@@ -191,6 +195,8 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=10 * 1024)
     parser.add_argument("--rounds", type=int, default=3, help="alternate the two servers; keep each one's best")
     parser.add_argument("--lmtp-messages", type=int, default=300, help="0: the accept rate only")
+    parser.add_argument("--default-processes", action="store_true",
+                        help=f"also measure runmx with its shipped default, one process a core ('{DEFAULT}')")
     parser.add_argument("--rspamd", action="store_true",
                         help="instead: runmx without and with a private rspamd in the path, and its cost per message")
     parser.add_argument("--workers", type=int, default=2, help="Celery worker processes delivering over LMTP")
@@ -225,18 +231,28 @@ def main() -> None:
         if args.rspamd:
             rspamd_run(args, env, cert, key, workdir)
             return
+        from relay.smtpd.supervisor import cores
+
         best = {"bare aiosmtpd": 0.0, "runmx": 0.0}
+        if args.default_processes:
+            best[DEFAULT] = 0.0
         for n in range(args.rounds):
             for label in best:
                 port = free_port()
-                if label == "runmx":
+                processes = 1
+                if label.startswith("runmx"):
                     argv = [sys.executable, "manage.py", "runmx", "--listen", f"127.0.0.1:{port}", "--cert", str(cert),
-                            "--key", str(key), "--processes", "1"]
+                            "--key", str(key)]
+                    if label == DEFAULT:  # runmx's own default: one process a core, sharing the port
+                        processes = cores()
+                    else:
+                        argv += ["--processes", "1"]
                 else:
                     argv = [sys.executable, str(ROOT / "bench" / "bare_smtpd.py"), str(port), str(cert), str(key),
                             "--mx"]
-                server = Server(label, argv, env, port, workdir / f"{label.split()[0]}-{n}.log",
-                                uses_database=label == "runmx")
+                server = Server(label, argv, env, port, workdir / f"{label.replace(' ', '-')}-{n}.log",
+                                uses_database=label.startswith("runmx"), processes=processes,
+                                ready_line=b"MX listening" if label.startswith("runmx") else b"")
                 pids = server.pids()
                 # The server's CPU, and beside it what the load generator and PostgreSQL spent on the same messages:
                 # on two cores their sum bounds the rate.
@@ -255,14 +271,17 @@ def main() -> None:
                 per_message = {group: seconds * 1000 / max(result.messages, 1) for group, seconds in used.items()}
                 others = ", ".join(f"{group} {ms:.1f}" for group, ms in per_message.items() if group != "server")
                 print(f"round {n + 1} {label:14s} {result.rate:7.1f} msgs/s  p50 {result.percentile(50) * 1000:6.1f} ms"
-                      f"  p95 {result.percentile(95) * 1000:6.1f} ms  CPU {per_message['server']:5.1f} ms/msg"
+                      f"  p95 {result.percentile(95) * 1000:6.1f} ms  CPU {per_message['server']:5.2f} ms/msg"
                       f" ({others})", flush=True)
                 best[label] = max(best[label], result.rate)
         db = "PostgreSQL" if args.database_url else "SQLite"
         ratio = best["runmx"] / best["bare aiosmtpd"]
         print(f"\nMX accept ({db}, {args.sessions} sessions x {args.messages} messages of {args.size // 1024} KB, "
               f"STARTTLS, 3 recipients): runmx {best['runmx']:.1f} msgs/s, bare aiosmtpd "
-              f"{best['bare aiosmtpd']:.1f} msgs/s, ratio {ratio:.2f} (target >= {TARGET_ACCEPT})")
+              f"{best['bare aiosmtpd']:.1f} msgs/s, ratio {ratio:.2f} (target >= {TARGET_ACCEPT}; one process each)")
+        if args.default_processes:
+            print(f"  runmx with its default processes (one a core: {cores()}) {best[DEFAULT]:.1f} msgs/s, ratio "
+                  f"{best[DEFAULT] / best['bare aiosmtpd']:.2f} against the same bare aiosmtpd (one process)")
         if args.database_url and args.lmtp_messages:
             count, ours, theirs = lmtp_rates(args, env, workdir)
             print(f"LMTP delivery ({count} messages x 3 mailboxes): {args.workers} Celery workers x "

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from functools import lru_cache
 
 import psycopg
-from django.db import DEFAULT_DB_ALIAS, connection, connections
+from django.db import DEFAULT_DB_ALIAS, connection, connections, models
 from django.db.models import Model
 
 
@@ -80,11 +80,13 @@ def _unprepared_cursor_class(numbered: bool):
     return UnpreparedCursor
 
 
+@lru_cache(maxsize=256)
 def _numbered(sql: str) -> str:
     """The statement with its %s placeholders (its only %) numbered $1, $2, ... for PostgreSQL itself. psycopg's
     own translation parses the text with a regular expression a placeholder, and remembers the result only for
     statements of up to 50 parameters: for a batch of messages stored in one statement (a few hundred
-    parameters) it was a fifth of a write lane's interpreter time."""
+    parameters) it was a fifth of a write lane's interpreter time. Remembered: batches of the same shape (as many
+    messages, as many recipients) have the same text."""
     pieces = sql.split("%s")
     return "".join(f"{piece}${n}" for n, piece in enumerate(pieces[:-1], 1)) + pieces[-1]
 
@@ -97,9 +99,7 @@ def insert_values(objs: list[Model], *, computed: dict[str, Callable[[Model], tu
     same statement returns."""
     model = type(objs[0])
     computed = computed or {}
-    fields = [field for field in model._meta.concrete_fields if field is not model._meta.pk]
-    table = connection.ops.quote_name(model._meta.db_table)
-    columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
+    fields, table, columns = _insert_plan(connection.vendor, model)
     real = _real_connection()
     rows, params = [], []
     for obj in objs:
@@ -111,9 +111,27 @@ def insert_values(objs: list[Model], *, computed: dict[str, Callable[[Model], tu
                 params += values
             else:
                 row.append("%s")
-                params.append(field.get_db_prep_save(getattr(obj, field.attname), real))
+                value = getattr(obj, field.attname)
+                params.append(value if type(value) is UNCHANGED.get(type(field))
+                              else field.get_db_prep_save(value, real))
         rows.append("(" + ", ".join(row) + ")")
     return f"INSERT INTO {table} ({columns}) VALUES {', '.join(rows)}", params
+
+
+# Field classes whose conversion for the database gives a value of this exact type back as it is (a str stays the
+# str, True stays True): skipped for such values, half the conversions of a message's row. Subclasses, which may
+# convert, are not in it (tests/relay/test_sqlrows.py checks the claim).
+UNCHANGED: dict[type, type] = {models.CharField: str, models.TextField: str, models.BooleanField: bool}
+
+
+@lru_cache(maxsize=64)
+def _insert_plan(vendor: str, model: type[Model]) -> tuple[list, str, str]:
+    """The fields an INSERT of `model` sets (all but its primary key), its table and its columns, quoted: worked out
+    once (each quote_name through django.db.connection's proxy was a thread-local lookup, a third of building a
+    batch's rows)."""
+    fields = [field for field in model._meta.concrete_fields if field is not model._meta.pk]
+    quote = connection.ops.quote_name
+    return fields, quote(model._meta.db_table), ", ".join(quote(field.column) for field in fields)
 
 
 def _real_connection():
@@ -139,9 +157,7 @@ def insert(objs: list[Model], *, return_ids: bool = False) -> None:
     if not objs:
         return
     model = type(objs[0])
-    fields = [field for field in model._meta.concrete_fields if field is not model._meta.pk]
-    table = connection.ops.quote_name(model._meta.db_table)
-    columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
+    fields, table, columns = _insert_plan(connection.vendor, model)
     row = "(" + ", ".join(["%s"] * len(fields)) + ")"
     size = max(connection.ops.bulk_batch_size(fields, objs), 1)
     returning = f" RETURNING {connection.ops.quote_name(model._meta.pk.column)}" if return_ids else ""
@@ -182,9 +198,9 @@ def insert_in_one_statement(parents: list[Model], children: list[list[Model]], *
     rows = [row for rows_of in children for row in rows_of]
     if rows:
         keys = {id(row): getattr(parent, key) for parent, rows_of in zip(parents, children) for row in rows_of}
-        rows_sql, values = insert_values(rows, computed={link: lambda row: (
-            f"(SELECT {connection.ops.quote_name(pk.column)} FROM m WHERE {connection.ops.quote_name(key_column)} "
-            "= %s)", [keys[id(row)]])})
+        parent_sql = (f"(SELECT {connection.ops.quote_name(pk.column)} FROM m "
+                      f"WHERE {connection.ops.quote_name(key_column)} = %s)")
+        rows_sql, values = insert_values(rows, computed={link: lambda row: (parent_sql, [keys[id(row)]])})
         parts.append(f"r AS ({rows_sql})")
         params += values
     for part, values in more:
@@ -195,10 +211,11 @@ def insert_in_one_statement(parents: list[Model], children: list[list[Model]], *
     returned = execute(f"WITH {', '.join(parts)} SELECT * FROM m", params)
     primary_keys = {found_key: found_pk for found_pk, found_key in returned}
     relation = rows[0]._meta.get_field(link).name if rows else None
+    alias = connection.alias  # read once: each read of the proxy's attributes is a thread-local lookup
     for parent, rows_of in zip(parents, children):
         parent.pk = primary_keys[getattr(parent, key)]
-        parent._state.adding, parent._state.db = False, connection.alias
+        parent._state.adding, parent._state.db = False, alias
         for row in rows_of:
             setattr(row, relation, parent)
-            row._state.adding, row._state.db = False, connection.alias
+            row._state.adding, row._state.db = False, alias
     return True

@@ -38,8 +38,9 @@ class InboundMessage:
     spam: SpamVerdict | None = None  # None: spam checking is off
 
 
-def received_header(*, queue_id: str, message: InboundMessage, now: datetime) -> str:
-    """RFC 5321 4.4; "with" per RFC 3848 (ESMTPS once TLS is up) and RFC 6531 (UTF8SMTP[S])."""
+def received_header(*, queue_id: str, message: InboundMessage, now: datetime, date: str | None = None) -> str:
+    """RFC 5321 4.4; "with" per RFC 3848 (ESMTPS once TLS is up) and RFC 6531 (UTF8SMTP[S]). `date`: `now` as
+    RFC 5322 spells it, when the caller has it already (a batch's messages share their time)."""
     protocol = ("UTF8SMTP" if message.smtputf8 else "ESMTP") + ("S" if message.tls_version else "")
     tls = f" ({message.tls_version})" if message.tls_version else ""
     addresses = [r.address for r in message.recipients]
@@ -47,19 +48,21 @@ def received_header(*, queue_id: str, message: InboundMessage, now: datetime) ->
     helo = "".join(c for c in (message.helo or "unknown") if c.isprintable() and c not in "()")[:100]
     literal = f"IPv6:{message.client_ip}" if ":" in message.client_ip else message.client_ip
     return (f"Received: from {helo} ([{literal}])\r\n\tby {settings.MAIL_MX_HOST} (hostingmail) with {protocol}{tls}"
-            f" id {queue_id}{for_clause};\r\n\t{email.utils.format_datetime(now)}\r\n")
+            f" id {queue_id}{for_clause};\r\n\t{date or email.utils.format_datetime(now)}\r\n")
 
 
 def accept_inbound(messages: list[InboundMessage], *, now: datetime | None = None) -> list[QueuedMessage]:
     """Store several inbound messages in one transaction (one commit for all); delivery is asked for on commit."""
     now = now or timezone.now()
+    date = email.utils.format_datetime(now)
     stored, recipients = [], []
     for message in messages:
         queue_id = new_queue_id()
         headers = parse_headers(message.content)
         spam = message.spam
         body = message.content if spam is None else strip_own_fields(message.content)
-        content = (received_header(queue_id=queue_id, message=message, now=now) + message.auth_headers).encode(
+        content = (received_header(queue_id=queue_id, message=message, now=now, date=date)
+                   + message.auth_headers).encode(
             "utf-8") + body
         destinations = {}
         for accepted in message.recipients:  # a mailbox reached through two addresses gets one copy

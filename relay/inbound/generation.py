@@ -28,14 +28,20 @@ class GenerationReader:
         self.next: asyncio.Future | None = None
 
     async def read(self) -> int:
+        return await asyncio.shield(self.reading())
+
+    def reading(self) -> asyncio.Future:
+        """The answer of a read that starts after this call, as a future shared with whoever else asks meanwhile: await
+        it through asyncio.shield (a session that goes away must not cancel the others' answer). No task of its own
+        for each transaction (an MX transaction asks at MAIL and awaits at its first RCPT)."""
         if not self.on_loop:
-            return await self.db.gather(route_generations, None)
+            return asyncio.ensure_future(self.db.gather(route_generations, None))
         answer = self.next
         if answer is None:
             answer = self.next = asyncio.get_running_loop().create_future()
             if self.running is None:
                 self._start()
-        return await asyncio.shield(answer)
+        return answer
 
     def _start(self) -> None:
         answer, self.next = self.next, None

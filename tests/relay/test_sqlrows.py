@@ -60,3 +60,13 @@ def test_a_refused_insert_is_django_s_error_and_stores_nothing():
 def test_placeholders_are_numbered_for_postgresql_itself():
     assert sqlrows._numbered("SELECT %s, f(%s::int[]) FROM t WHERE a = %s") == "SELECT $1, f($2::int[]) FROM t WHERE a = $3"
     assert sqlrows._numbered("SELECT 1") == "SELECT 1"
+
+
+@pytest.mark.parametrize("field_class, value", [(cls, sample) for cls, kind in sqlrows.UNCHANGED.items()
+                                                for sample in {str: ["", "abc", "ünï"], bool: [True, False]}[kind]])
+def test_values_left_unconverted_are_those_their_fields_return_as_they_are(field_class, value):
+    from django.db import connection
+
+    field = field_class(max_length=20) if field_class is not sqlrows.models.BooleanField else field_class()
+    assert type(value) is sqlrows.UNCHANGED[field_class]
+    assert field.get_db_prep_save(value, connection) is value

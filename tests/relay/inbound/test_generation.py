@@ -78,3 +78,29 @@ def test_a_lost_connection_is_a_database_error_and_the_next_read_reconnects(cast
         loop.run_until_complete(reader.close())
         loop.close()
         db.shutdown()
+
+
+@on_a_thread_of_its_own
+def test_a_session_that_goes_away_leaves_the_shared_read_to_the_others(cast):
+    db = DbRunner(2)
+    reader = GenerationReader(db)
+    loop = asyncio.new_event_loop()
+
+    async def scenario():
+        first = reader.reading()  # starts a read at once; the next two wait for the one after it, together
+        gone_read, kept_read = reader.reading(), reader.reading()
+        if connection.vendor == "postgresql":
+            assert gone_read is kept_read and gone_read is not first
+        gone = asyncio.ensure_future(asyncio.shield(gone_read))
+        kept = asyncio.ensure_future(asyncio.shield(kept_read))
+        await asyncio.sleep(0)
+        gone.cancel()
+        return await kept, gone_read.cancelled() or first.cancelled()
+
+    try:
+        generation, cancelled = loop.run_until_complete(scenario())
+        assert generation == loop.run_until_complete(reader.read()) and not cancelled
+    finally:
+        loop.run_until_complete(reader.close())
+        loop.close()
+        db.shutdown()

@@ -160,3 +160,15 @@ def test_action_for_a_recipient_domain_that_does_not_honour_reject(dns, settings
     assert verdict.action_for(honour_reject=True) == "reject"
     settings.MX_DMARC_REJECT = False
     assert verdict.action_for(honour_reject=True) == "quarantine"
+
+
+def test_our_results_are_removed_whatever_the_field_name_case(settings):
+    data = (f"authentication-RESULTS : {settings.MX_AUTHSERV_ID}; spf=pass smtp.mailfrom=forged.example\r\n"
+            f"\tdmarc=pass header.from=forged.example\r\n").encode() + message("forged.example")
+    stripped = senderauth.strip_own_results(data)
+    assert stripped == message("forged.example")
+
+
+def test_a_message_without_results_fields_is_not_copied():
+    data = message("pass.example")
+    assert senderauth.strip_own_results(data) is data

@@ -164,3 +164,15 @@ def test_an_endless_line_is_not_kept_in_memory():
 def test_the_stream_ending_before_the_end_of_the_message_is_an_incomplete_read():
     with pytest.raises(asyncio.IncompleteReadError):
         read_in_chunks(b"Subject: hi\r\nbody\r\n", [5], None, eof=True)
+
+
+@pytest.mark.parametrize("max_line", [10, 11, 64, 1001])
+def test_a_line_too_long_is_found_wherever_it_lies_among_short_ones(max_line):
+    short = b"a" * (max_line // 3) + b"\r\n"
+    for before in range(0, 4 * max_line, 7):
+        head = (short * max_line)[:before]
+        head = head[:head.rfind(b"\r\n") + 2] if b"\r\n" in head else b""
+        for length in (max_line - 2, max_line - 1, max_line + 5, 3 * max_line):
+            lines = head + b"b" * length + b"\r\n" + short * 3
+            expected = stream.TOO_LONG if length + 2 > max_line else None
+            assert stream._first_problem(lines, 0, 0, None, max_line) == expected, (before, length)
