@@ -97,9 +97,7 @@ class RouteCache:
         if entry is None or entry[0] < time.monotonic():
             return None
         accepted = entry[1]
-        if size is not None and accepted.free is not None and size > accepted.free:
-            return None  # asked again: the database says whether it fits
-        return accepted
+        return accepted if fits(accepted, size) else None  # else asked again: the database says whether it fits
 
     def put(self, accepted: Accepted, generation: int | None) -> None:
         # A lookup made for a transaction that began before the last change may be out of date: not kept.
@@ -108,6 +106,11 @@ class RouteCache:
         if len(self.entries) >= self.size:
             self.entries.clear()
         self.entries[accepted.address] = (time.monotonic() + self.seconds, accepted)
+
+
+def fits(accepted: Accepted, size: int | None) -> bool:
+    """Whether a message of the declared SIZE (None: not declared) fits in the room the route was found with."""
+    return size is None or accepted.free is None or size <= accepted.free
 
 
 def check_recipient(address: str, size: int | None = None) -> Accepted:

@@ -7,18 +7,20 @@ RCPT (relay.inbound.rules) so the MX never accepts a message it would then have 
 """
 
 import asyncio
+import logging
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import DatabaseError
+from django.db import DatabaseError, connection
 
-from relay import metrics
+from relay import eventlog, metrics
 from relay.inbound import dnsbl, greylist, rules, senderauth, spam
 from relay.inbound.accept import InboundMessage, accept_inbound
 from relay.inbound.generation import GenerationReader
 from relay.smtpd.protocol import HookNames, RelaySMTP, same_help
 from relay.smtpd.server import Relay, RelayConfig
 from relay.smtpd.tls import tls_version
+from relay.submission.accept import notifier
 from relay.submission.policy import Reject, size_parameter
 
 AUTH_NOT_ENABLED = "503 5.5.1 Error: authentication not enabled"
@@ -56,10 +58,23 @@ class MxHandler(HookNames):
         self.db = db
         self.routes = rules.RouteCache(settings.MX_RECIPIENT_CACHE_SECONDS)
         self.generations = GenerationReader(db)
-        self.looking_up: dict[tuple, asyncio.Future] = {}  # recipients being looked up (_look_up)
+        self.looking_up: dict[tuple, tuple] = {}  # recipients being looked up: (SIZE, lookup) (_look_up)
 
     async def aclose(self) -> None:
         await self.generations.close()
+
+    async def prepare(self) -> None:
+        """Before the MX listens: the connections every transaction uses (the event loop's for the route generation,
+        a read thread's for the recipients, the write lane's for the accepts) are opened and the route generation
+        read, and the delivery notices' publisher made ready — else the first sessions after a start wait for all
+        of it and pay for it. A database not reachable yet is no reason not to start: RCPT answers 451 until it is,
+        as it would when the database goes away later."""
+        notifier.prepare()
+        try:
+            await self.generations.read()
+            await asyncio.gather(self.db(_connected), self.db.write(_connected))
+        except DatabaseError as error:
+            eventlog.event("prepare", level=logging.WARNING, result="database unavailable", error=type(error).__name__)
 
     async def handle_EHLO(self, server, session, envelope, hostname, responses):
         session.host_name = hostname
@@ -112,17 +127,31 @@ class MxHandler(HookNames):
         """The recipient's route, batched with the other sessions' RCPTs waiting at the same moment (as AUTH lookups
         are). Sessions asking for the same address while it is looked up (a burst of one sender's messages after a
         start or a change of routes: 20 sessions, 60 lookups for 3 addresses) share the lookup, but only one begun
-        under the same route generation: one begun before a change may have read the routes before it."""
-        key = (address, size, generation)
-        pending = self.looking_up.get(key)
-        if pending is None:
-            pending = self.looking_up[key] = asyncio.ensure_future(
-                self.db.gather(rules.check_recipients, (address, size)))
-            pending.add_done_callback(lambda done: self._looked_up(key, done))
+        under the same route generation: one begun before a change may have read the routes before it. A session
+        that declared another SIZE takes the route found if its message fits, as it would from the remembered
+        routes (rules.RouteCache), and looks it up with its own SIZE otherwise (messages differ in size by a few
+        octets: their Message-ID, their Date)."""
+        key = (address, generation)
+        shared = self.looking_up.get(key)
+        if shared is not None:
+            asked, pending = shared
+            if asked == size:
+                return await asyncio.shield(pending)
+            try:
+                accepted = await asyncio.shield(pending)
+            except Reject:
+                pass  # perhaps refused only for its own SIZE (a mailbox without that much room): asked with ours
+            else:
+                if rules.fits(accepted, size):
+                    return accepted
+        pending = asyncio.ensure_future(self.db.gather(rules.check_recipients, (address, size)))
+        if key not in self.looking_up:
+            self.looking_up[key] = (size, pending)
+        pending.add_done_callback(lambda done: self._looked_up(key, done))
         return await asyncio.shield(pending)
 
     def _looked_up(self, key: tuple, done: asyncio.Future) -> None:
-        if self.looking_up.get(key) is done:
+        if self.looking_up.get(key, (None, None))[1] is done:
             del self.looking_up[key]
         _retrieved(done)  # every session that asked may have gone
 
@@ -189,6 +218,10 @@ class MxHandler(HookNames):
         return f"250 2.0.0 Ok: queued as {stored.queue_id}"
 
 
+def _connected() -> None:
+    connection.ensure_connection()
+
+
 def _retrieved(future: asyncio.Future) -> None:
     # A session that ends before its RCPT never awaits the read: its failure is not worth a warning.
     if not future.cancelled():
@@ -212,6 +245,10 @@ class Mx(Relay):
     # twice as full and one thread fewer takes turns for the interpreter lock: 2.4-2.6 ms of CPU a message against
     # 3.0-3.6 with two lanes (bench/mx.py, runs alternated), the rate no lower.
     write_lanes = 1
+
+    async def start(self) -> None:
+        await self.handler.prepare()
+        await super().start()
 
     def listeners(self):
         return [("mx", self.config.mx, False)]

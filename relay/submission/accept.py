@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from celery import current_app
 from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist
 from django.db import connection, transaction
@@ -215,6 +216,15 @@ class Notifier:
                     self._pending -= len(batches)
                     if not self._pending:
                         self._lock.notify_all()
+
+    def prepare(self) -> None:
+        """What the first publish would otherwise do while sessions wait: the Celery app's configuration read, its
+        routing, task message builder and producer pool made (the broker's transport imported). No connection is
+        opened: a broker that is down costs a notice (the sweep), never a start."""
+        app = current_app
+        if app.conf.task_always_eager:
+            return
+        app.amqp.router, app.amqp.send_task_message, app.producer_pool, app.backend  # noqa: B018
 
     def drain(self, timeout: float = 10.0) -> bool:
         """Wait until every notice submitted so far is sent (a stopping relay); False on timeout."""
