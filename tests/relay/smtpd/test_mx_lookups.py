@@ -5,6 +5,7 @@ import asyncio
 from relay.inbound.rules import Accepted
 from relay.smtpd.mx import MxHandler
 from relay.submission.policy import Reject
+from tests.support.loops import in_thread
 
 ADDRESS = "info@alpha.test"
 
@@ -30,7 +31,7 @@ def route(item, free=None):
 
 
 def run(scenario):
-    return asyncio.run(scenario())
+    return in_thread(lambda: asyncio.run(scenario()))
 
 
 def test_sessions_asking_for_one_address_at_once_share_one_lookup():

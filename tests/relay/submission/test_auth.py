@@ -16,6 +16,7 @@ from accounts.services.suspension import restore, suspend
 from relay import loop_reads
 from relay.submission import auth
 from tests.support import logins
+from tests.support.loops import in_thread
 from tests.support.factories import PASSWORD, make_tenant
 from tests.support.smtp import auth_plain, smtps_client, submission_client, swaks
 
@@ -316,7 +317,7 @@ def test_the_lookup_on_the_event_loop_answers_as_the_one_on_a_thread(cast):
         finally:
             await reader.close()
 
-    from_the_loop = asyncio.run(on_the_loop())
+    from_the_loop = in_thread(lambda: asyncio.run(on_the_loop()))
     assert from_the_loop == auth.lookup_many(requests)
     assert from_the_loop[0].remembered == "a remembered login" and from_the_loop[3].used_here_lately
     assert from_the_loop[7].locked and from_the_loop[8].address_failures == 1
