@@ -103,34 +103,32 @@ class _Link:
         await close_quietly(conn)
 
 
-class IntegersByKey:
-    """`await reader.get(key)`: the integer `sql` gives for an integer key, None when it gives none. `sql` takes
-    the array of keys as $1 and returns (key, value) rows (`SELECT id, n FROM t WHERE id = ANY($1::bigint[])`)."""
+class _SharedReads:
+    """Reads asked while one is under way go together in the next, which starts when that one ends, on the reader's
+    own connection. A subclass keeps what is asked in `waiting` (`_empty()` when nothing is) and answers a batch of it
+    in `_serve`."""
 
-    def __init__(self, sql: str, *, generation: Callable[[], int]):
-        self.sql = sql.encode()
+    def __init__(self, *, generation: Callable[[], int]):
         self.link = _Link(generation)
-        self.waiting: dict[int, list[asyncio.Future]] = {}
+        self.waiting = self._empty()
         self.running = False
 
-    async def get(self, key: int) -> int | None:
-        future = asyncio.get_running_loop().create_future()
-        self.waiting.setdefault(key, []).append(future)
+    def _empty(self):
+        raise NotImplementedError
+
+    async def _serve(self, batch) -> None:
+        raise NotImplementedError
+
+    def _start(self) -> None:
         if not self.running:
             self.running = True
             asyncio.ensure_future(self._run())
-        return await future
 
     async def _run(self) -> None:
         try:
             while self.waiting:
-                batch, self.waiting = self.waiting, {}
-                try:
-                    found = await self._read(list(batch))
-                except DatabaseError as error:
-                    _settle(batch, {}, error)
-                else:
-                    _settle(batch, found, None)
+                batch, self.waiting = self.waiting, self._empty()
+                await self._serve(batch)
         finally:
             self.running = False
 
@@ -138,53 +136,69 @@ class IntegersByKey:
     def conn(self) -> psycopg.AsyncConnection | None:
         return self.link.conn
 
+    async def close(self) -> None:
+        await self.link.close()
+
+
+class IntegersByKey(_SharedReads):
+    """`await reader.get(key)`: the integer `sql` gives for an integer key, None when it gives none. `sql` takes
+    the array of keys as $1 and returns (key, value) rows (`SELECT id, n FROM t WHERE id = ANY($1::bigint[])`)."""
+
+    def __init__(self, sql: str, *, generation: Callable[[], int]):
+        self.sql = sql.encode()
+        super().__init__(generation=generation)
+
+    def _empty(self) -> dict[int, list[asyncio.Future]]:
+        return {}
+
+    async def get(self, key: int) -> int | None:
+        future = asyncio.get_running_loop().create_future()
+        self.waiting.setdefault(key, []).append(future)
+        self._start()
+        return await future
+
+    async def _serve(self, batch: dict[int, list[asyncio.Future]]) -> None:
+        try:
+            found = await self._read(list(batch))
+        except DatabaseError as error:
+            found = error
+        for key, futures in batch.items():
+            for future in futures:
+                settle(future, found if isinstance(found, BaseException) else found.get(key))
+
     async def _read(self, keys: list[int]) -> dict[int, int]:
         param = ("{" + ",".join(str(int(key)) for key in keys) + "}").encode()
         rows = await self.link.read(lambda pgconn: ask(pgconn, self.sql, [param]))
         return {int(key): int(value) for key, value in rows}
 
-    async def close(self) -> None:
-        await self.link.close()
 
-
-class PreparedRows:
+class PreparedRows(_SharedReads):
     """`await reader.row(name, sql, params)`: the first row of `sql` (placeholders $1, $2, ...; parameters and
     values as text), None when it gives none. Each statement is prepared once per connection under its name (the
     relay's AUTH lookup took the server 0.35 ms to plan and 0.07 ms to run); rows asked while a read is under way go
     together in the next one, in one pipeline: one round trip and one wake-up of the loop for all of them."""
 
     def __init__(self, *, generation: Callable[[], int]):
-        self.link = _Link(generation)
-        self.waiting: list[tuple[bytes, bytes, list[bytes | None], asyncio.Future]] = []
-        self.running = False
+        super().__init__(generation=generation)
         self.prepared: set[bytes] = set()
         self.prepared_on: pq.abc.PGconn | None = None
+
+    def _empty(self) -> list[tuple[bytes, bytes, list[bytes | None], asyncio.Future]]:
+        return []
 
     async def row(self, name: str, sql: str, params: list[bytes | None]) -> list[bytes | None] | None:
         future = asyncio.get_running_loop().create_future()
         self.waiting.append((name.encode(), sql.encode(), params, future))
-        if not self.running:
-            self.running = True
-            asyncio.ensure_future(self._run())
+        self._start()
         return await future
 
-    async def _run(self) -> None:
+    async def _serve(self, batch: list) -> None:
         try:
-            while self.waiting:
-                batch, self.waiting = self.waiting, []
-                try:
-                    rows = await self.link.read(lambda pgconn: self._pipeline(pgconn, batch))
-                except DatabaseError as error:
-                    rows = [error] * len(batch)
-                for (*_, future), row in zip(batch, rows):
-                    if future.done():  # its session went away meanwhile
-                        continue
-                    if isinstance(row, BaseException):
-                        future.set_exception(row)
-                    else:
-                        future.set_result(row)
-        finally:
-            self.running = False
+            rows = await self.link.read(lambda pgconn: self._pipeline(pgconn, batch))
+        except DatabaseError as error:
+            rows = [error] * len(batch)
+        for (*_, future), row in zip(batch, rows):
+            settle(future, row)
 
     async def _pipeline(self, pgconn: pq.abc.PGconn, batch: list) -> list:
         if pgconn is not self.prepared_on:  # a new connection knows no statement yet
@@ -226,9 +240,6 @@ class PreparedRows:
             raise psycopg.DatabaseError(error)
         return rows
 
-    async def close(self) -> None:
-        await self.link.close()
-
 
 async def _statement_result(loop, pgconn: pq.abc.PGconn) -> pq.abc.PGresult:
     """The result of a pipeline's next statement (then the end of that statement's results, read past)."""
@@ -245,12 +256,12 @@ async def _result(loop, pgconn: pq.abc.PGconn) -> pq.abc.PGresult | None:
         await _ready(loop, pgconn.socket, loop.add_reader, loop.remove_reader)
 
 
-def _settle(batch: dict[int, list[asyncio.Future]], found: dict[int, int], error: BaseException | None) -> None:
-    for key, futures in batch.items():
-        for future in futures:
-            if future.done():  # its session went away meanwhile
-                continue
-            if error is not None:
-                future.set_exception(error)
-            else:
-                future.set_result(found.get(key))
+def settle(future: asyncio.Future, result) -> None:
+    """Give one session's future its part of a batch's answer: a value, or an exception to raise; nothing when the
+    session went away meanwhile (its future cancelled)."""
+    if future.done():
+        return
+    if isinstance(result, BaseException):
+        future.set_exception(result)
+    else:
+        future.set_result(result)

@@ -178,6 +178,20 @@ def insert(objs: list[Model], *, return_ids: bool = False) -> None:
         obj._state.adding, obj._state.db = False, connection.alias
 
 
+def insert_with_children(parents: list[Model], children: list[list[Model]], *, link: str) -> None:
+    """The `parents` (of one model), then each one's `children` (of one model) with their `link` (the foreign key's
+    attname) set to it: two INSERTs, where insert_in_one_statement cannot serve (not PostgreSQL, or a batch with
+    more values than one statement takes)."""
+    insert(parents, return_ids=True)
+    rows = [row for rows_of in children for row in rows_of]
+    if rows:
+        relation = rows[0]._meta.get_field(link).name
+        for parent, rows_of in zip(parents, children):
+            for row in rows_of:
+                setattr(row, relation, parent)
+    insert(rows)
+
+
 # What PostgreSQL takes in one statement ($1 ... $65535).
 ONE_STATEMENT_PARAMETERS = 65_535
 

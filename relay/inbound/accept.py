@@ -96,11 +96,7 @@ def accept_inbound(messages: list[InboundMessage], *, now: datetime | None = Non
     wanted = auto_replies_wanted(messages, stored)
     if connection.vendor != "postgresql" or not _store_in_one_statement(stored, recipients, wanted):
         with transaction.atomic():
-            sqlrows.insert(stored, return_ids=True)
-            for message, rows in zip(stored, recipients):
-                for row in rows:
-                    row.message = message
-            sqlrows.insert([row for rows in recipients for row in rows])
+            sqlrows.insert_with_children(stored, recipients, link="message_id")
             sqlrows.insert(auto_replies_due(wanted))
     # A quarantined message waits for a release (relay.panel.quarantine); the workers are not told of it.
     ids = [message.pk for message in stored if message.state == QueuedMessage.State.QUEUED]

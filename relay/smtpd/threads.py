@@ -27,6 +27,7 @@ from django.db.backends.signals import connection_created
 from django.dispatch import receiver
 
 from accounts import hashing
+from relay import loop_reads
 from relay.smtpd import fairloop
 from relay.smtpd.supervisor import cores
 
@@ -226,12 +227,7 @@ class _Batcher:
         error = finished.exception() if not finished.cancelled() else asyncio.CancelledError()
         results = [error] * len(batch) if error is not None else finished.result()
         for (_, _, future), result in zip(batch, results):
-            if future.done():  # its session went away meanwhile
-                continue
-            if isinstance(result, BaseException):
-                future.set_exception(result)
-            else:
-                future.set_result(result)
+            loop_reads.settle(future, result)
         self._next()
 
 

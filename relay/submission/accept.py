@@ -311,11 +311,7 @@ def accept_messages(submissions: list[Submission], *, now: datetime | None = Non
             usage = counter.pending_usage()
             if connection.vendor != "postgresql" or not sqlrows.insert_in_one_statement(
                     messages, recipients, key="queue_id", link="message_id", more=[(f"u AS ({usage[0]})", usage[1])]):
-                sqlrows.insert(messages, return_ids=True)
-                for message, rows in zip(messages, recipients):
-                    for row in rows:
-                        row.message = message
-                sqlrows.insert([row for rows in recipients for row in rows])
+                sqlrows.insert_with_children(messages, recipients, link="message_id")
                 with connection.cursor() as cursor:
                     cursor.execute(*usage)
             ids = [message.pk for message in messages]
