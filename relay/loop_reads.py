@@ -7,6 +7,7 @@ that one ends, so every answer was read after its session asked.
 """
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 
 import psycopg
@@ -22,10 +23,18 @@ def on_loop() -> bool:
     return connection.vendor == "postgresql"
 
 
-async def connect() -> psycopg.AsyncConnection:
+# A connection used this recently is taken as alive without a round trip to check it (as connection pools do); one
+# idle for longer is checked before a write (relay.smtpd.threads does the same for its threads' connections).
+ALIVE_WITHOUT_CHECK = 0.5
+
+
+async def connect(*, adapters: bool = False) -> psycopg.AsyncConnection:
+    """A connection in autocommit with Django's connection parameters; `adapters`: with Django's adapters too (the
+    values a model field prepares for the database, e.g. a JSON field's, dumped as Django's own connection would)."""
     params = connection.get_connection_params()
+    extra = {"context": params["context"]} if adapters and params.get("context") is not None else {}
     return await psycopg.AsyncConnection.connect(
-        **{key: params[key] for key in _CONNECT_KEYS if params.get(key) is not None}, autocommit=True)
+        **{key: params[key] for key in _CONNECT_KEYS if params.get(key) is not None}, autocommit=True, **extra)
 
 
 async def ask(pgconn: pq.abc.PGconn, sql: bytes, params: list[bytes] | None = None) -> list[list[bytes | None]]:
@@ -82,6 +91,7 @@ class _Link:
         self.current_generation = generation
         self.conn: psycopg.AsyncConnection | None = None
         self.generation = -1  # current_generation() when the connection was opened
+        self.used_at = float("-inf")  # when a write last used it
 
     async def read(self, reading: Callable[[pq.abc.PGconn], Awaitable]):
         for attempt in range(2):
@@ -97,6 +107,31 @@ class _Link:
                 if fresh or attempt:
                     raise DatabaseError(f"reading on the event loop: {error}") from error
         raise AssertionError("unreachable")
+
+    async def write(self, writing: Callable[[psycopg.AsyncConnection], Awaitable]):
+        """`writing` once on the connection, never tried again: a statement whose connection broke on its way may
+        have been committed. So the connection is made sure of first: a new one opened when there is none (or it
+        belongs to an earlier generation), one idle for ALIVE_WITHOUT_CHECK asked a trivial query, and replaced if it
+        does not answer (a restarted database costs no refused message)."""
+        conn = self.conn
+        if conn is not None and not conn.closed and self.generation == self.current_generation():
+            if time.monotonic() - self.used_at > ALIVE_WITHOUT_CHECK:
+                try:
+                    await ask(conn.pgconn, b"SELECT 1")
+                except psycopg.Error:
+                    await self.close()
+        else:
+            await self.close()
+        try:
+            if self.conn is None:
+                self.generation = self.current_generation()
+                self.conn = await connect(adapters=True)
+            return await writing(self.conn)
+        except psycopg.Error as error:
+            await self.close()
+            raise DatabaseError(f"writing on the event loop: {error}") from error
+        finally:
+            self.used_at = time.monotonic()
 
     async def close(self) -> None:
         conn, self.conn = self.conn, None
@@ -119,6 +154,10 @@ class _SharedReads:
     async def _serve(self, batch) -> None:
         raise NotImplementedError
 
+    def _take(self):
+        """The next batch, and what waits for the one after it: everything waiting, by default."""
+        return self.waiting, self._empty()
+
     def _start(self) -> None:
         if not self.running:
             self.running = True
@@ -127,7 +166,7 @@ class _SharedReads:
     async def _run(self) -> None:
         try:
             while self.waiting:
-                batch, self.waiting = self.waiting, self._empty()
+                batch, self.waiting = self._take()
                 await self._serve(batch)
         finally:
             self.running = False
@@ -170,6 +209,61 @@ class IntegersByKey(_SharedReads):
         param = ("{" + ",".join(str(int(key)) for key in keys) + "}").encode()
         rows = await self.link.read(lambda pgconn: ask(pgconn, self.sql, [param]))
         return {int(key): int(value) for key, value in rows}
+
+
+class SharedWrites(_SharedReads):
+    """`await writer.write(item)`: items written while a write is under way go together in the next one, on the
+    writer's own connection (autocommit: a statement is its own transaction, durable when its rows arrive).
+    `write_batch(items, execute)` returns each item's result (a value, or an exception to raise to that item's
+    writer alone), running its statements through `await execute(sql, params)` (placeholders $1, $2, ...) -> rows;
+    an exception it raises goes to every item of the batch."""
+
+    def __init__(self, write_batch: Callable[[list, Callable[[str, list], Awaitable[list]]], Awaitable[list]], *,
+                 generation: Callable[[], int], items: int, size: int):
+        super().__init__(generation=generation)
+        self.write_batch = write_batch
+        self.items, self.size = items, size  # what one batch holds at most (the first item whatever its size)
+
+    def _empty(self) -> list[tuple[object, int, asyncio.Future]]:
+        return []
+
+    async def write(self, item, size: int = 0):
+        """`item`'s result, once written; `size` (bytes) counts against what one batch holds."""
+        future = asyncio.get_running_loop().create_future()
+        self.waiting.append((item, size, future))
+        self._start()
+        return await future
+
+    async def open(self) -> None:
+        """Open the writer's connection now (before a server listens) rather than at the first write."""
+        await self.link.write(_nothing)
+
+    def _take(self):
+        return take(self.waiting, self.items, self.size)
+
+    async def _serve(self, batch: list) -> None:
+        try:
+            results = await self.write_batch([item for item, _, _ in batch], self._execute)
+        except Exception as error:  # whatever went wrong reaches the sessions: none of them is left waiting
+            results = [error] * len(batch)
+        for (_, _, future), result in zip(batch, results):
+            settle(future, result)
+
+    async def _execute(self, sql: str, params: list) -> list[tuple]:
+        return await self.link.write(lambda conn: _rows(conn, sql, params))
+
+
+async def _nothing(conn: psycopg.AsyncConnection) -> None:
+    return None
+
+
+async def _rows(conn: psycopg.AsyncConnection, sql: str, params: list) -> list[tuple]:
+    # Values bound apart from the statement, unprepared (a batch's statement has the text of its shape: its number
+    # of messages and recipients; one with the same text for every batch, its values in arrays, was prepared once
+    # and cost the database as much CPU a message, and the loop more to dump the arrays).
+    async with psycopg.AsyncRawCursor(conn) as cursor:
+        await cursor.execute(sql, params, prepare=False)
+        return await cursor.fetchall() if cursor.description else []
 
 
 class PreparedRows(_SharedReads):
@@ -254,6 +348,17 @@ async def _result(loop, pgconn: pq.abc.PGconn) -> pq.abc.PGresult | None:
         if not pgconn.is_busy():
             return pgconn.get_result()
         await _ready(loop, pgconn.socket, loop.add_reader, loop.remove_reader)
+
+
+def take(waiting: list[tuple], items: int, size: int) -> tuple[list, list]:
+    """The first of `waiting` ((item, size, future) each) that one batch holds: `items` at most, `size` bytes at most
+    (the first whatever its size); and the rest."""
+    count, total = 0, 0
+    for _, bytes_, _ in waiting:
+        if count and (count == items or total + bytes_ > size):
+            break
+        count, total = count + 1, total + bytes_
+    return waiting[:count], waiting[count:]
 
 
 def settle(future: asyncio.Future, result) -> None:

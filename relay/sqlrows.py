@@ -81,7 +81,7 @@ def _unprepared_cursor_class(numbered: bool):
 
 
 @lru_cache(maxsize=256)
-def _numbered(sql: str) -> str:
+def numbered(sql: str) -> str:
     """The statement with its %s placeholders (its only %) numbered $1, $2, ... for PostgreSQL itself. psycopg's
     own translation parses the text with a regular expression a placeholder, and remembers the result only for
     statements of up to 50 parameters: for a batch of messages stored in one statement (a few hundred
@@ -145,7 +145,7 @@ def execute(sql: str, params: list) -> list[tuple]:
     """Run one statement whose only % are its %s placeholders with the values bound apart from it (as insert()
     does: a message's bytes as they are) and return its rows."""
     if connection.vendor == "postgresql":
-        sql = _numbered(sql)
+        sql = numbered(sql)
     with connection.wrap_database_errors, _binding_cursor(numbered=True) as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall() if cursor.description else []
@@ -204,6 +204,18 @@ def insert_in_one_statement(parents: list[Model], children: list[list[Model]], *
     `key`; `more` are further parts of the same WITH, ("name AS (statement)", parameters), which may read the
     inserted parents as `m`. Sets the parents' primary keys and the children's parent. False (nothing written)
     when the batch has more values than one statement takes."""
+    statement = one_statement(parents, children, key=key, link=link, more=more)
+    if statement is None:
+        return False
+    sql, params = statement
+    set_keys(parents, children, execute(sql, params), key=key, link=link)
+    return True
+
+
+def one_statement(parents: list[Model], children: list[list[Model]], *, key: str, link: str,
+                  more: list[tuple[str, list]] = ()) -> tuple[str, list] | None:
+    """insert_in_one_statement's statement and parameters (placeholders %s), built without the database: its rows
+    are to be given to set_keys. None when the batch has more values than one statement takes."""
     model = type(parents[0])
     pk, key_column = model._meta.pk, model._meta.get_field(key).column
     parents_sql, params = insert_values(parents)
@@ -221,9 +233,15 @@ def insert_in_one_statement(parents: list[Model], children: list[list[Model]], *
         parts.append(part)
         params += values
     if len(params) > ONE_STATEMENT_PARAMETERS:
-        return False
-    returned = execute(f"WITH {', '.join(parts)} SELECT * FROM m", params)
+        return None
+    return f"WITH {', '.join(parts)} SELECT * FROM m", params
+
+
+def set_keys(parents: list[Model], children: list[list[Model]], returned: list[tuple], *, key: str,
+             link: str) -> None:
+    """After one_statement's statement ran: the parents' primary keys from its rows, and each child's parent."""
     primary_keys = {found_key: found_pk for found_pk, found_key in returned}
+    rows = [row for rows_of in children for row in rows_of]
     relation = rows[0]._meta.get_field(link).name if rows else None
     alias = connection.alias  # read once: each read of the proxy's attributes is a thread-local lookup
     for parent, rows_of in zip(parents, children):
@@ -232,4 +250,3 @@ def insert_in_one_statement(parents: list[Model], children: list[list[Model]], *
         for row in rows_of:
             setattr(row, relation, parent)
             row._state.adding, row._state.db = False, alias
-    return True

@@ -51,8 +51,50 @@ def received_header(*, queue_id: str, message: InboundMessage, now: datetime, da
             f" id {queue_id}{for_clause};\r\n\t{date or email.utils.format_datetime(now)}\r\n")
 
 
+@dataclass
+class Batch:
+    """Messages ready to be stored: their rows, their recipients' rows, and the addresses that may have an automatic
+    reply turned on."""
+
+    stored: list[QueuedMessage]
+    recipients: list[list[Recipient]]
+    wanted: list[tuple[QueuedMessage, set[str]]]
+
+    def queued_ids(self) -> list[int]:
+        # A quarantined message waits for a release (relay.panel.quarantine); the workers are not told of it.
+        return [message.pk for message in self.stored if message.state == QueuedMessage.State.QUEUED]
+
+
 def accept_inbound(messages: list[InboundMessage], *, now: datetime | None = None) -> list[QueuedMessage]:
     """Store several inbound messages in one transaction (one commit for all); delivery is asked for on commit."""
+    batch = prepare(messages, now=now)
+    if connection.vendor != "postgresql" or not _store_in_one_statement(batch):
+        with transaction.atomic():
+            sqlrows.insert_with_children(batch.stored, batch.recipients, link="message_id")
+            sqlrows.insert(auto_replies_due(batch.wanted))
+    transaction.on_commit(lambda: notifier.submit(batch.queued_ids()))
+    return batch.stored
+
+
+async def accept_inbound_on_loop(messages: list[InboundMessage], execute, *, now: datetime | None = None
+                                 ) -> list[QueuedMessage] | None:
+    """accept_inbound on PostgreSQL from the event loop: the batch's one statement through `execute(sql, params) ->
+    rows` (relay.loop_reads.SharedWrites: the loop's own connection, in autocommit, so the statement is its own
+    transaction and durable when its rows arrive). None (nothing written) when the batch has more values than one
+    statement takes: accept_inbound's transaction of separate statements, on a thread, stores it."""
+    batch = prepare(messages, now=now)
+    statement = one_statement(batch)
+    if statement is None:
+        return None
+    sql, params = statement
+    rows = await execute(sqlrows.numbered(sql), params)
+    sqlrows.set_keys(batch.stored, batch.recipients, rows, key="queue_id", link="message_id")
+    notifier.submit(batch.queued_ids())
+    return batch.stored
+
+
+def prepare(messages: list[InboundMessage], *, now: datetime | None = None) -> Batch:
+    """The rows of the messages (their trace field added above the content), built without the database."""
     now = now or timezone.now()
     date = email.utils.format_datetime(now)
     stored, recipients = [], []
@@ -93,33 +135,38 @@ def accept_inbound(messages: list[InboundMessage], *, now: datetime | None = Non
                           + [Recipient(address=address, forward_domain_id=forwarder.domain_id,
                                        forward_mailbox_id=forwarder.mailbox_id)
                              for address, forwarder in external.items()])
-    wanted = auto_replies_wanted(messages, stored)
-    if connection.vendor != "postgresql" or not _store_in_one_statement(stored, recipients, wanted):
-        with transaction.atomic():
-            sqlrows.insert_with_children(stored, recipients, link="message_id")
-            sqlrows.insert(auto_replies_due(wanted))
-    # A quarantined message waits for a release (relay.panel.quarantine); the workers are not told of it.
-    ids = [message.pk for message in stored if message.state == QueuedMessage.State.QUEUED]
-    transaction.on_commit(lambda: notifier.submit(ids))
-    return stored
+    return Batch(stored, recipients, auto_replies_wanted(messages, stored))
 
 
-def _store_in_one_statement(stored: list[QueuedMessage], recipients: list[list[Recipient]],
-                            wanted: list[tuple[QueuedMessage, set[str]]]) -> bool:
+def _store_in_one_statement(batch: Batch) -> bool:
+    """PostgreSQL: the batch in one statement (one_statement), which commits on its own, durably, before it
+    returns. False (nothing written) when the batch has more values than one statement takes."""
+    statement = one_statement(batch)
+    if statement is None:
+        return False
+    sqlrows.set_keys(batch.stored, batch.recipients, sqlrows.execute(*statement), key="queue_id", link="message_id")
+    return True
+
+
+def one_statement(batch: Batch) -> tuple[str, list] | None:
     """PostgreSQL: the messages, their recipients and their automatic-reply notes in one statement (data-modifying
     WITH), which commits on its own, durably, before it returns: one round trip to the database and one flush of its
     log for the batch, where a transaction of separate statements waits for the database once for each (BEGIN, each
-    INSERT, the automatic replies' lookup, COMMIT), each wait on a loaded machine as long as the work. False (nothing
-    written) when the batch has more values than one statement takes."""
-    more = []
-    if wanted:
-        pairs = [(queued.queue_id, address) for queued, addresses in wanted for address in sorted(addresses)]
-        due, replies = _table(AutoReplyDue), _table(AutoReply)
-        more.append((f"a AS (INSERT INTO {due} (message_id, auto_reply_id) SELECT m.id, ar.id "
-                     f"FROM unnest(%s::text[], %s::text[]) WITH ORDINALITY AS w(queue_id, address, n) "
-                     f"JOIN m ON m.queue_id = w.queue_id JOIN {replies} ar ON ar.address = w.address AND ar.enabled "
-                     f"ORDER BY w.n)", [[queue_id for queue_id, _ in pairs], [address for _, address in pairs]]))
-    return sqlrows.insert_in_one_statement(stored, recipients, key="queue_id", link="message_id", more=more)
+    INSERT, the automatic replies' lookup, COMMIT), each wait on a loaded machine as long as the work. Its rows go to
+    sqlrows.set_keys. None when the batch has more values than one statement takes."""
+    more = [_auto_replies_part(batch)] if batch.wanted else []
+    return sqlrows.one_statement(batch.stored, batch.recipients, key="queue_id", link="message_id", more=more)
+
+
+def _auto_replies_part(batch: Batch) -> tuple[str, list]:
+    """The automatic-reply notes of the batch, as a part of its statement's WITH (the messages inserted as `m`):
+    one for each address with an automatic reply turned on, looked up by the statement itself."""
+    pairs = [(queued.queue_id, address) for queued, addresses in batch.wanted for address in sorted(addresses)]
+    due, replies = _table(AutoReplyDue), _table(AutoReply)
+    return (f"a AS (INSERT INTO {due} (message_id, auto_reply_id) SELECT m.id, ar.id "
+            f"FROM unnest(%s::text[], %s::text[]) WITH ORDINALITY AS w(queue_id, address, n) "
+            f"JOIN m ON m.queue_id = w.queue_id JOIN {replies} ar ON ar.address = w.address AND ar.enabled "
+            f"ORDER BY w.n)", [[queue_id for queue_id, _ in pairs], [address for _, address in pairs]])
 
 
 def _table(model) -> str:

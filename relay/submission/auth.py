@@ -32,7 +32,7 @@ from accounts import hashing
 from accounts.models import Customer, Domain, Mailbox, Reseller, SmtpCredential, Status
 from accounts.networks import address_in, parse_networks
 from accounts.normalize import split_address
-from relay import metrics
+from relay import metrics, sqlrows
 from relay.models import AuthFailure, AuthLockout, VerifiedLogin
 from relay.submission import lockout
 from relay.submission.policy import Principal
@@ -205,18 +205,11 @@ def _as_text(value) -> bytes | None:
     return (value.isoformat() if isinstance(value, datetime) else str(value)).encode()
 
 
-@functools.cache
-def _numbered(sql: str) -> str:
-    """The lookup's SQL with PostgreSQL's own placeholders ($1, $2, ...) for a statement prepared through libpq."""
-    parts = sql.split("%s")
-    return parts[0] + "".join(f"${number}{part}" for number, part in enumerate(parts[1:], 1))
-
-
 async def lookup_on_loop(reader, username: str, client_ip: str) -> Candidate:
     """lookup_many's answer for one AUTH, read on the event loop through `reader` (a relay.loop_reads.PreparedRows,
     PostgreSQL), as a statement prepared once per connection: no database thread to wake, and no plan a login."""
     root, sql, params = _query(username, client_ip, timezone.now())
-    row = await reader.row(f"relay_auth_lookup_{root}", _numbered(sql), [_as_text(value) for value in params])
+    row = await reader.row(f"relay_auth_lookup_{root}", sqlrows.numbered(sql), [_as_text(value) for value in params])
     return _candidate_of(root, tuple(_from_text(kind, value) for kind, value in zip(_TEXT_TYPES, row)), client_ip,
                          with_lockout=True)
 

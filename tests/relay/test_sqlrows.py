@@ -58,8 +58,8 @@ def test_a_refused_insert_is_django_s_error_and_stores_nothing():
 
 
 def test_placeholders_are_numbered_for_postgresql_itself():
-    assert sqlrows._numbered("SELECT %s, f(%s::int[]) FROM t WHERE a = %s") == "SELECT $1, f($2::int[]) FROM t WHERE a = $3"
-    assert sqlrows._numbered("SELECT 1") == "SELECT 1"
+    assert sqlrows.numbered("SELECT %s, f(%s::int[]) FROM t WHERE a = %s") == "SELECT $1, f($2::int[]) FROM t WHERE a = $3"
+    assert sqlrows.numbered("SELECT 1") == "SELECT 1"
 
 
 @pytest.mark.parametrize("field_class, value", [(cls, sample) for cls, kind in sqlrows.UNCHANGED.items()

@@ -1,6 +1,9 @@
 """The MX's durable accept (relay.inbound.accept): a batch of messages stored with their recipients and automatic-reply
 notes, all or nothing, committed before accept_inbound returns; on PostgreSQL in one statement (one round trip)."""
 
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+
 import psycopg
 import pytest
 from django.db import DatabaseError, connection
@@ -8,11 +11,12 @@ from django.test.utils import CaptureQueriesContext
 
 from accounts.selectors.recipients import Forwarder
 from accounts.services.filters import auto_reply_save
-from relay import sqlrows
+from relay import loop_reads, sqlrows
 from relay.inbound import accept
 from relay.inbound.accept import InboundMessage, accept_inbound
 from relay.inbound.rules import Accepted, Destination
 from relay.models import AutoReplyDue, QueuedMessage, Recipient
+from tests.support.loops import in_thread
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -110,3 +114,154 @@ def test_a_batch_the_database_refuses_stores_none_of_its_messages(cast):
     with pytest.raises(DatabaseError):
         accept_inbound([inbound("fine", to(cast.a)), broken])  # the second's mailbox does not exist
     assert not QueuedMessage.objects.exists() and not Recipient.objects.exists()
+
+
+# --- On PostgreSQL the MX writes from its event loop (relay.loop_reads.SharedWrites, MxHandler._write_on_loop) -------
+
+on_postgresql = pytest.mark.skipif(connection.vendor != "postgresql",
+                                   reason="the MX writes from its event loop on PostgreSQL only")
+
+
+def mx_handler():
+    from relay.smtpd.mx import MxHandler
+    from relay.smtpd.threads import DbRunner
+
+    return MxHandler(DbRunner(2))
+
+
+async def close(handler) -> None:
+    await handler.aclose()
+    handler.db.shutdown()
+
+
+@on_postgresql
+def test_messages_arriving_together_share_one_statement(cast, monkeypatch):
+    answering = auto_reply_save(actor=None, owner=cast.a.mailbox, enabled=True, subject="Away", body="Back soon.")
+    statements, rows = [], loop_reads._rows
+
+    async def counted(conn, sql, params):
+        statements.append(sql)
+        return await rows(conn, sql, params)
+
+    monkeypatch.setattr(loop_reads, "_rows", counted)
+
+    async def main():
+        handler = mx_handler()
+        try:
+            return await asyncio.gather(*(handler._store(message) for message in batch(cast)))
+        finally:
+            await close(handler)
+
+    stored = in_thread(lambda: asyncio.run(main()))
+    assert len(statements) == 1 and statements[0].startswith("WITH m AS (INSERT INTO")
+    [first, second, bounce] = stored_rows(stored)
+    assert first[1:4] == ("first", cast.a.customer.pk, cast.b.domain.pk)
+    assert first[5] == [(cast.a.mailbox.address, cast.a.mailbox.pk, None, "queued"),
+                        (cast.b.mailbox.address, cast.b.mailbox.pk, None, "queued"),
+                        ("out@elsewhere.example", None, cast.b.domain.pk, "queued")]
+    assert first[4].startswith(b"Received: from mta.sender.example ([192.0.2.7])") and first[6] == [answering.pk]
+    assert second[5] == [(cast.b.mailbox.address, cast.b.mailbox.pk, None, "queued")] and second[6] == []
+    assert bounce[6] == []  # the null sender is never answered
+
+
+@on_postgresql
+def test_the_workers_are_told_of_the_written_messages_but_not_of_quarantined_ones(cast, monkeypatch):
+    from relay.inbound.spam import QUARANTINE, SpamVerdict
+
+    told = []
+    monkeypatch.setattr(accept.notifier, "submit", told.append)
+    held = inbound("held", to(cast.a))
+    held.spam = SpamVerdict(outcome=QUARANTINE, action="add header", score=9.0, symbols={})
+
+    async def main():
+        handler = mx_handler()
+        try:
+            return [await handler._store(inbound("plain", to(cast.a))), await handler._store(held)]
+        finally:
+            await close(handler)
+
+    plain, quarantined = in_thread(lambda: asyncio.run(main()))
+    assert told == [[plain.pk], []]
+    assert QueuedMessage.objects.get(pk=quarantined.pk).state == QueuedMessage.State.QUARANTINED
+
+
+@on_postgresql
+def test_a_connection_the_server_dropped_while_idle_is_replaced_before_a_write(cast, monkeypatch):
+    """A restarted database costs no refused message: a connection idle for a while is asked a trivial query first,
+    and a new one opened when it does not answer."""
+    monkeypatch.setattr(loop_reads, "ALIVE_WITHOUT_CHECK", 0.0)
+
+    async def main():
+        handler = mx_handler()
+        try:
+            first = await handler._store(inbound("first", to(cast.a)))
+            before = handler.writer.conn.info.backend_pid
+            with ThreadPoolExecutor(1) as other:  # Django's connection, from a thread (not from the event loop)
+                other.submit(terminate, before).result()
+            second = await handler._store(inbound("second", to(cast.a)))
+            return first, second, before, handler.writer.conn.info.backend_pid
+        finally:
+            await close(handler)
+
+    first, second, before, after = in_thread(lambda: asyncio.run(main()))
+    assert after != before and len(stored_rows([first, second])) == 2
+
+
+def terminate(backend_pid: int) -> None:
+    from django.db import connections
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_terminate_backend(%s)", [backend_pid])
+    connections.close_all()
+
+
+@on_postgresql
+def test_a_write_that_failed_on_its_way_is_not_sent_again_and_the_next_one_is_written(cast, monkeypatch):
+    """A statement whose connection broke may have been committed: its sessions get an error (451, the client sends
+    again) rather than a second copy; the writer opens a new connection for the next write."""
+    rows, calls = loop_reads._rows, []
+
+    async def breaks_once(conn, sql, params):
+        calls.append(sql)
+        if len(calls) == 1:
+            raise psycopg.OperationalError("server closed the connection unexpectedly")
+        return await rows(conn, sql, params)
+
+    monkeypatch.setattr(loop_reads, "_rows", breaks_once)
+
+    async def main():
+        handler = mx_handler()
+        try:
+            with pytest.raises(DatabaseError):
+                await handler._store(inbound("lost", to(cast.a)))
+            return await handler._store(inbound("kept", to(cast.a)))
+        finally:
+            await close(handler)
+
+    kept = in_thread(lambda: asyncio.run(main()))
+    assert len(calls) == 2 and list(QueuedMessage.objects.values_list("pk", flat=True)) == [kept.pk]
+
+
+@on_postgresql
+def test_a_batch_beyond_one_statement_goes_to_a_write_lane_and_a_batch_holds_at_most_its_items(cast, monkeypatch):
+    monkeypatch.setattr(sqlrows, "ONE_STATEMENT_PARAMETERS", 10)
+    lane_writes = []
+
+    async def main():
+        handler = mx_handler()
+        write = handler.db.write
+
+        async def counted(func, *args, **kwargs):
+            lane_writes.append(len(args[0]))
+            return await write(func, *args, **kwargs)
+
+        handler.db.write = counted
+        handler.writer.items = 2
+        try:
+            return await asyncio.gather(*(handler._store(message) for message in batch(cast) + batch(cast)))
+        finally:
+            await close(handler)
+
+    stored = in_thread(lambda: asyncio.run(main()))
+    assert lane_writes == [2, 2, 2]  # each too large for one statement, each of two messages at most
+    assert len(stored_rows(stored)) == 6 and Recipient.objects.count() == 10

@@ -75,25 +75,35 @@ def test_the_relay_reads_its_sessions_through_the_budget(relay):
     assert seen and all(seen)
 
 
-def turns_of_ready_sockets(work_seconds: float) -> list:
-    """Three sockets made ready before the loop looks at them, each reader working `work_seconds`: the turn (its
-    start) in which each was served, and what it read."""
+def turns_of_ready_sockets(work_seconds: float, *, database: bool = False) -> list:
+    """Three client sockets made ready before the loop looks at them, each reader working `work_seconds`: the turn
+    (its start) in which each was served, and what it read. `database`: the third is not a client's but one the
+    loop watches for itself (a database connection's answer)."""
     async def main():
         loop, served, done = asyncio.get_running_loop(), [], asyncio.Event()
         pairs = [socket.socketpair() for _ in range(3)]
 
-        def read(sock):
-            served.append((loop.turn_selector.turn_started, sock.recv(100)))
-            time.sleep(work_seconds)  # the reader's work: blocking the loop is the point here
-            loop.remove_reader(sock)
+        def serve(data):
+            served.append((loop.turn_selector.turn_started, data))
+            time.sleep(work_seconds)  # the session's work: blocking the loop is the point here
             if len(served) == len(pairs):
                 done.set()
 
+        class Client(asyncio.Protocol):
+            def data_received(self, data):
+                serve(data)
+
+        def database_answer(sock):
+            loop.remove_reader(sock)
+            serve(sock.recv(100))
+
         try:
-            for number, (ours, theirs) in enumerate(pairs):
+            for ours, _ in pairs[:2] if database else pairs:
+                await loop.connect_accepted_socket(Client, ours)
+            if database:
+                loop.add_reader(pairs[2][0], database_answer, pairs[2][0])
+            for number, (_, theirs) in enumerate(pairs):  # all three are ready at the next select
                 theirs.send(b"data %d" % number)
-            for ours, _ in pairs:  # all three are ready at the next select
-                loop.add_reader(ours, read, ours)
             await asyncio.wait_for(done.wait(), 10)
         finally:
             for pair in pairs:
@@ -183,3 +193,13 @@ def test_the_running_relay_takes_the_interpreter_lock_back_from_its_threads_with
 
     assert server.SWITCH_INTERVAL <= 0.0002
     assert sys.getswitchinterval() <= server.SWITCH_INTERVAL
+
+
+def test_the_loops_own_connections_are_served_first_whatever_the_budget(monkeypatch):
+    """A database's answer to the loop (a batch's commit, a shared read) wakes many sessions at once: served at the
+    start of the turn that finds it ready, even with the budget spent, while the clients' sockets wait their turn."""
+    monkeypatch.setattr(fairloop, "BUDGET", -1.0)  # every turn past its budget: one client socket a turn
+    served = turns_of_ready_sockets(work_seconds=0, database=True)
+    assert served[0][1] == b"data 2"  # the database's answer first
+    clients = [turn for turn, data in served[1:]]
+    assert served[0][0] == clients[0] and clients[0] != clients[1]  # in the first turn; the clients one a turn
