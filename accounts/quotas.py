@@ -132,16 +132,29 @@ def _read_levels_many(senders: list[tuple[str, int]]) -> dict[tuple[str, int], l
     """Every level of each sender (root: Scope.CREDENTIAL, Scope.MAILBOX or Scope.DOMAIN), innermost first; a
     sender that does not exist gets its DoesNotExist. One query for each kind of sender: a batch of the relay's
     messages from many customers' credentials took a round trip to the database for each sender."""
-    found: dict[tuple[str, int], list[Level] | Exception] = {}
+    queries, rows = _levels_queries(senders), []
+    with connection.cursor() as cursor:
+        for _, sql, pks in queries:
+            cursor.execute(sql, pks)
+            rows.append(cursor.fetchall())
+    return _levels_found(queries, rows)
+
+
+def _levels_queries(senders: list[tuple[str, int]]) -> list[tuple[str, str, list[int]]]:
+    """_read_levels_many's queries: (root, SQL, its parameters) for each kind of sender."""
     roots: dict[str, list[int]] = {}
     for root, pk in dict.fromkeys(senders):
         roots.setdefault(root, []).append(pk)
-    with connection.cursor() as cursor:
-        for root, pks in roots.items():
-            cursor.execute(_levels_sql(root, connection.vendor, len(pks)), pks)
-            for row in cursor.fetchall():
-                found[(root, row[0])] = _levels_of(root, row[1:])
-    for root, pks in roots.items():
+    return [(root, _levels_sql(root, connection.vendor, len(pks)), pks) for root, pks in roots.items()]
+
+
+def _levels_found(queries: list[tuple[str, str, list[int]]], rows: list[list[tuple]]
+                  ) -> dict[tuple[str, int], list[Level] | Exception]:
+    """_read_levels_many's answer from the rows of its queries (_levels_queries)."""
+    found: dict[tuple[str, int], list[Level] | Exception] = {}
+    for (root, _, pks), found_rows in zip(queries, rows):
+        for row in found_rows:
+            found[(root, row[0])] = _levels_of(root, row[1:])
         for pk in pks:
             if (root, pk) not in found:
                 found[(root, pk)] = _MODELS[root].DoesNotExist(f"no {root} with id {pk}")
@@ -205,10 +218,25 @@ def _lock_and_sum(levels: list[Level], now: datetime) -> tuple[dict[tuple[str, i
     the server as one batch (Django binds parameters on the client), which runs them in order, so the locks are
     taken in that order and the sums read after them.
     """
+    sql, params = _lock_and_sum_sql(levels, now)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        results = [cursor.fetchall()]
+        while cursor.nextset():
+            results.append(cursor.fetchall())
+    return _locked_and_summed(levels, results)
+
+
+def _lock_scopes(levels: list[Level]) -> tuple[list[str], dict[str, list[Level]]]:
     by_scope: dict[str, list[Level]] = {}
     for level in levels:
         by_scope.setdefault(level.scope, []).append(level)
-    scopes = [scope for scope in _LOCK_ORDER if scope in by_scope]
+    return [scope for scope in _LOCK_ORDER if scope in by_scope], by_scope
+
+
+def _lock_and_sum_sql(levels: list[Level], now: datetime) -> tuple[str, list]:
+    """_lock_and_sum's statements, one after another in one text (parameters bound on the client)."""
+    scopes, by_scope = _lock_scopes(levels)
     statements, params = [], []
     for scope in scopes:
         table = connection.ops.quote_name(_MODELS[scope]._meta.db_table)
@@ -217,21 +245,22 @@ def _lock_and_sum(levels: list[Level], now: datetime) -> tuple[dict[tuple[str, i
                           f"WHERE id IN ({', '.join(['%s'] * len(ids))}) ORDER BY id FOR UPDATE")
         params += ids
     sums_sql, sums_params = _sums_sql(levels, now)
-    with connection.cursor() as cursor:
-        cursor.execute("; ".join([*statements, sums_sql]), params + sums_params)
-        locked = {}
-        for index, scope in enumerate(scopes):
-            if index:
-                cursor.nextset()
-            rows = {pk: (per_hour, per_day) for pk, per_hour, per_day in cursor.fetchall()}
-            for level in by_scope[scope]:
-                if level.scope_id not in rows:
-                    raise _MODELS[scope].DoesNotExist(f"no {scope} with id {level.scope_id}")
-                per_hour, per_day = rows[level.scope_id]
-                locked[(scope, level.scope_id)] = replace(level, per_hour=per_hour, per_day=per_day)
-        cursor.nextset()
-        sums = _read_sums(levels, cursor.fetchall())
-    return locked, sums
+    return "; ".join([*statements, sums_sql]), params + sums_params
+
+
+def _locked_and_summed(levels: list[Level], results: list[list[tuple]]
+                       ) -> tuple[dict[tuple[str, int], Level], dict]:
+    """_lock_and_sum's answer from the rows of each of its statements."""
+    scopes, by_scope = _lock_scopes(levels)
+    locked = {}
+    for scope, found in zip(scopes, results):
+        rows = {pk: (per_hour, per_day) for pk, per_hour, per_day in found}
+        for level in by_scope[scope]:
+            if level.scope_id not in rows:
+                raise _MODELS[scope].DoesNotExist(f"no {scope} with id {level.scope_id}")
+            per_hour, per_day = rows[level.scope_id]
+            locked[(scope, level.scope_id)] = replace(level, per_hour=per_hour, per_day=per_day)
+    return locked, _read_sums(levels, results[len(scopes)])
 
 
 def _retry_at(level: Level, window: str, *, needed: int, now: datetime, pending: int = 0) -> datetime:
@@ -276,22 +305,56 @@ class Counter:
     def __init__(self, senders: list[tuple[str, int]], *, now: datetime | None = None):
         if not connection.in_atomic_block:
             raise RuntimeError("quota counting must happen inside transaction.atomic()")
+        self._found(_read_levels_many(senders), now)
+        levels = self._levels()
+        if levels and connection.features.has_select_for_update:
+            self._locked(*_lock_and_sum(levels, self.now))
+        elif levels:  # SQLite: the IMMEDIATE transaction already holds the database's write lock
+            self._sums = _sums(levels, self.now)
+
+    @classmethod
+    async def on_loop(cls, conn, senders: list[tuple[str, int]], *, now: datetime | None = None) -> "Counter":
+        """The same, from an event loop, through `conn` (a psycopg AsyncConnection to PostgreSQL with Django's
+        adapters) inside a transaction of its own: the same statements, the same locks held until that
+        transaction ends."""
+        import psycopg  # PostgreSQL only: the relay's event loop
+
+        if conn.info.transaction_status != psycopg.pq.TransactionStatus.INTRANS:
+            raise RuntimeError("quota counting must happen inside a transaction")
+        counter = cls.__new__(cls)
+        async with psycopg.AsyncClientCursor(conn) as cursor:
+            queries, rows = _levels_queries(senders), []
+            for _, sql, pks in queries:
+                await cursor.execute(sql, pks)
+                rows.append(await cursor.fetchall())
+            counter._found(_levels_found(queries, rows), now)
+            levels = counter._levels()
+            if levels:
+                await cursor.execute(*_lock_and_sum_sql(levels, counter.now))
+                results = [await cursor.fetchall()]
+                while cursor.nextset():
+                    results.append(await cursor.fetchall())
+                counter._locked(*_locked_and_summed(levels, results))
+        return counter
+
+    def _found(self, found: dict, now: datetime | None) -> None:
         self.now = now or timezone.now()
         self._paths: dict[tuple[str, int], list[Level]] = {}
         self._missing: dict[tuple[str, int], Exception] = {}  # senders deleted since they logged in
-        for sender, levels in _read_levels_many(senders).items():
+        for sender, levels in found.items():
             if isinstance(levels, ObjectDoesNotExist):
                 self._missing[sender] = levels
             else:
                 self._paths[sender] = levels
-        levels = list({(lv.scope, lv.scope_id): lv for path in self._paths.values() for lv in path}.values())
         self._sums = {}
-        if levels and connection.features.has_select_for_update:
-            locked, self._sums = _lock_and_sum(levels, self.now)
-            self._paths = {key: [locked[(lv.scope, lv.scope_id)] for lv in path] for key, path in self._paths.items()}
-        elif levels:  # SQLite: the IMMEDIATE transaction already holds the database's write lock
-            self._sums = _sums(levels, self.now)
         self._taken: dict[tuple[str, int], int] = {}
+
+    def _levels(self) -> list[Level]:
+        return list({(lv.scope, lv.scope_id): lv for path in self._paths.values() for lv in path}.values())
+
+    def _locked(self, locked: dict, sums: dict) -> None:
+        self._sums = sums
+        self._paths = {key: [locked[(lv.scope, lv.scope_id)] for lv in path] for key, path in self._paths.items()}
 
     def take(self, sender: tuple[str, int], recipients: int) -> None:
         """Count `recipients` for this sender at every level if all have room, else raise QuotaExceeded."""
@@ -299,21 +362,41 @@ class Counter:
             raise ValueError("recipients must be at least 1")
         if sender in self._missing:
             raise self._missing[sender]
-        path = self._paths[sender]
-        for level in path:  # innermost first: the full level named is the one closest to the sender
+        refused = self._refusal(sender, recipients)
+        if refused is not None:
+            level, window, limit, used, pending = refused
+            retry_at = None
+            if recipients <= limit:
+                retry_at = _retry_at(level, window, needed=used + recipients - limit, now=self.now, pending=pending)
+            raise QuotaExceeded(level=level, limit=limit, window=window, used=used, requested=recipients,
+                                retry_at=retry_at, now=self.now)
+        self._count(sender, recipients)
+
+    def take_if_room(self, sender: tuple[str, int], recipients: int) -> bool:
+        """take() without a refusal's details (which need another query): False, nothing counted, when a level has
+        no room or the sender is gone."""
+        if recipients < 1:
+            raise ValueError("recipients must be at least 1")
+        if sender in self._missing or self._refusal(sender, recipients) is not None:
+            return False
+        self._count(sender, recipients)
+        return True
+
+    def _refusal(self, sender: tuple[str, int], recipients: int) -> tuple | None:
+        """The first level and window without room for `recipients` (innermost first: the full level named is the
+        one closest to the sender), with its limit, its use and this transaction's part of it; None if all have."""
+        for level in self._paths[sender]:
             key = (level.scope, level.scope_id)
             pending = self._taken.get(key, 0)
             for window in WINDOWS:
                 limit = level.limit(window)
                 used = self._sums[key][window] + pending
                 if limit is not None and used + recipients > limit:
-                    retry_at = None
-                    if recipients <= limit:
-                        retry_at = _retry_at(level, window, needed=used + recipients - limit, now=self.now,
-                                             pending=pending)
-                    raise QuotaExceeded(level=level, limit=limit, window=window, used=used, requested=recipients,
-                                        retry_at=retry_at, now=self.now)
-        for level in path:
+                    return level, window, limit, used, pending
+        return None
+
+    def _count(self, sender: tuple[str, int], recipients: int) -> None:
+        for level in self._paths[sender]:
             key = (level.scope, level.scope_id)
             self._taken[key] = self._taken.get(key, 0) + recipients
 

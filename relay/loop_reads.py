@@ -14,14 +14,19 @@ import psycopg
 from django.db import DatabaseError, connection
 from psycopg import pq
 
-# What psycopg.connect takes from Django's connection parameters (the rest are Django's own adapters).
-_CONNECT_KEYS = ("dbname", "user", "password", "host", "port", "sslmode", "sslrootcert", "sslcert", "sslkey",
-                 "options", "service", "passfile", "client_encoding")
+# Django's own keys among its connection parameters: everything else (libpq's, e.g. target_session_attrs,
+# connect_timeout, keepalives, application_name) goes to psycopg.connect as Django's own connections get it.
+_DJANGO_KEYS = ("cursor_factory", "context", "prepare_threshold", "pool", "server_side_binding", "assume_role",
+                "isolation_level")
 
 
 def on_loop() -> bool:
     return connection.vendor == "postgresql"
 
+
+# What a message may weigh for its write to be prepared on the event loop (its header fields read, its bytes put
+# together and handed to libpq): a larger one is written from a thread, as spooled content always is.
+WRITE_ON_LOOP_BYTES = 64 * 1024
 
 # A connection used this recently is taken as alive without a round trip to check it (as connection pools do); one
 # idle for longer is checked before a write (relay.smtpd.threads does the same for its threads' connections).
@@ -33,8 +38,13 @@ async def connect(*, adapters: bool = False) -> psycopg.AsyncConnection:
     values a model field prepares for the database, e.g. a JSON field's, dumped as Django's own connection would)."""
     params = connection.get_connection_params()
     extra = {"context": params["context"]} if adapters and params.get("context") is not None else {}
-    return await psycopg.AsyncConnection.connect(
-        **{key: params[key] for key in _CONNECT_KEYS if params.get(key) is not None}, autocommit=True, **extra)
+    conn = await psycopg.AsyncConnection.connect(
+        **{key: value for key, value in params.items() if key not in _DJANGO_KEYS and value is not None},
+        autocommit=True, **extra)
+    role = connection.settings_dict.get("OPTIONS", {}).get("assume_role")
+    if role:  # as Django's own connections do
+        await conn.execute(psycopg.sql.SQL("SET ROLE {}").format(psycopg.sql.Identifier(role)))
+    return conn
 
 
 async def ask(pgconn: pq.abc.PGconn, sql: bytes, params: list[bytes] | None = None) -> list[list[bytes | None]]:
@@ -147,6 +157,7 @@ class _SharedReads:
         self.link = _Link(generation)
         self.waiting = self._empty()
         self.running = False
+        self.task: asyncio.Future | None = None  # the reads (or writes) under way
 
     def _empty(self):
         raise NotImplementedError
@@ -161,7 +172,7 @@ class _SharedReads:
     def _start(self) -> None:
         if not self.running:
             self.running = True
-            asyncio.ensure_future(self._run())
+            self.task = asyncio.ensure_future(self._run())
 
     async def _run(self) -> None:
         try:
@@ -214,21 +225,33 @@ class IntegersByKey(_SharedReads):
 class SharedWrites(_SharedReads):
     """`await writer.write(item)`: items written while a write is under way go together in the next one, on the
     writer's own connection (autocommit: a statement is its own transaction, durable when its rows arrive).
-    `write_batch(items, execute)` returns each item's result (a value, or an exception to raise to that item's
-    writer alone), running its statements through `await execute(sql, params)` (placeholders $1, $2, ...) -> rows;
-    an exception it raises goes to every item of the batch."""
+    `write_batch(items, writer)` returns each item's result (a value, or an exception to raise to that item's
+    writer alone), running its statements through `await writer.execute(sql, params)` (placeholders $1, $2, ...)
+    -> rows, or a transaction through `await writer.run(work)` (work(conn), once); an exception it raises goes to
+    every item of the batch."""
 
-    def __init__(self, write_batch: Callable[[list, Callable[[str, list], Awaitable[list]]], Awaitable[list]], *,
+    def __init__(self, write_batch: Callable[[list, "SharedWrites"], Awaitable[list]], *,
                  generation: Callable[[], int], items: int, size: int):
         super().__init__(generation=generation)
         self.write_batch = write_batch
         self.items, self.size = items, size  # what one batch holds at most (the first item whatever its size)
+        self.closed = False
+
+    async def close(self, timeout: float = 10.0) -> None:
+        """No write after this one: what is under way finishes first (its sessions hear how it went), what still
+        waits is refused, and then the connection closes (not to be opened again)."""
+        self.closed = True
+        if self.task is not None and not self.task.done():
+            await asyncio.wait([self.task], timeout=timeout)
+        await super().close()
 
     def _empty(self) -> list[tuple[object, int, asyncio.Future]]:
         return []
 
     async def write(self, item, size: int = 0):
         """`item`'s result, once written; `size` (bytes) counts against what one batch holds."""
+        if self.closed:
+            raise DatabaseError("the writer on the event loop is closed (the server is stopping)")
         future = asyncio.get_running_loop().create_future()
         self.waiting.append((item, size, future))
         self._start()
@@ -243,21 +266,28 @@ class SharedWrites(_SharedReads):
 
     async def _serve(self, batch: list) -> None:
         try:
-            results = await self.write_batch([item for item, _, _ in batch], self._execute)
+            if self.closed:
+                raise DatabaseError("the writer on the event loop is closed (the server is stopping)")
+            results = await self.write_batch([item for item, _, _ in batch], self)
         except Exception as error:  # whatever went wrong reaches the sessions: none of them is left waiting
             results = [error] * len(batch)
         for (_, _, future), result in zip(batch, results):
             settle(future, result)
 
-    async def _execute(self, sql: str, params: list) -> list[tuple]:
-        return await self.link.write(lambda conn: _rows(conn, sql, params))
+    async def execute(self, sql: str, params: list) -> list[tuple]:
+        """One statement on the writer's connection (its own transaction): its rows."""
+        return await self.link.write(lambda conn: rows(conn, sql, params))
+
+    async def run(self, work: Callable[[psycopg.AsyncConnection], Awaitable]):
+        """`work(conn)` once on the writer's connection (e.g. a transaction of several statements)."""
+        return await self.link.write(work)
 
 
 async def _nothing(conn: psycopg.AsyncConnection) -> None:
     return None
 
 
-async def _rows(conn: psycopg.AsyncConnection, sql: str, params: list) -> list[tuple]:
+async def rows(conn: psycopg.AsyncConnection, sql: str, params: list) -> list[tuple]:
     # Values bound apart from the statement, unprepared (a batch's statement has the text of its shape: its number
     # of messages and recipients; one with the same text for every batch, its values in arrays, was prepared once
     # and cost the database as much CPU a message, and the loop more to dump the arrays).
@@ -352,7 +382,9 @@ async def _result(loop, pgconn: pq.abc.PGconn) -> pq.abc.PGresult | None:
 
 def take(waiting: list[tuple], items: int, size: int) -> tuple[list, list]:
     """The first of `waiting` ((item, size, future) each) that one batch holds: `items` at most, `size` bytes at most
-    (the first whatever its size); and the rest."""
+    (the first whatever its size); and the rest. An item whose future is done already (its session went away, and
+    its client will send the message again) is dropped: written, it would be a copy nobody was told of."""
+    waiting = [entry for entry in waiting if not entry[2].done()]  # a session gone meanwhile: nothing to write
     count, total = 0, 0
     for _, bytes_, _ in waiting:
         if count and (count == items or total + bytes_ > size):

@@ -71,16 +71,17 @@ class MxHandler(HookNames):
             await self.writer.close()
 
     async def _store(self, message: InboundMessage):
-        if self.writer is None:  # SQLite: a write lane's thread, in a batch with the messages waiting meanwhile
+        # SQLite, or a large message: a write lane's thread, in a batch with the messages waiting meanwhile.
+        if self.writer is None or len(message.content) > loop_reads.WRITE_ON_LOOP_BYTES:
             return await self.db.batch(accept_inbound, message, size=len(message.content))
         return await self.writer.write(message, len(message.content))
 
-    async def _write_on_loop(self, messages: list[InboundMessage], execute) -> list:
+    async def _write_on_loop(self, messages: list[InboundMessage], writer: loop_reads.SharedWrites) -> list:
         """The messages that arrived while the last batch was written, in one statement sent from the event loop:
         no write lane's thread to wake and wake the loop back, nor to take turns with it for the interpreter lock
         (a batch of about five messages spent 3.5-5 ms on the thread and waited 2.7 ms more for the loop to take
         its answer; bench/README.md). A batch too large for one statement goes to a write lane's transaction."""
-        stored = await accept_inbound_on_loop(messages, execute)
+        stored = await accept_inbound_on_loop(messages, writer.execute)
         if stored is None:
             stored = await self.db.write(accept_inbound, messages)
         return stored

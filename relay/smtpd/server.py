@@ -28,7 +28,7 @@ from relay.smtpd.protocol import INTERNAL_ERROR, HookNames, RelaySMTP
 from relay.smtpd.threads import DbRunner, HashQueueFull
 from relay.smtpd.tls import TlsStore, tls_version
 from relay.submission import auth
-from relay.submission.accept import Submission, accept_messages, notifier, parse_headers
+from relay.submission.accept import Submission, accept_messages, accept_messages_on_loop, notifier, parse_headers
 from relay.submission.policy import (
     Reject,
     check_path,
@@ -66,12 +66,37 @@ class RelayHandler(HookNames):
         # And so is the AUTH lookup, a prepared statement: a thread's wake-up and the loop's after it at every login,
         # the thread's interpreter time, and the server's planning of the statement (bench/README.md, relay.py).
         self.lookups = loop_reads.PreparedRows(generation=threads.close_generation) if loop_reads.on_loop() else None
+        # And the accepts are written from it, one writer (and connection) a write lane, chosen by the customer as
+        # the lanes are: one customer's transactions wait for each other here, not on its quota rows' locks.
+        self.writers = ([loop_reads.SharedWrites(self._write_on_loop, generation=threads.close_generation,
+                                                 items=threads.BATCH_ITEMS, size=threads.BATCH_BYTES)
+                         for _ in db.lanes] if loop_reads.on_loop() else [])
 
     async def aclose(self) -> None:
         if self.generations is not None:
             await self.generations.close()
         if self.lookups is not None:
             await self.lookups.close()
+        for writer in self.writers:
+            await writer.close()
+
+    async def _accept(self, submission: Submission, *, lane: int, size: int):
+        # SQLite, or a large message (spooled content is read from its file there too): a write lane's thread.
+        if not self.writers or not isinstance(submission.content, bytes) or size > loop_reads.WRITE_ON_LOOP_BYTES:
+            return await self.db.batch(accept_messages, submission, lane=lane, size=size)
+        return await self.writers[lane % len(self.writers)].write(submission, size)
+
+    async def _write_on_loop(self, submissions: list[Submission], writer: loop_reads.SharedWrites) -> list:
+        """The messages that arrived while the writer's last transaction ran, in one transaction sent from the event
+        loop (relay.submission.accept.accept_messages_on_loop): no write lane's thread to wake and wake the loop
+        back, nor to take turns with for the interpreter lock. A batch with a refusal in it (a limit reached, a
+        sender deleted) or too large for one statement goes to a write lane's thread, where accept_messages decides
+        each message and records the refusal."""
+        stored = await accept_messages_on_loop(submissions, writer)
+        if stored is None:
+            lane = submissions[0].principal.customer_id
+            stored = await self.db.write(accept_messages, submissions, lane=lane)
+        return stored
 
     async def handle_EHLO(self, server, session, envelope, hostname, responses):
         session.host_name = hostname
@@ -263,7 +288,7 @@ class RelayHandler(HookNames):
                                 content=content, client_ip=server.client_ip, helo=session.host_name or "",
                                 tls_version=tls_version(server.transport), headers=headers)
         try:
-            message = await self.db.batch(accept_messages, submission, lane=principal.customer_id, size=len(content))
+            message = await self._accept(submission, lane=principal.customer_id, size=len(content))
         except QuotaExceeded as exceeded:
             metrics.QUOTA_REJECTIONS.labels(level=exceeded.level.scope).inc()
             return f"451 4.7.1 {exceeded}"

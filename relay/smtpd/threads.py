@@ -218,7 +218,14 @@ class _Batcher:
         # task awaiting it (three more turns of the loop before the sessions hear of it, and before the next batch
         # starts: 2.7 ms on a busy loop in bench/mx.py).
         loop = asyncio.get_running_loop()
-        job = self.executor.submit(_with_fresh_connection, self.func, [item for item, _, _ in batch])
+        try:
+            job = self.executor.submit(_with_fresh_connection, self.func, [item for item, _, _ in batch])
+        except RuntimeError as error:  # the pool is shut down (a stopping relay): every waiting session hears it
+            self.running = False
+            for _, _, future in batch + self.waiting:
+                loop_reads.settle(future, error)
+            self.waiting = []
+            return
         job.add_done_callback(lambda finished: _call_soon(loop, self._finished, batch, finished))
 
     def _finished(self, batch, finished: Future) -> None:

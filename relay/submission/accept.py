@@ -23,7 +23,7 @@ from django.utils import timezone
 from accounts.models import SendUsage
 from accounts.quotas import Counter, QuotaExceeded
 from accounts.services.webhooks import event_record
-from relay import sqlrows
+from relay import loop_reads, sqlrows
 from relay.handoff import enqueue
 from relay.models import QueuedMessage, Recipient, new_queue_id
 from relay.submission.policy import Principal
@@ -50,18 +50,17 @@ def header_fields(content: bytes) -> list[tuple[str, str]]:
     """(lower-case name, unfolded value) of each field of the header section, in order (RFC 5322 2.2)."""
     end = _HEADER_END.search(content)
     section = content[:end.start()] if end else content
-    fields: list[tuple[str, bytes]] = []
+    fields: list[tuple[str, list[bytes]]] = []  # each value's lines, joined once (a long folded field stays linear)
     for line in section.split(b"\n"):
         line = line.rstrip(b"\r")
         if line[:1] in (b" ", b"\t") and fields:
-            name, value = fields[-1]
-            fields[-1] = (name, value + line)  # unfolding removes only the line break (RFC 5322 2.2.3)
+            fields[-1][1].append(line)  # unfolding removes only the line break (RFC 5322 2.2.3)
             continue
         match = _FIELD.fullmatch(line)
         if match is None:
             break  # not a field: the body starts here, as a reader sees it
-        fields.append((match[1].decode("ascii").lower(), match[2]))
-    return [(name, value.decode("utf-8", "replace").strip()) for name, value in fields]
+        fields.append((match[1].decode("ascii").lower(), [match[2]]))
+    return [(name, b"".join(lines).decode("utf-8", "replace").strip()) for name, lines in fields]
 
 
 # The From: forms nearly every client writes: addr-spec, <addr-spec>, or plain words before <addr-spec>, each part a
@@ -270,6 +269,81 @@ def accept_messages(submissions: list[Submission], *, now: datetime | None = Non
     them all: nothing is stored, and every client gets a temporary failure.
     """
     now = now or timezone.now()
+    prepared = _prepare(submissions, now)
+    results: list[QueuedMessage | Exception] = []
+    with transaction.atomic():
+        counter = Counter([submission.sender for submission in submissions], now=now)
+        for submission, message in zip(submissions, prepared):
+            try:
+                counter.take(submission.sender, len(submission.recipients))
+            except (QuotaExceeded, ObjectDoesNotExist) as refused:
+                results.append(refused)
+                if isinstance(refused, QuotaExceeded):
+                    limit_reached(refused, customer_id=submission.principal.customer_id, now=now)
+            else:
+                results.append(message)
+        stored = [(s, m) for s, m in zip(submissions, results) if isinstance(m, QueuedMessage)]
+        if stored:
+            messages = [message for _, message in stored]
+            recipients = _recipients(submission for submission, _ in stored)
+            # PostgreSQL: the messages, their recipients and the quota use in one statement (one wait for the
+            # database instead of three), under the levels' locks taken above.
+            usage = counter.pending_usage()
+            if connection.vendor != "postgresql" or not sqlrows.insert_in_one_statement(
+                    messages, recipients, key="queue_id", link="message_id", more=[(f"u AS ({usage[0]})", usage[1])]):
+                sqlrows.insert_with_children(messages, recipients, link="message_id")
+                with connection.cursor() as cursor:
+                    cursor.execute(*usage)
+            ids = [message.pk for message in messages]
+            transaction.on_commit(lambda: notifier.submit(ids))
+    return results
+
+
+class _NotOnLoop(Exception):
+    """A batch that accept_messages_on_loop leaves to accept_messages (its transaction rolled back)."""
+
+
+async def accept_messages_on_loop(submissions: list[Submission], writer, *, now: datetime | None = None
+                                  ) -> list[QueuedMessage] | None:
+    """accept_messages on PostgreSQL from the event loop, in one transaction on `writer`'s connection
+    (relay.loop_reads.SharedWrites): the same statements, the same locks on the quota rows until the commit, the
+    same one statement for the messages, their recipients and the quota use. None (nothing written, the
+    transaction rolled back) when a message is refused (over a limit, or its sender deleted since its AUTH: the
+    refusal's event and its retry time are written by accept_messages, on a thread) or the batch has more values
+    than one statement takes."""
+    now = now or timezone.now()
+    prepared = _prepare(submissions, now)
+
+    async def transaction_(conn):
+        async with conn.transaction():
+            counter = await Counter.on_loop(conn, [submission.sender for submission in submissions], now=now)
+            for submission in submissions:
+                if not counter.take_if_room(submission.sender, len(submission.recipients)):
+                    raise _NotOnLoop
+            recipients = _recipients(submissions)
+            usage = counter.pending_usage()
+            statement = sqlrows.one_statement(prepared, recipients, key="queue_id", link="message_id",
+                                              more=[(f"u AS ({usage[0]})", usage[1])])
+            if statement is None:
+                raise _NotOnLoop
+            sql, params = statement
+            returned = await loop_reads.rows(conn, sqlrows.numbered(sql), params)
+            sqlrows.set_keys(prepared, recipients, returned, key="queue_id", link="message_id")
+
+    try:
+        await writer.run(transaction_)
+    except _NotOnLoop:
+        return None
+    notifier.submit([message.pk for message in prepared])
+    return prepared
+
+
+def _recipients(submissions) -> list[list[Recipient]]:
+    return [[Recipient(address=address) for address in submission.recipients] for submission in submissions]
+
+
+def _prepare(submissions: list[Submission], now: datetime) -> list[QueuedMessage]:
+    """Each message's row, its trace fields added (Received, and Date and Message-ID when missing)."""
     prepared = []
     for submission in submissions:
         body = submission.content
@@ -289,34 +363,7 @@ def accept_messages(submissions: list[Submission], *, now: datetime | None = Non
             subject=headers.subject, message_id=headers.message_id, size=len(content), content=content,
             client_ip=submission.client_ip, tls_version=submission.tls_version, created_at=now, next_attempt_at=now,
         ))
-    results: list[QueuedMessage | Exception] = []
-    with transaction.atomic():
-        counter = Counter([submission.sender for submission in submissions], now=now)
-        for submission, message in zip(submissions, prepared):
-            try:
-                counter.take(submission.sender, len(submission.recipients))
-            except (QuotaExceeded, ObjectDoesNotExist) as refused:
-                results.append(refused)
-                if isinstance(refused, QuotaExceeded):
-                    limit_reached(refused, customer_id=submission.principal.customer_id, now=now)
-            else:
-                results.append(message)
-        stored = [(s, m) for s, m in zip(submissions, results) if isinstance(m, QueuedMessage)]
-        if stored:
-            messages = [message for _, message in stored]
-            recipients = [[Recipient(address=address) for address in submission.recipients]
-                          for submission, _ in stored]
-            # PostgreSQL: the messages, their recipients and the quota use in one statement (one wait for the
-            # database instead of three), under the levels' locks taken above.
-            usage = counter.pending_usage()
-            if connection.vendor != "postgresql" or not sqlrows.insert_in_one_statement(
-                    messages, recipients, key="queue_id", link="message_id", more=[(f"u AS ({usage[0]})", usage[1])]):
-                sqlrows.insert_with_children(messages, recipients, link="message_id")
-                with connection.cursor() as cursor:
-                    cursor.execute(*usage)
-            ids = [message.pk for message in messages]
-            transaction.on_commit(lambda: notifier.submit(ids))
-    return results
+    return prepared
 
 
 # Limits already reported by this process, per level, window and hour (or day): a client retrying against a full

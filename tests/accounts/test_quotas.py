@@ -293,3 +293,20 @@ def test_unknown_sender_is_an_error_not_a_free_pass(cast):
         send(1, mailbox=Mailbox(pk=987654))
     with pytest.raises(SmtpCredential.DoesNotExist):
         send(1, credential=SmtpCredential(pk=987654))
+
+
+def test_take_if_room_decides_as_take_does_without_the_refusals_details(cast):
+    """The relay's accept on the event loop asks take_if_room (a refusal's retry time needs another query: such a
+    batch goes to accept_messages on a thread)."""
+    set_limit(cast.a.mailbox, send_per_hour=3)
+    sender = ("mailbox", cast.a.mailbox.pk)
+    with transaction.atomic():
+        counter = quotas.Counter([sender, ("mailbox", 10**9)], now=T0)
+        assert counter.take_if_room(sender, 2)
+        assert not counter.take_if_room(sender, 2)  # 4 > 3: refused, nothing counted
+        assert counter.take_if_room(sender, 1)
+        assert not counter.take_if_room(("mailbox", 10**9), 1)  # a sender gone
+        with pytest.raises(QuotaExceeded):
+            counter.take(sender, 1)
+        counter.flush()
+    assert quotas.usage(scope="mailbox", scope_id=cast.a.mailbox.pk, now=T0)["hour"] == 3

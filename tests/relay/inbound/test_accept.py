@@ -137,13 +137,13 @@ async def close(handler) -> None:
 @on_postgresql
 def test_messages_arriving_together_share_one_statement(cast, monkeypatch):
     answering = auto_reply_save(actor=None, owner=cast.a.mailbox, enabled=True, subject="Away", body="Back soon.")
-    statements, rows = [], loop_reads._rows
+    statements, rows = [], loop_reads.rows
 
     async def counted(conn, sql, params):
         statements.append(sql)
         return await rows(conn, sql, params)
 
-    monkeypatch.setattr(loop_reads, "_rows", counted)
+    monkeypatch.setattr(loop_reads, "rows", counted)
 
     async def main():
         handler = mx_handler()
@@ -219,7 +219,7 @@ def terminate(backend_pid: int) -> None:
 def test_a_write_that_failed_on_its_way_is_not_sent_again_and_the_next_one_is_written(cast, monkeypatch):
     """A statement whose connection broke may have been committed: its sessions get an error (451, the client sends
     again) rather than a second copy; the writer opens a new connection for the next write."""
-    rows, calls = loop_reads._rows, []
+    rows, calls = loop_reads.rows, []
 
     async def breaks_once(conn, sql, params):
         calls.append(sql)
@@ -227,7 +227,7 @@ def test_a_write_that_failed_on_its_way_is_not_sent_again_and_the_next_one_is_wr
             raise psycopg.OperationalError("server closed the connection unexpectedly")
         return await rows(conn, sql, params)
 
-    monkeypatch.setattr(loop_reads, "_rows", breaks_once)
+    monkeypatch.setattr(loop_reads, "rows", breaks_once)
 
     async def main():
         handler = mx_handler()
@@ -242,26 +242,85 @@ def test_a_write_that_failed_on_its_way_is_not_sent_again_and_the_next_one_is_wr
     assert len(calls) == 2 and list(QueuedMessage.objects.values_list("pk", flat=True)) == [kept.pk]
 
 
+def stored_counting(messages: list[InboundMessage], method: str, count, configure=lambda handler: None) -> list:
+    """The messages stored through an MX handler whose thread path db.<method> ("write": a batch on a write lane,
+    "batch": a message into a lane's batch) calls count(its item) first."""
+    async def main():
+        handler = mx_handler()
+        real = getattr(handler.db, method)
+
+        async def counted(func, item, **kwargs):
+            count(item)
+            return await real(func, item, **kwargs)
+
+        setattr(handler.db, method, counted)
+        configure(handler)
+        try:
+            return await asyncio.gather(*(handler._store(message) for message in messages))
+        finally:
+            await close(handler)
+
+    return in_thread(lambda: asyncio.run(main()))
+
+
 @on_postgresql
 def test_a_batch_beyond_one_statement_goes_to_a_write_lane_and_a_batch_holds_at_most_its_items(cast, monkeypatch):
     monkeypatch.setattr(sqlrows, "ONE_STATEMENT_PARAMETERS", 10)
     lane_writes = []
+    stored = stored_counting(batch(cast) + batch(cast), "write", lambda items: lane_writes.append(len(items)),
+                             configure=lambda handler: setattr(handler.writer, "items", 2))
+    assert lane_writes == [2, 2, 2]  # each too large for one statement, each of two messages at most
+    assert len(stored_rows(stored)) == 6 and Recipient.objects.count() == 10
 
+
+@on_postgresql
+def test_a_large_message_is_written_from_a_thread_not_the_event_loop(cast, monkeypatch):
+    """Reading a large message's header fields and putting its bytes together would stop every session of the loop."""
+    monkeypatch.setattr(loop_reads, "WRITE_ON_LOOP_BYTES", 10)
+    on_lanes = []
+    [stored] = stored_counting([inbound("large", to(cast.a))], "batch",
+                               lambda message: on_lanes.append(message.recipients[0].address))
+    assert on_lanes == [cast.a.mailbox.address] and stored_rows([stored])[0][1] == "large"
+
+
+@on_postgresql
+def test_a_session_gone_before_its_write_began_is_not_written_and_a_closed_writer_refuses(cast):
     async def main():
         handler = mx_handler()
-        write = handler.db.write
-
-        async def counted(func, *args, **kwargs):
-            lane_writes.append(len(args[0]))
-            return await write(func, *args, **kwargs)
-
-        handler.db.write = counted
-        handler.writer.items = 2
         try:
-            return await asyncio.gather(*(handler._store(message) for message in batch(cast) + batch(cast)))
+            first = asyncio.ensure_future(handler._store(inbound("first", to(cast.a))))
+            await asyncio.sleep(0)  # its write is under way
+            gone = asyncio.ensure_future(handler._store(inbound("gone", to(cast.a))))
+            kept = asyncio.ensure_future(handler._store(inbound("kept", to(cast.a))))
+            await asyncio.sleep(0)
+            gone.cancel()  # the client hung up while it waited
+            written = [await first, await kept]
+            await handler.writer.close()
+            with pytest.raises(DatabaseError):
+                await handler._store(inbound("late", to(cast.a)))
+            return written
         finally:
             await close(handler)
 
-    stored = in_thread(lambda: asyncio.run(main()))
-    assert lane_writes == [2, 2, 2]  # each too large for one statement, each of two messages at most
-    assert len(stored_rows(stored)) == 6 and Recipient.objects.count() == 10
+    written = in_thread(lambda: asyncio.run(main()))
+    assert sorted(QueuedMessage.objects.values_list("subject", flat=True)) == ["first", "kept"]
+    assert [m.subject for m in written] == ["first", "kept"]
+
+
+@on_postgresql
+def test_the_writer_connects_with_the_libpq_settings_django_has(cast, monkeypatch):
+    from django.db import connections
+
+    wrapper = type(connections["default"])  # Django's DatabaseWrapper: the connections of every thread
+    params = wrapper.get_connection_params
+    monkeypatch.setattr(wrapper, "get_connection_params",
+                        lambda self: {**params(self), "application_name": "hostingmail-mx-test"})
+
+    async def main():
+        conn = await loop_reads.connect(adapters=True)
+        try:
+            return (await (await conn.execute("SHOW application_name")).fetchone())[0]
+        finally:
+            await conn.close()
+
+    assert in_thread(lambda: asyncio.run(main())) == "hostingmail-mx-test"

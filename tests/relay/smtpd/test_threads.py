@@ -56,3 +56,17 @@ def test_a_thread_the_closing_jobs_missed_closes_its_connection_before_its_next_
         runner.executor.shutdown()
     assert len(after) == 2 and thread in after
     assert after[thread] is not before  # closed and opened again before the thread's next job
+
+
+def test_a_batch_for_a_pool_already_shut_down_fails_its_sessions_instead_of_leaving_them_waiting():
+    runner = relay_db.DbRunner.__new__(relay_db.DbRunner)
+    runner.lanes, runner._batches = [ThreadPoolExecutor(max_workers=1)], {}
+    runner.lanes[0].shutdown()  # a stopping relay
+
+    async def main():
+        results = await asyncio.gather(*(runner.batch(lambda items: items, n) for n in range(3)),
+                                       return_exceptions=True)
+        return results, runner._batches[(0, next(iter(runner._batches))[1])].running
+
+    results, running = run(main)
+    assert all(isinstance(result, RuntimeError) for result in results) and running is False

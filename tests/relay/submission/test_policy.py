@@ -291,7 +291,11 @@ def test_uncaught_or_database_error_is_451_without_details(client, monkeypatch, 
     def broken(submissions):
         raise error
 
+    async def broken_on_loop(submissions, writer):  # PostgreSQL: the accept written from the event loop
+        raise error
+
     monkeypatch.setattr(relay_server, "accept_messages", broken)
+    monkeypatch.setattr(relay_server, "accept_messages_on_loop", broken_on_loop)
     replies = send(client, sender=ME, recipients=["bob@example.org"], data=message(sender=ME))
     assert replies[-1] == (451, b"4.3.0 Internal error; please try again later")
     assert client.noop()[0] == 250
