@@ -61,9 +61,7 @@ class MxHandler(HookNames):
         self.generations = GenerationReader(db)
         self.looking_up: dict[tuple, tuple] = {}  # recipients being looked up: (SIZE, lookup) (_look_up)
         # PostgreSQL: the accepts are written from the event loop on a connection of its own (_write_on_loop).
-        self.writer = (loop_reads.SharedWrites(self._write_on_loop, generation=threads.close_generation,
-                                                 items=threads.BATCH_ITEMS, size=threads.BATCH_BYTES)
-                       if loop_reads.on_loop() else None)
+        self.writer = threads.loop_writer(self._write_on_loop)
 
     async def aclose(self) -> None:
         await self.generations.close()

@@ -68,9 +68,7 @@ class RelayHandler(HookNames):
         self.lookups = loop_reads.PreparedRows(generation=threads.close_generation) if loop_reads.on_loop() else None
         # And the accepts are written from it, one writer (and connection) a write lane, chosen by the customer as
         # the lanes are: one customer's transactions wait for each other here, not on its quota rows' locks.
-        self.writers = ([loop_reads.SharedWrites(self._write_on_loop, generation=threads.close_generation,
-                                                 items=threads.BATCH_ITEMS, size=threads.BATCH_BYTES)
-                         for _ in db.lanes] if loop_reads.on_loop() else [])
+        self.writers = [writer for writer in (threads.loop_writer(self._write_on_loop) for _ in db.lanes) if writer]
 
     async def aclose(self) -> None:
         if self.generations is not None:

@@ -165,6 +165,14 @@ def close_generation() -> int:
     return _generation
 
 
+def loop_writer(write_batch) -> loop_reads.SharedWrites | None:
+    """PostgreSQL: a writer from the event loop (relay.loop_reads.SharedWrites) whose batches hold what a write lane's
+    do and whose connection is closed with the threads' (close_connections); None elsewhere (the lanes write)."""
+    if not loop_reads.on_loop():
+        return None
+    return loop_reads.SharedWrites(write_batch, generation=close_generation, items=BATCH_ITEMS, size=BATCH_BYTES)
+
+
 def _close_if_stale() -> None:
     if getattr(_closed_for, "generation", 0) != _generation:
         connections.close_all()
